@@ -1,0 +1,216 @@
+// Package reassembly joins the parts of a long SMS (concatenated SMS, UDH
+// reference/total/seq) back into one message before it becomes a request.
+//
+// Parts may arrive in any order and more than once (providers retry); a part
+// that never comes must not hold the others hostage, so a group waiting
+// longer than Config.Wait is released with what arrived, marked Incomplete.
+package reassembly
+
+import (
+	"container/list"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hotline12345/gateway/channels/sms/smsformat"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultWait      = 60 * time.Second
+	DefaultMaxGroups = 10000
+)
+
+// Config configures an Assembler.
+type Config struct {
+	// Wait is how long a group may wait for its missing parts, counted
+	// from the arrival of its first part.
+	Wait time.Duration
+	// MaxGroups bounds the groups held at once (memory bound: at most
+	// MaxGroups × smsformat.MaxParts parts). Adding a new group beyond it
+	// releases the oldest group early, as by Expire.
+	MaxGroups int
+	// Now stamps arrivals; time.Now when nil.
+	Now func() time.Time
+}
+
+type key struct{ phone, ref string }
+
+type group struct {
+	key     key
+	total   int
+	parts   map[int]smsformat.Inbound
+	arrived time.Time
+	elem    *list.Element
+}
+
+// Assembler collects parts keyed by (phone, UDH ref). It is safe for
+// concurrent use. It holds parts in memory only: the caller must have made
+// each part durable (or not yet acknowledged it) before adding it.
+type Assembler struct {
+	cfg Config
+
+	mu       sync.Mutex
+	groups   map[key]*group
+	order    *list.List // of *group, oldest first
+	released []smsformat.Inbound
+}
+
+// New returns an Assembler; zero Config fields take the defaults.
+func New(cfg Config) *Assembler {
+	if cfg.Wait <= 0 {
+		cfg.Wait = DefaultWait
+	}
+	if cfg.MaxGroups <= 0 {
+		cfg.MaxGroups = DefaultMaxGroups
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Assembler{cfg: cfg, groups: make(map[key]*group), order: list.New()}
+}
+
+// Add offers one message or part. It returns the whole message and true when
+// in is not a part (Part nil or Total ≤ 1, or an impossible Seq, passed
+// through untouched so no text is ever lost) or when in completes its group;
+// otherwise nil and false, and the part is held. A part already held (same
+// Seq, same text) is a provider retry and is ignored.
+//
+// A part that cannot belong to the held group with its key — a different
+// Total, or the same Seq with different text, as when the 8-bit UDH
+// reference wraps around — releases the held group as incomplete (returned
+// by the next Expire) and starts a new one.
+func (a *Assembler) Add(in smsformat.Inbound) (*smsformat.Inbound, bool) {
+	p := in.Part
+	if p == nil || p.Total <= 1 || p.Total > smsformat.MaxParts || p.Seq < 1 || p.Seq > p.Total {
+		out := in
+		return &out, true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+
+	k := key{phone: in.Phone, ref: p.Ref}
+	g := a.groups[k]
+	if g != nil {
+		held, dup := g.parts[p.Seq]
+		switch {
+		case g.total != p.Total || (dup && held.Text != in.Text):
+			a.releaseLocked(g)
+			g = nil
+		case dup:
+			return nil, false
+		}
+	}
+	if g == nil {
+		for len(a.groups) >= a.cfg.MaxGroups {
+			a.releaseLocked(a.order.Front().Value.(*group))
+		}
+		g = &group{key: k, total: p.Total, parts: make(map[int]smsformat.Inbound, p.Total), arrived: a.cfg.Now()}
+		g.elem = a.order.PushBack(g)
+		a.groups[k] = g
+	}
+	g.parts[p.Seq] = in
+	if len(g.parts) < g.total {
+		return nil, false
+	}
+	a.removeLocked(g)
+	out := assemble(g)
+	return &out, true
+}
+
+// Expire releases every group whose first part arrived at least Wait before
+// now, and any group evicted early by MaxGroups, as messages marked
+// Incomplete with their MissingParts, oldest first. Call it periodically
+// (NextDeadline says when it next has work).
+func (a *Assembler) Expire(now time.Time) []smsformat.Inbound {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for e := a.order.Front(); e != nil; {
+		g := e.Value.(*group)
+		next := e.Next()
+		if now.Sub(g.arrived) >= a.cfg.Wait {
+			a.releaseLocked(g)
+		}
+		e = next
+	}
+	out := a.released
+	a.released = nil
+	return out
+}
+
+// NextDeadline reports when Expire next has something to release: now-ish
+// if groups were evicted early, else the oldest group's deadline; false
+// when nothing is held.
+func (a *Assembler) NextDeadline() (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.released) > 0 {
+		return time.Time{}, true
+	}
+	var first time.Time
+	for e := a.order.Front(); e != nil; e = e.Next() {
+		d := e.Value.(*group).arrived.Add(a.cfg.Wait)
+		if first.IsZero() || d.Before(first) {
+			first = d
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// Len is the number of groups waiting for parts.
+func (a *Assembler) Len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.groups)
+}
+
+func (a *Assembler) removeLocked(g *group) {
+	delete(a.groups, g.key)
+	a.order.Remove(g.elem)
+}
+
+func (a *Assembler) releaseLocked(g *group) {
+	a.removeLocked(g)
+	a.released = append(a.released, assemble(g))
+}
+
+// assemble joins the held parts in Seq order. The result takes the phone and
+// destination of the parts, the provider id of the lowest part held (stable
+// across retries, so it can serve as the idempotency key), the earliest send
+// time, and Part nil: it is one message now.
+func assemble(g *group) smsformat.Inbound {
+	seqs := make([]int, 0, len(g.parts))
+	for s := range g.parts {
+		seqs = append(seqs, s)
+	}
+	sort.Ints(seqs)
+	first := g.parts[seqs[0]]
+	out := smsformat.Inbound{
+		ProviderID: first.ProviderID,
+		Phone:      first.Phone,
+		DestCode:   first.DestCode,
+		SentAt:     first.SentAt,
+	}
+	var b strings.Builder
+	for _, s := range seqs {
+		p := g.parts[s]
+		b.WriteString(p.Text)
+		if !p.SentAt.IsZero() && (out.SentAt.IsZero() || p.SentAt.Before(out.SentAt)) {
+			out.SentAt = p.SentAt
+		}
+		if out.DestCode == "" {
+			out.DestCode = p.DestCode
+		}
+	}
+	out.Text = b.String()
+	if len(seqs) < g.total {
+		out.Incomplete = true
+		for s := 1; s <= g.total; s++ {
+			if _, ok := g.parts[s]; !ok {
+				out.MissingParts = append(out.MissingParts, s)
+			}
+		}
+	}
+	return out
+}

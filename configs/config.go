@@ -1,0 +1,289 @@
+// Package configs holds the gateway's typed configuration: its defaults, the
+// YAML file, the GATEWAY_* environment overrides and the validation that runs
+// before anything starts.
+//
+// Precedence is defaults < YAML file < environment. Every key has an
+// environment form, GATEWAY_ + the dotted YAML path in upper snake case
+// (EnvName); the names are derived from the struct's yaml tags, so a new field
+// gets its key, its environment variable, its redaction and its place in Keys
+// without further code. Fields tagged `secret:"true"` are masked by Redacted.
+//
+// A channel whose credentials are missing is not a configuration error: it is
+// reported as disabled by ChannelStatus and the gateway starts without it
+// (contract §6). Malformed values, on the other hand, fail Load with an error
+// that names the key.
+package configs
+
+import (
+	"time"
+
+	// The calendar's zone must load on a bare machine without /usr/share/zoneinfo.
+	_ "time/tzdata"
+)
+
+// Config is the whole gateway configuration. Obtain it from Load (or Default
+// in tests); a Config that passed Validate is safe to read concurrently.
+type Config struct {
+	HTTP         HTTP         `yaml:"http"`
+	DataDir      string       `yaml:"data_dir"`
+	Kafka        Kafka        `yaml:"kafka"`
+	Channels     Channels     `yaml:"channels"`
+	Webhooks     Webhooks     `yaml:"webhooks"`
+	Agents       string       `yaml:"agents" secret:"true"`
+	AgentsFile   string       `yaml:"agents_file"`
+	Auth         Auth         `yaml:"auth"`
+	SLA          SLA          `yaml:"sla"`
+	SignLanguage SignLanguage `yaml:"sign_language"`
+	LiveChat     LiveChat     `yaml:"livechat"`
+	Outbox       Outbox       `yaml:"outbox"`
+	RateLimit    RateLimit    `yaml:"rate_limit"`
+	Log          Log          `yaml:"log"`
+}
+
+// HTTP configures the single HTTP listener (REST, callbacks, websockets,
+// console, metrics).
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed for
+	// websockets and CORS. Empty means same origin only.
+	AllowedOrigins  []string      `yaml:"allowed_origins"`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustProxy makes the gateway take the client IP from X-Forwarded-For;
+	// enable it only behind a reverse proxy that sets the header.
+	TrustProxy bool `yaml:"trust_proxy"`
+}
+
+// Kafka selects an external cluster (Brokers non-empty) or the embedded broker.
+type Kafka struct {
+	// Brokers of an external cluster; when empty the embedded broker is started.
+	Brokers       []string      `yaml:"brokers"`
+	Embedded      KafkaEmbedded `yaml:"embedded"`
+	Topics        Topics        `yaml:"topics"`
+	ConsumerGroup string        `yaml:"consumer_group"`
+}
+
+// KafkaEmbedded configures the embedded Kafka-wire-compatible broker.
+type KafkaEmbedded struct {
+	Addr string `yaml:"addr"`
+}
+
+// Topics are the Kafka topic names (contract §2).
+type Topics struct {
+	Envelopes  string `yaml:"envelopes"`
+	Events     string `yaml:"events"`
+	Tickets    string `yaml:"tickets"`
+	DeadLetter string `yaml:"dead_letter"`
+}
+
+// Channels holds each intake channel's settings. See Config.ChannelStatus for
+// which of them are enabled.
+type Channels struct {
+	Web           Web     `yaml:"web"`
+	App           App     `yaml:"app"`
+	Wechat        Wechat  `yaml:"wechat"`
+	SMS           SMS     `yaml:"sms"`
+	Suishenban    Partner `yaml:"suishenban"`
+	Yiwangtongban Partner `yaml:"yiwangtongban"`
+}
+
+// Web is the anonymous web form channel.
+type Web struct {
+	Enabled bool `yaml:"enabled"`
+	// CaptchaURL, when set, is the optional captcha verification hook.
+	CaptchaURL string `yaml:"captcha_url"`
+}
+
+// App is the signed mobile-app channel.
+type App struct {
+	// Keys maps app key to HMAC secret.
+	Keys          map[string]string `yaml:"keys" secret:"true"`
+	TimestampSkew time.Duration     `yaml:"timestamp_skew"`
+}
+
+// Wechat is the WeChat mini-program channel. Without EncodingAESKey only
+// plaintext mode is accepted.
+type Wechat struct {
+	AppID          string `yaml:"app_id"`
+	AppSecret      string `yaml:"app_secret" secret:"true"`
+	Token          string `yaml:"token" secret:"true"`
+	EncodingAESKey string `yaml:"encoding_aes_key" secret:"true"`
+	APIBase        string `yaml:"api_base"`
+}
+
+// SMS provider names accepted in channels.sms.provider.
+const (
+	SMSProviderGeneric = "generic"
+	SMSProviderAliyun  = "aliyun"
+	SMSProviderTencent = "tencent"
+)
+
+// SMS is the short-message channel.
+type SMS struct {
+	Provider string `yaml:"provider"`
+	Token    string `yaml:"token" secret:"true"`
+	Secret   string `yaml:"secret" secret:"true"`
+	// APIBase empty means the provider's public endpoint.
+	APIBase  string `yaml:"api_base"`
+	SignName string `yaml:"sign_name"`
+	SDKAppID string `yaml:"sdk_app_id"`
+	// ConversationWindow: messages from one number within it join one conversation.
+	ConversationWindow time.Duration `yaml:"conversation_window"`
+	// ReassemblyWait: how long to wait for the missing parts of a long SMS.
+	ReassemblyWait     time.Duration `yaml:"reassembly_wait"`
+	MaxReplyChars      int           `yaml:"max_reply_chars"`
+	PerNumberPerMinute int           `yaml:"per_number_per_minute"`
+}
+
+// Partner is a government-platform partner speaking Standard Webhooks
+// (Suishenban, Yiwangtongban).
+type Partner struct {
+	// Secret is the Standard Webhooks secret, "whsec_" + base64.
+	Secret      string `yaml:"secret" secret:"true"`
+	CallbackURL string `yaml:"callback_url"`
+	// Mapping maps an envelope field to a JSON path in the partner's body,
+	// overriding the default mapping field by field.
+	Mapping map[string]string `yaml:"mapping"`
+	// Kinds maps the partner's category code to an envelope kind.
+	Kinds map[string]string `yaml:"kinds"`
+}
+
+// Webhooks restricts outbound webhooks.
+type Webhooks struct {
+	// AllowHosts may be reached although they are loopback or private.
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// Auth configures citizen and agent tokens.
+type Auth struct {
+	// TokenSecret signs tokens; empty means random per start.
+	TokenSecret string `yaml:"token_secret" secret:"true"`
+	// AdminToken guards the admin/supervisor endpoints; empty disables them.
+	AdminToken      string        `yaml:"admin_token" secret:"true"`
+	CitizenTokenTTL time.Duration `yaml:"citizen_token_ttl"`
+	AgentTokenTTL   time.Duration `yaml:"agent_token_ttl"`
+}
+
+// SLA holds the timeliness limits (contract §5).
+type SLA struct {
+	FirstResponse time.Duration `yaml:"first_response"`
+	NextResponse  time.Duration `yaml:"next_response"`
+	Handling      time.Duration `yaml:"handling"`
+	WarningLead   WarningLead   `yaml:"warning_lead"`
+}
+
+// WarningLead is how long before a due time the warning goes out.
+type WarningLead struct {
+	// Response applies to the first- and next-response clocks.
+	Response time.Duration `yaml:"response"`
+	Handling time.Duration `yaml:"handling"`
+}
+
+// SignLanguage configures the sign-language video channel.
+type SignLanguage struct {
+	// Calendar is "Days HH:MM-HH:MM Zone"; see ParseCalendar.
+	Calendar string `yaml:"calendar"`
+	// Holidays are closed dates (YYYY-MM-DD) even on calendar days.
+	Holidays []string `yaml:"holidays"`
+	// Workdays are make-up working days (YYYY-MM-DD) open even off calendar days.
+	Workdays   []string      `yaml:"workdays"`
+	STUNURLs   []string      `yaml:"stun_urls"`
+	TURNURLs   []string      `yaml:"turn_urls"`
+	TURNSecret string        `yaml:"turn_secret" secret:"true"`
+	TURNTTL    time.Duration `yaml:"turn_ttl"`
+}
+
+// LiveChat configures live-chat sessions and their websockets.
+type LiveChat struct {
+	OfferTimeout  time.Duration `yaml:"offer_timeout"`
+	AgentGrace    time.Duration `yaml:"agent_grace"`
+	PingInterval  time.Duration `yaml:"ping_interval"`
+	PongWait      time.Duration `yaml:"pong_wait"`
+	SendQueue     int           `yaml:"send_queue"`
+	MaxFrameBytes int64         `yaml:"max_frame_bytes"`
+}
+
+// Outbox configures the durable intake log.
+type Outbox struct {
+	// Retention is how long published records and idempotency keys are kept.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// RateLimit configures token buckets (requests per second and burst).
+type RateLimit struct {
+	PerIP          float64 `yaml:"per_ip"`
+	PerIPBurst     int     `yaml:"per_ip_burst"`
+	PerAppKey      float64 `yaml:"per_app_key"`
+	PerAppKeyBurst int     `yaml:"per_app_key_burst"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+}
+
+// Default returns the configuration used when nothing is configured
+// (contract §1 and §6). Each call returns a fresh value.
+func Default() *Config {
+	return &Config{
+		HTTP: HTTP{
+			Addr:            ":8080",
+			MaxBodyBytes:    1 << 20,
+			ShutdownTimeout: 8 * time.Second,
+		},
+		DataDir: "./data",
+		Kafka: Kafka{
+			Embedded: KafkaEmbedded{Addr: "127.0.0.1:9092"},
+			Topics: Topics{
+				Envelopes:  "intake.envelopes",
+				Events:     "intake.events",
+				Tickets:    "ticket.events",
+				DeadLetter: "ticket.events.dlq",
+			},
+			ConsumerGroup: "intake-gateway",
+		},
+		Channels: Channels{
+			Web: Web{Enabled: true},
+			App: App{TimestampSkew: 300 * time.Second},
+			Wechat: Wechat{
+				APIBase: "https://api.weixin.qq.com",
+			},
+			SMS: SMS{
+				Provider:           SMSProviderGeneric,
+				ConversationWindow: 30 * time.Minute,
+				ReassemblyWait:     60 * time.Second,
+				MaxReplyChars:      500,
+				PerNumberPerMinute: 5,
+			},
+		},
+		Auth: Auth{
+			CitizenTokenTTL: 24 * time.Hour,
+			AgentTokenTTL:   12 * time.Hour,
+		},
+		SLA: SLA{
+			FirstResponse: 3 * time.Minute,
+			NextResponse:  3 * time.Minute,
+			Handling:      24 * time.Hour,
+			WarningLead: WarningLead{
+				Response: 60 * time.Second,
+				Handling: 2 * time.Hour,
+			},
+		},
+		SignLanguage: SignLanguage{
+			Calendar: "Mon-Fri 09:00-17:00 Asia/Shanghai",
+			TURNTTL:  time.Hour,
+		},
+		LiveChat: LiveChat{
+			OfferTimeout:  30 * time.Second,
+			AgentGrace:    60 * time.Second,
+			PingInterval:  30 * time.Second,
+			PongWait:      60 * time.Second,
+			SendQueue:     256,
+			MaxFrameBytes: 64 << 10,
+		},
+		Outbox:    Outbox{Retention: 72 * time.Hour},
+		RateLimit: RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
+		Log:       Log{Level: "info"},
+	}
+}

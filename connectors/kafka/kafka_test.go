@@ -1,0 +1,40 @@
+package kafka_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/connectors/kafka"
+)
+
+func TestEmbeddedRoundTripAndRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kafka")
+	e, err := kafka.StartEmbedded("127.0.0.1:0", dir, 3, "intake.envelopes")
+	require.NoError(t, err)
+	addr := e.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, kafka.Ping(ctx, []string{addr}))
+
+	p := kafka.NewProducer([]string{addr})
+	start := time.Now()
+	require.NoError(t, p.Produce(ctx, []kafka.Message{{Topic: "intake.envelopes", Key: []byte("k"), Value: []byte(`{"a":1}`), Headers: map[string]string{"schema": "envelope/v1"}}}))
+	require.Less(t, time.Since(start), 500*time.Millisecond, "a lone record must not wait for a batch timer")
+	require.NoError(t, p.Close())
+	e.Close()
+
+	e2, err := kafka.StartEmbedded(addr, dir, 3, "intake.envelopes")
+	require.NoError(t, err)
+	defer e2.Close()
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{addr}, GroupID: "t", Topic: "intake.envelopes", StartOffset: kafkago.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	m, err := r.ReadMessage(ctx)
+	require.NoError(t, err)
+	require.Equal(t, `{"a":1}`, string(m.Value))
+	require.Equal(t, "schema", m.Headers[0].Key)
+}

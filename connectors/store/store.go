@@ -1,0 +1,204 @@
+// Package store is the gateway's embedded durable store: one bbolt file with
+// group commit. Update returns only after the write is fsync'ed; concurrent
+// Updates share one transaction and one fsync, and a lone Update is committed
+// at once, without waiting for company.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// ErrClosed is returned by Update after Close: the caller should answer 503
+// and let its client retry.
+var ErrClosed = errors.New("store: closed")
+
+// Tx is a read-write or read-only bbolt transaction.
+type Tx = bbolt.Tx
+
+// DB is the store. Update is safe for concurrent use.
+type DB struct {
+	bolt    *bbolt.DB
+	reqs    chan *commitReq
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	mu      sync.RWMutex // held for reading while submitting, for writing while closing
+
+	maxBatch int
+	commits  atomic.Int64
+	writes   atomic.Int64
+	commitNs atomic.Int64
+}
+
+type commitReq struct {
+	fn  func(*Tx) error
+	err chan error
+}
+
+// Options tune the store.
+type Options struct {
+	// MaxBatch bounds how many Updates share one transaction (default 1024).
+	MaxBatch int
+	// NoSync disables fsync; only for benchmarks that measure everything else.
+	NoSync bool
+}
+
+// Open opens or creates the store file and creates the named buckets.
+func Open(path string, opts Options, buckets ...string) (*DB, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        2 * time.Second, // another process holds the lock: say so rather than hang
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         opts.NoSync,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: cannot open %s: %w", path, err)
+	}
+	if err := b.Update(func(tx *bbolt.Tx) error {
+		for _, name := range buckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store: cannot create buckets: %w", err)
+	}
+	db := &DB{bolt: b, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
+		done: make(chan struct{}), maxBatch: opts.MaxBatch}
+	go db.loop()
+	return db, nil
+}
+
+// Update runs fn in a read-write transaction and returns once it is durable.
+// fn may run more than once (when another fn in its group fails, the group is
+// retried without it), so it must have no side effects outside tx. If ctx ends
+// before the commit, Update returns ctx.Err() and the write may or may not be
+// durable: callers make such writes idempotent.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	r := &commitReq{fn: fn, err: make(chan error, 1)}
+	db.mu.RLock()
+	select {
+	case <-db.closing:
+		db.mu.RUnlock()
+		return ErrClosed
+	default:
+	}
+	select {
+	case db.reqs <- r:
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	db.mu.RUnlock()
+	select {
+	case err := <-r.err:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// View runs fn in a read-only transaction; it does not wait for commits.
+func (db *DB) View(fn func(*Tx) error) error { return db.bolt.View(fn) }
+
+func (db *DB) loop() {
+	defer close(db.done)
+	batch := make([]*commitReq, 0, db.maxBatch)
+	for {
+		var first *commitReq
+		select {
+		case first = <-db.reqs:
+		case <-db.closing:
+			// Commit whatever was submitted before the close.
+			for {
+				select {
+				case r := <-db.reqs:
+					db.commit([]*commitReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < db.maxBatch {
+			select {
+			case r := <-db.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.commit(batch)
+	}
+}
+
+func (db *DB) commit(batch []*commitReq) {
+	for len(batch) > 0 {
+		failed := -1
+		var failErr error
+		start := time.Now()
+		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+			for i, r := range batch {
+				if err := r.fn(tx); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			db.commits.Add(1)
+			db.writes.Add(int64(len(batch)))
+			db.commitNs.Add(int64(time.Since(start)))
+			for _, r := range batch {
+				r.err <- nil
+			}
+			return
+		}
+		if failed < 0 { // the commit itself failed: every caller learns it
+			for _, r := range batch {
+				r.err <- fmt.Errorf("store: commit: %w", err)
+			}
+			return
+		}
+		batch[failed].err <- failErr
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+}
+
+// Stats reports commits (one fsync each) and writes since Open.
+type Stats struct {
+	Commits, Writes int64
+	CommitTime      time.Duration
+}
+
+// Stats returns the group-commit counters.
+func (db *DB) Stats() Stats {
+	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load())}
+}
+
+// Close commits what was submitted, then closes the file. Idempotent.
+func (db *DB) Close() error {
+	var err error
+	db.once.Do(func() {
+		db.mu.Lock()
+		close(db.closing)
+		db.mu.Unlock()
+		<-db.done
+		err = db.bolt.Close()
+	})
+	return err
+}

@@ -1,0 +1,280 @@
+// Package gateway builds the whole intake gateway from its configuration and
+// runs it: the durable store and intake log, Kafka (embedded or external) and
+// the relay, the HTTP server with every channel, and an orderly shutdown.
+// This is the one place where channels and connectors are wired together.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/connectors/kafka"
+	"github.com/hotline12345/gateway/connectors/relay"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/sessions/tokens"
+)
+
+// Options are what tests inject; zero values mean the real thing.
+type Options struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Gateway is one running gateway process.
+type Gateway struct {
+	cfg    *configs.Config
+	log    *slog.Logger
+	now    func() time.Time
+	db     *store.DB
+	intake *intakelog.Log
+	tokens *tokens.Signer
+	stamp  normalize.Stamp
+
+	broker   *kafka.Embedded
+	brokers  []string
+	producer *kafka.Producer
+	relay    *relay.Relay
+
+	echo     *echo.Echo
+	srv      *http.Server
+	ln       net.Listener
+	draining atomic.Bool
+	metrics  *metrics
+	chState  []configs.ChannelState
+
+	// statusAuth decide who may read a request's status (owner strings).
+	statusAuth []StatusAuthorizer
+
+	bg       sync.WaitGroup
+	bgCancel context.CancelFunc
+	closers  []func(context.Context) error // run in reverse order at shutdown, before the relay drains
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// StatusAuthorizer returns the owner a request presents ("citizen:<sub>",
+// "app:<key>", "partner:<name>"), or ok=false if it does not apply.
+type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
+
+// Buckets every component keeps in the store.
+var buckets = append([]string{"gateway"}, intakelog.Buckets...)
+
+// New builds the gateway; nothing listens until Start.
+func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
+	}
+	g = &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now}
+	defer func() {
+		if err != nil {
+			g.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("gateway: cannot create data_dir %s: %w", cfg.DataDir, err)
+	}
+	g.db, err = store.Open(filepath.Join(cfg.DataDir, "gateway.db"), store.Options{}, buckets...)
+	if err != nil {
+		return nil, err
+	}
+	g.intake = intakelog.New(g.db, intakelog.Topics{Envelopes: cfg.Kafka.Topics.Envelopes, Events: cfg.Kafka.Topics.Events}, g.now)
+	salt, err := g.citizenKeySalt()
+	if err != nil {
+		return nil, err
+	}
+	g.stamp = normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: salt}, FirstResponse: cfg.SLA.FirstResponse,
+		Handling: cfg.SLA.Handling, Now: g.now}
+	if cfg.Auth.TokenSecret == "" {
+		g.log.Warn("auth.token_secret not set: tokens are signed with a random key and die with the process")
+	}
+	g.tokens = tokens.NewSigner(cfg.Auth.TokenSecret, g.now)
+
+	if len(cfg.Kafka.Brokers) == 0 {
+		g.broker, err = kafka.StartEmbedded(cfg.Kafka.Embedded.Addr, filepath.Join(cfg.DataDir, "kafka"), 3,
+			cfg.Kafka.Topics.Envelopes, cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Tickets, cfg.Kafka.Topics.DeadLetter)
+		if err != nil {
+			return nil, err
+		}
+		g.brokers = []string{g.broker.Addr()}
+		g.log.Info("embedded kafka broker started", "addr", g.broker.Addr(), "dir", filepath.Join(cfg.DataDir, "kafka"))
+	} else {
+		g.brokers = cfg.Kafka.Brokers
+	}
+	g.producer = kafka.NewProducer(g.brokers)
+	g.relay = relay.New(g.intake, g.producer, g.log)
+	g.metrics = newMetrics(g)
+	g.buildHTTP()
+	if err := g.wireChannels(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) citizenKeySalt() ([]byte, error) {
+	var salt []byte
+	err := g.db.Update(context.Background(), func(tx *store.Tx) error {
+		b := tx.Bucket([]byte("gateway"))
+		if v := b.Get([]byte("citizen_key_salt")); v != nil {
+			salt = append([]byte(nil), v...)
+			return nil
+		}
+		salt = make([]byte, 32)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		return b.Put([]byte("citizen_key_salt"), salt)
+	})
+	return salt, err
+}
+
+// deps returns what every channel is built with.
+func (g *Gateway) deps() channels.Deps {
+	return channels.Deps{Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Now: g.now,
+		MaxBody: g.cfg.HTTP.MaxBodyBytes, ClientIP: g.clientIP, CitizenTTL: g.cfg.Auth.CitizenTokenTTL}
+}
+
+func (g *Gateway) clientIP(r *http.Request) string { return g.echo.IPExtractor(r) }
+
+// Start listens on http.addr and starts the background work.
+func (g *Gateway) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: cannot listen on %s: %w", g.cfg.HTTP.Addr, err)
+	}
+	g.ln = ln
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.bgCancel = cancel
+	g.goBG(func() { g.relay.Run(bgCtx) })
+	g.goBG(func() { g.janitor(bgCtx) })
+	for _, st := range g.chState {
+		if st.Enabled {
+			g.log.Info("channel enabled", "channel", st.Name)
+		} else {
+			g.log.Warn("channel disabled", "channel", st.Name, "reason", st.Reason)
+		}
+	}
+	g.goBG(func() {
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("http server stopped", "err", err)
+		}
+	})
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "data_dir", g.cfg.DataDir, "kafka", g.brokers)
+	return nil
+}
+
+func (g *Gateway) goBG(f func()) {
+	g.bg.Add(1)
+	go func() { defer g.bg.Done(); f() }()
+}
+
+// Addr is the HTTP listen address (useful with port 0).
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// KafkaBrokers are the brokers in use (the embedded one's address if embedded).
+func (g *Gateway) KafkaBrokers() []string { return g.brokers }
+
+// Intake exposes the intake log (tests, tools).
+func (g *Gateway) Intake() *intakelog.Log { return g.intake }
+
+// Echo exposes the router (tests).
+func (g *Gateway) Echo() *echo.Echo { return g.echo }
+
+// onShutdown registers a component's stop function; they run in reverse
+// order after HTTP has drained and before the relay flushes.
+func (g *Gateway) onShutdown(f func(context.Context) error) { g.closers = append(g.closers, f) }
+
+func (g *Gateway) janitor(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := g.intake.Compact(ctx, g.cfg.Outbox.Retention)
+			if err != nil {
+				g.log.Warn("compaction failed", "err", err)
+			} else if n > 0 {
+				g.log.Info("compacted intake log", "removed", n)
+			}
+		}
+	}
+}
+
+// Shutdown stops in phases: refuse new work (503) and let in-flight requests
+// finish, stop components, flush the relay to Kafka, close Kafka, close the
+// store. Anything acknowledged is in the store whatever happens here.
+// Idempotent.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.shutOnce.Do(func() {
+		g.draining.Store(true)
+		g.log.Info("shutting down: draining in-flight requests")
+		var errs []error
+		if g.srv != nil {
+			hctx, cancel := context.WithTimeout(ctx, max(time.Until(deadline(ctx))*6/10, time.Second))
+			if err := g.srv.Shutdown(hctx); err != nil {
+				errs = append(errs, fmt.Errorf("http: %w", err))
+				g.srv.Close()
+			}
+			cancel()
+		}
+		for i := len(g.closers) - 1; i >= 0; i-- {
+			if err := g.closers[i](ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if g.bgCancel != nil {
+			g.bgCancel()
+		}
+		g.bg.Wait()
+		if g.relay != nil {
+			dctx, cancel := context.WithTimeout(ctx, max(time.Until(deadline(ctx))/2, 500*time.Millisecond))
+			if err := g.relay.Drain(dctx); err != nil {
+				g.log.Warn("relay not drained; the rest is relayed at next start", "err", err)
+			}
+			cancel()
+		}
+		g.closeAll()
+		g.shutErr = errors.Join(errs...)
+		g.log.Info("shutdown complete")
+	})
+	return g.shutErr
+}
+
+func deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(10 * time.Second)
+}
+
+func (g *Gateway) closeAll() {
+	if g.producer != nil {
+		g.producer.Close()
+	}
+	if g.broker != nil {
+		g.broker.Close()
+	}
+	if g.db != nil {
+		g.db.Close()
+	}
+}

@@ -1,0 +1,239 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/connectors/kafka"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/normalize/schemas"
+	"github.com/hotline12345/gateway/sessions/tokens"
+)
+
+func (g *Gateway) buildHTTP() {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	if g.cfg.HTTP.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	e.HTTPErrorHandler = g.handleError
+	e.Use(g.drainGate, g.observe)
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", g.readyz)
+	e.GET("/metrics", echo.WrapHandler(g.metrics.handler()))
+	e.GET("/v1/schemas/:name", func(c echo.Context) error {
+		b, ok := schemas.Get(c.Param("name"))
+		if !ok {
+			return apierr.New(apierr.CodeNotFound, "no schema named "+c.Param("name")+"; have "+strings.Join(schemas.Names(), ", "))
+		}
+		return c.Blob(http.StatusOK, "application/schema+json", b)
+	})
+	e.GET("/v1/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openAPI) })
+	e.GET("/v1/requests/:id", g.requestStatus)
+	g.echo = e
+	g.srv = &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	g.statusAuth = append(g.statusAuth, g.citizenOwner)
+}
+
+// handleError is the one place where errors become HTTP answers.
+func (g *Gateway) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	var ae *apierr.Error
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = fromEcho(he)
+	case errors.Is(err, store.ErrClosed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		ae = apierr.Wrap(apierr.CodeUnavailable, "the gateway is shutting down or busy; retry", err)
+		ae.RetryAfter = time.Second
+	default:
+		ae = apierr.From(err)
+	}
+	status := apierr.Status(ae.Code)
+	if status >= 500 {
+		g.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "err", err)
+	}
+	if ae.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, apierr.Body{Error: ae})
+}
+
+func fromEcho(he *echo.HTTPError) *apierr.Error {
+	msg := http.StatusText(he.Code)
+	if s, ok := he.Message.(string); ok {
+		msg = s
+	}
+	switch he.Code {
+	case http.StatusNotFound:
+		return apierr.New(apierr.CodeNotFound, "no such endpoint")
+	case http.StatusMethodNotAllowed:
+		return apierr.New(apierr.CodeMethodNotAllow, "method not allowed")
+	case http.StatusRequestEntityTooLarge:
+		return apierr.New(apierr.CodeTooLarge, msg)
+	case http.StatusUnauthorized:
+		return apierr.New(apierr.CodeUnauthorized, msg)
+	case http.StatusForbidden:
+		return apierr.New(apierr.CodeForbidden, msg)
+	case http.StatusTooManyRequests:
+		return apierr.New(apierr.CodeRateLimited, msg)
+	case http.StatusServiceUnavailable:
+		return apierr.New(apierr.CodeUnavailable, msg)
+	}
+	if he.Code >= 400 && he.Code < 500 {
+		return apierr.New(apierr.CodeBadRequest, msg)
+	}
+	return apierr.Wrap(apierr.CodeInternal, "internal error", he)
+}
+
+// drainGate answers 503 to new requests once shutdown began (connections
+// kept alive would otherwise slip new work in while we drain).
+func (g *Gateway) drainGate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if g.draining.Load() && c.Path() != "/healthz" {
+			c.Response().Header().Set("Connection", "close")
+			e := apierr.New(apierr.CodeUnavailable, "the gateway is shutting down; retry")
+			e.RetryAfter = time.Second
+			return e
+		}
+		return next(c)
+	}
+}
+
+func (g *Gateway) readyz(c echo.Context) error {
+	out := map[string]any{"store": "ok"}
+	status := http.StatusOK
+	if err := g.db.View(func(*store.Tx) error { return nil }); err != nil || g.draining.Load() {
+		out["store"] = "unavailable"
+		status = http.StatusServiceUnavailable
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
+	defer cancel()
+	depth, _ := g.intake.Depth()
+	if err := kafka.Ping(ctx, g.brokers); err != nil {
+		out["kafka"] = "unreachable: buffering in the intake log"
+	} else {
+		out["kafka"] = "ok"
+	}
+	out["intake_log_depth"] = depth
+	chs := map[string]string{}
+	for _, st := range g.chState {
+		if st.Enabled {
+			chs[st.Name] = "enabled"
+		} else {
+			chs[st.Name] = "disabled: " + st.Reason
+		}
+	}
+	out["channels"] = chs
+	if g.draining.Load() {
+		out["status"] = "draining"
+	}
+	return c.JSON(status, out)
+}
+
+// citizenOwner recognises a citizen token.
+func (g *Gateway) citizenOwner(r *http.Request) (string, bool, error) {
+	var cookie string
+	if ck, err := r.Cookie("citizen_token"); err == nil {
+		cookie = ck.Value
+	}
+	t := tokens.FromRequest(r.Header.Get("Authorization"), "", cookie)
+	if t == "" {
+		return "", false, nil
+	}
+	cl, err := g.tokens.Verify(t, tokens.RoleCitizen)
+	if err != nil {
+		return "", true, apierr.Wrap(apierr.CodeUnauthorized, "invalid citizen token", err)
+	}
+	return "citizen:" + cl.Sub, true, nil
+}
+
+// requestStatus answers GET /v1/requests/{id} to whoever filed it.
+func (g *Gateway) requestStatus(c echo.Context) error {
+	r := c.Request()
+	owner := ""
+	for _, a := range g.statusAuth {
+		o, ok, err := a(r)
+		if err != nil {
+			return err
+		}
+		if ok {
+			owner = o
+			break
+		}
+	}
+	if owner == "" {
+		return apierr.New(apierr.CodeUnauthorized, "a citizen token, an app signature or a partner signature is required")
+	}
+	req, err := g.intake.Request(c.Param("id"))
+	if errors.Is(err, intakelog.ErrNotFound) || (err == nil && req.Owner != owner) {
+		// The same answer for "not yours" as for "not there": ids are not probed.
+		return apierr.New(apierr.CodeNotFound, "no such request")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, statusView(req, g.now()))
+}
+
+// StatusView is the body of GET /v1/requests/{id}.
+type StatusView struct {
+	ID         string     `json:"id"`
+	Channel    string     `json:"channel"`
+	Status     string     `json:"status"`
+	ReceivedAt time.Time  `json:"received_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Reply      string     `json:"reply,omitempty"`
+	Timeliness Timeliness `json:"timeliness"`
+}
+
+// Timeliness is the state of a request's two clocks.
+type Timeliness struct {
+	FirstResponse Clock `json:"first_response"`
+	Handling      Clock `json:"handling"`
+}
+
+// Clock is one timeliness clock: open, met or breached.
+type Clock struct {
+	Due     time.Time  `json:"due"`
+	State   string     `json:"state"`
+	Stopped *time.Time `json:"stopped_at,omitempty"`
+}
+
+func clockOf(due time.Time, stopped *time.Time, now time.Time) Clock {
+	c := Clock{Due: due, Stopped: stopped}
+	switch {
+	case stopped != nil && !stopped.After(due):
+		c.State = "met"
+	case stopped != nil, now.After(due):
+		c.State = "breached"
+	default:
+		c.State = "open"
+	}
+	return c
+}
+
+func statusView(r *intakelog.Request, now time.Time) StatusView {
+	return StatusView{ID: r.ID, Channel: r.Channel, Status: r.Status, ReceivedAt: r.ReceivedAt, UpdatedAt: r.UpdatedAt,
+		Reply: r.Reply, Timeliness: Timeliness{
+			FirstResponse: clockOf(r.FirstResponseDue, r.FirstResponseAt, now),
+			Handling:      clockOf(r.HandlingDue, r.HandledAt, now)}}
+}

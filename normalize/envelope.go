@@ -1,0 +1,157 @@
+// Package normalize owns the gateway's common language: Envelope v1 (one
+// citizen request from any channel), Event v1 and Ticket event v1, exactly as
+// the contract's JSON Schemas describe them, plus their validation. Nothing in
+// here knows a channel; channels depend on this package, never the reverse.
+package normalize
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// SchemaEnvelope is the value of Envelope.Schema and of the `schema` record header.
+const SchemaEnvelope = "envelope/v1"
+
+// Channel names as they appear in envelopes and events.
+const (
+	ChannelWeb           = "web"
+	ChannelApp           = "app"
+	ChannelWechat        = "wechat_miniprogram"
+	ChannelSuishenban    = "suishenban"
+	ChannelYiwangtongban = "yiwangtongban"
+	ChannelSignLanguage  = "sign_language"
+	ChannelSMS           = "sms"
+)
+
+// Channels lists every channel value the contract allows.
+var Channels = []string{ChannelWeb, ChannelApp, ChannelWechat, ChannelSuishenban, ChannelYiwangtongban, ChannelSignLanguage, ChannelSMS}
+
+// Kinds of request; "unclassified" is for channels that do not say.
+const (
+	KindConsultation = "consultation"
+	KindHelp         = "help"
+	KindComplaint    = "complaint"
+	KindSuggestion   = "suggestion"
+	KindOther        = "other"
+	KindUnclassified = "unclassified"
+)
+
+// Envelope is one citizen request, normalized from any channel (envelope/v1).
+// Optional fields are pointers or omitempty so that the JSON carries exactly
+// what the schema allows.
+type Envelope struct {
+	Schema         string     `json:"schema" validate:"eq=envelope/v1"`
+	ID             string     `json:"id" validate:"min=16,max=64"`
+	IdempotencyKey string     `json:"idempotency_key" validate:"min=1,max=256"`
+	Channel        string     `json:"channel" validate:"oneof=web app wechat_miniprogram suishenban yiwangtongban sign_language sms"`
+	Kind           string     `json:"kind,omitempty" validate:"omitempty,oneof=consultation help complaint suggestion other unclassified"`
+	ReceivedAt     time.Time  `json:"received_at" validate:"required"`
+	ChannelSentAt  *time.Time `json:"channel_sent_at,omitempty"`
+	CitizenKey     string     `json:"citizen_key" validate:"min=1"`
+	Citizen        Citizen    `json:"citizen"`
+	Content        Content    `json:"content"`
+	Location       *Location  `json:"location,omitempty"`
+	OccurredAt     *time.Time `json:"occurred_at,omitempty"`
+	SessionID      string     `json:"session_id,omitempty"`
+	SLA            SLA        `json:"sla"`
+	Source         *Source    `json:"source,omitempty"`
+	TraceID        string     `json:"trace_id,omitempty"`
+}
+
+// Citizen is who asked, as the channel knows them.
+type Citizen struct {
+	ChannelUserID string `json:"channel_user_id" validate:"min=1"`
+	Name          string `json:"name,omitempty" validate:"max=200"`
+	Phone         string `json:"phone,omitempty" validate:"omitempty,phone"`
+	Confidential  bool   `json:"confidential,omitempty"`
+	Language      string `json:"language,omitempty" validate:"max=35"`
+}
+
+// Content is what the citizen said: text, attachments or both.
+type Content struct {
+	Text        string       `json:"text,omitempty" validate:"max=20000"`
+	Attachments []Attachment `json:"attachments,omitempty" validate:"max=20,dive"`
+}
+
+// Attachment is a picture, recording, file, page or place the citizen sent.
+type Attachment struct {
+	Type    string `json:"type" validate:"oneof=image audio video file location link miniprogram_page"`
+	URL     string `json:"url,omitempty" validate:"max=2048"`
+	MediaID string `json:"media_id,omitempty" validate:"max=256"`
+	MIME    string `json:"mime,omitempty" validate:"max=128"`
+	Size    int64  `json:"size,omitempty" validate:"min=0"`
+	SHA256  string `json:"sha256,omitempty" validate:"max=64"`
+	Title   string `json:"title,omitempty" validate:"max=500"`
+}
+
+// Location is where it happened.
+type Location struct {
+	Address  string   `json:"address,omitempty" validate:"max=500"`
+	District string   `json:"district,omitempty" validate:"max=100"`
+	Lat      *float64 `json:"lat,omitempty" validate:"omitempty,min=-90,max=90"`
+	Lng      *float64 `json:"lng,omitempty" validate:"omitempty,min=-180,max=180"`
+}
+
+// SLA carries the two due times every request starts with.
+type SLA struct {
+	FirstResponseDue time.Time `json:"first_response_due" validate:"required"`
+	HandlingDue      time.Time `json:"handling_due" validate:"required"`
+}
+
+// Source records what the channel itself said, for tracing.
+type Source struct {
+	NativeID   string `json:"native_id,omitempty"`
+	NativeType string `json:"native_type,omitempty"`
+	Partner    string `json:"partner,omitempty"`
+	AppKey     string `json:"app_key,omitempty"`
+}
+
+// NewID returns a time-ordered identifier (UUIDv7), as envelope and event ids
+// must be. It panics only if the system's random source fails, as uuid does.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// CitizenKeyer derives the stable pseudonymous citizen_key from a channel and
+// the channel's user id. The salt is kept in the data directory so the key is
+// stable across restarts but cannot be reversed by hashing every phone number.
+type CitizenKeyer struct{ Salt []byte }
+
+// Key returns hex(HMAC-SHA256(salt, channel + ":" + userID))[:32].
+func (k CitizenKeyer) Key(channel, userID string) string {
+	m := hmac.New(sha256.New, k.Salt)
+	m.Write([]byte(channel))
+	m.Write([]byte{':'})
+	m.Write([]byte(userID))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+// Receipt is what an intake endpoint answers once the envelope is durable.
+type Receipt struct {
+	ID               string    `json:"id"`
+	Status           string    `json:"status"`
+	ReceivedAt       time.Time `json:"received_at"`
+	FirstResponseDue time.Time `json:"first_response_due"`
+	HandlingDue      time.Time `json:"handling_due"`
+}
+
+// ReceiptFor returns the receipt of an accepted envelope.
+func ReceiptFor(e *Envelope) Receipt {
+	return Receipt{ID: e.ID, Status: StatusAccepted, ReceivedAt: e.ReceivedAt,
+		FirstResponseDue: e.SLA.FirstResponseDue, HandlingDue: e.SLA.HandlingDue}
+}
+
+// Request statuses, as GET /v1/requests/{id} reports them.
+const (
+	StatusAccepted     = "accepted"
+	StatusAcknowledged = "acknowledged"
+	StatusAnswered     = "answered"
+	StatusDispatched   = "dispatched"
+	StatusResolved     = "resolved"
+	StatusRejected     = "rejected"
+	StatusClosed       = "closed"
+)
