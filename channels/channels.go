@@ -62,3 +62,47 @@ type Outbound struct {
 type Deliverer interface {
 	Deliver(ctx context.Context, m Outbound) error
 }
+
+// InboundMessage is a citizen's message arriving on a messaging channel
+// (WeChat, SMS, app) that joins the citizen's live-chat conversation.
+type InboundMessage struct {
+	Channel       string
+	ChannelUserID string // openid, E.164 phone, …
+	// DedupKey is the channel's own id for the message; a repeat (a platform
+	// retry) is recognised, also across restarts, and changes nothing.
+	DedupKey    string
+	Text        string
+	Attachments []normalize.Attachment
+	At          time.Time // when the channel says it was sent
+	Skills      []string  // skills the conversation needs, if the channel knows
+	Language    string
+	Phone       string // E.164, when the channel user id is a phone number
+	// JoinWindow: if the citizen's open conversation has been quiet for longer,
+	// a new conversation is started (SMS). Zero: the open one is always joined.
+	JoinWindow time.Duration
+	// Source is recorded in the envelope the conversation's first message makes.
+	Source *normalize.Source
+	// Meta is free-form channel context (WeChat SessionFrom, "incomplete" SMS).
+	Meta map[string]string
+}
+
+// ChatResult says what became of an inbound message.
+type ChatResult struct {
+	SessionID  string
+	Seq        int64
+	EnvelopeID string // the envelope of the conversation (made by its first message)
+	NewSession bool
+	Duplicate  bool
+}
+
+// Conversations is the live-chat core as messaging channels see it.
+// CitizenMessage returns once the message is durable.
+type Conversations interface {
+	CitizenMessage(ctx context.Context, m InboundMessage) (ChatResult, error)
+	// OpenConversation opens (or returns) the citizen's conversation without a
+	// message, e.g. on WeChat's user_enter_tempsession event.
+	OpenConversation(ctx context.Context, m InboundMessage) (ChatResult, error)
+	// RegisterDeliverer routes agent messages, receipts and ticket replies for
+	// channel to d.
+	RegisterDeliverer(channel string, d Deliverer)
+}
