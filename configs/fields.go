@@ -143,12 +143,12 @@ func UnknownEnv(environ []string) []string {
 // duplicate wins. An empty value is applied as such: it clears a string, list
 // or map and is an error for a number, bool or duration.
 func applyEnv(c *Config, environ []string) error {
-	known := fieldsByEnv()
+	byEnv := fieldsByEnv()
 	root := reflect.ValueOf(c).Elem()
 	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		f, known := known[name]
-		if !ok || !known {
+		name, value, hasValue := strings.Cut(kv, "=")
+		f, isKey := byEnv[name]
+		if !hasValue || !isKey {
 			continue
 		}
 		v, err := parseValue(f.typ, value)

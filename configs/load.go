@@ -98,7 +98,11 @@ func (d yamlDecoder) structure(n *yaml.Node, v reflect.Value, prefix string) err
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := resolve(n.Content[i]), resolve(n.Content[i+1])
 		if kn.Kind != yaml.ScalarNode {
-			return d.errAt(kn, prefix+".?", errors.New("a key must be a plain name"))
+			where := prefix
+			if where == "" {
+				where = "(top level)"
+			}
+			return d.errAt(kn, where, errors.New("a key must be a plain name"))
 		}
 		key := kn.Value
 		if prefix != "" {
