@@ -157,71 +157,22 @@ func Fingerprint(body []byte) string {
 // Accept records env durably, or returns the earlier receipt if its
 // idempotency key was seen. env must be complete and valid (id, dues, key).
 func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
-	value, err := json.Marshal(env)
-	if err != nil {
-		return Result{}, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
-	}
-	l.mu.RLock()
-	hooks := l.hooks
-	l.mu.RUnlock()
 	var res Result
-	err = l.db.Update(ctx, func(tx *store.Tx) error {
-		res = Result{}
-		// The nonce comes first: a replayed signed request is refused even
-		// when its idempotency key would have returned the earlier answer.
-		if opts.Nonce != "" {
-			if err := useNonce(tx, opts.NonceScope, opts.Nonce, l.now()); err != nil {
-				return err
-			}
-		}
-		idem := tx.Bucket([]byte(bucketIdem))
-		if prev := idem.Get([]byte(env.IdempotencyKey)); prev != nil {
-			var e idemEntry
-			if err := json.Unmarshal(prev, &e); err != nil {
-				return fmt.Errorf("intakelog: corrupt idempotency entry: %w", err)
-			}
-			if opts.Fingerprint != "" && e.Fingerprint != "" && e.Fingerprint != opts.Fingerprint {
-				return ErrConflict
-			}
-			req, err := getRequest(tx, e.EnvelopeID)
-			if err != nil {
-				return err
-			}
-			res = Result{Duplicate: true, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
-				ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue}}
-			return nil
-		}
-		ent, _ := json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: l.now().Unix()})
-		if err := idem.Put([]byte(env.IdempotencyKey), ent); err != nil {
-			return err
-		}
-		req := Request{ID: env.ID, Channel: env.Channel, Status: normalize.StatusAccepted, ReceivedAt: env.ReceivedAt,
-			FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
-			Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
-			IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra}
-		if err := putRequest(tx, &req); err != nil {
-			return err
-		}
-		if err := l.append(tx, Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value,
-			Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}}); err != nil {
-			return err
-		}
-		for _, ev := range opts.Events {
-			if err := l.AppendEvent(tx, ev); err != nil {
-				return err
-			}
-		}
-		for _, h := range hooks {
-			if err := h(tx, env); err != nil {
-				return err
-			}
-		}
-		res.Receipt = normalize.ReceiptFor(env)
-		return nil
+	err := l.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		res, err = l.AcceptTx(tx, env, opts)
+		return err
 	})
 	if err != nil {
 		return Result{}, err
 	}
+	l.Committed(env, res)
+	return res, nil
+}
+
+// Committed must follow a successful commit of a transaction in which
+// AcceptTx ran: it wakes the relay and runs the AfterAccept callbacks.
+func (l *Log) Committed(env *normalize.Envelope, res Result) {
 	l.notify()
 	if !res.Duplicate {
 		l.mu.RLock()
@@ -231,7 +182,68 @@ func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOp
 			f(env)
 		}
 	}
-	return res, nil
+}
+
+// AcceptTx is Accept inside the caller's transaction (e.g. a live-chat
+// message together with the envelope it creates). Call Committed after the
+// commit.
+func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
+	value, err := json.Marshal(env)
+	if err != nil {
+		return Result{}, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
+	}
+	l.mu.RLock()
+	hooks := l.hooks
+	l.mu.RUnlock()
+	// The nonce comes first: a replayed signed request is refused even
+	// when its idempotency key would have returned the earlier answer.
+	if opts.Nonce != "" {
+		if err := useNonce(tx, opts.NonceScope, opts.Nonce, l.now()); err != nil {
+			return Result{}, err
+		}
+	}
+	idem := tx.Bucket([]byte(bucketIdem))
+	if prev := idem.Get([]byte(env.IdempotencyKey)); prev != nil {
+		var e idemEntry
+		if err := json.Unmarshal(prev, &e); err != nil {
+			return Result{}, fmt.Errorf("intakelog: corrupt idempotency entry: %w", err)
+		}
+		if opts.Fingerprint != "" && e.Fingerprint != "" && e.Fingerprint != opts.Fingerprint {
+			return Result{}, ErrConflict
+		}
+		req, err := getRequest(tx, e.EnvelopeID)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Duplicate: true, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
+			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue}}, nil
+	}
+	ent, _ := json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: l.now().Unix()})
+	if err := idem.Put([]byte(env.IdempotencyKey), ent); err != nil {
+		return Result{}, err
+	}
+	req := Request{ID: env.ID, Channel: env.Channel, Status: normalize.StatusAccepted, ReceivedAt: env.ReceivedAt,
+		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
+		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
+		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra}
+	if err := putRequest(tx, &req); err != nil {
+		return Result{}, err
+	}
+	if err := l.append(tx, Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value,
+		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}}); err != nil {
+		return Result{}, err
+	}
+	for _, ev := range opts.Events {
+		if err := l.AppendEvent(tx, ev); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, h := range hooks {
+		if err := h(tx, env); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Receipt: normalize.ReceiptFor(env)}, nil
 }
 
 // UseNonce records a single-use nonce durably (for signed requests that do not
