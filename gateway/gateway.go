@@ -26,7 +26,9 @@ import (
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/connectors/relay"
 	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
@@ -56,6 +58,7 @@ type Gateway struct {
 	ln       net.Listener
 	draining atomic.Bool
 	metrics  *metrics
+	hub      *livechat.Hub
 	chState  []configs.ChannelState
 
 	// statusAuth decide who may read a request's status (owner strings).
@@ -73,7 +76,7 @@ type Gateway struct {
 type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
 
 // Buckets every component keeps in the store.
-var buckets = append([]string{"gateway"}, intakelog.Buckets...)
+var buckets = append(append([]string{"gateway"}, intakelog.Buckets...), sessions.Buckets...)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
@@ -194,6 +197,9 @@ func (g *Gateway) KafkaBrokers() []string { return g.brokers }
 
 // Intake exposes the intake log (tests, tools).
 func (g *Gateway) Intake() *intakelog.Log { return g.intake }
+
+// Hub exposes live chat (tests, other components).
+func (g *Gateway) Hub() *livechat.Hub { return g.hub }
 
 // Echo exposes the router (tests).
 func (g *Gateway) Echo() *echo.Echo { return g.echo }

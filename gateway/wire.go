@@ -7,6 +7,7 @@ import (
 	"github.com/hotline12345/gateway/channels/app"
 	"github.com/hotline12345/gateway/channels/web"
 	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
@@ -61,5 +62,26 @@ func (g *Gateway) wireChannels() error {
 		ch.Mount(g.echo)
 	}
 	_ = intakelog.ErrReplay
+	return g.wireLiveChat()
+}
+
+// wireLiveChat builds the live-chat hub: agents, websockets, sessions.
+func (g *Gateway) wireLiveChat() error {
+	agents, err := g.cfg.AgentSpecs()
+	if err != nil {
+		return err
+	}
+	if len(agents) == 0 {
+		g.log.Warn("no agents configured (agents / agents_file): live chat queues citizens but nobody can answer")
+	}
+	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
+		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse},
+		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents})
+	if err != nil {
+		return err
+	}
+	g.hub = h
+	h.Mount(g.echo)
+	g.onShutdown(h.Close)
 	return nil
 }

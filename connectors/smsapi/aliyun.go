@@ -103,6 +103,12 @@ func (a *Aliyun) Send(ctx context.Context, phone, text string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return aliyunResult(status, hdr, data, len(parts))
+}
+
+// aliyunResult interprets a SendSms answer.
+func aliyunResult(status int, hdr http.Header, data []byte, parts int) (Result, error) {
+	const provider = smsformat.ProviderAliyun
 	var ans struct {
 		Code    string `json:"Code"`
 		Message string `json:"Message"`
@@ -117,7 +123,7 @@ func (a *Aliyun) Send(ctx context.Context, phone, text string) (Result, error) {
 	if ans.Code != "OK" {
 		return Result{}, aliyunError(status, hdr, ans.Code, ans.Message)
 	}
-	return Result{MessageIDs: []string{ans.BizID}, Parts: len(parts)}, nil
+	return Result{MessageIDs: []string{ans.BizID}, Parts: parts}, nil
 }
 
 // aliyunPhone is the PhoneNumbers form: 11 digits for the mainland, else
@@ -130,7 +136,7 @@ func aliyunPhone(e164 string) string {
 }
 
 func aliyunError(status int, h http.Header, code, msg string) *Error {
-	e := &Error{Provider: smsformat.ProviderAliyun, Status: status, Code: code, Message: sanitize(msg)}
+	e := &Error{Provider: smsformat.ProviderAliyun, Status: status, Code: sanitize(code), Message: sanitize(msg)}
 	switch {
 	case strings.HasPrefix(code, "Throttling"), code == "isv.BUSINESS_LIMIT_CONTROL", code == "isv.DAY_LIMIT_CONTROL":
 		e.Kind = ErrRateLimited

@@ -108,6 +108,12 @@ func (g *Generic) sendPart(ctx context.Context, target string, msg genericSend) 
 	if err != nil {
 		return "", err
 	}
+	return genericAnswer(status, hdr, data)
+}
+
+// genericAnswer interprets the generic API's answer to one part.
+func genericAnswer(status int, hdr http.Header, data []byte) (string, error) {
+	const provider = smsformat.ProviderGeneric
 	var ans struct {
 		MessageID string `json:"message_id"`
 		Error     struct {
@@ -118,7 +124,7 @@ func (g *Generic) sendPart(ctx context.Context, target string, msg genericSend) 
 	jsonErr := json.Unmarshal(data, &ans)
 	if status < 200 || status > 299 {
 		e := statusError(provider, status, hdr, ans.Error.Message)
-		e.Code = ans.Error.Code
+		e.Code = sanitize(ans.Error.Code)
 		return "", e
 	}
 	if jsonErr != nil || ans.MessageID == "" {

@@ -119,6 +119,13 @@ func (t *Tencent) Send(ctx context.Context, phone, text string) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
+	return tencentResult(status, hdr, data, len(parts))
+}
+
+// tencentResult interprets a SendSms answer; parts is the computed count,
+// used when the answer reports no Fee.
+func tencentResult(status int, hdr http.Header, data []byte, parts int) (Result, error) {
+	const provider = smsformat.ProviderTencent
 	var ans struct {
 		Response struct {
 			Error *struct {
@@ -152,15 +159,15 @@ func (t *Tencent) Send(ctx context.Context, phone, text string) (Result, error) 
 	if !strings.EqualFold(st.Code, "Ok") {
 		return Result{}, tencentError(status, hdr, st.Code, st.Message)
 	}
-	res := Result{MessageIDs: []string{st.SerialNo}, Parts: len(parts)}
-	if st.Fee > 0 {
+	res := Result{MessageIDs: []string{st.SerialNo}, Parts: parts}
+	if st.Fee > 0 && st.Fee <= smsformat.MaxParts {
 		res.Parts = st.Fee
 	}
 	return res, nil
 }
 
 func tencentError(status int, h http.Header, code, msg string) *Error {
-	e := &Error{Provider: smsformat.ProviderTencent, Status: status, Code: code, Message: sanitize(msg)}
+	e := &Error{Provider: smsformat.ProviderTencent, Status: status, Code: sanitize(code), Message: sanitize(msg)}
 	switch {
 	case strings.HasPrefix(code, "LimitExceeded"), strings.HasPrefix(code, "RequestLimitExceeded"):
 		e.Kind = ErrRateLimited

@@ -99,7 +99,7 @@ func Uplink(provider string, auth CallbackAuth, msgs ...smsformat.Inbound) (Call
 			return Callback{}, fmt.Errorf("smsfake: unknown provider %q", provider)
 		}
 	}
-	return build(provider, auth, items)
+	return build(provider, auth, items, provider == smsformat.ProviderAliyun)
 }
 
 // Reports builds the provider's delivery-report callback: Aliyun SmsReport
@@ -146,12 +146,14 @@ func Reports(provider string, auth CallbackAuth, reps ...smsformat.Report) (Call
 			return Callback{}, fmt.Errorf("smsfake: unknown provider %q", provider)
 		}
 	}
-	return build(provider, auth, items)
+	return build(provider, auth, items, provider != smsformat.ProviderGeneric)
 }
 
-func build(provider string, auth CallbackAuth, items []any) (Callback, error) {
+// build encodes items, as a bare object when there is one and the format
+// allows it, and adds the authentication.
+func build(provider string, auth CallbackAuth, items []any, alwaysArray bool) (Callback, error) {
 	var v any = items
-	if provider != smsformat.ProviderAliyun && len(items) == 1 && !isReportsOfTencent(items) {
+	if !alwaysArray && len(items) == 1 {
 		v = items[0]
 	}
 	var buf bytes.Buffer
@@ -182,13 +184,6 @@ func build(provider string, auth CallbackAuth, items []any) (Callback, error) {
 		}
 	}
 	return c, nil
-}
-
-// isReportsOfTencent: Tencent status callbacks are always arrays.
-func isReportsOfTencent(items []any) bool {
-	m, ok := items[0].(map[string]any)
-	_, has := m["report_status"]
-	return ok && has
 }
 
 // national is the 11-digit form of a mainland number, else digits only.

@@ -41,6 +41,7 @@ type Option func(*base)
 func WithNow(now func() time.Time) Option { return func(b *base) { b.now = now } }
 
 type failure struct {
+	pass   bool // a placeholder: this call succeeds
 	status int
 	code   string
 }
@@ -110,7 +111,18 @@ func (b *base) AuthFailures() int {
 func (b *base) FailNext(status int, code string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.fails = append(b.fails, failure{status, code})
+	b.fails = append(b.fails, failure{status: status, code: code})
+}
+
+// FailAfter lets n calls (after the queued ones) succeed, then fails one as
+// FailNext does: for a failure part-way through a multi-part send.
+func (b *base) FailAfter(n, status int, code string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for range n {
+		b.fails = append(b.fails, failure{pass: true})
+	}
+	b.fails = append(b.fails, failure{status: status, code: code})
 }
 
 func (b *base) takeFailure() (failure, bool) {
@@ -121,7 +133,7 @@ func (b *base) takeFailure() (failure, bool) {
 	}
 	f := b.fails[0]
 	b.fails = b.fails[1:]
-	return f, true
+	return f, !f.pass
 }
 
 func (b *base) authFailed() {

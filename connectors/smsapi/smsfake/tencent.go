@@ -106,7 +106,11 @@ func serveTencent(b *base, secretID, secretKey string, w http.ResponseWriter, r 
 // tencentSign is an independent implementation of the TC3 signature.
 func tencentSign(secretKey, service, date, uri, host, contentType string, body []byte, ts int64) string {
 	h := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
-	mac := func(key []byte, s string) []byte { m := hmac.New(sha256.New, key); m.Write([]byte(s)); return m.Sum(nil) }
+	mac := func(key []byte, s string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
 	canonical := strings.Join([]string{
 		"POST", uri, "",
 		"content-type:" + contentType, "host:" + host, "",

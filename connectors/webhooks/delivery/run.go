@@ -1,0 +1,315 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
+	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+)
+
+const userAgent = "hotline12345-gateway-webhooks/1"
+
+// job is one attempt handed to a worker: the head of a group.
+type job struct {
+	key      []byte
+	group    string
+	entry    Entry
+	disabled bool // the endpoint is disabled: dead-letter the group, send nothing
+}
+
+// outcome of one attempt.
+type outcome struct {
+	attempted  bool
+	ok         bool
+	gone       bool   // 410: disable the endpoint
+	dead       string // permanent failure: the dead-letter reason
+	wholeGroup bool
+	status     int
+	err        string
+	retryAfter time.Duration
+	hasRA      bool
+}
+
+// Run delivers messages until ctx ends: one scheduler goroutine hands due
+// messages to Options.Workers workers. When ctx ends, in-flight attempts are
+// cancelled (an aborted attempt is not counted) and Run returns nil once
+// every worker stopped. Only one Run may be active at a time (ErrRunning).
+func (q *Queue) Run(ctx context.Context) error {
+	if !q.running.TryLock() {
+		return ErrRunning
+	}
+	defer q.running.Unlock()
+
+	jobs := make(chan job)
+	done := make(chan string, q.opts.Workers) // a worker sends once per job; busy ≤ Workers
+	var wg sync.WaitGroup
+	for range q.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				q.attempt(ctx, j)
+				done <- j.group
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+
+	inflight := map[string]bool{}
+	for {
+		var timer <-chan time.Time
+		if idle := q.opts.Workers - len(inflight); idle > 0 && ctx.Err() == nil {
+			due, wait, has, err := q.scan(q.opts.Now(), inflight, idle)
+			if err != nil {
+				q.log.Error("webhook queue: cannot read the queue", "err", err)
+				wait, has = time.Second, true
+			}
+			for _, j := range due {
+				inflight[j.group] = true
+				jobs <- j
+			}
+			if len(due) < idle && has {
+				timer = q.opts.After(max(wait, 0))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-q.wake:
+		case g := <-done:
+			delete(inflight, g)
+		case <-timer:
+		}
+	}
+}
+
+// scan returns up to limit due group heads that are not in flight, and how
+// long until the earliest other head is due (has=false: none pending).
+func (q *Queue) scan(now time.Time, inflight map[string]bool, limit int) (due []job, wait time.Duration, has bool, err error) {
+	err = q.db.View(func(tx *store.Tx) error {
+		disabled := map[string]bool{}
+		if err := tx.Bucket([]byte(bucketEndpoints)).ForEach(func(k, v []byte) error {
+			var st EndpointState
+			if json.Unmarshal(v, &st) == nil && st.Disabled {
+				disabled[string(k)] = true
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		var next time.Time
+		c := tx.Bucket([]byte(bucketQueue)).Cursor()
+		for k, v := c.First(); k != nil; {
+			if len(k) < 10 {
+				k, v = c.Next() // not one of ours
+				continue
+			}
+			prefix := k[:len(k)-8]
+			group := string(prefix)
+			if !inflight[group] {
+				var e Entry
+				if err := json.Unmarshal(v, &e); err != nil {
+					q.log.Error("webhook queue: corrupt message skipped", "key", fmt.Sprintf("%q", k), "err", err)
+				} else if dis := disabled[e.Endpoint]; dis || !e.NextAt.After(now) {
+					due = append(due, job{key: bytes.Clone(k), group: group, entry: e, disabled: dis})
+					if len(due) >= limit {
+						return nil
+					}
+				} else if next.IsZero() || e.NextAt.Before(next) {
+					next = e.NextAt
+				}
+			}
+			k, v = c.Seek(afterGroup(prefix))
+		}
+		if !next.IsZero() {
+			wait, has = next.Sub(now), true
+		}
+		return nil
+	})
+	return due, wait, has, err
+}
+
+// attempt sends one message and records the outcome.
+func (q *Queue) attempt(ctx context.Context, j job) {
+	var o outcome
+	secrets := q.secretsFor(j.entry.Endpoint)
+	switch {
+	case j.disabled:
+		o = outcome{dead: "endpoint disabled", wholeGroup: true}
+	case len(secrets) == 0:
+		o = outcome{dead: "no secret registered for endpoint " + j.entry.Endpoint}
+	default:
+		o = q.send(ctx, &j.entry, secrets)
+		if !o.attempted { // cancelled by shutdown: not an attempt
+			return
+		}
+	}
+	q.finish(ctx, j, o)
+}
+
+// send makes one POST with a fresh timestamp and signature.
+func (q *Queue) send(ctx context.Context, e *Entry, secrets []stdwebhook.Secret) outcome {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(e.Payload))
+	if err != nil {
+		return outcome{attempted: true, dead: "bad callback URL: " + err.Error()}
+	}
+	req.Header = SignedHeaders(secrets, e.ID, q.opts.Now(), e.Payload)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := q.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return outcome{}
+		}
+		if errors.Is(err, safehttp.ErrForbiddenAddress) {
+			return outcome{attempted: true, dead: "forbidden destination: " + err.Error(), err: err.Error()}
+		}
+		return outcome{attempted: true, err: err.Error()}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	o := outcome{attempted: true, status: resp.StatusCode}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		o.ok = true
+	case resp.StatusCode == http.StatusGone:
+		o.gone = true
+	default:
+		o.err = "HTTP " + strconv.Itoa(resp.StatusCode)
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			o.err += " (redirect not followed)"
+		}
+		o.retryAfter, o.hasRA = safehttp.RetryAfter(resp.Header, q.opts.Now())
+	}
+	return o
+}
+
+// SignedHeaders returns the Standard Webhooks headers for one attempt,
+// with one "v1," signature per secret, space-separated.
+func SignedHeaders(secrets []stdwebhook.Secret, id string, ts time.Time, payload []byte) http.Header {
+	h := stdwebhook.Headers(secrets[0], id, ts, payload)
+	if len(secrets) > 1 {
+		sigs := make([]string, len(secrets))
+		for i, s := range secrets {
+			sigs[i] = stdwebhook.Sign(s, id, ts, payload)
+		}
+		h.Set(stdwebhook.HeaderSignature, strings.Join(sigs, " "))
+	}
+	return h
+}
+
+// finish persists an outcome: delete on success, schedule the next attempt,
+// or move to the dead letters. It outlives ctx briefly so that a delivery
+// that succeeded just before shutdown is not sent again.
+func (q *Queue) finish(ctx context.Context, j job, o outcome) {
+	now := q.opts.Now().UTC()
+	attempts := j.entry.Attempts
+	if o.attempted {
+		attempts++
+	}
+	var delay time.Duration
+	if !o.ok && !o.gone && o.dead == "" {
+		d, ok := q.opts.Schedule.Backoff(attempts, q.opts.Rand)
+		if !ok {
+			o.dead = fmt.Sprintf("gave up after %d attempts", attempts)
+		} else {
+			delay = d
+			if o.hasRA {
+				delay = max(delay, min(o.retryAfter, q.opts.MaxRetryAfter))
+			}
+		}
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var dead string
+	err := q.db.Update(pctx, func(tx *store.Tx) error {
+		dead = ""
+		b := tx.Bucket([]byte(bucketQueue))
+		v := b.Get(j.key)
+		if v == nil {
+			return nil
+		}
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil || e.ID != j.entry.ID {
+			return nil
+		}
+		e.Attempts = attempts
+		if o.attempted {
+			e.LastStatus, e.LastError = o.status, o.err
+		}
+		switch {
+		case o.ok:
+			return b.Delete(j.key)
+		case o.gone:
+			if err := putEndpoint(tx, EndpointState{Name: e.Endpoint, Disabled: true, DisabledAt: &now,
+				Reason: "HTTP 410 Gone from " + e.URL}); err != nil {
+				return err
+			}
+			dead = "endpoint answered 410 Gone; endpoint disabled"
+		case o.dead != "" && o.wholeGroup:
+			dead = o.dead
+			return deadGroup(tx, j.key[:len(j.key)-8], dead, now)
+		case o.dead != "":
+			dead = o.dead
+		default:
+			st, err := getEndpoint(tx, e.Endpoint)
+			if err != nil {
+				return err
+			}
+			if !st.Disabled {
+				e.NextAt = now.Add(delay)
+				return putJSON(b, j.key, &e)
+			}
+			dead = "endpoint disabled"
+		}
+		if err := b.Delete(j.key); err != nil {
+			return err
+		}
+		return toDead(tx, &e, dead, now)
+	})
+	log := q.log.With("endpoint", j.entry.Endpoint, "webhook_id", j.entry.ID, "type", j.entry.Type,
+		"attempt", attempts, "status", o.status)
+	switch {
+	case err != nil:
+		log.Error("webhook queue: cannot record the attempt; it will be repeated", "err", err)
+	case o.ok:
+		log.Debug("webhook delivered")
+	case dead != "":
+		log.Warn("webhook moved to the dead letters", "reason", dead, "err", o.err)
+	default:
+		log.Info("webhook attempt failed; will retry", "err", o.err, "retry_in", delay.String())
+	}
+}
+
+// deadGroup moves every message of a group to the dead letters.
+func deadGroup(tx *store.Tx, prefix []byte, reason string, now time.Time) error {
+	c := tx.Bucket([]byte(bucketQueue)).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Seek(prefix) {
+		var e Entry
+		corrupt := json.Unmarshal(v, &e) != nil || e.ID == ""
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		if corrupt { // undeliverable and unlistable; dropping it unblocks the group
+			continue
+		}
+		if err := toDead(tx, &e, reason, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package livechat
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/sessions"
+)
+
+// waitStats keeps a moving average of how long sessions waited for an agent,
+// for honest estimated waits.
+type waitStats struct{ avg time.Duration }
+
+func (w *waitStats) observe(d time.Duration) {
+	if w.avg == 0 {
+		w.avg = d
+		return
+	}
+	w.avg = (w.avg*7 + d) / 8
+}
+
+func (w *waitStats) perSession() time.Duration {
+	if w.avg < 30*time.Second {
+		return 30 * time.Second
+	}
+	return w.avg
+}
+
+// route makes offers for waiting sessions. Caller holds h.mu.
+func (h *Hub) route(ctx context.Context) {
+	if h.closed {
+		return
+	}
+	var views []AgentView
+	for _, a := range h.agents {
+		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
+			Load: len(a.active) + len(a.offers), OnCall: a.onCall,
+			Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
+	}
+	waiting := h.waiting()
+	for _, as := range Route(views, waiting) {
+		h.offer(ctx, h.sessions[as.SessionID], h.agents[as.AgentID])
+	}
+	h.sendQueuePositions()
+}
+
+func (h *Hub) waiting() []Waiting {
+	var w []Waiting
+	for _, s := range h.sessions {
+		if s.state == sessions.StateQueued {
+			w = append(w, Waiting{SessionID: s.id, Skills: s.skills, Video: s.video, Priority: s.priority,
+				Since: s.since, Exclude: s.exclude, ToAgent: s.toAgent})
+		}
+	}
+	return w
+}
+
+// offer offers s to a. Caller holds h.mu.
+func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
+	s.state, s.offerTo = sessions.StateOffered, a.spec.ID
+	a.offers[s.id] = true
+	s.mu.Lock()
+	err := h.persist(ctx, s, func(r *sessions.Session) { r.State = sessions.StateOffered }, func(tx *store.Tx, r *sessions.Session) error {
+		return h.event(tx, normalize.EventSessionOffered, r, a.spec.ID, nil)
+	})
+	rec := *s.rec
+	s.mu.Unlock()
+	if err != nil {
+		h.log.Warn("livechat: cannot record offer", "session", s.id, "err", err)
+	}
+	a.send(frameBytes(Frame{Type: TypeOffer, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
+		"session_id": s.id, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt,
+		"preview": rec.Preview, "video": rec.Video, "priority": rec.Priority})}))
+	sid, aid := s.id, a.spec.ID
+	s.offerEnd = h.clock.AfterFunc(h.cfg.OfferTimeout, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s := h.sessions[sid]
+		if s == nil || s.state != sessions.StateOffered || s.offerTo != aid {
+			return
+		}
+		h.requeue(context.Background(), s, aid, "offer_timeout")
+		h.route(context.Background())
+	})
+}
+
+// requeue puts an offered session back in the queue, excluding agent.
+// Caller holds h.mu.
+func (h *Hub) requeue(ctx context.Context, s *sess, agentID, why string) {
+	if a := h.agents[agentID]; a != nil {
+		delete(a.offers, s.id)
+		a.send(frameBytes(Frame{Type: TypeSession, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]string{"state": "withdrawn", "reason": why})}))
+	}
+	if s.offerEnd != nil {
+		s.offerEnd()
+		s.offerEnd = nil
+	}
+	s.state, s.offerTo = sessions.StateQueued, ""
+	if agentID != "" && !slices.Contains(s.exclude, agentID) {
+		s.exclude = append(s.exclude, agentID)
+	}
+	if len(s.exclude) >= len(h.agents) { // everyone said no: let them be asked again
+		s.exclude = nil
+	}
+	s.mu.Lock()
+	_ = h.persist(ctx, s, func(r *sessions.Session) { r.State = sessions.StateQueued }, nil)
+	s.mu.Unlock()
+}
+
+// accept assigns s to a after an offer. Caller holds h.mu.
+func (h *Hub) accept(ctx context.Context, a *agent, sid string) error {
+	s := h.sessions[sid]
+	if s == nil || s.state != sessions.StateOffered || s.offerTo != a.spec.ID {
+		return ErrNotAssigned
+	}
+	if s.offerEnd != nil {
+		s.offerEnd()
+		s.offerEnd = nil
+	}
+	delete(a.offers, sid)
+	now := h.now()
+	h.waitStats.observe(now.Sub(s.since))
+	s.state, s.agentID, s.offerTo, s.exclude, s.toAgent = sessions.StateActive, a.spec.ID, "", nil, ""
+	a.active[sid] = true
+	if s.video {
+		a.onCall = true
+	}
+	s.mu.Lock()
+	err := h.persist(ctx, s, func(r *sessions.Session) {
+		r.State, r.AgentID, r.AssignedAt, r.Priority = sessions.StateActive, a.spec.ID, &now, 0
+	}, func(tx *store.Tx, r *sessions.Session) error {
+		return h.event(tx, normalize.EventSessionAssigned, r, a.spec.ID, map[string]any{"waited_s": now.Sub(s.since).Seconds()})
+	})
+	rec := *s.rec
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for c := range a.conns {
+		c.sessions[sid] = true
+		_ = h.subscribe(s, c, 0) // the transcript so far, then live traffic
+	}
+	a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: now, Data: mustJSON(sessionView(&rec))}))
+	s.mu.Lock()
+	s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: sid, At: now, Data: mustJSON(map[string]any{
+		"state": "active", "agent_id": a.spec.ID, "queue_position": 0, "estimated_wait_s": 0})}))
+	s.mu.Unlock()
+	if f := h.hook().Assigned; f != nil {
+		f(rec)
+	}
+	return nil
+}
+
+// release frees an agent's capacity for sid. Caller holds h.mu.
+func (h *Hub) release(a *agent, sid string, video bool) {
+	delete(a.active, sid)
+	if video {
+		a.onCall = false
+	}
+	if len(a.active) == 0 {
+		a.idleSince = h.now()
+	}
+}
+
+// transfer moves an active session to another agent or a skill queue,
+// at the front of the queue. Caller holds h.mu.
+func (h *Hub) transfer(ctx context.Context, a *agent, sid, toAgent, toSkill string) error {
+	s := h.sessions[sid]
+	if s == nil || s.state != sessions.StateActive || s.agentID != a.spec.ID {
+		return ErrNotAssigned
+	}
+	if toAgent == "" && toSkill == "" {
+		return ErrBadFrame
+	}
+	if toAgent != "" && h.agents[toAgent] == nil {
+		return ErrBadFrame
+	}
+	h.release(a, sid, s.video)
+	s.state, s.agentID, s.priority, s.exclude, s.toAgent = sessions.StateQueued, "", s.priority+1, []string{a.spec.ID}, toAgent
+	if toSkill != "" {
+		s.skills = []string{toSkill}
+	}
+	s.since = h.now()
+	s.mu.Lock()
+	for c := range s.subs {
+		if c.role == "agent" {
+			delete(s.subs, c)
+			delete(c.sessions, sid)
+		}
+	}
+	err := h.persist(ctx, s, func(r *sessions.Session) {
+		r.State, r.AgentID, r.Priority, r.Skills, r.QueuedAt = sessions.StateQueued, "", s.priority, s.skills, s.since
+	}, func(tx *store.Tx, r *sessions.Session) error {
+		return h.event(tx, normalize.EventSessionTransferred, r, a.spec.ID, map[string]any{"to_agent": toAgent, "to_skill": toSkill})
+	})
+	s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{
+		"state": "queued", "reason": "transferred", "queue_position": 1})}))
+	s.mu.Unlock()
+	a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: h.now(), Data: mustJSON(map[string]string{"state": "transferred"})}))
+	return err
+}
+
+// closeSession ends s. by is the agent id, or "" for the citizen or system.
+// Caller holds h.mu.
+func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) error {
+	if s.state == sessions.StateClosed {
+		return nil
+	}
+	if s.offerEnd != nil {
+		s.offerEnd()
+	}
+	if a := h.agents[s.agentID]; a != nil {
+		h.release(a, s.id, s.video)
+	}
+	if a := h.agents[s.offerTo]; a != nil {
+		delete(a.offers, s.id)
+	}
+	s.state = sessions.StateClosed
+	now := h.now()
+	s.mu.Lock()
+	err := h.persist(ctx, s, func(r *sessions.Session) { r.State, r.ClosedAt = sessions.StateClosed, &now },
+		func(tx *store.Tx, r *sessions.Session) error {
+			return h.event(tx, normalize.EventSessionClosed, r, by, map[string]any{"reason": reason})
+		})
+	rec := *s.rec
+	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{"by": by, "reason": reason})}), nil)
+	for c := range s.subs {
+		delete(c.sessions, s.id)
+	}
+	s.subs = map[*conn]bool{}
+	s.mu.Unlock()
+	delete(h.sessions, s.id)
+	if err == nil {
+		if f := h.hook().Closed; f != nil {
+			f(rec)
+		}
+	}
+	return err
+}
+
+// sendQueuePositions tells waiting citizens where they stand. Caller holds h.mu.
+func (h *Hub) sendQueuePositions() {
+	w := h.waiting()
+	sort.Slice(w, func(i, j int) bool {
+		if w[i].Priority != w[j].Priority {
+			return w[i].Priority > w[j].Priority
+		}
+		return w[i].Since.Before(w[j].Since)
+	})
+	for _, x := range w {
+		pos, wait := h.position(x.SessionID)
+		s := h.sessions[x.SessionID]
+		s.mu.Lock()
+		s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
+			"state": "queued", "queue_position": pos, "estimated_wait_s": int(wait.Seconds())})}))
+		s.mu.Unlock()
+	}
+}
+
+// position is a session's place among waiting sessions that need the same
+// skills, and an estimate of the wait: the sessions ahead, divided among the
+// agents who could take them, times the recent average wait per session.
+// Caller holds h.mu.
+func (h *Hub) position(sid string) (int, time.Duration) {
+	s := h.sessions[sid]
+	if s == nil || s.state != sessions.StateQueued {
+		return 0, 0
+	}
+	ahead := 1
+	for _, o := range h.sessions {
+		if o.id != sid && o.state == sessions.StateQueued && slices.Equal(o.skills, s.skills) &&
+			(o.priority > s.priority || (o.priority == s.priority && o.since.Before(s.since))) {
+			ahead++
+		}
+	}
+	agents := 0
+	for _, a := range h.agents {
+		if a.presence == "available" && eligible(&AgentView{Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent, Available: true}, Waiting{Skills: s.skills}) {
+			agents += max(1, a.spec.MaxConcurrent)
+			if s.video {
+				agents -= max(1, a.spec.MaxConcurrent) - 1
+			}
+		}
+	}
+	per := h.waitStats.perSession()
+	if agents == 0 {
+		return ahead, time.Duration(ahead) * per
+	}
+	return ahead, time.Duration((ahead+agents-1)/agents) * per
+}
+
+// startGrace gives a disconnected agent time to come back before their
+// sessions are re-queued at the front. Caller holds h.mu.
+func (h *Hub) startGrace(a *agent) {
+	if a.graceEnd != nil {
+		return
+	}
+	id := a.spec.ID
+	a.graceEnd = h.clock.AfterFunc(h.cfg.AgentGrace, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		a := h.agents[id]
+		if a == nil || a.connected() || h.closed {
+			return
+		}
+		a.graceEnd = nil
+		a.presence = "offline"
+		ctx := context.Background()
+		for sid := range a.offers {
+			if s := h.sessions[sid]; s != nil {
+				h.requeue(ctx, s, id, "agent_offline")
+			}
+		}
+		for sid := range a.active {
+			s := h.sessions[sid]
+			if s == nil {
+				continue
+			}
+			h.release(a, sid, s.video)
+			s.state, s.agentID, s.priority, s.exclude = sessions.StateQueued, "", s.priority+1, []string{id}
+			s.mu.Lock()
+			_ = h.persist(ctx, s, func(r *sessions.Session) {
+				r.State, r.AgentID, r.Priority = sessions.StateQueued, "", s.priority
+			}, func(tx *store.Tx, r *sessions.Session) error {
+				return h.event(tx, normalize.EventSessionTransferred, r, id, map[string]any{"reason": "agent_offline"})
+			})
+			s.mu.Unlock()
+		}
+		h.route(ctx)
+	})
+}
+
+// Escalate re-offers an unanswered active session to another agent with
+// priority, or to the supervisor queue when no one else can take it. It is
+// what the timeliness service does at a breach.
+func (h *Hub) Escalate(ctx context.Context, sid string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sessions[sid]
+	if s == nil || s.state == sessions.StateClosed {
+		return
+	}
+	prev := s.agentID
+	if s.state == sessions.StateActive {
+		if a := h.agents[prev]; a != nil {
+			h.release(a, sid, s.video)
+			a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: h.now(), Data: mustJSON(map[string]string{"state": "escalated"})}))
+		}
+		s.mu.Lock()
+		for c := range s.subs {
+			if c.role == "agent" {
+				delete(s.subs, c)
+				delete(c.sessions, sid)
+			}
+		}
+		s.mu.Unlock()
+	} else if s.state == sessions.StateOffered {
+		h.requeue(ctx, s, s.offerTo, "escalated")
+	}
+	s.state, s.agentID, s.priority = sessions.StateQueued, "", s.priority+10
+	if prev != "" {
+		s.exclude = []string{prev}
+	}
+	// Another agent with the skills, if any is free; else supervisors.
+	views := []AgentView{}
+	for _, a := range h.agents {
+		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
+			Load: len(a.active) + len(a.offers), OnCall: a.onCall, Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
+	}
+	if len(Route(views, []Waiting{{SessionID: sid, Skills: s.skills, Video: s.video, Exclude: s.exclude}})) == 0 {
+		s.skills = []string{"supervisor"}
+	}
+	s.mu.Lock()
+	_ = h.persist(ctx, s, func(r *sessions.Session) {
+		r.State, r.AgentID, r.Priority, r.Skills = sessions.StateQueued, "", s.priority, s.skills
+	}, func(tx *store.Tx, r *sessions.Session) error {
+		return h.event(tx, normalize.EventSessionTransferred, r, prev, map[string]any{"reason": "escalated", "to_skill": s.skills})
+	})
+	s.mu.Unlock()
+	h.route(ctx)
+}
+
+func sessionView(r *sessions.Session) map[string]any {
+	return map[string]any{"session_id": r.ID, "state": r.State, "channel": r.Channel, "agent_id": r.AgentID,
+		"skills": r.Skills, "queued_at": r.QueuedAt, "last_seq": r.LastSeq, "envelope_id": r.EnvelopeID,
+		"last_citizen_at": r.LastCitizenAt, "last_agent_at": r.LastAgentAt, "preview": r.Preview, "video": r.Video}
+}

@@ -1,0 +1,298 @@
+package livechat
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/sessions/tokens"
+)
+
+// Mount registers the agent login and both websockets.
+func (h *Hub) Mount(e *echo.Echo) {
+	e.POST("/v1/agents/login", h.login)
+	e.GET("/v1/ws/citizen", func(c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) })
+	e.GET("/v1/ws/agent", func(c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) })
+}
+
+func (h *Hub) login(c echo.Context) error {
+	body, err := httpin.ReadBody(c.Request(), 4096)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		ID       string `json:"id"`
+		Password string `json:"password"`
+	}
+	if err := httpin.DecodeStrict(body, &req); err != nil {
+		return err
+	}
+	if req.ID == "" || req.Password == "" {
+		return apierr.Invalid("id and password are required", map[string]string{"id": "required", "password": "required"})
+	}
+	h.mu.Lock()
+	a := h.agents[req.ID]
+	h.mu.Unlock()
+	if a == nil || !checkPassword(a.spec.PasswordHash, a.spec.Password, req.Password) {
+		return apierr.New(apierr.CodeUnauthorized, "unknown agent or wrong password")
+	}
+	tok := h.d.Tokens.Issue(tokens.Claims{Sub: a.spec.ID, Role: tokens.RoleAgent}, h.cfg.AgentTokenTTL)
+	return c.JSON(http.StatusOK, map[string]any{"token": tok, "agent": map[string]any{
+		"id": a.spec.ID, "skills": a.spec.Skills, "max_concurrent": a.spec.MaxConcurrent}})
+}
+
+func checkPassword(hash, plain, given string) bool {
+	if hash != "" {
+		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(given)) == nil
+	}
+	return plain != "" && subtle.ConstantTimeCompare([]byte(plain), []byte(given)) == 1
+}
+
+// originOK allows requests without Origin (non-browser clients carry a
+// token), same-origin requests, and the configured origins.
+func (h *Hub) originOK(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return slices.ContainsFunc(h.cfg.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
+}
+
+func (h *Hub) serveWS(c echo.Context, role string) error {
+	r := c.Request()
+	if !h.originOK(r) {
+		return apierr.New(apierr.CodeForbidden, "origin not allowed")
+	}
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}
+	ws, err := up.Upgrade(c.Response(), r, nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	tok := tokens.FromRequest(r.Header.Get("Authorization"), r.URL.Query().Get("token"), "")
+	if tok == "" && role == tokens.RoleCitizen {
+		if ck, err := r.Cookie("citizen_token"); err == nil {
+			tok = ck.Value
+		}
+	}
+	claims, err := h.d.Tokens.Verify(tok, role)
+	if err == nil && role == tokens.RoleAgent {
+		h.mu.Lock()
+		if h.agents[claims.Sub] == nil {
+			err = tokens.ErrInvalid
+		}
+		h.mu.Unlock()
+	}
+	if err != nil {
+		msg := "authentication failed: log in again"
+		if tok == "" {
+			msg = "authentication required: pass a token"
+		}
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseAuth, msg), time.Now().Add(time.Second))
+		ws.Close()
+		return nil
+	}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server restarting: reconnect"), time.Now().Add(time.Second))
+		ws.Close()
+		return nil
+	}
+	cn := newConn(ws, role, claims.Sub, h.cfg.SendQueue)
+	cn.ch = claims.Channel
+	if cn.ch == "" {
+		cn.ch = "web"
+	}
+	h.attach(cn)
+	go cn.writeLoop(h.cfg.PingInterval, 10*time.Second)
+	h.readLoop(cn)
+	h.detach(cn)
+	return nil
+}
+
+func (h *Hub) attach(c *conn) {
+	if c.role != tokens.RoleAgent {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.agents[c.sub]
+	a.conns[c] = true
+	if a.graceEnd != nil {
+		a.graceEnd()
+		a.graceEnd = nil
+	}
+}
+
+// detach unsubscribes a closed connection; an agent's last connection starts
+// their grace period.
+func (h *Hub) detach(c *conn) {
+	c.closeWith(websocket.CloseNormalClosure, "")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sid := range c.sessions {
+		if s := h.sessions[sid]; s != nil {
+			s.unsubscribe(c)
+		}
+	}
+	if c.role == tokens.RoleAgent {
+		a := h.agents[c.sub]
+		delete(a.conns, c)
+		if !a.connected() && !h.closed {
+			// Offers cannot be answered by nobody: give them to someone else now.
+			for sid := range a.offers {
+				if s := h.sessions[sid]; s != nil {
+					h.requeue(context.Background(), s, a.spec.ID, "agent_disconnected")
+				}
+			}
+			if len(a.active) > 0 {
+				h.startGrace(a)
+			}
+			h.route(context.Background())
+		}
+	}
+}
+
+func (h *Hub) readLoop(c *conn) {
+	ws := c.ws
+	ws.SetReadLimit(h.cfg.MaxFrameBytes)
+	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait)) })
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.closeWith(CloseTooBig, "frame too large")
+			}
+			return
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+		var f Frame
+		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
+			c.enqueue(errorFrame(f, "bad_frame", "a frame is one JSON object with a type"))
+			continue
+		}
+		if err := h.handle(context.Background(), c, f); err != nil {
+			c.enqueue(errorFrame(f, errCode(err), err.Error()))
+		}
+	}
+}
+
+func errCode(err error) string {
+	switch {
+	case errors.Is(err, ErrNotYours), errors.Is(err, ErrNotAssigned):
+		return "forbidden"
+	case errors.Is(err, ErrNoSession):
+		return "not_found"
+	case errors.Is(err, ErrClosed):
+		return "session_closed"
+	case errors.Is(err, ErrBadFrame):
+		return "bad_frame"
+	}
+	return "internal"
+}
+
+func errorFrame(f Frame, code, msg string) []byte {
+	return frameBytes(Frame{Type: TypeError, ID: f.ID, SessionID: f.SessionID, Data: mustJSON(ErrorData{Code: code, Message: msg})})
+}
+
+func (h *Hub) handle(ctx context.Context, c *conn, f Frame) error {
+	if c.role == tokens.RoleCitizen {
+		switch f.Type {
+		case TypeHello:
+			return h.citizenHello(ctx, c, f)
+		case TypeResume:
+			return h.resume(c, f)
+		case TypeMessage:
+			return h.citizenMessage(ctx, c, f)
+		case TypeTyping, TypeRead:
+			return h.relay(c, f, tokens.RoleAgent)
+		case TypeRTCOffer, TypeRTCAns, TypeRTCICE:
+			return h.relay(c, f, tokens.RoleAgent)
+		case TypeClose:
+			s, err := h.citizenSession(c, f.SessionID)
+			if err != nil {
+				return err
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			err = h.closeSession(ctx, s, "", "closed_by_citizen")
+			h.route(ctx)
+			return err
+		}
+		return ErrBadFrame
+	}
+	switch f.Type {
+	case TypeHello:
+		return h.agentHello(ctx, c, f)
+	case TypeResume:
+		return h.resume(c, f)
+	case TypePresence:
+		return h.agentPresence(ctx, c, f)
+	case TypeAccept, TypeDecline:
+		return h.agentAcceptDecline(ctx, c, f)
+	case TypeMessage:
+		return h.agentMessage(ctx, c, f)
+	case TypeTyping, TypeRead, TypeRTCOffer, TypeRTCAns, TypeRTCICE:
+		return h.relay(c, f, tokens.RoleCitizen)
+	case TypeTransfer:
+		return h.agentTransfer(ctx, c, f)
+	case TypeClose:
+		return h.agentClose(ctx, c, f)
+	}
+	return ErrBadFrame
+}
+
+// resume replays a session after last_seq to a reconnecting client.
+func (h *Hub) resume(c *conn, f Frame) error {
+	var s *sess
+	var err error
+	if c.role == tokens.RoleCitizen {
+		s, err = h.citizenSession(c, f.SessionID)
+	} else {
+		s, err = h.agentSession(c.sub, f.SessionID)
+	}
+	if err != nil {
+		return err
+	}
+	last := int64(0)
+	if f.LastSeq != nil {
+		last = *f.LastSeq
+	} else {
+		var d struct {
+			LastSeq int64 `json:"last_seq"`
+		}
+		_ = json.Unmarshal(f.Data, &d)
+		last = d.LastSeq
+	}
+	h.mu.Lock()
+	c.sessions[s.id] = true
+	h.mu.Unlock()
+	s.mu.Lock()
+	already := s.subs[c]
+	s.mu.Unlock()
+	if already {
+		s.unsubscribe(c)
+	}
+	return h.subscribe(s, c, last)
+}

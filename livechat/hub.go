@@ -1,0 +1,480 @@
+package livechat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/sessions"
+	"github.com/hotline12345/gateway/sessions/tokens"
+)
+
+// Clock is the time source of the hub; tests inject a fake.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+// Deps are what the hub is built with.
+type Deps struct {
+	DB     *store.DB
+	Intake *intakelog.Log
+	Stamp  normalize.Stamp
+	Tokens *tokens.Signer
+	Logger *slog.Logger
+	Clock  Clock
+	Agents []configs.AgentSpec
+}
+
+// Config tunes the hub.
+type Config struct {
+	configs.LiveChat
+	AllowedOrigins []string
+	AgentTokenTTL  time.Duration
+	// ResponseWindow is the next-response limit the console counts down.
+	ResponseWindow time.Duration
+}
+
+// Errors the hub returns to clients (as error frames).
+var (
+	ErrNotYours    = errors.New("livechat: not your session")
+	ErrNoSession   = errors.New("livechat: no such session")
+	ErrClosed      = errors.New("livechat: session closed")
+	ErrBadFrame    = errors.New("livechat: bad frame")
+	ErrNotAssigned = errors.New("livechat: session not assigned to you")
+)
+
+// Hub holds every live session and agent. Lock order: Hub.mu, then sess.mu.
+type Hub struct {
+	cfg   Config
+	d     Deps
+	clock Clock
+	log   *slog.Logger
+
+	mu         sync.Mutex
+	sessions   map[string]*sess
+	agents     map[string]*agent
+	deliverers map[string]channels.Deliverer
+	closed     bool
+	waitStats  waitStats
+
+	hooksMu sync.RWMutex
+	hooks   Hooks
+
+	// welcomeExtra adds fields to a citizen's welcome (ICE servers for video).
+	welcomeExtra func(*sessions.Session) map[string]any
+
+	bg sync.WaitGroup
+}
+
+// Hooks let the timeliness service follow conversations. They run after the
+// change is durable and must not block.
+type Hooks struct {
+	CitizenMessage func(s sessions.Session, m sessions.Message)
+	AgentMessage   func(s sessions.Session, m sessions.Message)
+	Assigned       func(s sessions.Session)
+	Closed         func(s sessions.Session)
+}
+
+// sess is a session's live state. Routing fields are guarded by Hub.mu;
+// rec, subs and message order by mu.
+type sess struct {
+	id       string
+	state    string
+	agentID  string
+	skills   []string
+	video    bool
+	priority int
+	since    time.Time
+	exclude  []string
+	toAgent  string
+	offerTo  string
+	offerEnd func() bool
+
+	mu   sync.Mutex
+	rec  *sessions.Session
+	subs map[*conn]bool
+}
+
+type agent struct {
+	spec      configs.AgentSpec
+	presence  string
+	conns     map[*conn]bool
+	active    map[string]bool // session ids assigned
+	offers    map[string]bool
+	idleSince time.Time
+	graceEnd  func() bool
+	onCall    bool
+}
+
+// New builds the hub and loads open sessions from the store.
+func New(cfg Config, d Deps) (*Hub, error) {
+	if d.Clock == nil {
+		d.Clock = realClock{}
+	}
+	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
+		deliverers: map[string]channels.Deliverer{}}
+	for _, a := range d.Agents {
+		h.agents[a.ID] = &agent{spec: a, presence: "offline", conns: map[*conn]bool{}, active: map[string]bool{},
+			offers: map[string]bool{}, idleSince: d.Clock.Now()}
+	}
+	if err := h.load(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// SetHooks installs the timeliness hooks.
+func (h *Hub) SetHooks(k Hooks) { h.hooksMu.Lock(); h.hooks = k; h.hooksMu.Unlock() }
+
+func (h *Hub) hook() Hooks { h.hooksMu.RLock(); defer h.hooksMu.RUnlock(); return h.hooks }
+
+// load restores open sessions after a restart. Offers are not kept: offered
+// sessions wait again. Agents with active sessions get their grace period
+// to come back.
+func (h *Hub) load() error {
+	return h.d.DB.View(func(tx *store.Tx) error {
+		return sessions.ForEachOpen(tx, func(r *sessions.Session) error {
+			s := &sess{id: r.ID, state: r.State, agentID: r.AgentID, skills: r.Skills, video: r.Video,
+				priority: r.Priority, since: r.QueuedAt, rec: r, subs: map[*conn]bool{}}
+			if s.state == sessions.StateOffered {
+				s.state = sessions.StateQueued
+			}
+			if s.state == sessions.StateActive {
+				a := h.agents[r.AgentID]
+				if a == nil { // the agent is gone from configuration
+					s.state, s.agentID = sessions.StateQueued, ""
+				} else {
+					a.active[s.id] = true
+					a.onCall = a.onCall || s.video
+					h.startGrace(a)
+				}
+			}
+			h.sessions[s.id] = s
+			return nil
+		})
+	})
+}
+
+// RegisterDeliverer routes outbound messages of channel to d.
+func (h *Hub) RegisterDeliverer(channel string, d channels.Deliverer) {
+	h.mu.Lock()
+	h.deliverers[channel] = d
+	h.mu.Unlock()
+}
+
+var _ channels.Conversations = (*Hub)(nil)
+
+func (h *Hub) now() time.Time { return h.clock.Now().UTC() }
+
+func (h *Hub) event(tx *store.Tx, typ string, r *sessions.Session, agentID string, data map[string]any) error {
+	ev := normalize.NewEvent(typ, h.now())
+	ev.Channel, ev.SessionID, ev.EnvelopeID, ev.AgentID = r.Channel, r.ID, r.EnvelopeID, agentID
+	ev.Data = data
+	return h.d.Intake.AppendEvent(tx, ev)
+}
+
+// persist writes s.rec (after mut) with events in one transaction. Caller
+// holds s.mu.
+func (h *Hub) persist(ctx context.Context, s *sess, mut func(r *sessions.Session), evs func(tx *store.Tx, r *sessions.Session) error) error {
+	next := *s.rec
+	next.Meta = cloneMap(s.rec.Meta)
+	if mut != nil {
+		mut(&next)
+	}
+	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+		if err := sessions.Put(tx, &next); err != nil {
+			return err
+		}
+		if evs != nil {
+			return evs(tx, &next)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*s.rec = next
+	h.d.Intake.Notify()
+	return nil
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func frameBytes(f Frame) []byte {
+	if f.At.IsZero() {
+		f.At = time.Now().UTC()
+	}
+	b, _ := json.Marshal(f)
+	return b
+}
+
+// broadcast sends a frame to every subscriber of s. Caller holds s.mu.
+func (s *sess) broadcast(b []byte, except *conn) {
+	for c := range s.subs {
+		if c != except {
+			c.enqueue(b)
+		}
+	}
+}
+
+// toRole sends to subscribers of one role. Caller holds s.mu.
+func (s *sess) toRole(role string, b []byte) {
+	for c := range s.subs {
+		if c.role == role {
+			c.enqueue(b)
+		}
+	}
+}
+
+func (a *agent) send(b []byte) {
+	for c := range a.conns {
+		c.enqueue(b)
+	}
+}
+
+func (a *agent) connected() bool { return len(a.conns) > 0 }
+
+// openSession creates a queued session for a citizen. Caller holds h.mu.
+func (h *Hub) openSession(ctx context.Context, channel, citizen, language string, skills []string, video bool, meta map[string]string) (*sess, error) {
+	now := h.now()
+	r := &sessions.Session{ID: normalize.NewID(), Channel: channel, Citizen: citizen, Language: language,
+		Skills: skills, Video: video, State: sessions.StateQueued, CreatedAt: now, QueuedAt: now, Meta: meta,
+		CitizenKey: h.d.Stamp.Keyer.Key(channel, citizen)}
+	s := &sess{id: r.ID, state: r.State, skills: skills, video: video, since: now, rec: &sessions.Session{}, subs: map[*conn]bool{}}
+	*s.rec = *r
+	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+		if err := sessions.Put(tx, r); err != nil {
+			return err
+		}
+		if err := h.event(tx, normalize.EventSessionOpened, r, "", map[string]any{"skills": skills, "video": video}); err != nil {
+			return err
+		}
+		return h.event(tx, normalize.EventSessionQueued, r, "", nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.d.Intake.Notify()
+	h.sessions[s.id] = s
+	return s, nil
+}
+
+// get returns a session, loading a closed one from the store if needed.
+func (h *Hub) get(id string) (*sess, error) {
+	if s := h.sessions[id]; s != nil {
+		return s, nil
+	}
+	var r *sessions.Session
+	err := h.d.DB.View(func(tx *store.Tx) error {
+		var err error
+		r, err = sessions.Get(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, ErrNoSession
+	}
+	return &sess{id: r.ID, state: r.State, agentID: r.AgentID, rec: r, subs: map[*conn]bool{}}, nil
+}
+
+// appendMessage stores a message (creating the envelope on the first citizen
+// message), then echoes it to every subscriber. It returns the stored message.
+func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, dedupKey string) (sessions.Message, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rec.State == sessions.StateClosed {
+		return m, false, ErrClosed
+	}
+	next := *s.rec
+	var env *normalize.Envelope
+	var res intakelog.Result
+	dup := false
+	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+		n := *s.rec // fn may run twice: start from the committed record each time
+		env, dup = nil, false
+		if dedupKey != "" {
+			seen, _, err := sessions.SeenDedup(tx, dedupKey, s.id, 0)
+			if err != nil {
+				return err
+			}
+			if seen {
+				dup = true
+				return nil
+			}
+		}
+		at := m.At
+		switch m.From {
+		case "citizen":
+			n.LastCitizenAt = &at
+			if n.Preview == "" {
+				n.Preview = preview(m.Text)
+			}
+			if n.EnvelopeID == "" {
+				env = h.d.Stamp.New(n.Channel, "chat:"+n.ID, n.Citizen)
+				env.SessionID = n.ID
+				env.Kind = normalize.KindUnclassified
+				env.Content = normalize.Content{Text: m.Text, Attachments: m.Attachments}
+				env.Citizen.Language = n.Language
+				if p := n.Meta["phone"]; p != "" {
+					env.Citizen.Phone = p
+				}
+				if n.Meta["native_id"] != "" || n.Meta["native_type"] != "" {
+					env.Source = &normalize.Source{NativeID: n.Meta["native_id"], NativeType: n.Meta["native_type"]}
+				}
+				if err := env.Validate(); err != nil {
+					return err
+				}
+				ev := normalize.NewEvent(normalize.EventRequestAccepted, env.ReceivedAt)
+				ev.Channel, ev.EnvelopeID, ev.SessionID = env.Channel, env.ID, n.ID
+				var err error
+				res, err = h.d.Intake.AcceptTx(tx, env, intakelog.AcceptOptions{Owner: "citizen:" + n.Citizen, Events: []*normalize.Event{ev}})
+				if err != nil {
+					return err
+				}
+				n.EnvelopeID = res.Receipt.ID
+			}
+		case "agent":
+			n.LastAgentAt = &at
+		}
+		mm := m
+		if err := sessions.Append(tx, &n, &mm); err != nil {
+			return err
+		}
+		typ := normalize.EventMessageCitizen
+		if m.From == "agent" {
+			typ = normalize.EventMessageAgent
+		}
+		data := map[string]any{"seq": mm.Seq, "from": mm.From, "text": mm.Text}
+		if len(mm.Attachments) > 0 {
+			data["attachments"] = mm.Attachments
+		}
+		if err := h.event(tx, typ, &n, mm.AgentID, data); err != nil {
+			return err
+		}
+		next, m = n, mm
+		return nil
+	})
+	if err != nil {
+		return m, false, err
+	}
+	if dup {
+		return m, true, nil
+	}
+	*s.rec = next
+	if env != nil {
+		h.d.Intake.Committed(env, res)
+	} else {
+		h.d.Intake.Notify()
+	}
+	s.broadcast(frameBytes(messageFrame(s.id, m)), nil)
+	return m, false, nil
+}
+
+func preview(t string) string {
+	r := []rune(t)
+	if len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return t
+}
+
+func messageFrame(sid string, m sessions.Message) Frame {
+	d := MessageData{Text: m.Text, From: m.From, AgentID: m.AgentID}
+	if len(m.Attachments) > 0 {
+		d.Attachments = mustJSON(m.Attachments)
+	}
+	return Frame{Type: TypeMessage, ID: m.ID, SessionID: sid, Seq: m.Seq, At: m.At, Data: mustJSON(d)}
+}
+
+// subscribe adds c to s and replays what c missed after lastSeq, so that c
+// then receives live traffic with no gap and no duplicate. Caller must not
+// hold s.mu.
+func (h *Hub) subscribe(s *sess, c *conn, lastSeq int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lastSeq < s.rec.LastSeq {
+		var msgs []sessions.Message
+		if err := h.d.DB.View(func(tx *store.Tx) error {
+			var err error
+			msgs, err = sessions.Transcript(tx, s.id, lastSeq, s.rec.LastSeq)
+			return err
+		}); err != nil {
+			return err
+		}
+		frames := make([][]byte, len(msgs))
+		for i, m := range msgs {
+			frames[i] = frameBytes(messageFrame(s.id, m))
+		}
+		c.replay(frames)
+	}
+	s.subs[c] = true
+	return nil
+}
+
+func (s *sess) unsubscribe(c *conn) {
+	s.mu.Lock()
+	delete(s.subs, c)
+	s.mu.Unlock()
+}
+
+// Close tells every client to reconnect (the gateway is going away) and
+// waits for outbound deliveries. Idempotent.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	for _, s := range h.sessions {
+		if s.offerEnd != nil {
+			s.offerEnd()
+		}
+		s.mu.Lock()
+		for c := range s.subs {
+			c.closeWith(CloseGoingAway, "server restarting: reconnect and resume")
+		}
+		s.mu.Unlock()
+	}
+	for _, a := range h.agents {
+		for c := range a.conns {
+			c.closeWith(CloseGoingAway, "server restarting: reconnect and resume")
+		}
+		if a.graceEnd != nil {
+			a.graceEnd()
+		}
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

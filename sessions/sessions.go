@@ -1,0 +1,179 @@
+// Package sessions keeps live-chat conversations durably: each session's
+// state and assignment, and its transcript with a gap-free per-session seq.
+// Everything is stored through the gateway's store so that a restart loses
+// no session or message; the seq of a new message is assigned inside the
+// transaction that stores it, so a failed commit leaves no gap.
+package sessions
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize"
+)
+
+// States of a session.
+const (
+	StateQueued  = "queued"
+	StateOffered = "offered"
+	StateActive  = "active"
+	StateClosed  = "closed"
+)
+
+// Bucket names.
+const (
+	bucketSessions   = "chat_sessions"    // id → Session
+	bucketTranscript = "chat_transcripts" // id \x00 seq(8) → Message
+	bucketOpen       = "chat_open"        // channel \x00 citizen → open session id
+	bucketDedup      = "chat_dedup"       // channel dedup key → session id \x00 seq
+)
+
+// Buckets the store must have.
+var Buckets = []string{bucketSessions, bucketTranscript, bucketOpen, bucketDedup}
+
+// ErrNotFound: no such session.
+var ErrNotFound = errors.New("sessions: not found")
+
+// Session is one conversation.
+type Session struct {
+	ID            string            `json:"id"`
+	Channel       string            `json:"channel"`
+	Citizen       string            `json:"citizen"` // the channel user id (token subject, openid, E.164 phone)
+	CitizenKey    string            `json:"citizen_key,omitempty"`
+	Skills        []string          `json:"skills,omitempty"`
+	Language      string            `json:"language,omitempty"`
+	Video         bool              `json:"video,omitempty"`
+	State         string            `json:"state"`
+	AgentID       string            `json:"agent_id,omitempty"`
+	EnvelopeID    string            `json:"envelope_id,omitempty"`
+	Priority      int               `json:"priority,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+	QueuedAt      time.Time         `json:"queued_at"`
+	AssignedAt    *time.Time        `json:"assigned_at,omitempty"`
+	ClosedAt      *time.Time        `json:"closed_at,omitempty"`
+	LastSeq       int64             `json:"last_seq"`
+	LastCitizenAt *time.Time        `json:"last_citizen_at,omitempty"`
+	LastAgentAt   *time.Time        `json:"last_agent_at,omitempty"`
+	Preview       string            `json:"preview,omitempty"`
+	Meta          map[string]string `json:"meta,omitempty"`
+}
+
+// Message is one transcript entry.
+type Message struct {
+	Seq         int64                  `json:"seq"`
+	ID          string                 `json:"id,omitempty"` // the sender's client id
+	From        string                 `json:"from"`         // citizen, agent, system
+	AgentID     string                 `json:"agent_id,omitempty"`
+	Text        string                 `json:"text,omitempty"`
+	Attachments []normalize.Attachment `json:"attachments,omitempty"`
+	At          time.Time              `json:"at"`
+}
+
+// Put stores s.
+func Put(tx *store.Tx, s *Session) error {
+	v, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket([]byte(bucketSessions)).Put([]byte(s.ID), v); err != nil {
+		return err
+	}
+	open := tx.Bucket([]byte(bucketOpen))
+	k := openKey(s.Channel, s.Citizen)
+	if s.State == StateClosed {
+		if string(open.Get(k)) == s.ID {
+			return open.Delete(k)
+		}
+		return nil
+	}
+	return open.Put(k, []byte(s.ID))
+}
+
+func openKey(channel, citizen string) []byte { return []byte(channel + "\x00" + citizen) }
+
+// Get returns a session.
+func Get(tx *store.Tx, id string) (*Session, error) {
+	v := tx.Bucket([]byte(bucketSessions)).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	var s Session
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, fmt.Errorf("sessions: corrupt session %s: %w", id, err)
+	}
+	return &s, nil
+}
+
+// OpenFor returns the citizen's open session on channel, if any.
+func OpenFor(tx *store.Tx, channel, citizen string) (*Session, error) {
+	id := tx.Bucket([]byte(bucketOpen)).Get(openKey(channel, citizen))
+	if id == nil {
+		return nil, nil
+	}
+	return Get(tx, string(id))
+}
+
+// Append assigns the next seq to m, stores it and updates s (which must be
+// the stored session, read in this transaction or kept in step with it).
+func Append(tx *store.Tx, s *Session, m *Message) error {
+	s.LastSeq++
+	m.Seq = s.LastSeq
+	v, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket([]byte(bucketTranscript)).Put(msgKey(s.ID, m.Seq), v); err != nil {
+		return err
+	}
+	return Put(tx, s)
+}
+
+func msgKey(id string, seq int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(id+"\x00"), uint64(seq))
+}
+
+// Transcript returns the messages of session id with after < seq ≤ upTo
+// (upTo ≤ 0: to the end), in seq order.
+func Transcript(tx *store.Tx, id string, after, upTo int64) ([]Message, error) {
+	c := tx.Bucket([]byte(bucketTranscript)).Cursor()
+	prefix := []byte(id + "\x00")
+	var out []Message
+	for k, v := c.Seek(msgKey(id, after+1)); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+		var m Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, fmt.Errorf("sessions: corrupt message in %s: %w", id, err)
+		}
+		if upTo > 0 && m.Seq > upTo {
+			break
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// SeenDedup reports whether a channel message id was recorded, and records it.
+func SeenDedup(tx *store.Tx, key, sessionID string, seq int64) (bool, string, error) {
+	b := tx.Bucket([]byte(bucketDedup))
+	if v := b.Get([]byte(key)); v != nil {
+		return true, string(v), nil
+	}
+	return false, "", b.Put([]byte(key), []byte(sessionID))
+}
+
+// ForEachOpen calls fn for every session that is not closed (start-up).
+func ForEachOpen(tx *store.Tx, fn func(*Session) error) error {
+	return tx.Bucket([]byte(bucketOpen)).ForEach(func(_, id []byte) error {
+		s, err := Get(tx, string(id))
+		if err != nil {
+			return nil
+		}
+		if s.State == StateClosed {
+			return nil
+		}
+		return fn(s)
+	})
+}
