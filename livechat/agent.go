@@ -274,3 +274,15 @@ func (h *Hub) SessionInfo(sid string) (sessions.Session, bool) {
 	defer s.mu.Unlock()
 	return *s.rec, true
 }
+
+// AgentState reports whether an agent is connected and how many sessions
+// they hold (tests, console).
+func (h *Hub) AgentState(id string) (connected bool, active int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.agents[id]
+	if a == nil {
+		return false, 0
+	}
+	return a.connected(), len(a.active)
+}

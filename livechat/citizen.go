@@ -36,12 +36,12 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 		if s, err = h.get(f.SessionID); err != nil {
 			return err
 		}
-		if s.rec.Citizen != c.sub || s.rec.Channel != c.ch {
+		if s.citizen != c.sub || s.channel != c.ch {
 			return ErrNotYours
 		}
 	} else {
 		for _, o := range h.sessions { // one open conversation per citizen and channel
-			if o.rec.Citizen == c.sub && o.rec.Channel == c.ch && o.state != sessions.StateClosed && o.video == d.Video {
+			if o.citizen == c.sub && o.channel == c.ch && o.state != sessions.StateClosed && o.video == d.Video {
 				s = o
 				break
 			}
@@ -143,7 +143,7 @@ func (h *Hub) citizenSession(c *conn, sid string) (*sess, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.rec.Citizen != c.sub || s.rec.Channel != c.ch {
+	if s.citizen != c.sub || s.channel != c.ch {
 		return nil, ErrNotYours
 	}
 	return s, nil
@@ -157,7 +157,7 @@ func (h *Hub) relay(c *conn, f Frame, to string) error {
 	if err == nil {
 		switch c.role {
 		case "citizen":
-			if s.rec.Citizen != c.sub || s.rec.Channel != c.ch {
+			if s.citizen != c.sub || s.channel != c.ch {
 				err = ErrNotYours
 			}
 		case "agent":
@@ -225,7 +225,7 @@ func (h *Hub) conversationFor(ctx context.Context, m channels.InboundMessage) (*
 	defer h.mu.Unlock()
 	var open *sess
 	for _, o := range h.sessions {
-		if o.rec.Citizen == m.ChannelUserID && o.rec.Channel == m.Channel && o.state != sessions.StateClosed {
+		if o.citizen == m.ChannelUserID && o.channel == m.Channel && o.state != sessions.StateClosed {
 			open = o
 			break
 		}

@@ -95,6 +95,8 @@ type Hooks struct {
 // rec, subs and message order by mu.
 type sess struct {
 	id       string
+	citizen  string // immutable
+	channel  string // immutable
 	state    string
 	agentID  string
 	skills   []string
@@ -150,7 +152,7 @@ func (h *Hub) hook() Hooks { h.hooksMu.RLock(); defer h.hooksMu.RUnlock(); retur
 func (h *Hub) load() error {
 	return h.d.DB.View(func(tx *store.Tx) error {
 		return sessions.ForEachOpen(tx, func(r *sessions.Session) error {
-			s := &sess{id: r.ID, state: r.State, agentID: r.AgentID, skills: r.Skills, video: r.Video,
+			s := &sess{id: r.ID, citizen: r.Citizen, channel: r.Channel, state: r.State, agentID: r.AgentID, skills: r.Skills, video: r.Video,
 				priority: r.Priority, since: r.QueuedAt, rec: r, subs: map[*conn]bool{}}
 			if s.state == sessions.StateOffered {
 				s.state = sessions.StateQueued
@@ -265,7 +267,7 @@ func (h *Hub) openSession(ctx context.Context, channel, citizen, language string
 	r := &sessions.Session{ID: normalize.NewID(), Channel: channel, Citizen: citizen, Language: language,
 		Skills: skills, Video: video, State: sessions.StateQueued, CreatedAt: now, QueuedAt: now, Meta: meta,
 		CitizenKey: h.d.Stamp.Keyer.Key(channel, citizen)}
-	s := &sess{id: r.ID, state: r.State, skills: skills, video: video, since: now, rec: &sessions.Session{}, subs: map[*conn]bool{}}
+	s := &sess{id: r.ID, citizen: citizen, channel: channel, state: r.State, skills: skills, video: video, since: now, rec: &sessions.Session{}, subs: map[*conn]bool{}}
 	*s.rec = *r
 	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
 		if err := sessions.Put(tx, r); err != nil {
@@ -298,7 +300,7 @@ func (h *Hub) get(id string) (*sess, error) {
 	if err != nil {
 		return nil, ErrNoSession
 	}
-	return &sess{id: r.ID, state: r.State, agentID: r.AgentID, rec: r, subs: map[*conn]bool{}}, nil
+	return &sess{id: r.ID, citizen: r.Citizen, channel: r.Channel, state: r.State, agentID: r.AgentID, rec: r, subs: map[*conn]bool{}}, nil
 }
 
 // appendMessage stores a message (creating the envelope on the first citizen

@@ -111,7 +111,12 @@ type Client struct {
 
 // Dial connects to path (/v1/ws/citizen or /v1/ws/agent) with token.
 func (g *Gateway) Dial(t testing.TB, path, token string, header http.Header) (*Client, *http.Response, error) {
-	u := "ws" + strings.TrimPrefix(g.Base, "http") + path
+	return Dial(t, g.Base, path, token, header)
+}
+
+// Dial connects to base+path with token.
+func Dial(t testing.TB, base, path, token string, header http.Header) (*Client, *http.Response, error) {
+	u := "ws" + strings.TrimPrefix(base, "http") + path
 	if token != "" {
 		u += "?token=" + url.QueryEscape(token)
 	}
@@ -141,7 +146,13 @@ func (g *Gateway) Dial(t testing.TB, path, token string, header http.Header) (*C
 // MustDial is Dial that fails the test on error.
 func (g *Gateway) MustDial(t testing.TB, path, token string) *Client {
 	t.Helper()
-	c, _, err := g.Dial(t, path, token, nil)
+	return MustDial(t, g.Base, path, token)
+}
+
+// MustDial is Dial that fails the test on error.
+func MustDial(t testing.TB, base, path, token string) *Client {
+	t.Helper()
+	c, _, err := Dial(t, base, path, token, nil)
 	require.NoError(t, err)
 	return c
 }

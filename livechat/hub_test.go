@@ -1,0 +1,185 @@
+package livechat_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/livechat"
+	lt "github.com/hotline12345/gateway/livechat/livechattest"
+)
+
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+func agentUp(t *testing.T, h *lt.Hub, id string) *lt.Client {
+	t.Helper()
+	c := lt.MustDial(t, h.Base, "/v1/ws/agent", h.AgentToken(id))
+	c.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
+	c.Expect(livechat.TypeWelcome, wait)
+	return c
+}
+
+func citizenUp(t *testing.T, h *lt.Hub, sub string) (*lt.Client, string) {
+	t.Helper()
+	c := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken(sub))
+	c.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
+	w := c.Expect(livechat.TypeWelcome, wait)
+	return c, w.SessionID
+}
+
+func eventually(t *testing.T, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func noFrame(t *testing.T, c *lt.Client, typ string, d time.Duration) {
+	t.Helper()
+	end := time.After(d)
+	for {
+		select {
+		case <-end:
+			return
+		default:
+		}
+		if f, ok := c.Next(10 * time.Millisecond); ok && f.Type == typ {
+			t.Fatalf("unexpected %s frame: %+v", typ, f)
+		}
+	}
+}
+
+func TestOfferTimeoutGoesToNextAgent(t *testing.T) {
+	clock := lt.NewFakeClock(t0)
+	h := lt.StartHub(t, "a1:p:general:1,a2:p:general:1", clock, "")
+	a1, a2 := agentUp(t, h, "a1"), agentUp(t, h, "a2")
+	_, sid := citizenUp(t, h, "c1")
+
+	// Whoever is offered first lets the offer lapse; the other gets it.
+	var first, second *lt.Client
+	select {
+	case <-time.After(wait):
+		t.Fatal("no offer")
+	default:
+	}
+	for first == nil {
+		if f, ok := a1.Next(20 * time.Millisecond); ok && f.Type == livechat.TypeOffer {
+			first, second = a1, a2
+		} else if f, ok := a2.Next(20 * time.Millisecond); ok && f.Type == livechat.TypeOffer {
+			first, second = a2, a1
+		}
+	}
+	clock.Advance(29 * time.Second)
+	noFrame(t, second, livechat.TypeOffer, 100*time.Millisecond)
+	clock.Advance(2 * time.Second)
+	require.Equal(t, "withdrawn", lt.Data(t, first.Expect(livechat.TypeSession, wait))["state"])
+	require.Equal(t, sid, second.Expect(livechat.TypeOffer, wait).SessionID)
+}
+
+func TestBackfillOnFreeCapacity(t *testing.T) {
+	clock := lt.NewFakeClock(t0)
+	h := lt.StartHub(t, "a1:p:general:1", clock, "")
+	a1 := agentUp(t, h, "a1")
+	_, s1 := citizenUp(t, h, "c1")
+	require.Equal(t, s1, a1.Expect(livechat.TypeOffer, wait).SessionID)
+	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: s1})
+	a1.Expect(livechat.TypeSession, wait)
+
+	c2, s2 := citizenUp(t, h, "c2")
+	q := lt.Data(t, c2.Expect(livechat.TypeQueue, wait))
+	require.EqualValues(t, 1, q["queue_position"])
+	noFrame(t, a1, livechat.TypeOffer, 100*time.Millisecond)
+
+	a1.Send(livechat.Frame{Type: livechat.TypeClose, SessionID: s1})
+	require.Equal(t, s2, a1.Expect(livechat.TypeOffer, wait).SessionID, "freed capacity is backfilled at once")
+}
+
+func TestDeclineGoesToAnotherAgent(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", lt.NewFakeClock(t0), "")
+	a1 := agentUp(t, h, "a1")
+	_, sid := citizenUp(t, h, "c1")
+	require.Equal(t, sid, a1.Expect(livechat.TypeOffer, wait).SessionID)
+	a2 := agentUp(t, h, "a2")
+	a1.Send(livechat.Frame{Type: livechat.TypeDecline, SessionID: sid})
+	require.Equal(t, sid, a2.Expect(livechat.TypeOffer, wait).SessionID)
+}
+
+func TestAgentDropGracePeriod(t *testing.T) {
+	clock := lt.NewFakeClock(t0)
+	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", clock, "")
+	a1 := agentUp(t, h, "a1")
+	cit, sid := citizenUp(t, h, "c1")
+	require.Equal(t, sid, a1.Expect(livechat.TypeOffer, wait).SessionID)
+	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	a1.Expect(livechat.TypeSession, wait)
+	a2 := agentUp(t, h, "a2")
+
+	// Drop and come back within the grace period: the session stays with a1.
+	a1.WS.Close()
+	eventually(t, func() bool { c, _ := h.AgentState("a1"); return !c })
+	clock.Advance(59 * time.Second)
+	a1 = lt.MustDial(t, h.Base, "/v1/ws/agent", h.AgentToken("a1"))
+	a1.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
+	w := lt.Data(t, a1.Expect(livechat.TypeWelcome, wait))
+	require.Len(t, w["sessions"], 1)
+	clock.Advance(10 * time.Second)
+	noFrame(t, a2, livechat.TypeOffer, 100*time.Millisecond)
+
+	// Drop for longer than the grace period: re-queued at the front, a2 gets it.
+	cit.SendData(livechat.TypeMessage, sid, "m1", map[string]string{"text": "还在吗"})
+	a1.WS.Close()
+	eventually(t, func() bool { c, _ := h.AgentState("a1"); return !c })
+	clock.Advance(61 * time.Second)
+	off := a2.Expect(livechat.TypeOffer, wait)
+	require.Equal(t, sid, off.SessionID)
+	require.EqualValues(t, 1, lt.Data(t, off)["priority"])
+	_, n := h.AgentState("a1")
+	require.Zero(t, n)
+}
+
+func TestResumeAfterConnectionKilledMidBurst(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) { c.SendQueue = 4096 })
+	a1 := agentUp(t, h, "a1")
+	cit, sid := citizenUp(t, h, "c1")
+	a1.Expect(livechat.TypeOffer, wait)
+	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	a1.Expect(livechat.TypeSession, wait)
+
+	const n = 1000
+	go func() {
+		for i := range n {
+			_ = a1.WS.WriteJSON(livechat.Frame{Type: livechat.TypeMessage, SessionID: sid, ID: "a" + itoa(i),
+				Data: []byte(`{"text":"第` + itoa(i) + `条"}`)})
+		}
+	}()
+	var got []int64
+	for len(got) < 300 {
+		f := cit.Expect(livechat.TypeMessage, wait)
+		got = append(got, f.Seq)
+	}
+	cit.WS.UnderlyingConn().Close() // the TCP connection dies mid-burst
+	<-cit.Done
+
+	last := got[len(got)-1]
+	cit2 := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("c1"))
+	cit2.Send(livechat.Frame{Type: livechat.TypeHello, SessionID: sid, LastSeq: &last, Data: []byte(`{"channel":"web"}`)})
+	for got[len(got)-1] < n {
+		got = append(got, cit2.Expect(livechat.TypeMessage, wait).Seq)
+	}
+	require.Len(t, got, n)
+	for i, s := range got {
+		require.EqualValues(t, i+1, s, "received sequence must be exactly 1..%d", n)
+	}
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}

@@ -1,0 +1,74 @@
+package livechat_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/livechat"
+)
+
+func TestRoute(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	ag := func(id string, load, capacity int, idle time.Duration, skills ...string) livechat.AgentView {
+		return livechat.AgentView{ID: id, Skills: skills, Capacity: capacity, Load: load, Available: true, IdleSince: t0.Add(idle)}
+	}
+	w := func(id string, since time.Duration, skills ...string) livechat.Waiting {
+		return livechat.Waiting{SessionID: id, Skills: skills, Since: t0.Add(since)}
+	}
+	for _, tc := range []struct {
+		name    string
+		agents  []livechat.AgentView
+		waiting []livechat.Waiting
+		want    []livechat.Assignment
+	}{
+		{"capacity: a full agent gets nothing",
+			[]livechat.AgentView{ag("a", 2, 2, 0)}, []livechat.Waiting{w("s1", 0)}, nil},
+		{"capacity fills up then stops",
+			[]livechat.AgentView{ag("a", 0, 2, 0)}, []livechat.Waiting{w("s1", 0), w("s2", 1), w("s3", 2)},
+			[]livechat.Assignment{{"s1", "a"}, {"s2", "a"}}},
+		{"skills: only an agent with every skill",
+			[]livechat.AgentView{ag("a", 0, 5, 0, "general"), ag("b", 3, 5, 0, "general", "tax")},
+			[]livechat.Waiting{w("s1", 0, "tax")}, []livechat.Assignment{{"s1", "b"}}},
+		{"skills: nobody has it",
+			[]livechat.AgentView{ag("a", 0, 5, 0, "general")}, []livechat.Waiting{w("s1", 0, "sign_language")}, nil},
+		{"least loaded first",
+			[]livechat.AgentView{ag("a", 2, 5, 0), ag("b", 1, 5, 0), ag("c", 3, 5, 0)},
+			[]livechat.Waiting{w("s1", 0)}, []livechat.Assignment{{"s1", "b"}}},
+		{"ties go to the longest idle",
+			[]livechat.AgentView{ag("a", 1, 5, 2*time.Minute), ag("b", 1, 5, time.Minute)},
+			[]livechat.Waiting{w("s1", 0)}, []livechat.Assignment{{"s1", "b"}}},
+		{"oldest waiting first when capacity is short",
+			[]livechat.AgentView{ag("a", 0, 1, 0)}, []livechat.Waiting{w("new", 10), w("old", 1)},
+			[]livechat.Assignment{{"old", "a"}}},
+		{"priority (transfer, escalation) before age",
+			[]livechat.AgentView{ag("a", 0, 1, 0)},
+			[]livechat.Waiting{w("old", 0), {SessionID: "escalated", Since: t0.Add(time.Hour), Priority: 10}},
+			[]livechat.Assignment{{"escalated", "a"}}},
+		{"load spreads across agents",
+			[]livechat.AgentView{ag("a", 0, 3, 0), ag("b", 0, 3, time.Second)},
+			[]livechat.Waiting{w("s1", 0), w("s2", 1), w("s3", 2)},
+			[]livechat.Assignment{{"s1", "a"}, {"s2", "b"}, {"s3", "a"}}},
+		{"unavailable agents are skipped",
+			[]livechat.AgentView{{ID: "a", Capacity: 5, Available: false}, ag("b", 4, 5, 0)},
+			[]livechat.Waiting{w("s1", 0)}, []livechat.Assignment{{"s1", "b"}}},
+		{"excluded agent (declined) is not asked again",
+			[]livechat.AgentView{ag("a", 0, 5, 0), ag("b", 2, 5, 0)},
+			[]livechat.Waiting{{SessionID: "s1", Since: t0, Exclude: []string{"a"}}}, []livechat.Assignment{{"s1", "b"}}},
+		{"transfer to a named agent",
+			[]livechat.AgentView{ag("a", 0, 5, 0), ag("b", 2, 5, 0)},
+			[]livechat.Waiting{{SessionID: "s1", Since: t0, ToAgent: "b"}}, []livechat.Assignment{{"s1", "b"}}},
+		{"video needs an idle agent and fills them",
+			[]livechat.AgentView{ag("busy", 1, 5, 0, "sign_language"), ag("free", 0, 5, time.Second, "sign_language")},
+			[]livechat.Waiting{{SessionID: "v1", Since: t0, Video: true, Skills: []string{"sign_language"}}, w("c1", 1, "sign_language")},
+			[]livechat.Assignment{{"v1", "free"}, {"c1", "busy"}}},
+		{"an agent on a call gets no chat offers",
+			[]livechat.AgentView{{ID: "a", Capacity: 5, Available: true, OnCall: true, Load: 5}},
+			[]livechat.Waiting{w("c1", 0)}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, livechat.Route(tc.agents, tc.waiting))
+		})
+	}
+}
