@@ -16,12 +16,10 @@ type conn struct {
 	sub  string // citizen subject or agent id
 	ch   string // citizen's channel
 
-	send chan []byte
-	wake chan struct{}
+	send chan [][]byte // a replay is one element, so it keeps its place in line
 	done chan struct{}
 
 	mu       sync.Mutex
-	backlog  [][]byte // replayed frames, written before anything live
 	closing  bool
 	closeMsg []byte
 
@@ -31,37 +29,36 @@ type conn struct {
 }
 
 func newConn(ws *websocket.Conn, role, sub string, queue int) *conn {
-	return &conn{ws: ws, role: role, sub: sub, send: make(chan []byte, queue), wake: make(chan struct{}, 1),
+	return &conn{ws: ws, role: role, sub: sub, send: make(chan [][]byte, queue),
 		done: make(chan struct{}), sessions: map[string]bool{}}
 }
 
 // enqueue queues a frame; false if the client is too slow (it is then closed).
-func (c *conn) enqueue(b []byte) bool {
+func (c *conn) enqueue(b []byte) bool { return c.push([][]byte{b}) }
+
+func (c *conn) push(frames [][]byte) bool {
 	select {
 	case <-c.done:
 		return false
 	default:
 	}
 	select {
-	case c.send <- b:
+	case c.send <- frames:
 		return true
 	default:
 		c.closeWith(CloseSlow, "send queue full: reconnect and resume")
+		// A write blocked on a client that does not read must not hold the
+		// writer for long: fail it soon so the connection is closed.
+		_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now().Add(time.Second))
 		return false
 	}
 }
 
-// replay queues frames to be written before any live frame queued after it.
+// replay queues missed frames, in order, after what is already queued and
+// before anything queued later.
 func (c *conn) replay(frames [][]byte) {
-	if len(frames) == 0 {
-		return
-	}
-	c.mu.Lock()
-	c.backlog = append(c.backlog, frames...)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if len(frames) > 0 {
+		c.push(frames)
 	}
 }
 
@@ -84,18 +81,6 @@ func (c *conn) writeLoop(ping, writeWait time.Duration) {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 		return c.ws.WriteMessage(websocket.TextMessage, b) == nil
 	}
-	flush := func() bool {
-		c.mu.Lock()
-		b := c.backlog
-		c.backlog = nil
-		c.mu.Unlock()
-		for _, f := range b {
-			if !write(f) {
-				return false
-			}
-		}
-		return true
-	}
 	for {
 		select {
 		case <-c.done:
@@ -107,15 +92,12 @@ func (c *conn) writeLoop(ping, writeWait time.Duration) {
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			return
-		case <-c.wake:
-			if !flush() {
-				c.closeWith(websocket.CloseAbnormalClosure, "")
-				return
-			}
-		case f := <-c.send:
-			if !flush() || !write(f) {
-				c.closeWith(websocket.CloseAbnormalClosure, "")
-				return
+		case frames := <-c.send:
+			for _, f := range frames {
+				if !write(f) {
+					c.closeWith(websocket.CloseAbnormalClosure, "")
+					return
+				}
 			}
 		case <-t.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {

@@ -1,0 +1,516 @@
+// console.js: the agent console. Logs in, keeps one websocket to
+// /v1/ws/agent (hello first, with {sessions: {id: last_seq}} to resume), shows
+// offers, sessions with their reply countdown, and the chat of the selected one.
+'use strict';
+
+(() => {
+  const { I18n, newID, Clock, parseTime, mmss, clockTime, wsURL, Socket, el } = Lib;
+  const t = (k, v) => I18n.t(k, v);
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = 'hotline12345.agent';
+
+  const S = {
+    token: '',
+    agent: null,
+    presence: 'offline',
+    presenceChosen: false,
+    windowS: 180,
+    sessions: new Map(), // id → session state, see ensure()
+    offers: new Map(), // id → offer data + received time
+    current: '',
+    sock: null,
+    closeArmed: 0,
+    lastTyping: 0,
+  };
+
+  // ---- login ---------------------------------------------------------------
+
+  async function login(ev) {
+    ev.preventDefault();
+    const msg = $('login-msg');
+    msg.textContent = '';
+    $('login-submit').disabled = true;
+    try {
+      const r = await fetch('/v1/agents/login', {
+        method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ id: $('login-id').value.trim(), password: $('login-pw').value }),
+      });
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) {
+        msg.textContent = r.status === 401 ? t('login.failed') : t('login.error', { msg: (body.error && body.error.message) || r.status });
+        return;
+      }
+      S.token = body.token;
+      S.agent = body.agent;
+      try { sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ token: S.token, agent: S.agent })); } catch (e) { /* ignore */ }
+      $('login-pw').value = '';
+      start();
+    } catch (e) {
+      msg.textContent = t('login.error', { msg: e.message });
+    } finally {
+      $('login-submit').disabled = false;
+    }
+  }
+
+  function showLogin(why) {
+    if (S.sock) S.sock.close();
+    S.sock = null;
+    S.token = '';
+    S.sessions.clear();
+    S.offers.clear();
+    S.current = '';
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
+    $('desk').hidden = true;
+    $('login-view').hidden = false;
+    for (const id of ['presence-wrap', 'logout', 'me']) $(id).hidden = true;
+    setConn('idle');
+    $('login-msg').textContent = why ? t(why) : '';
+    $('login-id').focus();
+  }
+
+  function start() {
+    $('login-view').hidden = true;
+    $('desk').hidden = false;
+    for (const id of ['presence-wrap', 'logout', 'me']) $(id).hidden = false;
+    $('me').textContent = S.agent ? S.agent.id : '';
+    S.sock = new Socket(() => wsURL('/v1/ws/agent', S.token), {
+      onopen: hello,
+      onframe: frame,
+      onclose: (code) => {
+        if (code === 4001) { showLogin('login.expired'); return 'stop'; }
+        if (code === 4003 || code === 4009) { setConn('stopped'); banner('error', t('conn.stopped', { code })); return 'stop'; }
+        setConn('down');
+        return 'retry';
+      },
+      onretry: (ms) => setConn('down', Math.ceil(ms / 1000)),
+    });
+    setConn('connecting');
+    S.sock.connect();
+    render();
+  }
+
+  // hello resumes every session at the last seq we hold.
+  function hello() {
+    const sessions = {};
+    for (const s of S.sessions.values()) if (s.state !== 'closed') sessions[s.id] = s.lastSeq;
+    const data = { sessions };
+    if (S.presenceChosen) data.presence = S.presence;
+    S.sock.send({ type: 'hello', data });
+  }
+
+  // ---- frames --------------------------------------------------------------
+
+  function ensure(id) {
+    let s = S.sessions.get(id);
+    if (!s) {
+      s = { id, state: 'active', channel: '', preview: '', queuedAt: 0, lastCitizenAt: 0, lastAgentAt: 0, lastSeq: 0,
+        msgs: new Map(), pending: new Map(), citizenRead: 0, sentRead: 0, typingUntil: 0, sla: null, unread: 0, closedBy: null };
+      S.sessions.set(id, s);
+    }
+    return s;
+  }
+
+  function applyView(v) {
+    const s = ensure(v.session_id);
+    s.state = v.state || s.state;
+    s.channel = v.channel || s.channel;
+    s.preview = v.preview || s.preview;
+    s.queuedAt = parseTime(v.queued_at) || s.queuedAt;
+    s.lastCitizenAt = Math.max(s.lastCitizenAt, parseTime(v.last_citizen_at));
+    s.lastAgentAt = Math.max(s.lastAgentAt, parseTime(v.last_agent_at));
+    return s;
+  }
+
+  function frame(f) {
+    Clock.observe(f.at);
+    const d = f.data || {};
+    const sid = f.session_id || d.session_id || '';
+    switch (f.type) {
+      case 'welcome': {
+        S.sock.ok();
+        setConn('up');
+        S.agent = d.agent || S.agent;
+        S.windowS = d.response_window_s || S.windowS;
+        setPresence(d.presence || S.presence);
+        const listed = new Set();
+        for (const v of d.sessions || []) listed.add(applyView(v).id);
+        for (const s of [...S.sessions.values()]) {
+          if (!listed.has(s.id) && s.state !== 'closed') S.sessions.delete(s.id); // moved on while we were away
+        }
+        S.offers.clear(); // the server re-sends the offers still open
+        for (const s of S.sessions.values()) flushPending(s);
+        if (S.current && !S.sessions.has(S.current)) S.current = '';
+        break;
+      }
+      case 'offer':
+        S.offers.set(sid, Object.assign({}, d, { received: Clock.now() }));
+        break;
+      case 'session':
+        if (d.state === 'active') {
+          S.offers.delete(sid);
+          applyView(d);
+          if (!S.current) S.current = sid;
+        } else if (d.state === 'withdrawn') {
+          if (S.offers.delete(sid) && d.reason === 'offer_timeout') banner('info', t('offer.expired'));
+        } else if (d.state === 'transferred' || d.state === 'escalated') {
+          S.sessions.delete(sid);
+          if (S.current === sid) S.current = '';
+          banner('info', t('session.' + d.state));
+        }
+        break;
+      case 'message':
+        onMessage(f, sid, d);
+        break;
+      case 'typing': {
+        const s = S.sessions.get(sid);
+        if (s) {
+          s.typingUntil = d.typing === false ? 0 : Clock.now() + 6000;
+          if (s.typingUntil) setTimeout(renderTyping, 6100);
+        }
+        renderTyping();
+        return;
+      }
+      case 'read': {
+        const s = S.sessions.get(sid);
+        if (s) s.citizenRead = Math.max(s.citizenRead, Number(d.up_to_seq) || 0);
+        break;
+      }
+      case 'close': {
+        S.offers.delete(sid);
+        const s = S.sessions.get(sid);
+        if (s) { s.state = 'closed'; s.closedBy = d.by === undefined ? '' : d.by; s.sla = null; }
+        break;
+      }
+      case 'sla': {
+        const s = ensure(sid);
+        s.sla = { state: d.state, clock: d.clock, due: parseTime(d.due) };
+        banner(d.state === 'breached' ? 'error' : 'warn', slaText(s.sla, sid), 'sla-' + sid);
+        break;
+      }
+      case 'presence':
+        setPresence(d.status);
+        break;
+      case 'error':
+        onError(f, sid, d);
+        break;
+      default:
+        return;
+    }
+    render();
+  }
+
+  function onMessage(f, sid, d) {
+    const s = ensure(sid);
+    if (f.id && s.pending.has(f.id)) s.pending.delete(f.id);
+    if (!f.seq || s.msgs.has(f.seq)) return; // replayed twice: keep one
+    const at = parseTime(f.at) || Clock.now();
+    s.msgs.set(f.seq, { seq: f.seq, id: f.id, at, from: d.from || 'system', text: d.text || '', agent: d.agent_id || '',
+      files: Array.isArray(d.attachments) ? d.attachments.length : 0 });
+    s.lastSeq = Math.max(s.lastSeq, f.seq);
+    if (d.from === 'citizen') {
+      s.lastCitizenAt = Math.max(s.lastCitizenAt, at);
+      s.typingUntil = 0;
+      if (S.current !== sid || document.hidden) s.unread++;
+    } else if (d.from === 'agent') {
+      s.lastAgentAt = Math.max(s.lastAgentAt, at);
+    }
+  }
+
+  function onError(f, sid, d) {
+    const s = S.sessions.get(sid);
+    if (s && f.id && s.pending.has(f.id)) s.pending.get(f.id).failed = true;
+    if (d.code === 'session_closed' && s) s.state = 'closed';
+    banner('error', t('error', { code: d.code || '?', msg: d.message || '' }));
+  }
+
+  // ---- actions -------------------------------------------------------------
+
+  function send(s, text) {
+    const id = newID('a');
+    const p = { id, text, sent: false, failed: false };
+    s.pending.set(id, p);
+    p.sent = S.sock.send({ type: 'message', id, session_id: s.id, data: { text } });
+    if (p.sent) watchAck(s, p);
+    typing(s, false);
+  }
+
+  // A sent message not echoed within 10 s (dropped connection) is offered
+  // for resending rather than sent twice behind the agent's back.
+  function watchAck(s, p) {
+    setTimeout(() => { if (s.pending.get(p.id) === p) { p.failed = true; render(); } }, 10000);
+  }
+
+  function flushPending(s) {
+    for (const p of s.pending.values()) {
+      if (!p.sent && !p.failed) { p.sent = S.sock.send({ type: 'message', id: p.id, session_id: s.id, data: { text: p.text } }); if (p.sent) watchAck(s, p); }
+    }
+  }
+
+  function resend(s, p) {
+    s.pending.delete(p.id);
+    send(s, p.text);
+    render();
+  }
+
+  function typing(s, on) {
+    if (s.state !== 'active') return;
+    const now = Date.now();
+    if (on && now - S.lastTyping < 3000) return;
+    S.lastTyping = on ? now : 0;
+    S.sock.send({ type: 'typing', session_id: s.id, data: { typing: on } });
+  }
+
+  // markRead tells the citizen what the agent has seen.
+  function markRead(s) {
+    if (!s || s.state !== 'active' || document.hidden) return;
+    let upTo = 0;
+    for (const m of s.msgs.values()) if (m.from === 'citizen') upTo = Math.max(upTo, m.seq);
+    s.unread = 0;
+    if (upTo > s.sentRead && S.sock.send({ type: 'read', session_id: s.id, data: { up_to_seq: upTo } })) s.sentRead = upTo;
+  }
+
+  function setPresence(p) {
+    S.presence = p;
+    $('presence').value = p;
+    $('presence').dataset.state = p;
+  }
+
+  // ---- rendering -------------------------------------------------------------
+
+  function setConn(state, secs) {
+    const c = $('conn');
+    c.dataset.state = state;
+    c.textContent = { idle: '', connecting: t('conn.connecting'), up: t('conn.online'), stopped: t('conn.stopped', { code: '' }),
+      down: secs ? t('conn.reconnecting', { s: secs }) : t('conn.lost') }[state] || '';
+  }
+
+  let bannerSeq = 0;
+  function banner(kind, text, key) {
+    const box = $('banners');
+    if (key) { const old = box.querySelector('[data-key="' + CSS.escape(key) + '"]'); if (old) old.remove(); }
+    const b = el('div', { class: 'banner ' + kind, role: kind === 'error' ? 'alert' : 'status', dataset: { key: key || 'b' + ++bannerSeq } },
+      el('span', { text }), el('button', { type: 'button', class: 'x', 'aria-label': 'close', text: '×', onclick: () => b.remove() }));
+    box.append(b);
+    while (box.children.length > 4) box.firstChild.remove();
+    if (kind === 'info') setTimeout(() => b.remove(), 8000);
+  }
+
+  function slaText(sla, sid) {
+    const clock = t('sla.clock.' + sla.clock);
+    return t(sla.state === 'breached' ? 'sla.breached' : 'sla.warning', { clock, due: sla.due ? clockTime(sla.due) : '?', id: shortID(sid) });
+  }
+
+  const shortID = (id) => (id || '').slice(-6);
+  const channelName = (c) => (c ? t('channel.' + c) : '');
+
+  // due is when the agent must reply: the citizen's last message plus the
+  // response window, if the citizen spoke after the agent's last reply.
+  function due(s) {
+    if (s.state !== 'active' || !s.lastCitizenAt || s.lastCitizenAt <= s.lastAgentAt) return 0;
+    return s.lastCitizenAt + S.windowS * 1000;
+  }
+
+  function dueBadge(s) {
+    const d = due(s);
+    if (!d) return null;
+    const left = (d - Clock.now()) / 1000;
+    return el('span', { class: 'due-badge' + (left < 60 ? ' urgent' : ''), title: t('due.label'),
+      text: left >= 0 ? mmss(left) : t('due.overdue', { t: mmss(-left) }) });
+  }
+
+  function render() {
+    renderOffers();
+    renderSessions();
+    renderChat();
+  }
+
+  function renderOffers() {
+    const ul = $('offers');
+    ul.replaceChildren();
+    for (const [sid, o] of S.offers) {
+      const since = parseTime(o.waiting_since) || o.received;
+      ul.append(el('li', { class: 'offer', dataset: { sid } },
+        el('div', { class: 'offer-top' },
+          el('span', { class: 'chip', text: channelName(o.channel) }),
+          o.video ? el('span', { class: 'chip video', text: t('offer.video') }) : null,
+          el('span', { class: 'wait', dataset: { since }, text: t('offer.waiting', { t: mmss((Clock.now() - since) / 1000) }) })),
+        el('p', { class: 'preview', text: o.preview || t('offer.nopreview') }),
+        el('div', { class: 'offer-actions' },
+          el('button', { class: 'primary accept', type: 'button', text: t('offer.accept'),
+            onclick: () => S.sock.send({ type: 'accept', session_id: sid, data: {} }) }),
+          el('button', { class: 'ghost decline', type: 'button', text: t('offer.decline'),
+            onclick: () => { S.sock.send({ type: 'decline', session_id: sid, data: {} }); S.offers.delete(sid); render(); } }))));
+    }
+    $('offers-empty').hidden = S.offers.size > 0;
+    $('offer-count').textContent = S.offers.size || '';
+  }
+
+  function renderSessions() {
+    const ul = $('sessions');
+    ul.replaceChildren();
+    for (const s of S.sessions.values()) {
+      const waiting = due(s) ? t('sessions.waiting', { t: mmss((Clock.now() - s.lastCitizenAt) / 1000) })
+        : s.state === 'closed' ? t('state.closed') : t('sessions.answered');
+      ul.append(el('li', { class: 'session' + (s.id === S.current ? ' current' : '') + (s.state === 'closed' ? ' closed' : ''),
+        dataset: { sid: s.id }, tabindex: '0', onclick: () => select(s.id), onkeydown: (e) => { if (e.key === 'Enter') select(s.id); } },
+      el('div', { class: 'session-top' },
+        el('span', { class: 'chip', text: channelName(s.channel) }),
+        el('span', { class: 'sid', text: '#' + shortID(s.id) }),
+        s.unread ? el('span', { class: 'unread', text: String(s.unread) }) : null,
+        dueBadge(s)),
+      el('p', { class: 'preview', text: s.preview || '—' }),
+      el('span', { class: 'waiting', text: waiting })));
+    }
+    $('sessions-empty').hidden = S.sessions.size > 0;
+    $('session-count').textContent = S.sessions.size || '';
+  }
+
+  function select(id) {
+    S.current = id;
+    S.closeArmed = 0;
+    render();
+    $('reply').focus();
+  }
+
+  let shown = '';
+  function renderChat() {
+    const s = S.sessions.get(S.current);
+    $('chat-none').hidden = !!s;
+    $('chat-main').hidden = !s;
+    if (!s) { shown = ''; return; }
+    $('chat-title').textContent = t('chat.title', { id: shortID(s.id) });
+    $('chat-meta').textContent = [channelName(s.channel), t('state.' + s.state),
+      s.queuedAt ? t('chat.since', { t: clockTime(s.queuedAt) }) : ''].filter(Boolean).join(' · ');
+    const closed = s.state === 'closed';
+    $('composer').hidden = closed;
+    $('transfer').hidden = closed;
+    $('close-session').hidden = closed;
+    $('chat-closed').hidden = !closed;
+    if (closed) $('closed-text').textContent = s.closedBy && S.agent && s.closedBy === S.agent.id ? t('closed.byMe') : t('chat.closed');
+    $('close-session').textContent = S.closeArmed > Date.now() ? t('close.confirm') : t('close.button');
+    const sla = $('sla');
+    sla.hidden = !s.sla;
+    if (s.sla) { sla.textContent = slaText(s.sla, s.id); sla.className = 'sla ' + s.sla.state; }
+    renderTranscript(s);
+    renderDue();
+    renderTyping();
+    markRead(s);
+  }
+
+  function renderTranscript(s) {
+    const ol = $('transcript');
+    const stick = shown !== s.id || ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+    ol.replaceChildren();
+    const me = S.agent ? S.agent.id : '';
+    for (const m of [...s.msgs.values()].sort((a, b) => a.seq - b.seq)) {
+      const mine = m.from === 'agent' && m.agent === me;
+      const who = m.from === 'citizen' ? t('from.citizen') : m.from === 'agent' ? (mine ? t('from.me') : t('from.agent', { id: m.agent })) : t('from.system');
+      ol.append(el('li', { class: 'msg ' + m.from + (mine ? ' mine' : ''), dataset: { seq: m.seq } },
+        el('div', { class: 'bubble' }, el('span', { class: 'text', text: m.text || (m.files ? t('chat.files', { n: m.files }) : '') })),
+        el('div', { class: 'info' }, el('span', { text: who + ' · ' + clockTime(m.at) }),
+          m.from === 'agent' && m.seq <= s.citizenRead ? el('span', { class: 'read', text: t('chat.read') }) : null)));
+    }
+    for (const p of s.pending.values()) {
+      ol.append(el('li', { class: 'msg agent mine pending' + (p.failed ? ' failed' : ''), dataset: { id: p.id } },
+        el('div', { class: 'bubble' }, el('span', { class: 'text', text: p.text })),
+        el('div', { class: 'info' }, p.failed
+          ? el('button', { class: 'link', type: 'button', text: t('chat.failed'), onclick: () => resend(s, p) })
+          : el('span', { text: t('chat.pending') }))));
+    }
+    if (stick) ol.scrollTop = ol.scrollHeight;
+    shown = s.id;
+  }
+
+  function renderDue() {
+    const s = S.sessions.get(S.current);
+    const box = $('chat-due');
+    const d = s ? due(s) : 0;
+    box.hidden = !d;
+    if (!d) return;
+    const left = (d - Clock.now()) / 1000;
+    box.classList.toggle('urgent', left < 60);
+    box.textContent = left >= 0 ? t('due.label') + ' ' + mmss(left) : t('due.overdue', { t: mmss(-left) });
+  }
+
+  function renderTyping() {
+    const s = S.sessions.get(S.current);
+    $('typing').hidden = !(s && s.typingUntil > Clock.now());
+  }
+
+  // tick refreshes the clocks once a second without touching the transcript.
+  function tick() {
+    if ($('desk').hidden) return;
+    renderSessions();
+    renderDue();
+    renderTyping();
+    document.querySelectorAll('#offers .wait').forEach((w) => { w.textContent = t('offer.waiting', { t: mmss((Clock.now() - Number(w.dataset.since)) / 1000) }); });
+  }
+
+  // ---- wiring ----------------------------------------------------------------
+
+  function wire() {
+    $('login').addEventListener('submit', login);
+    $('lang').addEventListener('click', () => I18n.toggle());
+    I18n.onchange = () => { setConn($('conn').dataset.state); if (!$('desk').hidden) render(); };
+    $('logout').addEventListener('click', () => {
+      if (S.sock) S.sock.send({ type: 'presence', data: { status: 'offline' } });
+      setTimeout(() => showLogin(''), 100);
+    });
+    $('presence').addEventListener('change', (e) => {
+      S.presenceChosen = true;
+      S.presence = e.target.value;
+      S.sock.send({ type: 'presence', data: { status: e.target.value } });
+    });
+    $('composer').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const s = S.sessions.get(S.current);
+      const text = $('reply').value.trim();
+      if (!s || !text) return;
+      $('reply').value = '';
+      send(s, text);
+      render();
+    });
+    $('reply').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); $('composer').requestSubmit(); }
+    });
+    $('reply').addEventListener('input', () => { const s = S.sessions.get(S.current); if (s) typing(s, true); });
+    $('reply').addEventListener('blur', () => { const s = S.sessions.get(S.current); if (s && S.lastTyping) typing(s, false); });
+    $('transfer').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const to = $('transfer-to').value.trim();
+      if (!to || !S.current) return;
+      S.sock.send({ type: 'transfer', session_id: S.current, data: { [$('transfer-kind').value]: to } });
+      $('transfer-to').value = '';
+    });
+    $('close-session').addEventListener('click', () => {
+      if (S.closeArmed > Date.now()) {
+        S.closeArmed = 0;
+        S.sock.send({ type: 'close', session_id: S.current, data: {} });
+      } else {
+        S.closeArmed = Date.now() + 3000;
+        setTimeout(renderChat, 3100);
+      }
+      renderChat();
+    });
+    $('dismiss').addEventListener('click', () => { S.sessions.delete(S.current); S.current = ''; render(); });
+    document.addEventListener('visibilitychange', () => markRead(S.sessions.get(S.current)));
+    setInterval(tick, 1000);
+  }
+
+  async function main() {
+    await I18n.load('i18n.json');
+    wire();
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || 'null'); } catch (e) { /* ignore */ }
+    if (saved && saved.token) {
+      S.token = saved.token;
+      S.agent = saved.agent;
+      start();
+    } else {
+      showLogin('');
+    }
+    document.body.dataset.ready = '1';
+  }
+
+  main();
+})();

@@ -1,0 +1,326 @@
+// widget.js: the citizen chat. Gets a citizen token, keeps one websocket to
+// /v1/ws/citizen (hello first; after a drop, hello again with session_id and
+// last_seq so that nothing is lost or shown twice), shows the queue, the chat,
+// typing and read receipts, and the end of the conversation.
+'use strict';
+
+(() => {
+  const { I18n, newID, Clock, parseTime, clockTime, wsURL, Socket, el } = Lib;
+  const t = (k, v) => I18n.t(k, v);
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = 'hotline12345.citizen';
+  const embedded = new URLSearchParams(location.search).get('embed') === '1';
+
+  const W = {
+    token: '',
+    sock: null,
+    conn: 'connecting', // connecting | up | down
+    sid: '',
+    state: '', // queued | offered | active | closed
+    pos: 0,
+    wait: 0,
+    reason: '',
+    msgs: new Map(), // seq → message
+    pending: new Map(), // client id → {text, sent, failed}
+    lastSeq: 0,
+    agentRead: 0,
+    sentRead: 0,
+    typingUntil: 0,
+    lastTyping: 0,
+    closed: null, // {by, reason}
+    endArmed: 0,
+    authFailures: 0,
+  };
+
+  // ---- token and connection ------------------------------------------------
+
+  async function getToken(fresh) {
+    if (!fresh) {
+      try { W.token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { W.token = ''; }
+      if (W.token) return;
+    }
+    const r = await fetch('/v1/citizen/sessions', {
+      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: '{}',
+    });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok || !body.token) throw new Error((body.error && body.error.message) || String(r.status));
+    W.token = body.token;
+    try { sessionStorage.setItem(TOKEN_KEY, W.token); } catch (e) { /* ignore */ }
+  }
+
+  function connect() {
+    W.sock = new Socket(() => wsURL('/v1/ws/citizen', W.token), {
+      onopen: hello,
+      onframe: frame,
+      onclose: (code) => {
+        W.conn = 'down';
+        render();
+        if (code === 4001) { reauth(); return 'stop'; }
+        if (code === 4003) { showError(t('error.refused')); return 'stop'; }
+        return 'retry';
+      },
+    });
+    W.sock.connect();
+  }
+
+  // reauth gets a new token when the old one expired, then reconnects.
+  async function reauth() {
+    if (++W.authFailures > 3) { showError(t('error.auth')); return; }
+    try {
+      await getToken(true);
+      W.sock.connect();
+    } catch (e) {
+      showError(t('error.generic', { msg: e.message }));
+      setTimeout(reauth, 5000);
+    }
+  }
+
+  function hello() {
+    const f = { type: 'hello', data: { channel: 'web', language: I18n.lang } };
+    if (W.sid) { f.session_id = W.sid; f.last_seq = W.lastSeq; }
+    W.sock.send(f);
+  }
+
+  // ---- frames --------------------------------------------------------------
+
+  function frame(f) {
+    Clock.observe(f.at);
+    const d = f.data || {};
+    switch (f.type) {
+      case 'welcome':
+        W.sock.ok();
+        W.authFailures = 0;
+        W.conn = 'up';
+        W.sid = d.session_id || f.session_id;
+        queue(d);
+        if (W.state === 'closed' && !W.closed) W.closed = { by: '', reason: '' };
+        flushPending();
+        break;
+      case 'queue':
+        queue(d);
+        break;
+      case 'message':
+        onMessage(f, d);
+        break;
+      case 'typing':
+        W.typingUntil = d.typing === false ? 0 : Clock.now() + 6000;
+        if (W.typingUntil) setTimeout(renderTyping, 6100);
+        renderTyping();
+        return;
+      case 'read':
+        W.agentRead = Math.max(W.agentRead, Number(d.up_to_seq) || 0);
+        break;
+      case 'close':
+        W.state = 'closed';
+        W.closed = { by: d.by || '', reason: d.reason || '' };
+        W.typingUntil = 0;
+        break;
+      case 'error': {
+        const p = f.id && W.pending.get(f.id);
+        if (p) p.failed = true;
+        if (d.code === 'session_closed') { W.state = 'closed'; W.closed = W.closed || { by: '', reason: '' }; }
+        showError(t('error.generic', { msg: d.message || d.code || '' }));
+        break;
+      }
+      default:
+        return;
+    }
+    render();
+  }
+
+  function queue(d) {
+    if (d.state) W.state = d.state;
+    W.pos = Number(d.queue_position) || 0;
+    W.wait = Number(d.estimated_wait_s) || 0;
+    W.reason = d.reason || '';
+  }
+
+  function onMessage(f, d) {
+    if (f.session_id && W.sid && f.session_id !== W.sid) return; // an old conversation
+    if (f.id && W.pending.has(f.id)) W.pending.delete(f.id);
+    if (!f.seq || W.msgs.has(f.seq)) return;
+    W.msgs.set(f.seq, { seq: f.seq, from: d.from || 'system', text: d.text || '', at: parseTime(f.at) || Clock.now(),
+      files: Array.isArray(d.attachments) ? d.attachments.length : 0 });
+    W.lastSeq = Math.max(W.lastSeq, f.seq);
+    if (d.from === 'agent') W.typingUntil = 0;
+  }
+
+  // ---- actions -------------------------------------------------------------
+
+  function sendText(text) {
+    const id = newID('c');
+    const p = { text, sent: false, failed: false };
+    W.pending.set(id, p);
+    trySend(id, p);
+    typing(false);
+    render();
+  }
+
+  function trySend(id, p) {
+    if (!W.sid || W.state === 'closed') return;
+    p.sent = W.sock.send({ type: 'message', id, session_id: W.sid, data: { text: p.text } });
+    // Not echoed within 10 s (dropped connection): offer a resend rather
+    // than sending twice behind the citizen's back.
+    if (p.sent) setTimeout(() => { if (W.pending.get(id) === p) { p.failed = true; render(); } }, 10000);
+  }
+
+  function flushPending() {
+    for (const [id, p] of W.pending) if (!p.sent && !p.failed) trySend(id, p);
+  }
+
+  function typing(on) {
+    if (!W.sid || W.state === 'closed') return;
+    const now = Date.now();
+    if (on && now - W.lastTyping < 3000) return;
+    if (!on && !W.lastTyping) return;
+    W.lastTyping = on ? now : 0;
+    W.sock.send({ type: 'typing', session_id: W.sid, data: { typing: on } });
+  }
+
+  function markRead() {
+    if (!W.sid || document.hidden) return;
+    let upTo = 0;
+    for (const m of W.msgs.values()) if (m.from !== 'citizen') upTo = Math.max(upTo, m.seq);
+    if (upTo > W.sentRead && W.sock.send({ type: 'read', session_id: W.sid, data: { up_to_seq: upTo } })) W.sentRead = upTo;
+  }
+
+  function restart() {
+    Object.assign(W, { sid: '', state: '', pos: 0, wait: 0, lastSeq: 0, agentRead: 0, sentRead: 0, closed: null, typingUntil: 0 });
+    W.msgs.clear();
+    W.pending.clear();
+    hello();
+    render();
+  }
+
+  // ---- rendering -------------------------------------------------------------
+
+  function waitText(s) {
+    if (s < 60) return t('wait.lt1');
+    return t('wait.min', { n: Math.ceil(s / 60) });
+  }
+
+  function statusText() {
+    if (W.conn === 'connecting') return t('status.connecting');
+    if (W.conn === 'down') return t('status.reconnecting');
+    switch (W.state) {
+      case 'queued':
+        if (W.reason === 'transferred') return t('status.transferred');
+        return W.pos > 0 ? t('status.queued', { pos: W.pos, wait: waitText(W.wait) }) : t('status.waiting');
+      case 'offered': return t('status.offered');
+      case 'active': return t('status.active');
+      case 'closed': return t('status.closed');
+    }
+    return t('status.connecting');
+  }
+
+  function render() {
+    const st = $('status');
+    st.textContent = statusText();
+    st.dataset.state = W.conn === 'up' ? W.state || 'connecting' : W.conn;
+    const closed = W.state === 'closed';
+    $('composer').hidden = closed;
+    $('ended').hidden = !closed;
+    $('end').hidden = closed || !W.sid;
+    $('end').textContent = W.endArmed > Date.now() ? t('end.confirm') : t('end.button');
+    if (closed) {
+      const c = W.closed || {};
+      $('ended-text').textContent = c.reason === 'closed_by_citizen' ? t('closed.byMe') : c.by ? t('closed.byAgent') : t('closed.other');
+    }
+    renderTranscript();
+    renderTyping();
+    markRead();
+  }
+
+  function renderTranscript() {
+    const ol = $('transcript');
+    const stick = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+    ol.replaceChildren(el('li', { class: 'msg system hint' }, el('div', { class: 'bubble', text: t('welcome.hint') })));
+    for (const m of [...W.msgs.values()].sort((a, b) => a.seq - b.seq)) {
+      const mine = m.from === 'citizen';
+      const who = mine ? t('from.me') : m.from === 'agent' ? t('from.agent') : t('from.system');
+      ol.append(el('li', { class: 'msg ' + m.from, dataset: { seq: m.seq } },
+        el('div', { class: 'bubble', text: m.text || (m.files ? t('chat.files', { n: m.files }) : '') }),
+        el('div', { class: 'info' }, el('span', { text: who + ' ' + clockTime(m.at) }),
+          mine && m.seq <= W.agentRead ? el('span', { class: 'read', text: t('chat.read') }) : null)));
+    }
+    for (const [id, p] of W.pending) {
+      ol.append(el('li', { class: 'msg citizen pending' + (p.failed ? ' failed' : ''), dataset: { id } },
+        el('div', { class: 'bubble', text: p.text }),
+        el('div', { class: 'info' }, p.failed
+          ? el('button', { class: 'link', type: 'button', text: t('chat.failed'),
+            onclick: () => { W.pending.delete(id); sendText(p.text); } })
+          : el('span', { text: t('chat.pending') }))));
+    }
+    if (stick) ol.scrollTop = ol.scrollHeight;
+  }
+
+  function renderTyping() {
+    $('typing').hidden = !(W.typingUntil > Clock.now()) || W.state === 'closed';
+  }
+
+  let errTimer = 0;
+  function showError(msg) {
+    const e = $('error');
+    e.textContent = msg;
+    e.hidden = false;
+    clearTimeout(errTimer);
+    errTimer = setTimeout(() => { e.hidden = true; }, 8000);
+  }
+
+  // ---- wiring ----------------------------------------------------------------
+
+  function wire() {
+    $('lang').addEventListener('click', () => I18n.toggle());
+    I18n.onchange = render;
+    $('composer').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = $('text').value.trim();
+      if (!text) return;
+      $('text').value = '';
+      sendText(text);
+    });
+    $('text').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); $('composer').requestSubmit(); }
+    });
+    $('text').addEventListener('input', () => typing(true));
+    $('text').addEventListener('blur', () => typing(false));
+    $('again').addEventListener('click', restart);
+    $('end').addEventListener('click', () => {
+      if (W.endArmed > Date.now()) {
+        W.endArmed = 0;
+        W.sock.send({ type: 'close', session_id: W.sid, data: {} });
+      } else {
+        W.endArmed = Date.now() + 3000;
+        setTimeout(render, 3100);
+      }
+      render();
+    });
+    if (embedded) {
+      document.body.classList.add('embedded');
+      $('hide').hidden = false;
+      $('hide').addEventListener('click', () => parent.postMessage({ type: 'hotline12345:close' }, '*'));
+    }
+    document.addEventListener('visibilitychange', markRead);
+  }
+
+  async function main() {
+    await I18n.load('i18n.json');
+    wire();
+    render();
+    await boot();
+    document.body.dataset.ready = '1';
+  }
+
+  async function boot() {
+    try {
+      await getToken(false);
+    } catch (e) {
+      showError(t('error.generic', { msg: e.message }));
+      setTimeout(boot, 5000);
+      return;
+    }
+    connect();
+  }
+
+  main();
+})();
