@@ -76,7 +76,7 @@ type Gateway struct {
 type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
 
 // Buckets every component keeps in the store.
-var buckets = append(append([]string{"gateway"}, intakelog.Buckets...), sessions.Buckets...)
+var buckets = append(append([]string{"gateway", unsupportedBucket}, intakelog.Buckets...), sessions.Buckets...)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {

@@ -62,7 +62,10 @@ func (g *Gateway) wireChannels() error {
 		ch.Mount(g.echo)
 	}
 	_ = intakelog.ErrReplay
-	return g.wireLiveChat()
+	if err := g.wireLiveChat(); err != nil {
+		return err
+	}
+	return g.wireMessaging(enabled)
 }
 
 // wireLiveChat builds the live-chat hub: agents, websockets, sessions.

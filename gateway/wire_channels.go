@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/hotline12345/gateway/channels/wechat"
+	"github.com/hotline12345/gateway/connectors/store"
+)
+
+// unsupportedBucket keeps channel messages the gateway cannot turn into chat
+// (WeChat voice, unknown events): recorded, acknowledged, kept for review.
+const unsupportedBucket = "unsupported"
+
+// unsupportedRecorder stores such messages durably, once per dedup key.
+type unsupportedRecorder struct{ db *store.DB }
+
+func (r unsupportedRecorder) Record(ctx context.Context, channel, openid, dedupKey string, raw []byte) error {
+	return r.db.Update(ctx, func(tx *store.Tx) error {
+		b := tx.Bucket([]byte(unsupportedBucket))
+		k := []byte(channel + "\x00" + dedupKey)
+		if b.Get(k) != nil {
+			return nil
+		}
+		v, _ := json.Marshal(map[string]any{"channel": channel, "user": openid, "raw": string(raw)})
+		return b.Put(k, v)
+	})
+}
+
+// wireMessaging wires the channels that feed live chat (WeChat, SMS).
+func (g *Gateway) wireMessaging(enabled map[string]bool) error {
+	if enabled["wechat_miniprogram"] {
+		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.hub, wechat.Options{Now: g.now, Recorder: unsupportedRecorder{g.db}})
+		if err != nil {
+			return err
+		}
+		w.Mount(g.echo)
+		g.hub.RegisterDeliverer(w.Name(), w)
+	}
+	return nil
+}
