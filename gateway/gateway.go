@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,8 @@ import (
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
+	"github.com/hotline12345/gateway/sessions/sla"
+	"github.com/hotline12345/gateway/sessions/timers"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
@@ -36,6 +39,8 @@ import (
 type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
+	// TimersClock drives the timeliness clocks (tests compress time with a fake).
+	TimersClock timers.Clock
 }
 
 // Gateway is one running gateway process.
@@ -59,7 +64,11 @@ type Gateway struct {
 	draining atomic.Bool
 	metrics  *metrics
 	hub      *livechat.Hub
-	chState  []configs.ChannelState
+	sla      *sla.Service
+
+	timersClk       timers.Clock
+	statusNotifiers []func(ctx context.Context, req *intakelog.Request, ev *normalize.TicketEvent) error
+	chState         []configs.ChannelState
 
 	// statusAuth decide who may read a request's status (owner strings).
 	statusAuth []StatusAuthorizer
@@ -76,7 +85,7 @@ type Gateway struct {
 type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
 
 // Buckets every component keeps in the store.
-var buckets = append(append([]string{"gateway", unsupportedBucket}, intakelog.Buckets...), sessions.Buckets...)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
@@ -86,7 +95,7 @@ func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 	}
-	g = &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now}
+	g = &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, timersClk: opts.TimersClock}
 	defer func() {
 		if err != nil {
 			g.closeAll()
@@ -168,6 +177,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.bgCancel = cancel
 	g.goBG(func() { g.relay.Run(bgCtx) })
 	g.goBG(func() { g.janitor(bgCtx) })
+	g.goBG(func() { g.sla.Run(bgCtx) })
+	g.goBG(func() { g.runTickets(bgCtx) })
 	for _, st := range g.chState {
 		if st.Enabled {
 			g.log.Info("channel enabled", "channel", st.Name)
@@ -197,6 +208,9 @@ func (g *Gateway) KafkaBrokers() []string { return g.brokers }
 
 // Intake exposes the intake log (tests, tools).
 func (g *Gateway) Intake() *intakelog.Log { return g.intake }
+
+// SLA exposes the timeliness service (tests).
+func (g *Gateway) SLA() *sla.Service { return g.sla }
 
 // Hub exposes live chat (tests, other components).
 func (g *Gateway) Hub() *livechat.Hub { return g.hub }

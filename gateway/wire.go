@@ -9,6 +9,7 @@ import (
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/sessions/sla"
 )
 
 // wireChannels builds every enabled channel and mounts its routes. The list
@@ -65,6 +66,9 @@ func (g *Gateway) wireChannels() error {
 	if err := g.wireLiveChat(); err != nil {
 		return err
 	}
+	if err := g.wireSLA(); err != nil {
+		return err
+	}
 	return g.wireMessaging(enabled)
 }
 
@@ -78,7 +82,7 @@ func (g *Gateway) wireLiveChat() error {
 		g.log.Warn("no agents configured (agents / agents_file): live chat queues citizens but nobody can answer")
 	}
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
-		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse},
+		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, Receipt: sla.Receipt},
 		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents})
 	if err != nil {
 		return err

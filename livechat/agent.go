@@ -176,9 +176,9 @@ func (h *Hub) Deliver(ctx context.Context, sid, from, text string) error {
 // the background; a failure becomes message.delivery_failed and an error
 // frame to the agent.
 func (h *Hub) deliverOut(rec sessions.Session, m channels.Outbound, agentID string) {
-	h.mu.Lock()
+	h.delivMu.RLock()
 	d := h.deliverers[rec.Channel]
-	h.mu.Unlock()
+	h.delivMu.RUnlock()
 	if d == nil {
 		return
 	}
@@ -285,4 +285,19 @@ func (h *Hub) AgentState(id string) (connected bool, active int) {
 		return false, 0
 	}
 	return a.connected(), len(a.active)
+}
+
+// Alert shows an sla frame to the session's agent and to supervisors.
+func (h *Hub) Alert(sid, state, clock string, due time.Time) {
+	f := Frame{Type: TypeSLA, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{"state": state, "clock": clock, "due": due.UTC()})}
+	h.mu.Lock()
+	agentID := ""
+	if s := h.sessions[sid]; s != nil {
+		agentID = s.agentID
+	}
+	h.mu.Unlock()
+	if agentID != "" {
+		h.NotifyAgent(agentID, f)
+	}
+	h.NotifySkill("supervisor", f)
 }

@@ -45,16 +45,22 @@ func TestWholeFlow(t *testing.T) {
 	require.EqualValues(t, 1, got.Seq)
 	require.Equal(t, "我家楼下路灯坏了", lt.Data(t, got)["text"])
 
+	// The automatic receipt follows the message that created the request.
+	rc := cit.Expect(livechat.TypeMessage, wait)
+	require.EqualValues(t, 2, rc.Seq)
+	require.Equal(t, "system", lt.Data(t, rc)["from"])
+	require.Contains(t, lt.Data(t, rc)["text"], "24")
+
 	// Typing and read both ways.
 	a1.SendData(livechat.TypeTyping, sid, "", map[string]bool{"typing": true})
 	require.Equal(t, sid, cit.Expect(livechat.TypeTyping, wait).SessionID)
 	a1.SendData(livechat.TypeMessage, sid, "a-1", map[string]string{"text": "您好，请问具体地址？"})
-	reply := cit.Expect(livechat.TypeMessage, wait)
-	require.EqualValues(t, 2, reply.Seq)
+	reply := cit.ExpectChat(wait)
+	require.EqualValues(t, 3, reply.Seq)
 	require.Equal(t, "agent", lt.Data(t, reply)["from"])
-	cit.SendData(livechat.TypeRead, sid, "", map[string]int{"up_to_seq": 2})
+	cit.SendData(livechat.TypeRead, sid, "", map[string]int{"up_to_seq": 3})
 	rd := a1.Expect(livechat.TypeRead, wait)
-	require.EqualValues(t, 2, lt.Data(t, rd)["up_to_seq"])
+	require.EqualValues(t, 3, lt.Data(t, rd)["up_to_seq"])
 	cit.SendData(livechat.TypeTyping, sid, "", map[string]bool{"typing": true})
 	a1.Expect(livechat.TypeTyping, wait)
 
@@ -67,14 +73,15 @@ func TestWholeFlow(t *testing.T) {
 	require.Equal(t, sid, off2.SessionID)
 	a2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
 	// The new agent first gets the transcript so far, in seq order.
-	require.EqualValues(t, 1, a2.Expect(livechat.TypeMessage, wait).Seq)
-	require.EqualValues(t, 2, a2.Expect(livechat.TypeMessage, wait).Seq)
+	for seq := int64(1); seq <= 3; seq++ {
+		require.EqualValues(t, seq, a2.Expect(livechat.TypeMessage, wait).Seq)
+	}
 	// a1 may no longer write in it.
 	a1.SendData(livechat.TypeMessage, sid, "a-2", map[string]string{"text": "x"})
 	require.Equal(t, "forbidden", lt.Data(t, a1.Expect(livechat.TypeError, wait))["code"])
 
 	a2.SendData(livechat.TypeMessage, sid, "a2-1", map[string]string{"text": "已为您登记，税务问题稍后答复"})
-	require.EqualValues(t, 3, cit.Expect(livechat.TypeMessage, wait).Seq)
+	require.EqualValues(t, 4, cit.ExpectChat(wait).Seq)
 	a2.Send(livechat.Frame{Type: livechat.TypeClose, SessionID: sid})
 	cit.Expect(livechat.TypeClose, wait)
 
@@ -91,7 +98,7 @@ func TestWholeFlow(t *testing.T) {
 		seen[e.Value["type"].(string)]++
 		require.Equal(t, "event/v1", e.Headers["schema"])
 	}
-	for _, typ := range []string{"request.accepted", "session.opened", "session.queued", "session.offered", "session.assigned",
+	for _, typ := range []string{"request.accepted", "request.acknowledged", "session.opened", "session.queued", "session.offered", "session.assigned",
 		"session.transferred", "session.closed", "message.citizen", "message.agent"} {
 		require.Positive(t, seen[typ], "missing event %s in %v", typ, seen)
 	}

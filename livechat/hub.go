@@ -48,6 +48,10 @@ type Config struct {
 	AgentTokenTTL  time.Duration
 	// ResponseWindow is the next-response limit the console counts down.
 	ResponseWindow time.Duration
+	// Receipt, when set, is the automatic receipt added to the conversation
+	// (and sent on messaging channels) right after the message that created
+	// its envelope, in the same transaction.
+	Receipt func(env *normalize.Envelope) string
 }
 
 // Errors the hub returns to clients (as error frames).
@@ -66,12 +70,14 @@ type Hub struct {
 	clock Clock
 	log   *slog.Logger
 
-	mu         sync.Mutex
-	sessions   map[string]*sess
-	agents     map[string]*agent
+	mu        sync.Mutex
+	sessions  map[string]*sess
+	agents    map[string]*agent
+	closed    bool
+	waitStats waitStats
+
+	delivMu    sync.RWMutex // not under mu: deliveries start while a session is locked
 	deliverers map[string]channels.Deliverer
-	closed     bool
-	waitStats  waitStats
 
 	hooksMu sync.RWMutex
 	hooks   Hooks
@@ -175,9 +181,9 @@ func (h *Hub) load() error {
 
 // RegisterDeliverer routes outbound messages of channel to d.
 func (h *Hub) RegisterDeliverer(channel string, d channels.Deliverer) {
-	h.mu.Lock()
+	h.delivMu.Lock()
 	h.deliverers[channel] = d
-	h.mu.Unlock()
+	h.delivMu.Unlock()
 }
 
 var _ channels.Conversations = (*Hub)(nil)
@@ -314,6 +320,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 	next := *s.rec
 	var env *normalize.Envelope
 	var res intakelog.Result
+	var receipt *sessions.Message
 	dup := false
 	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
 		n := *s.rec // fn may run twice: start from the committed record each time
@@ -366,6 +373,14 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		if err := sessions.Append(tx, &n, &mm); err != nil {
 			return err
 		}
+		receipt = nil
+		if env != nil && h.cfg.Receipt != nil {
+			r := sessions.Message{From: "system", Text: h.cfg.Receipt(env), At: at}
+			if err := sessions.Append(tx, &n, &r); err != nil {
+				return err
+			}
+			receipt = &r
+		}
 		typ := normalize.EventMessageCitizen
 		if m.From == "agent" {
 			typ = normalize.EventMessageAgent
@@ -393,6 +408,11 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		h.d.Intake.Notify()
 	}
 	s.broadcast(frameBytes(messageFrame(s.id, m)), nil)
+	if receipt != nil {
+		s.broadcast(frameBytes(messageFrame(s.id, *receipt)), nil)
+		h.deliverOut(next, channels.Outbound{Channel: next.Channel, ChannelUserID: next.Citizen, EnvelopeID: next.EnvelopeID,
+			SessionID: next.ID, Text: receipt.Text, Kind: "receipt"}, "")
+	}
 	return m, false, nil
 }
 

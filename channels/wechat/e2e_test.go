@@ -68,9 +68,10 @@ func TestWechatRoundTrip(t *testing.T) {
 	require.EqualValues(t, 1, msg.Seq)
 
 	a1.SendData(livechat.TypeMessage, off.SessionID, "r1", map[string]string{"text": "您好，已记录，将派单处理。"})
-	a1.Expect(livechat.TypeMessage, 5*time.Second)
-	require.Eventually(t, func() bool { return len(api.Sent()) == 1 }, 5*time.Second, 10*time.Millisecond)
-	sent := api.Sent()[0]
+	a1.ExpectChat(5 * time.Second)
+	require.Eventually(t, func() bool { return len(api.Sent()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	require.Contains(t, api.Sent()[0].Text, "24小时", "the automatic receipt goes out first")
+	sent := api.Sent()[1]
 	require.Equal(t, e2eOpenID, sent.ToUser)
 	require.Equal(t, "您好，已记录，将派单处理。", sent.Text)
 
@@ -78,10 +79,10 @@ func TestWechatRoundTrip(t *testing.T) {
 	api.ExpireTokens()
 	code, _ := push(t, g, textPush(24000002, "什么时候来？"), "n9")
 	require.Equal(t, http.StatusOK, code)
-	require.EqualValues(t, 3, a1.Expect(livechat.TypeMessage, 5*time.Second).Seq)
+	require.EqualValues(t, 4, a1.ExpectChat(5*time.Second).Seq)
 	a1.SendData(livechat.TypeMessage, off.SessionID, "r2", map[string]string{"text": "今天下午。"})
-	require.Eventually(t, func() bool { return len(api.Sent()) == 2 }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, "今天下午。", api.Sent()[1].Text)
+	require.Eventually(t, func() bool { return len(api.Sent()) == 3 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, "今天下午。", api.Sent()[2].Text)
 	require.Equal(t, 2, api.TokensIssued())
 
 	// Outside the 48-hour window: recorded as message.delivery_failed and
@@ -111,5 +112,5 @@ func TestWechatRoundTrip(t *testing.T) {
 	}
 	require.Equal(t, 2, n)
 	require.Equal(t, 1, failed)
-	require.Len(t, api.Sent(), 2, "a permanent failure is not retried")
+	require.Len(t, api.Sent(), 3, "a permanent failure is not retried")
 }

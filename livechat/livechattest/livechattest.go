@@ -206,3 +206,15 @@ func Data(t testing.TB, f livechat.Frame) map[string]any {
 
 // DataDir is the data directory for restart tests.
 func (g *Gateway) DataDir() string { return filepath.Clean(g.Dir) }
+
+// ExpectChat returns the next message frame from a person (skipping system
+// messages such as the automatic receipt).
+func (c *Client) ExpectChat(timeout time.Duration) livechat.Frame {
+	c.t.Helper()
+	for {
+		f := c.Expect(livechat.TypeMessage, timeout)
+		if Data(c.t, f)["from"] != "system" {
+			return f
+		}
+	}
+}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 	"github.com/hotline12345/gateway/livechat/web"
 )
@@ -73,9 +75,10 @@ func (c *consoleLog) follow(ctx context.Context, tab string) {
 			if err != nil {
 				return
 			}
-			if m.IsException() || m.Type == chromedp.ConsoleError {
+			// A websocket that cannot connect while the test cuts the network is expected.
+			if (m.IsException() || m.Type == chromedp.ConsoleError) && !strings.Contains(m.Text, "WebSocket connection to") {
 				c.mu.Lock()
-				c.errs = append(c.errs, tab+": "+m.String())
+				c.errs = append(c.errs, tab+": "+m.String()+" "+m.URL)
 				c.mu.Unlock()
 			}
 		}
@@ -95,9 +98,12 @@ func (c *consoleLog) all() []string {
 // to $ARTIFACTS_DIR (else a temp dir).
 func TestBrowserConversation(t *testing.T) {
 	chrome := chromePath(t)
-	g := lt.Start(t, "GATEWAY_AGENTS=a1:pw1:general:3")
+	// A 50 s reply window: the console's countdown is red (< 60 s) at once.
+	g := lt.Start(t, "GATEWAY_AGENTS=a1:pw1:general:3", "GATEWAY_SLA_NEXT_RESPONSE=50s", "GATEWAY_SLA_WARNING_LEAD_RESPONSE=10s")
 	mountPages(g.Echo())
 	dir := artifactsDir(t)
+	gwAddr := strings.TrimPrefix(g.Base, "http://")
+	consoleNet, widgetNet := newCutProxy(t, gwAddr), newCutProxy(t, gwAddr) // each tab's own "network"
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -124,13 +130,24 @@ func TestBrowserConversation(t *testing.T) {
 	waitJS := func(ctx context.Context, what, expr string) {
 		t.Helper()
 		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second)))
-		require.NoError(t, err, "waiting for %s (%s); page errors: %v", what, expr, logs.all())
+		if err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#status, #conn').textContent + ' | ' +
+				[...document.querySelectorAll('#transcript li.msg')].map(li => (li.dataset.seq || 'p') + ':' + li.textContent).join(' | ')`))
+			t.Fatalf("waiting for %s: %v\n%s\npage: %s\npage errors: %v", what, err, expr, state, logs.all())
+		}
 	}
 	text := func(ctx context.Context, sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
 		require.NoError(t, err, sel)
 		return strings.TrimSpace(s)
+	}
+	// gapless: the transcript's seqs are 1..n, each once, in order.
+	const gapless = `(() => { const s = [...document.querySelectorAll('#transcript li.msg[data-seq]')].map(li => Number(li.dataset.seq));
+		return s.length > 0 && s.every((v, i) => v === i + 1); })()`
+	// once: exactly one element matching sel (in the transcript) contains text.
+	once := func(sel, text string) string {
+		return `([...document.querySelectorAll('#transcript ` + sel + `')].filter(li => li.textContent.includes(` + strconv.Quote(text) + `)).length === 1)`
 	}
 	shot := func(ctx context.Context, name string) {
 		t.Helper()
@@ -141,36 +158,54 @@ func TestBrowserConversation(t *testing.T) {
 		t.Logf("screenshot: %s", p)
 	}
 
-	// The agent signs in (the page is in Chinese by navigator.language) and becomes available.
-	require.NoError(t, chromedp.Do(console, chromedp.Navigate(g.Base+"/console/")))
+	// The agent signs in (the page is in Chinese by navigator.language); still offline.
+	require.NoError(t, chromedp.Do(console, chromedp.Navigate(consoleNet.URL()+"/console/")))
 	waitJS(console, "console ready", `document.body.dataset.ready === '1'`)
 	require.Equal(t, "坐席登录", text(console, "#login h1"))
 	require.Equal(t, "退出登录", text(console, "#logout"))
+	shot(console, "console-login-zh.png")
 	require.NoError(t, chromedp.Do(console,
 		chromedp.SendKeys(chromedp.ID("login-id"), "a1"),
 		chromedp.SendKeys(chromedp.ID("login-pw"), "pw1"),
 		chromedp.Click(chromedp.ID("login-submit"))))
-	waitJS(console, "agent connected", `document.getElementById('conn').dataset.state === 'up'`)
-	require.NoError(t, chromedp.Do(console, chromedp.Evaluate[chromedp.Void](
-		`(() => { const s = document.getElementById('presence'); s.value = 'available'; s.dispatchEvent(new Event('change')); })()`)))
-	waitJS(console, "presence confirmed by the server", `document.getElementById('presence').dataset.state === 'available'`)
+	waitJS(console, "agent connected", `document.getElementById('conn').dataset.state === 'up' && document.getElementById('presence').dataset.state === 'offline'`)
 
-	// The citizen opens the widget and writes in Chinese.
+	// The citizen opens the widget, waits in the queue and writes in Chinese.
 	const question = "我家楼下的路灯坏了，晚上很不安全"
-	require.NoError(t, chromedp.Do(widget, chromedp.Navigate(g.Base+"/widget/?lang=zh-CN")))
-	waitJS(widget, "citizen welcomed", `['queued','offered','active'].includes(document.getElementById('status').dataset.state)`)
+	require.NoError(t, chromedp.Do(widget, chromedp.Navigate(widgetNet.URL()+"/widget/?lang=zh-CN")))
+	waitJS(widget, "citizen queued", `document.getElementById('status').dataset.state === 'queued'`)
+	require.Regexp(t, `^排队中：您是第 1 位，预计等待`, text(widget, "#status"))
 	require.NoError(t, chromedp.Do(widget,
 		chromedp.SendKeys(chromedp.ID("text"), question),
 		chromedp.Click(chromedp.ID("send"))))
 	waitJS(widget, "citizen message acknowledged",
 		`[...document.querySelectorAll('#transcript li.msg.citizen[data-seq]')].some(li => li.textContent.includes(`+strconv.Quote(question)+`))`)
+	shot(widget, "widget-queued-zh.png")
 
-	// The console gets the offer and accepts; the citizen's text appears.
+	// The agent becomes available and gets the offer, with the first words.
+	require.NoError(t, chromedp.Do(console, chromedp.Evaluate[chromedp.Void](
+		`(() => { const s = document.getElementById('presence'); s.value = 'available'; s.dispatchEvent(new Event('change')); })()`)))
+	waitJS(console, "presence confirmed by the server", `document.getElementById('presence').dataset.state === 'available'`)
 	waitJS(console, "offer", `document.querySelector('#offers li.offer .accept') !== null`)
+	require.Equal(t, question, text(console, "#offers li.offer .preview"))
+	shot(console, "console-offer-zh.png")
+
+	// The agent accepts; the citizen's text appears in the console.
 	require.NoError(t, chromedp.Do(console, chromedp.Click(chromedp.CSS("#offers li.offer .accept"))))
 	waitJS(console, "citizen text in the console",
 		`[...document.querySelectorAll('#transcript li.msg.citizen')].some(li => li.textContent.includes(`+strconv.Quote(question)+`))`)
-	waitJS(console, "reply countdown", `/^回复剩余 \d\d:\d\d$/.test(document.getElementById('chat-due').textContent) && !document.getElementById('chat-due').hidden`)
+	waitJS(console, "reply countdown", `/^回复剩余 00:[45]\d$/.test(document.getElementById('chat-due').textContent) && !document.getElementById('chat-due').hidden`)
+	waitJS(console, "countdown red under a minute", `document.getElementById('chat-due').classList.contains('urgent') && document.querySelector('#sessions .due-badge.urgent') !== null`)
+
+	// An sla frame (sent as the timeliness service would) shows a banner.
+	sid, err := chromedp.Run(console, chromedp.Evaluate[string](`document.querySelector('#sessions li.session').dataset.sid`))
+	require.NoError(t, err)
+	due := time.Now().Add(40 * time.Second).UTC()
+	g.Hub().NotifyAgent("a1", livechat.Frame{Type: livechat.TypeSLA, SessionID: sid, At: time.Now().UTC(),
+		Data: json.RawMessage(`{"state":"warning","clock":"next_response","due":"` + due.Format(time.RFC3339) + `"}`)})
+	waitJS(console, "sla banner", `document.querySelector('#banners .banner.warn') !== null && !document.getElementById('sla').hidden`)
+	require.Contains(t, text(console, "#sla"), "再次响应")
+	shot(console, "console-due-zh.png")
 	waitJS(widget, "widget shows an agent joined", `document.getElementById('status').dataset.state === 'active'`)
 
 	// The agent types (the widget shows it) and replies; the reply reaches the widget.
@@ -183,10 +218,43 @@ func TestBrowserConversation(t *testing.T) {
 		`[...document.querySelectorAll('#transcript li.msg.agent')].some(li => li.textContent.includes(`+strconv.Quote(reply)+`))`)
 	// The widget shows the reply, so it sends read; the console marks the reply read.
 	waitJS(console, "read receipt", `document.querySelector('#transcript li.msg.agent .read') !== null`)
-	waitJS(console, "countdown gone after the reply", `document.getElementById('chat-due').hidden`)
+	waitJS(console, "countdown and response warning gone after the reply",
+		`document.getElementById('chat-due').hidden && document.getElementById('sla').hidden && !document.querySelector('#banners .banner.warn')`)
 
 	shot(console, "console-zh.png")
 	shot(widget, "widget-zh.png")
+
+	// The citizen's network drops (1006). Meanwhile the agent writes and the
+	// citizen types a message. Back online, the widget resumes from its
+	// last seq: the missed reply arrives once, the queued message goes out.
+	const missed, offline = "请提供具体位置，我们派人处理。", "在阳光小区3号楼"
+	widgetNet.setCut(true)
+	waitJS(widget, "widget sees the drop", `document.getElementById('status').dataset.state === 'down'`)
+	require.NoError(t, chromedp.Do(console, chromedp.SendKeys(chromedp.ID("reply"), missed), chromedp.Click(chromedp.ID("send"))))
+	waitJS(console, "second reply stored", `document.querySelectorAll('#transcript li.msg.agent.mine[data-seq]').length === 2`)
+	require.NoError(t, chromedp.Do(widget, chromedp.SendKeys(chromedp.ID("text"), offline), chromedp.Click(chromedp.ID("send"))))
+	waitJS(widget, "message held while offline", `document.querySelector('#transcript li.msg.citizen.pending') !== null`)
+	shot(widget, "widget-offline-zh.png")
+	widgetNet.setCut(false)
+	waitJS(widget, "resumed without loss or duplicates", gapless+` && document.getElementById('status').dataset.state === 'active' &&
+		!document.querySelector('#transcript li.pending') && `+once("li.msg.agent", missed)+` && `+once("li.msg.citizen[data-seq]", offline))
+	waitJS(console, "console got the message sent after the reconnect", once("li.msg.citizen", offline))
+
+	// The agent's network drops; the citizen writes; the console resumes.
+	const whileAway = "喂？还在吗？"
+	consoleNet.setCut(true)
+	waitJS(console, "console sees the drop", `document.getElementById('conn').dataset.state === 'down'`)
+	require.NoError(t, chromedp.Do(widget, chromedp.SendKeys(chromedp.ID("text"), whileAway), chromedp.Click(chromedp.ID("send"))))
+	waitJS(widget, "citizen message acknowledged", once("li.msg.citizen[data-seq]", whileAway))
+	consoleNet.setCut(false)
+	waitJS(console, "console resumed without loss or duplicates", gapless+` && document.getElementById('conn').dataset.state === 'up' && `+
+		once("li.msg.citizen", whileAway)+` && `+once("li.msg.agent", missed))
+	seqs := func(ctx context.Context) []int {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[...document.querySelectorAll('#transcript li.msg[data-seq]')].map(li => Number(li.dataset.seq))`))
+		require.NoError(t, err)
+		return v
+	}
+	require.Equal(t, seqs(widget), seqs(console), "both sides hold the same transcript")
 
 	// Switch the console to English once.
 	require.NoError(t, chromedp.Do(console, chromedp.Click(chromedp.ID("lang"))))
@@ -195,6 +263,14 @@ func TestBrowserConversation(t *testing.T) {
 	require.Equal(t, "Status", text(console, "#presence-wrap > span"))
 	require.Equal(t, "End chat", text(console, "#close-session"))
 	shot(console, "console-en.png")
+
+	// A rejected token (close 4001) sends the agent back to the login form.
+	require.NoError(t, chromedp.Do(console,
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('hotline12345.agent', JSON.stringify({token: 'forged', agent: {id: 'a1'}}))`),
+		chromedp.Reload()))
+	waitJS(console, "login form after 4001", `document.body.dataset.ready === '1' && document.getElementById('login-msg').textContent !== '' &&
+		!document.getElementById('login-view').hidden && document.getElementById('desk').hidden`)
+	require.Equal(t, "Your sign-in has expired. Please sign in again.", text(console, "#login-msg"))
 
 	// embed.js on another origin opens the widget in an iframe bubble.
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -208,8 +284,7 @@ func TestBrowserConversation(t *testing.T) {
 	require.NoError(t, chromedp.Do(widget, chromedp.Click(chromedp.CSS("[data-hotline12345=bubble]"))))
 	waitJS(widget, "iframe open", `(() => { const f = document.querySelector('iframe[data-hotline12345=frame]');
 		return f && f.style.display === 'block' && f.src === `+strconv.Quote(g.Base+"/widget/?embed=1&lang=zh-CN")+`; })()`)
-	waitJS(widget, "iframe loaded", `(() => { const f = document.querySelector('iframe[data-hotline12345=frame]'); return f && f.getBoundingClientRect().height > 300; })()`)
-	time.Sleep(300 * time.Millisecond) // only to let the cross-origin frame paint for the screenshot; nothing is asserted on it
+	waitJS(widget, "widget in the iframe connected", `document.querySelector('iframe[data-hotline12345=frame]').dataset.ready === '1'`)
 	shot(widget, "embed.png")
 
 	require.Empty(t, logs.all(), "the pages logged errors")

@@ -30,8 +30,8 @@ type entry struct {
 }
 
 const (
-	maxKinds      = 1 << 16
-	minTable      = 16
+	maxKinds       = 1 << 16
+	minTable       = 16
 	compactAtLeast = 1024
 )
 

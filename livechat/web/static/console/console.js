@@ -104,7 +104,7 @@
     let s = S.sessions.get(id);
     if (!s) {
       s = { id, state: 'active', channel: '', preview: '', queuedAt: 0, lastCitizenAt: 0, lastAgentAt: 0, lastSeq: 0,
-        msgs: new Map(), pending: new Map(), citizenRead: 0, sentRead: 0, typingUntil: 0, sla: null, unread: 0, closedBy: null };
+        msgs: new Map(), pending: new Map(), citizenRead: 0, sentRead: 0, typingUntil: 0, sla: null, slaAt: 0, unread: 0, closedBy: null };
       S.sessions.set(id, s);
     }
     return s;
@@ -184,6 +184,7 @@
       case 'sla': {
         const s = ensure(sid);
         s.sla = { state: d.state, clock: d.clock, due: parseTime(d.due) };
+        s.slaAt = parseTime(f.at) || Clock.now();
         banner(d.state === 'breached' ? 'error' : 'warn', slaText(s.sla, sid), 'sla-' + sid);
         break;
       }
@@ -213,6 +214,11 @@
       if (S.current !== sid || document.hidden) s.unread++;
     } else if (d.from === 'agent') {
       s.lastAgentAt = Math.max(s.lastAgentAt, at);
+      if (s.sla && s.sla.clock !== 'handling' && at >= s.slaAt) { // answered: the response warning is moot
+        s.sla = null;
+        const b = document.querySelector('#banners [data-key="' + CSS.escape('sla-' + sid) + '"]');
+        if (b) b.remove();
+      }
     }
   }
 
@@ -256,6 +262,7 @@
     if (s.state !== 'active') return;
     const now = Date.now();
     if (on && now - S.lastTyping < 3000) return;
+    if (!on && !S.lastTyping) return;
     S.lastTyping = on ? now : 0;
     S.sock.send({ type: 'typing', session_id: s.id, data: { typing: on } });
   }
@@ -310,12 +317,18 @@
     return s.lastCitizenAt + S.windowS * 1000;
   }
 
-  function dueBadge(s) {
+  // sessionClocks sets the countdown badge and the waiting text of one row;
+  // the ticker calls it every second without rebuilding the list.
+  function sessionClocks(s, badge, waiting) {
     const d = due(s);
-    if (!d) return null;
-    const left = (d - Clock.now()) / 1000;
-    return el('span', { class: 'due-badge' + (left < 60 ? ' urgent' : ''), title: t('due.label'),
-      text: left >= 0 ? mmss(left) : t('due.overdue', { t: mmss(-left) }) });
+    badge.hidden = !d;
+    if (d) {
+      const left = (d - Clock.now()) / 1000;
+      badge.classList.toggle('urgent', left < 60);
+      badge.textContent = left >= 0 ? mmss(left) : t('due.overdue', { t: mmss(-left) });
+    }
+    waiting.textContent = d ? t('sessions.waiting', { t: mmss((Clock.now() - s.lastCitizenAt) / 1000) })
+      : s.state === 'closed' ? t('state.closed') : t('sessions.answered');
   }
 
   function render() {
@@ -349,17 +362,18 @@
     const ul = $('sessions');
     ul.replaceChildren();
     for (const s of S.sessions.values()) {
-      const waiting = due(s) ? t('sessions.waiting', { t: mmss((Clock.now() - s.lastCitizenAt) / 1000) })
-        : s.state === 'closed' ? t('state.closed') : t('sessions.answered');
+      const badge = el('span', { class: 'due-badge', title: t('due.label') });
+      const waiting = el('span', { class: 'waiting' });
+      sessionClocks(s, badge, waiting);
       ul.append(el('li', { class: 'session' + (s.id === S.current ? ' current' : '') + (s.state === 'closed' ? ' closed' : ''),
         dataset: { sid: s.id }, tabindex: '0', onclick: () => select(s.id), onkeydown: (e) => { if (e.key === 'Enter') select(s.id); } },
       el('div', { class: 'session-top' },
         el('span', { class: 'chip', text: channelName(s.channel) }),
         el('span', { class: 'sid', text: '#' + shortID(s.id) }),
         s.unread ? el('span', { class: 'unread', text: String(s.unread) }) : null,
-        dueBadge(s)),
+        badge),
       el('p', { class: 'preview', text: s.preview || '—' }),
-      el('span', { class: 'waiting', text: waiting })));
+      waiting));
     }
     $('sessions-empty').hidden = S.sessions.size > 0;
     $('session-count').textContent = S.sessions.size || '';
@@ -440,7 +454,10 @@
   // tick refreshes the clocks once a second without touching the transcript.
   function tick() {
     if ($('desk').hidden) return;
-    renderSessions();
+    document.querySelectorAll('#sessions li.session').forEach((li) => {
+      const s = S.sessions.get(li.dataset.sid);
+      if (s) sessionClocks(s, li.querySelector('.due-badge'), li.querySelector('.waiting'));
+    });
     renderDue();
     renderTyping();
     document.querySelectorAll('#offers .wait').forEach((w) => { w.textContent = t('offer.waiting', { t: mmss((Clock.now() - Number(w.dataset.since)) / 1000) }); });

@@ -52,8 +52,12 @@
   }
 
   btn.addEventListener('click', function () { show(!open); });
+  // The widget says when it is connected (data-ready on the iframe) and when
+  // the citizen closes it.
   window.addEventListener('message', function (ev) {
-    if (frame && ev.source === frame.contentWindow && ev.origin === origin && ev.data && ev.data.type === 'hotline12345:close') show(false);
+    if (!frame || ev.source !== frame.contentWindow || ev.origin !== origin || !ev.data) return;
+    if (ev.data.type === 'hotline12345:close') show(false);
+    if (ev.data.type === 'hotline12345:ready') frame.setAttribute('data-ready', '1');
   });
 
   function mount() { document.body.appendChild(btn); }

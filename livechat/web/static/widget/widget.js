@@ -30,6 +30,7 @@
     closed: null, // {by, reason}
     endArmed: 0,
     authFailures: 0,
+    announced: false, // told the embedding page that the chat is connected
   };
 
   // ---- token and connection ------------------------------------------------
@@ -95,6 +96,7 @@
         queue(d);
         if (W.state === 'closed' && !W.closed) W.closed = { by: '', reason: '' };
         flushPending();
+        if (embedded && !W.announced) { W.announced = true; parent.postMessage({ type: 'hotline12345:ready' }, '*'); }
         break;
       case 'queue':
         queue(d);

@@ -1,0 +1,253 @@
+package sla
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/sessions"
+	"github.com/hotline12345/gateway/sessions/timers"
+)
+
+// fireTx publishes a warning or a breach in the transaction that deletes the
+// timer, so each fires exactly once, across crashes.
+func (s *Service) fireTx(tx *store.Tx, k timers.Key, due time.Time) error {
+	clock, warning := strings.CutSuffix(k.Kind, ".warning")
+	typ := normalize.EventSLABreached
+	if warning {
+		typ = normalize.EventSLAWarning
+		due = due.Add(s.lead(clock))
+	}
+	if clock == NextResponse { // keyed by session
+		var sess *sessions.Session
+		sess, err := sessions.Get(tx, k.ID)
+		if err != nil {
+			return nil // the session is gone: nothing to say
+		}
+		var req *intakelog.Request
+		if sess.EnvelopeID != "" {
+			req, _ = s.requestTx(tx, sess.EnvelopeID)
+		}
+		return s.event(tx, typ, req, k.ID, clock, due, nil)
+	}
+	req, err := s.requestTx(tx, k.ID)
+	if err != nil {
+		return nil
+	}
+	return s.event(tx, typ, req, "", clock, due, nil)
+}
+
+func (s *Service) requestTx(tx *store.Tx, id string) (*intakelog.Request, error) {
+	var out *intakelog.Request
+	err := s.log.UpdateRequestTx(tx, id, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
+		c := *r
+		out = &c
+		return false, nil
+	})
+	return out, err
+}
+
+func (s *Service) lead(clock string) time.Duration {
+	if clock == Handling {
+		return s.cfg.LeadHandling
+	}
+	return s.cfg.LeadResponse
+}
+
+// afterFire tells agents, supervisors and partners, and escalates unanswered
+// live chats, once the events are durable.
+func (s *Service) afterFire(fired []timers.Deadline) {
+	s.log.Notify()
+	for _, d := range fired {
+		clock, warning := strings.CutSuffix(d.Key.Kind, ".warning")
+		state := "breached"
+		due := d.Due
+		if warning {
+			state, due = "warning", d.Due.Add(s.lead(clock))
+		}
+		sid := d.Key.ID
+		var req *intakelog.Request
+		if clock == NextResponse {
+			if s.live != nil {
+				if info, ok := s.live.SessionInfo(sid); ok && info.EnvelopeID != "" {
+					req, _ = s.log.Request(info.EnvelopeID)
+				}
+			}
+		} else {
+			req, _ = s.log.Request(d.Key.ID)
+			sid = ""
+			if req != nil {
+				sid = req.SessionID
+			}
+		}
+		channel := ""
+		if req != nil {
+			channel = req.Channel
+		}
+		if warning {
+			s.warned.WithLabelValues(channel, clock).Inc()
+		} else {
+			s.breached.WithLabelValues(channel, clock).Inc()
+		}
+		if s.live != nil && sid != "" {
+			s.live.Alert(sid, state, clock, due)
+			if !warning && clock != Handling && s.unanswered(sid) {
+				s.bg.Add(1)
+				go func() { defer s.bg.Done(); s.live.Escalate(context.Background(), sid) }()
+			}
+		}
+		s.mu.RLock()
+		p := s.partner
+		s.mu.RUnlock()
+		if p != nil && req != nil {
+			p(context.Background(), req, clock, state, due)
+		}
+	}
+}
+
+// unanswered reports whether the citizen's last message has no agent reply.
+func (s *Service) unanswered(sid string) bool {
+	info, ok := s.live.SessionInfo(sid)
+	if !ok || info.State == sessions.StateClosed || info.LastCitizenAt == nil {
+		return ok && info.State != sessions.StateClosed && info.LastCitizenAt == nil && info.State == sessions.StateQueued
+	}
+	return info.LastAgentAt == nil || info.LastAgentAt.Before(*info.LastCitizenAt)
+}
+
+// stop stops a clock of envelope id (and its warning) at `at`, recording the
+// stop time on the request; sla.met goes out only if the clock was still
+// running and in time. It reports whether this call stopped it.
+func (s *Service) stop(ctx context.Context, id, clock string, at time.Time, record func(r *intakelog.Request)) (bool, error) {
+	var stopped, inTime bool
+	var channel string
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		stopped, inTime = false, false
+		var err error
+		if stopped, err = s.timers.StopTx(tx, timers.Key{ID: id, Kind: clock}); err != nil {
+			return err
+		}
+		if _, err := s.timers.StopTx(tx, timers.Key{ID: id, Kind: timers.WarningKind(clock)}); err != nil {
+			return err
+		}
+		var req *intakelog.Request
+		if err := s.log.UpdateRequestTx(tx, id, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
+			record(r)
+			c := *r
+			req = &c
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		channel = req.Channel
+		if !stopped {
+			return nil
+		}
+		due := req.FirstResponseDue
+		if clock == Handling {
+			due = req.HandlingDue
+		}
+		inTime = !at.After(due)
+		if !inTime {
+			return nil
+		}
+		return s.event(tx, normalize.EventSLAMet, req, "", clock, due, map[string]any{"elapsed_s": at.Sub(req.ReceivedAt).Seconds()})
+	})
+	if errors.Is(err, intakelog.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.log.Notify()
+	if stopped && inTime {
+		s.met.WithLabelValues(channel, clock).Inc()
+	}
+	return stopped, nil
+}
+
+// FirstResponse records the first reply from a person (agent chat message or
+// a ticket reply) for envelope id.
+func (s *Service) FirstResponse(ctx context.Context, id string, at time.Time) error {
+	_, err := s.stop(ctx, id, FirstResponse, at, func(r *intakelog.Request) {
+		if r.FirstResponseAt == nil {
+			r.FirstResponseAt = &at
+		}
+	})
+	return err
+}
+
+// Handled records the first answered/dispatched/resolved/rejected status.
+func (s *Service) Handled(ctx context.Context, id string, at time.Time) error {
+	_, err := s.stop(ctx, id, Handling, at, func(r *intakelog.Request) {
+		if r.HandledAt == nil {
+			r.HandledAt = &at
+		}
+	})
+	return err
+}
+
+// CitizenMessage starts the next-response clock of a live chat when the
+// citizen writes after an agent's reply; while a clock runs (the citizen is
+// already waiting) further messages leave it as it is, so that writing more
+// never postpones the due time.
+func (s *Service) CitizenMessage(ctx context.Context, sess sessions.Session, m sessions.Message) {
+	if sess.LastAgentAt == nil { // still waiting for the first response: that clock covers it
+		return
+	}
+	k := timers.Key{ID: sess.ID, Kind: NextResponse}
+	if _, running := s.timers.Due(k); running {
+		return
+	}
+	due := m.At.Add(s.cfg.NextResponse)
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		if err := s.timers.SetTx(tx, k, due); err != nil {
+			return err
+		}
+		return s.timers.SetTx(tx, timers.Key{ID: sess.ID, Kind: timers.WarningKind(NextResponse)}, due.Add(-s.cfg.LeadResponse))
+	})
+	if err != nil {
+		s.logger.Warn("sla: cannot start the next-response clock", "session", sess.ID, "err", err)
+	}
+}
+
+// AgentMessage stops the first-response clock of the session's request and
+// its next-response clock.
+func (s *Service) AgentMessage(ctx context.Context, sess sessions.Session, m sessions.Message) {
+	if sess.EnvelopeID != "" {
+		if err := s.FirstResponse(ctx, sess.EnvelopeID, m.At); err != nil {
+			s.logger.Warn("sla: cannot stop the first-response clock", "envelope", sess.EnvelopeID, "err", err)
+		}
+	}
+	k := timers.Key{ID: sess.ID, Kind: NextResponse}
+	due, _ := s.timers.Due(k)
+	var stopped bool
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if stopped, err = s.timers.StopTx(tx, k); err != nil {
+			return err
+		}
+		if _, err := s.timers.StopTx(tx, timers.Key{ID: sess.ID, Kind: timers.WarningKind(NextResponse)}); err != nil {
+			return err
+		}
+		if !stopped || sess.EnvelopeID == "" {
+			return nil
+		}
+		req, err := s.requestTx(tx, sess.EnvelopeID)
+		if err != nil {
+			return nil
+		}
+		return s.event(tx, normalize.EventSLAMet, req, sess.ID, NextResponse, due, map[string]any{"elapsed_s": m.At.Sub(due.Add(-s.cfg.NextResponse)).Seconds()})
+	})
+	if err != nil {
+		s.logger.Warn("sla: cannot stop the next-response clock", "session", sess.ID, "err", err)
+		return
+	}
+	if stopped {
+		s.met.WithLabelValues(sess.Channel, NextResponse).Inc()
+		s.log.Notify()
+	}
+}
