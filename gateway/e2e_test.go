@@ -86,12 +86,21 @@ func TestEndToEndWebRequestReachesKafka(t *testing.T) {
 		events = recs
 		return nil
 	})
-	ev := events[0]
-	gatewaytest.RequireSchema(t, "event", ev.Value)
-	require.Equal(t, rc.ID, ev.Key, "an event without a session is keyed by the envelope id")
-	require.Equal(t, "event/v1", ev.Headers["schema"])
-	require.Equal(t, "web", ev.Headers["channel"])
-	require.NotEmpty(t, ev.Headers["idempotency-key"])
+	types := map[string]bool{}
+	for _, ev := range events {
+		gatewaytest.RequireSchema(t, "event", ev.Value)
+		var e struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		}
+		require.NoError(t, json.Unmarshal(ev.Value, &e))
+		types[e.Type] = true
+		require.Equal(t, rc.ID, ev.Key, "an event without a session is keyed by the envelope id")
+		require.Equal(t, "event/v1", ev.Headers["schema"])
+		require.Equal(t, "web", ev.Headers["channel"])
+		require.Equal(t, e.ID, ev.Headers["idempotency-key"])
+	}
+	require.True(t, types["request.accepted"], "events: %v", types)
 
 	// The citizen token of the 202 reads the request's status.
 	st, err := c.Do(ctx, http.MethodGet, gw.URL("/v1/requests/"+rc.ID), nil,

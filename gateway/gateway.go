@@ -91,6 +91,9 @@ var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTic
 func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
+		if opts.TimersClock != nil { // one timeline for timestamps and clocks
+			opts.Now = opts.TimersClock.Now
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))

@@ -57,6 +57,10 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 	case errors.As(err, &ae):
 	case errors.As(err, &he):
 		ae = fromEcho(he)
+	case errors.Is(err, intakelog.ErrConflict):
+		ae = apierr.Wrap(apierr.CodeConflict, "this idempotency key (client_request_id) was used before with a different request", err)
+	case errors.Is(err, intakelog.ErrReplay):
+		ae = apierr.Wrap(apierr.CodeReplay, "the nonce was already used", err)
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ae = apierr.Wrap(apierr.CodeUnavailable, "the gateway is shutting down or busy; retry", err)
 		ae.RetryAfter = time.Second

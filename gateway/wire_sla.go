@@ -2,14 +2,18 @@ package gateway
 
 import (
 	"context"
+	"crypto/subtle"
+	"strings"
+
 	"errors"
+	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
-	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/sessions/sla"
+	"github.com/hotline12345/gateway/sessions/sla/report"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
 
@@ -23,8 +27,7 @@ func (g *Gateway) wireSLA() error {
 	}
 	g.sla = svc
 	g.Register(svc.Collectors()...)
-	svc.SetLive(g.hub)
-	g.hub.SetHooks(livechatHooks(svc))
+	g.echo.GET("/v1/timeliness", report.Handler(g.intake.ForEachRequest, g.now), g.requireAdmin)
 	if err := svc.Load(context.Background()); err != nil {
 		return err
 	}
@@ -65,10 +68,19 @@ func (g *Gateway) runTickets(ctx context.Context) {
 	})
 }
 
-func livechatHooks(svc *sla.Service) livechat.Hooks {
-	bg := context.Background()
-	return livechat.Hooks{
-		CitizenMessage: func(s sessions.Session, m sessions.Message) { svc.CitizenMessage(bg, s, m) },
-		AgentMessage:   func(s sessions.Session, m sessions.Message) { svc.AgentMessage(bg, s, m) },
+// requireAdmin guards operator endpoints with auth.admin_token (Bearer).
+// With no admin token configured they are refused, so that nothing is
+// exposed by default.
+func (g *Gateway) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		want := g.cfg.Auth.AdminToken
+		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if want == "" {
+			return apierr.New(apierr.CodeForbidden, "operator endpoints are disabled: set auth.admin_token")
+		}
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return apierr.New(apierr.CodeUnauthorized, "Authorization: Bearer <auth.admin_token> required")
+		}
+		return next(c)
 	}
 }

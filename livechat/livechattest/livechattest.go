@@ -42,6 +42,12 @@ func Start(t testing.TB, env ...string) *Gateway {
 // StartIn starts a gateway on dir (a restart when dir was used before).
 func StartIn(t testing.TB, dir string, env ...string) *Gateway {
 	t.Helper()
+	return StartWith(t, dir, gateway.Options{}, env...)
+}
+
+// StartWith is StartIn with options (e.g. a fake timers clock).
+func StartWith(t testing.TB, dir string, opts gateway.Options, env ...string) *Gateway {
+	t.Helper()
 	base := []string{"GATEWAY_DATA_DIR=" + dir, "GATEWAY_HTTP_ADDR=127.0.0.1:0", "GATEWAY_KAFKA_EMBEDDED_ADDR=127.0.0.1:0",
 		"GATEWAY_AUTH_TOKEN_SECRET=test-secret-0123456789"}
 	cfg, err := configs.Load("", append(base, env...))
@@ -52,7 +58,8 @@ func StartIn(t testing.TB, dir string, env ...string) *Gateway {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger})
+	opts.Logger = logger
+	g, err := gateway.New(cfg, opts)
 	require.NoError(t, err)
 	require.NoError(t, g.Start(context.Background()))
 	gw := &Gateway{Gateway: g, Base: "http://" + g.Addr(), Dir: dir, Env: env}
@@ -214,6 +221,17 @@ func (c *Client) ExpectChat(timeout time.Duration) livechat.Frame {
 	for {
 		f := c.Expect(livechat.TypeMessage, timeout)
 		if Data(c.t, f)["from"] != "system" {
+			return f
+		}
+	}
+}
+
+// ExpectFrom returns the next message frame from "citizen", "agent" or "system".
+func (c *Client) ExpectFrom(from string, timeout time.Duration) livechat.Frame {
+	c.t.Helper()
+	for {
+		f := c.Expect(livechat.TypeMessage, timeout)
+		if Data(c.t, f)["from"] == from {
 			return f
 		}
 	}

@@ -118,116 +118,94 @@ func (s *Service) unanswered(sid string) bool {
 	return info.LastAgentAt == nil || info.LastAgentAt.Before(*info.LastCitizenAt)
 }
 
-// stop stops a clock of envelope id (and its warning) at `at`, recording the
-// stop time on the request; sla.met goes out only if the clock was still
-// running and in time. It reports whether this call stopped it.
-func (s *Service) stop(ctx context.Context, id, clock string, at time.Time, record func(r *intakelog.Request)) (bool, error) {
-	var stopped, inTime bool
-	var channel string
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		stopped, inTime = false, false
-		var err error
-		if stopped, err = s.timers.StopTx(tx, timers.Key{ID: id, Kind: clock}); err != nil {
-			return err
-		}
-		if _, err := s.timers.StopTx(tx, timers.Key{ID: id, Kind: timers.WarningKind(clock)}); err != nil {
-			return err
-		}
-		var req *intakelog.Request
-		if err := s.log.UpdateRequestTx(tx, id, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
-			record(r)
-			c := *r
-			req = &c
-			return true, nil
-		}); err != nil {
-			return err
-		}
-		channel = req.Channel
-		if !stopped {
-			return nil
-		}
-		due := req.FirstResponseDue
-		if clock == Handling {
-			due = req.HandlingDue
-		}
-		inTime = !at.After(due)
-		if !inTime {
-			return nil
-		}
-		return s.event(tx, normalize.EventSLAMet, req, "", clock, due, map[string]any{"elapsed_s": at.Sub(req.ReceivedAt).Seconds()})
-	})
-	if errors.Is(err, intakelog.ErrNotFound) {
-		return false, nil
-	}
+// stopTx stops a clock of envelope id (and its warning) at `at` inside tx,
+// recording the stop time on the request; sla.met goes out if the clock was
+// still running and in time, sla.breached if it was running but late.
+func (s *Service) stopTx(tx *store.Tx, id, clock string, at time.Time, record func(r *intakelog.Request)) error {
+	stopped, err := s.timers.StopTx(tx, timers.Key{ID: id, Kind: clock})
 	if err != nil {
-		return false, err
+		return err
 	}
-	s.log.Notify()
-	if stopped && inTime {
-		s.met.WithLabelValues(channel, clock).Inc()
+	if _, err := s.timers.StopTx(tx, timers.Key{ID: id, Kind: timers.WarningKind(clock)}); err != nil {
+		return err
 	}
-	return stopped, nil
+	var req *intakelog.Request
+	if err := s.log.UpdateRequestTx(tx, id, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
+		record(r)
+		c := *r
+		req = &c
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	if !stopped {
+		return nil
+	}
+	due := req.FirstResponseDue
+	if clock == Handling {
+		due = req.HandlingDue
+	}
+	if at.After(due) { // stopped late, before its timer fired: it breached all the same
+		tx.OnCommit(func() { s.breached.WithLabelValues(req.Channel, clock).Inc() })
+		return s.event(tx, normalize.EventSLABreached, req, "", clock, due, map[string]any{"stopped_at": at.UTC()})
+	}
+	tx.OnCommit(func() { s.met.WithLabelValues(req.Channel, clock).Inc() })
+	return s.event(tx, normalize.EventSLAMet, req, "", clock, due, map[string]any{"elapsed_s": at.Sub(req.ReceivedAt).Seconds()})
 }
 
-// FirstResponse records the first reply from a person (agent chat message or
-// a ticket reply) for envelope id.
-func (s *Service) FirstResponse(ctx context.Context, id string, at time.Time) error {
-	_, err := s.stop(ctx, id, FirstResponse, at, func(r *intakelog.Request) {
+func (s *Service) stop(ctx context.Context, id, clock string, at time.Time, record func(r *intakelog.Request)) error {
+	err := s.db.Update(ctx, func(tx *store.Tx) error { return s.stopTx(tx, id, clock, at, record) })
+	if errors.Is(err, intakelog.ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		s.log.Notify()
+	}
+	return err
+}
+
+func firstResponseAt(at time.Time) func(r *intakelog.Request) {
+	return func(r *intakelog.Request) {
 		if r.FirstResponseAt == nil {
 			r.FirstResponseAt = &at
 		}
-	})
-	return err
+	}
+}
+
+// FirstResponse records the first reply from a person (a ticket reply) for
+// envelope id.
+func (s *Service) FirstResponse(ctx context.Context, id string, at time.Time) error {
+	return s.stop(ctx, id, FirstResponse, at, firstResponseAt(at))
 }
 
 // Handled records the first answered/dispatched/resolved/rejected status.
 func (s *Service) Handled(ctx context.Context, id string, at time.Time) error {
-	_, err := s.stop(ctx, id, Handling, at, func(r *intakelog.Request) {
+	return s.stop(ctx, id, Handling, at, func(r *intakelog.Request) {
 		if r.HandledAt == nil {
 			r.HandledAt = &at
 		}
 	})
-	return err
 }
 
-// CitizenMessage starts the next-response clock of a live chat when the
-// citizen writes after an agent's reply; while a clock runs (the citizen is
-// already waiting) further messages leave it as it is, so that writing more
-// never postpones the due time.
-func (s *Service) CitizenMessage(ctx context.Context, sess sessions.Session, m sessions.Message) {
-	if sess.LastAgentAt == nil { // still waiting for the first response: that clock covers it
-		return
-	}
+// MessageTx runs in the transaction that stores a live-chat message, so the
+// clocks change exactly when the message is durable. An agent's message
+// stops the first-response clock of the session's request and its
+// next-response clock. A citizen's message after an agent's reply starts
+// the next-response clock; while a clock runs (the citizen is already
+// waiting) further messages leave it as it is, so that writing more never
+// postpones the due time.
+func (s *Service) MessageTx(tx *store.Tx, sess *sessions.Session, m *sessions.Message) error {
 	k := timers.Key{ID: sess.ID, Kind: NextResponse}
-	if _, running := s.timers.Due(k); running {
-		return
-	}
-	due := m.At.Add(s.cfg.NextResponse)
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		if err := s.timers.SetTx(tx, k, due); err != nil {
-			return err
+	switch m.From {
+	case "agent":
+		if sess.EnvelopeID != "" {
+			if err := s.stopTx(tx, sess.EnvelopeID, FirstResponse, m.At, firstResponseAt(m.At)); err != nil && !errors.Is(err, intakelog.ErrNotFound) {
+				return err
+			}
 		}
-		return s.timers.SetTx(tx, timers.Key{ID: sess.ID, Kind: timers.WarningKind(NextResponse)}, due.Add(-s.cfg.LeadResponse))
-	})
-	if err != nil {
-		s.logger.Warn("sla: cannot start the next-response clock", "session", sess.ID, "err", err)
-	}
-}
-
-// AgentMessage stops the first-response clock of the session's request and
-// its next-response clock.
-func (s *Service) AgentMessage(ctx context.Context, sess sessions.Session, m sessions.Message) {
-	if sess.EnvelopeID != "" {
-		if err := s.FirstResponse(ctx, sess.EnvelopeID, m.At); err != nil {
-			s.logger.Warn("sla: cannot stop the first-response clock", "envelope", sess.EnvelopeID, "err", err)
-		}
-	}
-	k := timers.Key{ID: sess.ID, Kind: NextResponse}
-	due, _ := s.timers.Due(k)
-	var stopped bool
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		var err error
-		if stopped, err = s.timers.StopTx(tx, k); err != nil {
+		due, _ := s.timers.Due(k)
+		stopped, err := s.timers.StopTx(tx, k)
+		if err != nil {
 			return err
 		}
 		if _, err := s.timers.StopTx(tx, timers.Key{ID: sess.ID, Kind: timers.WarningKind(NextResponse)}); err != nil {
@@ -240,14 +218,21 @@ func (s *Service) AgentMessage(ctx context.Context, sess sessions.Session, m ses
 		if err != nil {
 			return nil
 		}
-		return s.event(tx, normalize.EventSLAMet, req, sess.ID, NextResponse, due, map[string]any{"elapsed_s": m.At.Sub(due.Add(-s.cfg.NextResponse)).Seconds()})
-	})
-	if err != nil {
-		s.logger.Warn("sla: cannot stop the next-response clock", "session", sess.ID, "err", err)
-		return
+		tx.OnCommit(func() { s.met.WithLabelValues(sess.Channel, NextResponse).Inc() })
+		return s.event(tx, normalize.EventSLAMet, req, sess.ID, NextResponse, due,
+			map[string]any{"elapsed_s": m.At.Sub(due.Add(-s.cfg.NextResponse)).Seconds()})
+	case "citizen":
+		if sess.LastAgentAt == nil || sess.LastAgentAt.After(m.At) { // still waiting for the first response: that clock covers it
+			return nil
+		}
+		if _, running := s.timers.Due(k); running {
+			return nil
+		}
+		due := m.At.Add(s.cfg.NextResponse)
+		if err := s.timers.SetTx(tx, k, due); err != nil {
+			return err
+		}
+		return s.timers.SetTx(tx, timers.Key{ID: sess.ID, Kind: timers.WarningKind(NextResponse)}, due.Add(-s.cfg.LeadResponse))
 	}
-	if stopped {
-		s.met.WithLabelValues(sess.Channel, NextResponse).Inc()
-		s.log.Notify()
-	}
+	return nil
 }

@@ -54,7 +54,17 @@ type Assembler struct {
 	mu       sync.Mutex
 	groups   map[key]*group
 	order    *list.List // of *group, oldest first
-	released []smsformat.Inbound
+	released []Group
+}
+
+// Group is a message that Add completed or Expire released, together with
+// the parts it was made of, so that a caller that made each part durable
+// knows exactly which records the message consumed (Parts is nil for a
+// whole message passed through by Add).
+type Group struct {
+	Message smsformat.Inbound
+	// Parts are the held parts in Seq order, each with its Part header.
+	Parts []smsformat.Inbound
 }
 
 // New returns an Assembler; zero Config fields take the defaults.
@@ -82,10 +92,19 @@ func New(cfg Config) *Assembler {
 // reference wraps around — releases the held group as incomplete (returned
 // by the next Expire) and starts a new one.
 func (a *Assembler) Add(in smsformat.Inbound) (*smsformat.Inbound, bool) {
+	g, ok := a.AddGroup(in)
+	if !ok {
+		return nil, false
+	}
+	return &g.Message, true
+}
+
+// AddGroup is Add that also returns the parts a completed message was made
+// of.
+func (a *Assembler) AddGroup(in smsformat.Inbound) (*Group, bool) {
 	p := in.Part
 	if p == nil || p.Total <= 1 || p.Total > smsformat.MaxParts || p.Seq < 1 || p.Seq > p.Total {
-		out := in
-		return &out, true
+		return &Group{Message: in}, true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -119,11 +138,9 @@ func (a *Assembler) Add(in smsformat.Inbound) (*smsformat.Inbound, bool) {
 	return &out, true
 }
 
-// Expire releases every group whose first part arrived at least Wait before
-// now, and any group evicted early by MaxGroups, as messages marked
-// Incomplete with their MissingParts, oldest first. Call it periodically
-// (NextDeadline says when it next has work).
-func (a *Assembler) Expire(now time.Time) []smsformat.Inbound {
+// ExpireGroups is Expire that also returns the parts each released message
+// was made of.
+func (a *Assembler) ExpireGroups(now time.Time) []Group {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for e := a.order.Front(); e != nil; {
@@ -136,6 +153,22 @@ func (a *Assembler) Expire(now time.Time) []smsformat.Inbound {
 	}
 	out := a.released
 	a.released = nil
+	return out
+}
+
+// Expire releases every group whose first part arrived at least Wait before
+// now, and any group evicted early by MaxGroups, as messages marked
+// Incomplete with their MissingParts, oldest first. Call it periodically
+// (NextDeadline says when it next has work).
+func (a *Assembler) Expire(now time.Time) []smsformat.Inbound {
+	groups := a.ExpireGroups(now)
+	if len(groups) == 0 {
+		return nil
+	}
+	out := make([]smsformat.Inbound, len(groups))
+	for i, g := range groups {
+		out[i] = g.Message
+	}
 	return out
 }
 
@@ -175,11 +208,11 @@ func (a *Assembler) releaseLocked(g *group) {
 	a.released = append(a.released, assemble(g))
 }
 
-// assemble joins the held parts in Seq order. The result takes the phone and
-// destination of the parts, the provider id of the lowest part held (stable
-// across retries, so it can serve as the idempotency key), the earliest send
-// time, and Part nil: it is one message now.
-func assemble(g *group) smsformat.Inbound {
+// assemble joins the held parts in Seq order. The message takes the phone
+// and destination of the parts, the provider id of the lowest part held
+// (stable across retries, so it can serve as the idempotency key), the
+// earliest send time, and Part nil: it is one message now.
+func assemble(g *group) Group {
 	seqs := make([]int, 0, len(g.parts))
 	for s := range g.parts {
 		seqs = append(seqs, s)
@@ -212,5 +245,9 @@ func assemble(g *group) smsformat.Inbound {
 			}
 		}
 	}
-	return out
+	parts := make([]smsformat.Inbound, len(seqs))
+	for i, s := range seqs {
+		parts[i] = g.parts[s]
+	}
+	return Group{Message: out, Parts: parts}
 }

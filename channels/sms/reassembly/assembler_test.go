@@ -213,6 +213,44 @@ func TestConcurrentAdds(t *testing.T) {
 	require.Zero(t, a.Len())
 }
 
+// AddGroup and ExpireGroups say which parts a message was made of, so that
+// a caller can delete exactly the records it consumed.
+func TestGroupsCarryParts(t *testing.T) {
+	c := &clock{t: t0}
+	a := reassembly.New(reassembly.Config{Wait: time.Minute, Now: c.Now})
+
+	g, ok := a.AddGroup(smsformat.Inbound{Phone: phone, Text: "whole"})
+	require.True(t, ok)
+	require.Equal(t, "whole", g.Message.Text)
+	require.Nil(t, g.Parts)
+
+	_, ok = a.AddGroup(part(phone, "r", 3, 3, "c"))
+	require.False(t, ok)
+	_, ok = a.AddGroup(part(phone, "r", 3, 1, "a"))
+	require.False(t, ok)
+	_, ok = a.AddGroup(part(phone, "r", 3, 1, "a")) // a retry: not a second part
+	require.False(t, ok)
+	g, ok = a.AddGroup(part(phone, "r", 3, 2, "b"))
+	require.True(t, ok)
+	require.Equal(t, "abc", g.Message.Text)
+	require.Nil(t, g.Message.Part)
+	require.Len(t, g.Parts, 3)
+	for i, p := range g.Parts {
+		require.Equal(t, i+1, p.Part.Seq)
+		require.Equal(t, "r", p.Part.Ref)
+	}
+
+	_, ok = a.AddGroup(part(phone, "s", 3, 2, "y"))
+	require.False(t, ok)
+	c.Advance(time.Minute)
+	groups := a.ExpireGroups(c.Now())
+	require.Len(t, groups, 1)
+	require.True(t, groups[0].Message.Incomplete)
+	require.Equal(t, []int{1, 3}, groups[0].Message.MissingParts)
+	require.Len(t, groups[0].Parts, 1)
+	require.Equal(t, 2, groups[0].Parts[0].Part.Seq)
+}
+
 func BenchmarkAdd(b *testing.B) {
 	a := reassembly.New(reassembly.Config{})
 	parts := []smsformat.Inbound{part(phone, "r", 3, 2, "bb"), part(phone, "r", 3, 1, "aa"), part(phone, "r", 3, 3, "cc")}

@@ -37,7 +37,13 @@ func (q *Queue) list(bucket, endpoint string, limit int) ([]Entry, error) {
 		c := tx.Bucket([]byte(bucket)).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			var err error
+			if bucket == bucketQueue {
+				err = decodeQueued(v, &e)
+			} else {
+				err = json.Unmarshal(v, &e)
+			}
+			if err != nil {
 				continue
 			}
 			if endpoint == "" || e.Endpoint == endpoint {

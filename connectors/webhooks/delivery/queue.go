@@ -37,7 +37,7 @@ import (
 
 // Bucket names owned by this package.
 const (
-	bucketQueue     = "webhook_queue"     // endpoint \0 request key \0 seq (8 bytes BE) → Entry JSON
+	bucketQueue     = "webhook_queue"     // endpoint \0 request key \0 seq (8 bytes BE) → next attempt (8 bytes) + Entry JSON
 	bucketDead      = "webhook_dead"      // message id → Entry JSON
 	bucketEndpoints = "webhook_endpoints" // endpoint name → EndpointState JSON
 )
@@ -319,7 +319,33 @@ func appendQueue(tx *store.Tx, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	return putJSON(b, queueKey(e.Endpoint, e.RequestKey, seq), e)
+	return putQueued(b, queueKey(e.Endpoint, e.RequestKey, seq), e)
+}
+
+// A queued value is the next attempt time (unix nanoseconds, 8 bytes BE)
+// followed by the Entry JSON, so that the scheduler learns due times
+// without decoding messages.
+func putQueued(b interface{ Put(k, v []byte) error }, k []byte, e *Entry) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("delivery: cannot encode: %w", err)
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(raw)), uint64(e.NextAt.UnixNano()))
+	return b.Put(k, append(v, raw...))
+}
+
+func decodeQueued(v []byte, e *Entry) error {
+	if len(v) < 8 {
+		return errors.New("delivery: queued value too short")
+	}
+	return json.Unmarshal(v[8:], e)
+}
+
+func queuedNextAt(v []byte) (time.Time, bool) {
+	if len(v) < 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), true
 }
 
 // groupPrefix is endpoint \0 request key \0; queueKey appends the sequence.
@@ -333,14 +359,6 @@ func groupPrefix(endpoint, requestKey string) []byte {
 
 func queueKey(endpoint, requestKey string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(groupPrefix(endpoint, requestKey), seq)
-}
-
-// afterGroup is the smallest key greater than every key of the group
-// (the prefix's final \0 raised to \1; names hold no NUL).
-func afterGroup(prefix []byte) []byte {
-	k := append([]byte(nil), prefix...)
-	k[len(k)-1] = 1
-	return k
 }
 
 func toDead(tx *store.Tx, e *Entry, reason string, now time.Time) error {

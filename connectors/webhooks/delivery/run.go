@@ -73,17 +73,24 @@ func (q *Queue) Run(ctx context.Context) error {
 	for {
 		var timer <-chan time.Time
 		if idle := q.opts.Workers - len(inflight); idle > 0 && ctx.Err() == nil {
-			due, wait, has, err := q.scan(q.opts.Now(), inflight, idle)
+			now := q.opts.Now()
+			due, next, err := q.scan(now, inflight, idle)
 			if err != nil {
 				q.log.Error("webhook queue: cannot read the queue", "err", err)
-				wait, has = time.Second, true
+				next = now.Add(time.Second)
 			}
 			for _, j := range due {
 				inflight[j.group] = true
 				jobs <- j
 			}
-			if len(due) < idle && has {
-				timer = q.opts.After(max(wait, 0))
+			if len(due) < idle && !next.IsZero() {
+				timer = q.opts.After(next.Sub(now))
+				// After is relative to the clock when it is called; if the
+				// clock passed next meanwhile (a fake clock advanced between
+				// Now and After), do not wait for a deadline that moved.
+				if !q.opts.Now().Before(next) {
+					timer = fired
+				}
 			}
 		}
 		select {
@@ -97,9 +104,12 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 }
 
-// scan returns up to limit due group heads that are not in flight, and how
-// long until the earliest other head is due (has=false: none pending).
-func (q *Queue) scan(now time.Time, inflight map[string]bool, limit int) (due []job, wait time.Duration, has bool, err error) {
+// fired is a channel that is always ready.
+var fired = func() chan time.Time { c := make(chan time.Time); close(c); return c }()
+
+// scan returns up to limit due group heads that are not in flight, and when
+// the earliest other head is due (zero: none pending).
+func (q *Queue) scan(now time.Time, inflight map[string]bool, limit int) (due []job, next time.Time, err error) {
 	err = q.db.View(func(tx *store.Tx) error {
 		disabled := map[string]bool{}
 		if err := tx.Bucket([]byte(bucketEndpoints)).ForEach(func(k, v []byte) error {
@@ -111,36 +121,40 @@ func (q *Queue) scan(now time.Time, inflight map[string]bool, limit int) (due []
 		}); err != nil {
 			return err
 		}
-		var next time.Time
 		c := tx.Bucket([]byte(bucketQueue)).Cursor()
+		var seek []byte
 		for k, v := c.First(); k != nil; {
-			if len(k) < 10 {
+			ep := bytes.IndexByte(k, 0)
+			if len(k) < 10 || ep < 1 {
 				k, v = c.Next() // not one of ours
 				continue
 			}
 			prefix := k[:len(k)-8]
-			group := string(prefix)
-			if !inflight[group] {
+			if !inflight[string(prefix)] { // no allocation for the look-up
+				at, ok := queuedNextAt(v)
+				dis := disabled[string(k[:ep])]
 				var e Entry
-				if err := json.Unmarshal(v, &e); err != nil {
-					q.log.Error("webhook queue: corrupt message skipped", "key", fmt.Sprintf("%q", k), "err", err)
-				} else if dis := disabled[e.Endpoint]; dis || !e.NextAt.After(now) {
-					due = append(due, job{key: bytes.Clone(k), group: group, entry: e, disabled: dis})
+				switch {
+				case ok && !dis && at.After(now):
+					if next.IsZero() || at.Before(next) {
+						next = at
+					}
+				case !ok || decodeQueued(v, &e) != nil:
+					q.log.Error("webhook queue: corrupt message skipped", "key", fmt.Sprintf("%q", k))
+				default:
+					due = append(due, job{key: bytes.Clone(k), group: string(prefix), entry: e, disabled: dis})
 					if len(due) >= limit {
 						return nil
 					}
-				} else if next.IsZero() || e.NextAt.Before(next) {
-					next = e.NextAt
 				}
 			}
-			k, v = c.Seek(afterGroup(prefix))
-		}
-		if !next.IsZero() {
-			wait, has = next.Sub(now), true
+			seek = append(seek[:0], prefix...)
+			seek[len(seek)-1] = 1 // past every key of the group (names hold no NUL)
+			k, v = c.Seek(seek)
 		}
 		return nil
 	})
-	return due, wait, has, err
+	return due, next, err
 }
 
 // attempt sends one message and records the outcome.
@@ -244,7 +258,7 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 			return nil
 		}
 		var e Entry
-		if err := json.Unmarshal(v, &e); err != nil || e.ID != j.entry.ID {
+		if err := decodeQueued(v, &e); err != nil || e.ID != j.entry.ID {
 			return nil
 		}
 		e.Attempts = attempts
@@ -272,7 +286,7 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 			}
 			if !st.Disabled {
 				e.NextAt = now.Add(delay)
-				return putJSON(b, j.key, &e)
+				return putQueued(b, j.key, &e)
 			}
 			dead = "endpoint disabled"
 		}
@@ -300,7 +314,7 @@ func deadGroup(tx *store.Tx, prefix []byte, reason string, now time.Time) error 
 	c := tx.Bucket([]byte(bucketQueue)).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Seek(prefix) {
 		var e Entry
-		corrupt := json.Unmarshal(v, &e) != nil || e.ID == ""
+		corrupt := decodeQueued(v, &e) != nil || e.ID == ""
 		if err := c.Delete(); err != nil {
 			return err
 		}

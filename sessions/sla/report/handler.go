@@ -120,6 +120,10 @@ func ParseQuery(q url.Values, accept string, now time.Time, loc *time.Location) 
 	}
 	if len(fields) == 0 {
 		switch {
+		case !inYearRange(out.From, loc):
+			fields["from"] = "must be within the years 0001 to 9999"
+		case !inYearRange(out.To, loc):
+			fields["to"] = "must be within the years 0001 to 9999"
 		case !out.To.After(out.From):
 			fields["to"] = "must be after from"
 		case out.To.Sub(out.From) > MaxRange:
@@ -157,6 +161,13 @@ func invalid(fields map[string]string) error {
 	}
 	slices.Sort(names)
 	return apierr.Invalid("invalid query parameter: "+strings.Join(names, ", "), fields)
+}
+
+// inYearRange reports whether t can be written as RFC 3339 in loc (the
+// report's JSON shows From and To there).
+func inYearRange(t time.Time, loc *time.Location) bool {
+	y := t.In(loc).Year()
+	return y >= 1 && y <= 9999
 }
 
 // parseTime reads an RFC 3339 time or a YYYY-MM-DD day (its midnight in loc).

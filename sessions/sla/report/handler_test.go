@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -136,6 +137,8 @@ func TestHandlerBadParameters(t *testing.T) {
 		{"from=2024-05-01T10:00:00Z&to=2024-05-01T10:00:00Z", []string{"to"}},
 		{"from=2023-05-01&to=2024-05-01", []string{"from", "to"}}, // 367 days
 		{"from=2020-01-01", []string{"from", "to"}},
+		{"from=9999-12-01&to=9999-12-31", []string{"to"}}, // would end in the year 10000
+		{"from=0000-12-31T10:00:00Z&to=0001-01-02", []string{"from"}},
 		{"channel=WEB", []string{"channel"}},
 		{"format=", nil}, // empty means the default
 		{"format=CSV", []string{"format"}},
@@ -227,6 +230,8 @@ func FuzzParseQuery(f *testing.F) {
 			return
 		}
 		require.True(t, q.To.After(q.From))
+		_, err = json.Marshal(report.Build(nil, q.From, q.To, q.Channel, fixtureNow, shanghai))
+		require.NoError(t, err, "the range must be writable as JSON")
 		require.LessOrEqual(t, q.To.Sub(q.From), report.MaxRange)
 		require.Contains(t, []string{report.FormatJSON, report.FormatCSV}, q.Format)
 		if q.Channel != "" {

@@ -112,10 +112,12 @@ type Builder struct {
 	totals   map[string]*acc
 }
 
-// key is a row's day (as y·10000 + m·100 + d, which needs no allocation per
-// request) and channel.
+// key is a row's day (as numbers, which need no allocation per request) and
+// channel.
 type key struct {
-	day     int
+	y       int
+	m       time.Month
+	d       int
 	channel string
 }
 
@@ -145,7 +147,7 @@ func (b *Builder) Add(r *intakelog.Request) {
 		return
 	}
 	y, m, d := r.ReceivedAt.In(b.loc).Date()
-	k := key{day: y*10000 + int(m)*100 + d, channel: r.Channel}
+	k := key{y: y, m: m, d: d, channel: r.Channel}
 	row := b.rows[k]
 	if row == nil {
 		row = &acc{}
@@ -212,7 +214,7 @@ func (b *Builder) Report() Report {
 	r := Report{From: b.from.In(b.loc), To: b.to.In(b.loc), AsOf: b.now.In(b.loc), Channel: b.channel,
 		Rows: make([]Row, 0, len(b.rows)), Totals: make([]Row, 0, len(b.totals))}
 	for k, a := range b.rows {
-		day := time.Date(k.day/10000, time.Month(k.day/100%100), k.day%100, 0, 0, 0, 0, b.loc).Format(time.DateOnly)
+		day := time.Date(k.y, k.m, k.d, 0, 0, 0, 0, b.loc).Format(time.DateOnly)
 		r.Rows = append(r.Rows, Row{Day: day, Channel: k.channel, FirstResponse: a.fr.clock(), Handling: a.h.clock()})
 	}
 	for ch, a := range b.totals {

@@ -117,6 +117,7 @@ const Lib = (() => {
       this.attempt = 0;
       this.stopped = false;
       this.timer = 0;
+      window.addEventListener('online', () => this.retryNow()); // the device is back: do not wait out the backoff
     }
     connect() {
       this.stopped = false;
@@ -138,10 +139,16 @@ const Lib = (() => {
         const base = Math.min(15000, 500 * 2 ** this.attempt++);
         const delay = Math.round(base * (0.5 + Math.random() * 0.5));
         if (this.h.onretry) this.h.onretry(delay, ev.code);
-        this.timer = setTimeout(() => this.connect(), delay);
+        this.timer = setTimeout(() => { this.timer = 0; this.connect(); }, delay);
       };
     }
     ok() { this.attempt = 0; }
+    retryNow() {
+      if (this.stopped || this.ws || !this.timer) return;
+      clearTimeout(this.timer);
+      this.timer = 0;
+      this.connect();
+    }
     open() { return !!this.ws && this.ws.readyState === WebSocket.OPEN; }
     // send writes a frame; false when not connected (the caller keeps it).
     send(f) {

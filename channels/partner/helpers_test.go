@@ -1,0 +1,251 @@
+package partner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/channels/partner"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
+	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/normalize/apierr"
+)
+
+// The published Standard Webhooks secret, and a second one for rotation.
+const (
+	secretA = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	secretB = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24="
+)
+
+// defaultBody is the contract's default partner body.
+const defaultBody = `{
+  "request_id": "SSB-20250301-0001",
+  "user": {"id": "u-778", "name": "张三", "phone": "138 0013 8000", "verified": true},
+  "category": "complaint",
+  "title": "噪音扰民", "content": "楼下工地夜间施工",
+  "address": "幸福路 12 号", "district": "福田区",
+  "occurred_at": "2025-03-01T07:30:00+08:00", "submitted_at": "2025-03-01T07:59:00+08:00",
+  "attachments": [{"type": "image", "url": "https://partner.example/a.jpg", "mime": "image/jpeg", "size": 12345}]
+}`
+
+// fakeClock is a manual clock usable as the queue's Now/After.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+}
+
+type fakeWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+	} else {
+		c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	}
+	return ch
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+}
+
+func mustSecret(t testing.TB, s string) stdwebhook.Secret {
+	t.Helper()
+	sec, err := stdwebhook.ParseSecret(s)
+	require.NoError(t, err)
+	return sec
+}
+
+// fixture is a gateway slice: a store, the intake log, the webhook queue
+// and partner channels mounted on echo.
+type fixture struct {
+	clk *fakeClock
+	db  *store.DB
+	log *intakelog.Log
+	q   *delivery.Queue
+	e   *echo.Echo
+	d   channels.Deps
+	ch  map[string]*partner.Channel
+}
+
+func (f *fixture) deps() channels.Deps { return f.d }
+
+func newFixture(t *testing.T, cfgs map[string]configs.Partner) *fixture {
+	t.Helper()
+	return newFixtureAt(t, newClock(), cfgs)
+}
+
+func newFixtureAt(t *testing.T, clk *fakeClock, cfgs map[string]configs.Partner) *fixture {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "gw.db"), store.Options{},
+		append(append([]string{}, intakelog.Buckets...), delivery.Buckets...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	log := intakelog.New(db, intakelog.Topics{Envelopes: "e", Events: "v"}, clk.Now)
+	q := delivery.New(db, delivery.Options{AllowHosts: []string{"127.0.0.1"}, Now: clk.Now, After: clk.After,
+		Rand: func() float64 { return 0.5 }, Logger: slog.New(slog.DiscardHandler)})
+	d := channels.Deps{Intake: log, Now: clk.Now, MaxBody: 64 << 10, Logger: slog.New(slog.DiscardHandler),
+		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("salt")}, FirstResponse: 3 * time.Minute,
+			Handling: 24 * time.Hour, Now: clk.Now}}
+	f := &fixture{clk: clk, db: db, log: log, q: q, e: newEcho(), d: d, ch: map[string]*partner.Channel{}}
+	for name, cfg := range cfgs {
+		ch, err := partner.New(name, d, cfg, q, log, partner.Options{})
+		require.NoError(t, err)
+		ch.Mount(f.e)
+		f.ch[name] = ch
+	}
+	return f
+}
+
+// newEcho renders errors as the gateway does (apierr code → status).
+func newEcho() *echo.Echo {
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			_ = c.JSON(he.Code, map[string]any{"error": map[string]any{"code": "http"}})
+			return
+		}
+		ae := apierr.From(err)
+		_ = c.JSON(apierr.Status(ae.Code), apierr.Body{Error: ae})
+	}
+	return e
+}
+
+// post sends a signed partner request.
+func (f *fixture) post(t *testing.T, name, webhookID string, ts time.Time, body string, secret stdwebhook.Secret) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/channels/"+name+"/requests", bytes.NewReader([]byte(body)))
+	for k, v := range stdwebhook.Headers(secret, webhookID, ts, []byte(body)) {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return serve(t, f.e, req)
+}
+
+func serve(t *testing.T, e *echo.Echo, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), rec.Body.String())
+	return rec.Code, out
+}
+
+// envelopes returns the envelopes waiting in the outbox.
+func (f *fixture) envelopes(t *testing.T) []normalize.Envelope {
+	t.Helper()
+	recs, err := f.log.Pending(1000)
+	require.NoError(t, err)
+	var out []normalize.Envelope
+	for _, r := range recs {
+		if r.Topic == "e" {
+			var env normalize.Envelope
+			require.NoError(t, json.Unmarshal(r.Value, &env))
+			out = append(out, env)
+		}
+	}
+	return out
+}
+
+func (f *fixture) depth(t *testing.T) int {
+	t.Helper()
+	n, err := f.log.Depth()
+	require.NoError(t, err)
+	return n
+}
+
+// run starts the queue until the test ends.
+func (f *fixture) run(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func eventually(t *testing.T, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", msg)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// callback is a partner's status endpoint that verifies every webhook.
+type callback struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []json.RawMessage
+	errs []error
+	ids  []string
+}
+
+func newCallback(t *testing.T, clk *fakeClock, secrets ...stdwebhook.Secret) *callback {
+	t.Helper()
+	cb := &callback{}
+	v := &stdwebhook.Verifier{Secrets: secrets, Now: clk.Now}
+	cb.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		cb.mu.Lock()
+		cb.got = append(cb.got, body)
+		cb.errs = append(cb.errs, v.Verify(r.Header, body))
+		cb.ids = append(cb.ids, r.Header.Get("webhook-id"))
+		cb.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(cb.Close)
+	return cb
+}
+
+func (cb *callback) bodies() ([]json.RawMessage, []error) {
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	return append([]json.RawMessage(nil), cb.got...), append([]error(nil), cb.errs...)
+}

@@ -1,0 +1,161 @@
+package partner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
+	"github.com/hotline12345/gateway/normalize"
+)
+
+// StatusWebhook is the body of a request.status webhook (contract §3).
+type StatusWebhook struct {
+	Type      string     `json:"type"` // "request.status"
+	Timestamp time.Time  `json:"timestamp"`
+	Data      StatusData `json:"data"`
+}
+
+// StatusData says what became of a forwarded request.
+type StatusData struct {
+	ID        string    `json:"id"`         // envelope id
+	RequestID string    `json:"request_id"` // the partner's id
+	Status    string    `json:"status"`
+	At        time.Time `json:"at"`
+	Reply     string    `json:"reply,omitempty"`
+}
+
+// TimelinessWebhook is the body of a request.timeliness webhook.
+type TimelinessWebhook struct {
+	Type      string         `json:"type"` // "request.timeliness"
+	Timestamp time.Time      `json:"timestamp"`
+	Data      TimelinessData `json:"data"`
+}
+
+// TimelinessData is a warning or breach of one of the request's clocks.
+type TimelinessData struct {
+	ID        string    `json:"id"`
+	RequestID string    `json:"request_id"`
+	Clock     string    `json:"clock"` // first_response, next_response, handling
+	State     string    `json:"state"` // warning, breached
+	Due       time.Time `json:"due"`
+}
+
+var (
+	clocks      = []string{"first_response", "next_response", "handling"}
+	clockStates = []string{"warning", "breached"}
+)
+
+// Webhooks reports whether the partner receives status webhooks
+// (channels.<name>.callback_url is set).
+func (c *Channel) Webhooks() bool { return c.q != nil }
+
+// onAccept runs inside the Accept transaction of every new envelope: for
+// this partner's, the "accepted" webhook becomes exactly as durable as the
+// envelope.
+func (c *Channel) onAccept(tx *store.Tx, env *normalize.Envelope) error {
+	if env.Channel != c.name || env.Source == nil {
+		return nil
+	}
+	m, err := c.statusMessage(env.ID, env.Source.NativeID, normalize.StatusAccepted, env.ReceivedAt, "")
+	if err != nil {
+		return err
+	}
+	return c.q.EnqueueTx(tx, m)
+}
+
+// Deliver enqueues a request.status webhook for m.EnvelopeID with m.Status
+// (the request's current status when empty) and m.Text as the reply. It
+// returns once the webhook is durable; delivery itself is the queue's. With
+// no callback_url it does nothing.
+func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
+	req, err := c.request(m.EnvelopeID)
+	if err != nil {
+		return err
+	}
+	status := m.Status
+	if status == "" {
+		status = req.Status
+	}
+	return c.notifyStatus(ctx, req, status, c.d.Now(), m.Text)
+}
+
+// NotifyStatus enqueues a request.status webhook: the request's status
+// changed to status at at, with an optional reply for the citizen. It fails
+// with ErrForeign for a request of another channel and ErrBadStatus for an
+// unknown status; with no callback_url it does nothing.
+func (c *Channel) NotifyStatus(ctx context.Context, envelopeID, status string, at time.Time, reply string) error {
+	req, err := c.request(envelopeID)
+	if err != nil {
+		return err
+	}
+	return c.notifyStatus(ctx, req, status, at, reply)
+}
+
+func (c *Channel) notifyStatus(ctx context.Context, req *intakelog.Request, status string, at time.Time, reply string) error {
+	if !validStatus(status) {
+		return fmt.Errorf("%w: status %q", ErrBadStatus, status)
+	}
+	if c.q == nil {
+		return nil
+	}
+	m, err := c.statusMessage(req.ID, req.Extra["request_id"], status, at, reply)
+	if err != nil {
+		return err
+	}
+	return c.q.Enqueue(ctx, m)
+}
+
+// NotifyTimeliness enqueues a request.timeliness webhook: clock
+// (first_response, next_response, handling) reached state (warning,
+// breached) with due time due. Errors as NotifyStatus.
+func (c *Channel) NotifyTimeliness(ctx context.Context, envelopeID, clock, state string, due time.Time) error {
+	if !slices.Contains(clocks, clock) || !slices.Contains(clockStates, state) {
+		return fmt.Errorf("%w: clock %q state %q", ErrBadStatus, clock, state)
+	}
+	req, err := c.request(envelopeID)
+	if err != nil {
+		return err
+	}
+	if c.q == nil {
+		return nil
+	}
+	payload, err := json.Marshal(TimelinessWebhook{Type: delivery.TypeTimeliness, Timestamp: c.d.Now().UTC(),
+		Data: TimelinessData{ID: req.ID, RequestID: req.Extra["request_id"], Clock: clock, State: state, Due: due.UTC()}})
+	if err != nil {
+		return err
+	}
+	return c.q.Enqueue(ctx, c.message(req.ID, delivery.TypeTimeliness, payload))
+}
+
+// request returns a request this partner forwarded.
+func (c *Channel) request(envelopeID string) (*intakelog.Request, error) {
+	req, err := c.log.Request(envelopeID)
+	if err != nil {
+		return nil, fmt.Errorf("partner %s: %w", c.name, err)
+	}
+	if req.Channel != c.name {
+		return nil, fmt.Errorf("%w: %s came through %s", ErrForeign, envelopeID, req.Channel)
+	}
+	return req, nil
+}
+
+func (c *Channel) statusMessage(envelopeID, requestID, status string, at time.Time, reply string) (delivery.Message, error) {
+	payload, err := json.Marshal(StatusWebhook{Type: delivery.TypeStatus, Timestamp: c.d.Now().UTC(),
+		Data: StatusData{ID: envelopeID, RequestID: requestID, Status: status, At: at.UTC(), Reply: reply}})
+	if err != nil {
+		return delivery.Message{}, err
+	}
+	return c.message(envelopeID, delivery.TypeStatus, payload), nil
+}
+
+// message addresses a webhook to the partner; the envelope id orders the
+// webhooks of one request.
+func (c *Channel) message(envelopeID, typ string, payload []byte) delivery.Message {
+	return delivery.Message{Endpoint: c.name, URL: c.cfg.CallbackURL, RequestKey: envelopeID, Type: typ, Payload: payload}
+}

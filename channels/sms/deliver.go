@@ -1,0 +1,166 @@
+package sms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/connectors/smsapi"
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/normalize"
+)
+
+// sentRecord is what the channel remembers of a message id the provider
+// returned, so that its delivery report can name the conversation.
+type sentRecord struct {
+	SessionID  string    `json:"session_id,omitempty"`
+	EnvelopeID string    `json:"envelope_id,omitempty"`
+	Phone      string    `json:"phone,omitempty"` // masked
+	Kind       string    `json:"kind,omitempty"`
+	Part       int       `json:"part,omitempty"` // 1-based, for generic multi-part sends
+	Parts      int       `json:"parts,omitempty"`
+	At         time.Time `json:"at"`
+	// Reported is "delivered" or "failed" once a report was recorded.
+	Reported string `json:"reported,omitempty"`
+}
+
+func sentKey(provider, id string) []byte { return []byte(provider + ":" + id) }
+
+// newSender builds the provider's send API client, wrapped in the
+// per-number limiter.
+func newSender(cfg configs.SMS, opts Options, log *slog.Logger) (smsapi.Sender, error) {
+	o := smsapi.Options{APIBase: cfg.APIBase, SignName: cfg.SignName, MaxChars: cfg.MaxReplyChars,
+		HTTPClient: opts.HTTPClient, Now: opts.Clock.Now}
+	var s smsapi.Sender
+	var err error
+	switch cfg.Provider {
+	case smsformat.ProviderAliyun:
+		s, err = smsapi.NewAliyun(smsapi.AliyunConfig{Options: o, AccessKeyID: cfg.Token, AccessKeySecret: cfg.Secret,
+			TemplateCode: opts.AliyunTemplateCode})
+	case smsformat.ProviderTencent:
+		s, err = smsapi.NewTencent(smsapi.TencentConfig{Options: o, SecretID: cfg.Token, SecretKey: cfg.Secret,
+			SmsSdkAppID: cfg.SDKAppID, TemplateID: opts.TencentTemplateID})
+	default:
+		s, err = smsapi.NewGeneric(smsapi.GenericConfig{Options: o, Secret: cfg.Secret, Token: cfg.Token})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoSender, err)
+	}
+	// The limiter is outside the retries: one reply takes one slot.
+	s = &retrying{next: s, backoff: opts.SendBackoff, clock: opts.Clock, log: log}
+	return smsapi.WithLimiter(s, smsapi.NewPerNumberLimiter(cfg.PerNumberPerMinute, opts.Clock.Now)), nil
+}
+
+// retrying re-sends after a transient failure before any part was accepted
+// (a failure part-way through a multi-part send is not repeated: the parts
+// already sent would reach the citizen twice). Rate limiting and refusals
+// are not retried.
+type retrying struct {
+	next    smsapi.Sender
+	backoff []time.Duration
+	clock   Clock
+	log     *slog.Logger
+}
+
+func (r *retrying) Send(ctx context.Context, phone, text string) (smsapi.Result, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := r.next.Send(ctx, phone, text)
+		if err == nil || len(res.MessageIDs) > 0 || smsapi.Permanent(err) || errors.Is(err, smsapi.ErrRateLimited) ||
+			attempt >= len(r.backoff) {
+			return res, err
+		}
+		r.log.Warn("sms: send failed, retrying", "phone", smsformat.MaskPhone(phone), "attempt", attempt+1, "err", err)
+		if werr := sleep(ctx, r.clock, r.backoff[attempt]); werr != nil {
+			return res, err
+		}
+	}
+}
+
+// Deliver sends m.Text to the phone number m.ChannelUserID (E.164) through
+// the provider. The text is cut to channels.sms.max_reply_chars; generic
+// sends one request per part. A transient provider failure before any part
+// was accepted is retried (Options.SendBackoff); a failure part-way through
+// a multi-part send is not, since the parts already sent would be repeated.
+// The provider's message ids are recorded with m.SessionID and m.EnvelopeID
+// for delivery reports. Errors for which Permanent is true will not succeed
+// on retry; the per-number limit fails with an error matching
+// smsapi.ErrRateLimited.
+func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
+	if m.Channel != "" && m.Channel != normalize.ChannelSMS {
+		return ErrWrongChannel
+	}
+	if c.sender == nil {
+		return c.noSender
+	}
+	phone, err := smsformat.NormalizePhone(m.ChannelUserID, "")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRecipient, err)
+	}
+	if strings.TrimSpace(m.Text) == "" {
+		return fmt.Errorf("%w: no text", ErrBadRecipient)
+	}
+	masked := smsformat.MaskPhone(phone)
+	res, err := c.sender.Send(ctx, phone, m.Text)
+	if len(res.MessageIDs) > 0 {
+		if rerr := c.recordSent(ctx, m, masked, res); rerr != nil {
+			c.log.Warn("sms: cannot record sent message ids; their reports will not name the session", "err", rerr)
+		}
+	}
+	if err != nil {
+		c.log.Warn("sms: reply not sent", "phone", masked, "session", m.SessionID, "kind", m.Kind,
+			"parts_sent", len(res.MessageIDs), "permanent", Permanent(err), "err", err)
+		return fmt.Errorf("sms: deliver: %w", err)
+	}
+	c.log.Info("sms: reply sent", "phone", masked, "session", m.SessionID, "kind", m.Kind, "parts", res.Parts,
+		"requests", len(res.MessageIDs))
+	return nil
+}
+
+// sleep waits d on clock, or until ctx ends.
+func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+	done := make(chan struct{})
+	stop := clock.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		stop()
+		return ctx.Err()
+	}
+}
+
+func (c *Channel) recordSent(ctx context.Context, m channels.Outbound, masked string, res smsapi.Result) error {
+	now := c.opts.Clock.Now().UTC()
+	return c.db.Update(ctx, func(tx *store.Tx) error {
+		b := tx.Bucket([]byte(bucketSent))
+		for i, id := range res.MessageIDs {
+			r := sentRecord{SessionID: m.SessionID, EnvelopeID: m.EnvelopeID, Phone: masked, Kind: m.Kind, Parts: res.Parts, At: now}
+			if v := b.Get(sentKey(c.provider, id)); v != nil {
+				// The report came first (it raced this write): keep its
+				// outcome so that a retried report is still recognised.
+				var prev sentRecord
+				if json.Unmarshal(v, &prev) == nil {
+					r.Reported = prev.Reported
+				}
+			}
+			if c.provider == smsformat.ProviderGeneric && res.Parts > 1 { // one id per part
+				r.Part = i + 1
+			}
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(sentKey(c.provider, id), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

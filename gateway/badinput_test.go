@@ -1,0 +1,207 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/channels/app"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/gateway/gatewaytest"
+)
+
+const appSecret = "secret"
+
+// newGateway builds an in-process gateway with the web and app channels
+// (app key k1) and a settable clock.
+func newGateway(t *testing.T, mutate func(*configs.Config)) (*gateway.Gateway, *gatewaytest.Clock) {
+	t.Helper()
+	cfg := gatewaytest.Config(t)
+	cfg.Channels.App.Keys = map[string]string{"k1": appSecret}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	clk := gatewaytest.NewClock(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
+	return gatewaytest.New(t, cfg, gateway.Options{Now: clk.Now}), clk
+}
+
+// call serves one request through the gateway's router and middleware.
+func call(g *gateway.Gateway, method, path string, body io.Reader, hdr http.Header, remote string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, body)
+	if remote != "" {
+		r.RemoteAddr = remote
+	}
+	for k, v := range hdr {
+		r.Header[k] = v
+	}
+	if r.Header.Get("Content-Type") == "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	w := httptest.NewRecorder()
+	g.Echo().ServeHTTP(w, r)
+	return w
+}
+
+// signed returns the app channel's headers for body at the clock's time.
+func signed(clk *gatewaytest.Clock, path, nonce string, body []byte) http.Header {
+	ts := strconv.FormatInt(clk.Now().Unix(), 10)
+	return http.Header{"X-App-Key": {"k1"}, "X-Timestamp": {ts}, "X-Nonce": {nonce},
+		"X-Signature": {app.Sign(appSecret, http.MethodPost, path, ts, nonce, body)}}
+}
+
+// requireError checks the contract's error body: {"error":{"code","message","fields"?}}.
+func requireError(t *testing.T, w *httptest.ResponseRecorder, status int, code string, fields map[string]string) {
+	t.Helper()
+	require.Equal(t, status, w.Code, "%s", w.Body)
+	require.Contains(t, w.Header().Get("Content-Type"), "application/json")
+	var raw map[string]map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &raw), "%s", w.Body)
+	require.Len(t, raw, 1, "only the error member: %s", w.Body)
+	for k := range raw["error"] {
+		require.Contains(t, []string{"code", "message", "fields"}, k, "unexpected member error.%s", k)
+	}
+	var body gatewaytest.ErrorBody
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+	require.NotNil(t, body.Error)
+	require.Equal(t, code, body.Error.Code, "%s", w.Body)
+	require.NotEmpty(t, body.Error.Message)
+	if fields != nil {
+		require.Equal(t, fields, body.Error.Fields)
+	}
+}
+
+const webPath, appPath = "/v1/channels/web/requests", "/v1/channels/app/requests"
+
+func TestBadInputIsAnsweredWithTheContractsErrorBody(t *testing.T) {
+	g, clk := newGateway(t, func(c *configs.Config) { c.HTTP.MaxBodyBytes = 4096 })
+	big := `{"text":"` + strings.Repeat("x", 5000) + `"}`
+	tests := []struct {
+		name   string
+		path   string
+		body   string
+		hdr    func(body []byte) http.Header
+		chunk  bool // hide the length (chunked upload)
+		status int
+		code   string
+		fields map[string]string
+	}{
+		{name: "malformed JSON", path: webPath, body: `{"text":`, status: 400, code: "bad_request"},
+		{name: "not an object", path: webPath, body: `[1,2]`, status: 400, code: "bad_request"},
+		{name: "empty body", path: webPath, body: ``, status: 400, code: "bad_request"},
+		{name: "trailing data", path: webPath, body: `{"text":"a"} {"text":"b"}`, status: 400, code: "bad_request"},
+		{name: "wrong type text", path: webPath, body: `{"text":5}`, status: 400, code: "bad_request",
+			fields: map[string]string{"text": "must be a string"}},
+		{name: "wrong type nested", path: webPath, body: `{"text":"a","contact":{"confidential":"yes"}}`, status: 400,
+			code: "bad_request", fields: map[string]string{"contact.confidential": "must be a boolean"}},
+		{name: "unknown field", path: webPath, body: `{"text":"a","urgent":true}`, status: 400, code: "bad_request",
+			fields: map[string]string{"urgent": "unknown field"}},
+		{name: "missing text", path: webPath, body: `{"kind":"help"}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"text": "required"}},
+		{name: "blank text", path: webPath, body: `{"text":"  \n "}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"text": "required"}},
+		{name: "unknown kind", path: webPath, body: `{"text":"a","kind":"praise"}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"kind": "must be one of: consultation help complaint suggestion other"}},
+		{name: "bad phone", path: webPath, body: `{"text":"a","contact":{"phone":"call me"}}`, status: 400,
+			code: "invalid_request", fields: map[string]string{"contact.phone": "must be a phone number (digits, optional leading +)"}},
+		{name: "bad occurred_at", path: webPath, body: `{"text":"a","occurred_at":"yesterday"}`, status: 400,
+			code: "invalid_request", fields: map[string]string{"occurred_at": "must be an RFC 3339 date-time"}},
+		{name: "bad attachment url", path: webPath, body: `{"text":"a","attachments":[{"type":"image","url":"ftp://x"}]}`,
+			status: 400, code: "invalid_request", fields: map[string]string{"attachments[0].url": "must be an http(s) URL"}},
+		{name: "invalid UTF-8", path: webPath, body: "{\"text\":\"caf\xe9\"}", status: 400, code: "bad_request"},
+		{name: "oversize body", path: webPath, body: big, status: 413, code: "too_large"},
+		{name: "oversize chunked body", path: webPath, body: big, chunk: true, status: 413, code: "too_large"},
+		{name: "app: no signature", path: appPath, body: `{"text":"a"}`, status: 401, code: "unauthorized"},
+		{name: "app: bad signature", path: appPath, body: `{"text":"a"}`, status: 401, code: "unauthorized",
+			hdr: func(b []byte) http.Header {
+				h := signed(clk, appPath, "n-bad", b)
+				h.Set("X-Signature", strings.Repeat("0", 64))
+				return h
+			}},
+		{name: "app: signature over another body", path: appPath, body: `{"text":"a"}`, status: 401, code: "unauthorized",
+			hdr: func([]byte) http.Header { return signed(clk, appPath, "n-other", []byte(`{"text":"b"}`)) }},
+		{name: "app: unknown key", path: appPath, body: `{"text":"a"}`, status: 401, code: "unauthorized",
+			hdr: func(b []byte) http.Header { h := signed(clk, appPath, "n-key", b); h.Set("X-App-Key", "k2"); return h }},
+		{name: "app: stale timestamp", path: appPath, body: `{"text":"a"}`, status: 401, code: "stale_timestamp",
+			hdr: func(b []byte) http.Header {
+				ts := strconv.FormatInt(clk.Now().Add(-301*time.Second).Unix(), 10)
+				return http.Header{"X-App-Key": {"k1"}, "X-Timestamp": {ts}, "X-Nonce": {"n-stale"},
+					"X-Signature": {app.Sign(appSecret, http.MethodPost, appPath, ts, "n-stale", b)}}
+			}},
+		{name: "app: timestamp from the future", path: appPath, body: `{"text":"a"}`, status: 401, code: "stale_timestamp",
+			hdr: func(b []byte) http.Header {
+				ts := strconv.FormatInt(clk.Now().Add(301*time.Second).Unix(), 10)
+				return http.Header{"X-App-Key": {"k1"}, "X-Timestamp": {ts}, "X-Nonce": {"n-future"},
+					"X-Signature": {app.Sign(appSecret, http.MethodPost, appPath, ts, "n-future", b)}}
+			}},
+		{name: "app: signed but malformed", path: appPath, body: `{"text":`, status: 400, code: "bad_request",
+			hdr: func(b []byte) http.Header { return signed(clk, appPath, "n-malformed", b) }},
+		{name: "app: signed but missing text", path: appPath, body: `{"kind":"help"}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"text": "required"},
+			hdr:    func(b []byte) http.Header { return signed(clk, appPath, "n-missing", b) }},
+		{name: "unknown endpoint", path: "/v1/channels/fax/requests", body: `{}`, status: 404, code: "not_found"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr http.Header
+			if tc.hdr != nil {
+				hdr = tc.hdr([]byte(tc.body))
+			}
+			var body io.Reader = strings.NewReader(tc.body)
+			if tc.chunk {
+				body = io.MultiReader(body) // no length known in advance
+			}
+			// Each case comes from its own address: the per-IP limit is tested below.
+			w := call(g, http.MethodPost, tc.path, body, hdr, "192.0.2."+strconv.Itoa(i+1)+":4000")
+			requireError(t, w, tc.status, tc.code, tc.fields)
+		})
+	}
+	depth, err := g.Intake().Depth()
+	require.NoError(t, err)
+	require.Zero(t, depth, "no bad request may produce a record")
+}
+
+func TestAppReplayedNonceIsRefused(t *testing.T) {
+	g, clk := newGateway(t, nil)
+	body := []byte(`{"text":"pothole","client_request_id":"r1"}`)
+	hdr := signed(clk, appPath, "nonce-1", body)
+	w := call(g, http.MethodPost, appPath, bytes.NewReader(body), hdr, "")
+	require.Equal(t, http.StatusAccepted, w.Code, "%s", w.Body)
+
+	// The very same signed request again (a captured replay).
+	w = call(g, http.MethodPost, appPath, bytes.NewReader(body), hdr, "")
+	requireError(t, w, http.StatusUnauthorized, "replayed_nonce", nil)
+
+	// A fresh nonce with the same client_request_id is an idempotent retry.
+	w2 := call(g, http.MethodPost, appPath, bytes.NewReader(body), signed(clk, appPath, "nonce-2", body), "")
+	require.Equal(t, http.StatusAccepted, w2.Code, "%s", w2.Body)
+}
+
+func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
+	g, clk := newGateway(t, func(c *configs.Config) { c.RateLimit.PerIP, c.RateLimit.PerIPBurst = 1, 3 })
+	const ip = "198.51.100.7:5000"
+	for i := range 3 {
+		w := call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"burst `+strconv.Itoa(i)+`"}`), nil, ip)
+		require.Equal(t, http.StatusAccepted, w.Code, "%s", w.Body)
+	}
+	w := call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"one too many"}`), nil, ip)
+	requireError(t, w, http.StatusTooManyRequests, "rate_limited", nil)
+	ra, err := strconv.Atoi(w.Header().Get("Retry-After"))
+	require.NoError(t, err, "Retry-After must be whole seconds")
+	require.GreaterOrEqual(t, ra, 1)
+
+	// Another address is not affected; the same one is served after waiting.
+	w = call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"other ip"}`), nil, "198.51.100.8:5000")
+	require.Equal(t, http.StatusAccepted, w.Code)
+	clk.Advance(time.Duration(ra) * time.Second)
+	w = call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"later"}`), nil, ip)
+	require.Equal(t, http.StatusAccepted, w.Code, "%s", w.Body)
+}

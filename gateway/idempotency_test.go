@@ -1,0 +1,65 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/gateway/gatewaytest"
+)
+
+// envelopesPending counts envelope records waiting in the intake log.
+func envelopesPending(t *testing.T, g *gateway.Gateway) int {
+	t.Helper()
+	recs, err := g.Intake().Pending(10000)
+	require.NoError(t, err)
+	n := 0
+	for _, r := range recs {
+		if r.Topic == "intake.envelopes" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestIdempotentRetryGetsTheSameAnswerAndNoSecondEnvelope(t *testing.T) {
+	g, _ := newGateway(t, nil)
+	body := `{"client_request_id":"idem-1","kind":"help","text":"water leak"}`
+	first := call(g, http.MethodPost, webPath, strings.NewReader(body), nil, "")
+	require.Equal(t, http.StatusAccepted, first.Code, "%s", first.Body)
+	var a, b gatewaytest.Receipt
+	require.NoError(t, json.Unmarshal(first.Body.Bytes(), &a))
+
+	// The client lost the answer and sends the same request again, without a token.
+	again := call(g, http.MethodPost, webPath, strings.NewReader(body), nil, "")
+	require.Equal(t, http.StatusAccepted, again.Code, "%s", again.Body)
+	require.NoError(t, json.Unmarshal(again.Body.Bytes(), &b))
+	require.Equal(t, a.ID, b.ID)
+	require.Equal(t, a.ReceivedAt, b.ReceivedAt)
+	require.Equal(t, a.FirstResponseDue, b.FirstResponseDue)
+	require.Equal(t, a.HandlingDue, b.HandlingDue)
+	require.Equal(t, 1, envelopesPending(t, g), "a repeated key must not produce a second envelope")
+
+	// Either answer's token follows the request.
+	for _, tok := range []string{a.CitizenToken, b.CitizenToken} {
+		w := call(g, http.MethodGet, "/v1/requests/"+a.ID, nil, http.Header{"Authorization": {"Bearer " + tok}}, "")
+		require.Equal(t, http.StatusOK, w.Code, "token %q: %s", tok, w.Body)
+	}
+
+	// The same key with a different body is a conflict, not a silent duplicate.
+	w := call(g, http.MethodPost, webPath,
+		strings.NewReader(`{"client_request_id":"idem-1","kind":"help","text":"a different leak"}`), nil, "")
+	requireError(t, w, http.StatusUnprocessableEntity, "idempotency_conflict", nil)
+	require.Equal(t, 1, envelopesPending(t, g))
+
+	// Without a client_request_id every post is a new request.
+	for range 2 {
+		w := call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"no key"}`), nil, "")
+		require.Equal(t, http.StatusAccepted, w.Code)
+	}
+	require.Equal(t, 3, envelopesPending(t, g))
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Every check of the project, as CI runs it (.ci/run):
+#   1. the tools the integration tests drive: kcat (an independent Kafka
+#      client) and chromium + chromedriver (browser tests), installed with
+#      apt-get when missing;
+#   2. go vet ./...;
+#   3. the whole test suite with the race detector;
+#   4. a brief run of every fuzz target in the repository (func Fuzz…).
+#
+# Knobs (environment): PKGS (default ./...), FUZZTIME per target (default 3s),
+# FUZZ=0 skips step 4, INSTALL=0 skips step 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=${PKGS:-./...}
+FUZZTIME=${FUZZTIME:-3s}
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_tools() {
+  local need=()
+  command -v kcat >/dev/null 2>&1 || need+=(kcat)
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+  [ ${#need[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing ${need[*]} and no apt-get here: install them by hand (tests needing them skip, or fail under CI)" >&2
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y --no-install-recommends "${need[@]}"; then
+    # The package lists may be missing or stale: refresh them once, then retry.
+    $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${need[@]}" ||
+      echo "could not install ${need[*]} (tests needing them skip, or fail under CI)" >&2
+  fi
+}
+
+fuzz_all() {
+  # Every "func FuzzXxx(f *testing.F)" in a _test.go file, run alone for
+  # FUZZTIME. -fuzz needs exactly one matching target per package run.
+  local files file dir name n=0
+  files=$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=vendor --exclude-dir=.git \
+    -E '^func Fuzz[A-Za-z0-9_]*\(' . | sort)
+  for file in $files; do
+    dir=$(dirname "$file")
+    for name in $(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+      log "fuzz $dir $name ($FUZZTIME)"
+      go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir"
+      n=$((n + 1))
+    done
+  done
+  log "fuzzed $n targets"
+}
+
+start=$(date +%s)
+[ "${INSTALL:-1}" = 0 ] || install_tools
+
+log "go vet $PKGS"
+go vet $PKGS
+
+log "go test -race $PKGS"
+go test -race -count=1 -timeout 15m $PKGS
+
+[ "${FUZZ:-1}" = 0 ] || fuzz_all
+
+log "all checks passed in $(( $(date +%s) - start ))s"
