@@ -152,10 +152,12 @@ func (c *Config) validateChannels(v *checker) {
 
 	for _, p := range c.partners() {
 		prefix := "channels." + p.name + "."
-		if p.Secret != "" {
-			raw, ok := strings.CutPrefix(p.Secret, "whsec_")
+		// Several space-separated secrets, current first, allow key rotation.
+		for _, sec := range strings.Fields(p.Secret) {
+			raw, ok := strings.CutPrefix(sec, "whsec_")
 			if b, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(b) == 0 {
-				v.add(prefix+"secret", errors.New(`must be "whsec_" followed by base64 (Standard Webhooks)`))
+				v.add(prefix+"secret", errors.New(`must be "whsec_" followed by base64 (Standard Webhooks), several separated by spaces for rotation`))
+				break
 			}
 		}
 		v.optionalURL(prefix+"callback_url", p.CallbackURL)

@@ -27,6 +27,7 @@ import (
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/connectors/relay"
 	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
@@ -65,6 +66,7 @@ type Gateway struct {
 	metrics  *metrics
 	hub      *livechat.Hub
 	sla      *sla.Service
+	webhooks *delivery.Queue
 
 	timersClk       timers.Clock
 	statusNotifiers []func(ctx context.Context, req *intakelog.Request, ev *normalize.TicketEvent) error
@@ -85,7 +87,7 @@ type Gateway struct {
 type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
 
 // Buckets every component keeps in the store.
-var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
@@ -182,6 +184,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.goBG(func() { g.janitor(bgCtx) })
 	g.goBG(func() { g.sla.Run(bgCtx) })
 	g.goBG(func() { g.runTickets(bgCtx) })
+	g.goBG(func() { _ = g.webhooks.Run(bgCtx) })
 	for _, st := range g.chState {
 		if st.Enabled {
 			g.log.Info("channel enabled", "channel", st.Name)

@@ -72,6 +72,9 @@ func (g *Gateway) wireChannels() error {
 		return err
 	}
 	g.sla.SetLive(g.hub)
+	if err := g.wirePartners(enabled); err != nil {
+		return err
+	}
 	return g.wireMessaging(enabled)
 }
 

@@ -133,17 +133,15 @@ func (q *Queue) scan(now time.Time, inflight map[string]bool, limit int) (due []
 			if !inflight[string(prefix)] { // no allocation for the look-up
 				at, ok := queuedNextAt(v)
 				dis := disabled[string(k[:ep])]
-				var e Entry
-				switch {
-				case ok && !dis && at.After(now):
+				if ok && !dis && at.After(now) {
 					if next.IsZero() || at.Before(next) {
 						next = at
 					}
-				case !ok || decodeQueued(v, &e) != nil:
-					q.log.Error("webhook queue: corrupt message skipped", "key", fmt.Sprintf("%q", k))
-				default:
-					due = append(due, job{key: bytes.Clone(k), group: string(prefix), entry: e, disabled: dis})
-					if len(due) >= limit {
+				} else {
+					j := job{key: bytes.Clone(k), group: string(prefix), disabled: dis}
+					if err := decodeQueued(v, &j.entry); err != nil {
+						q.log.Error("webhook queue: corrupt message skipped", "key", fmt.Sprintf("%q", k), "err", err)
+					} else if due = append(due, j); len(due) >= limit {
 						return nil
 					}
 				}
