@@ -133,6 +133,11 @@ type SMS struct {
 	ReassemblyWait     time.Duration `yaml:"reassembly_wait"`
 	MaxReplyChars      int           `yaml:"max_reply_chars"`
 	PerNumberPerMinute int           `yaml:"per_number_per_minute"`
+	// CallbackToken / CallbackSecret authenticate the provider's callbacks
+	// (uplink, reports) when they differ from the API credentials: Aliyun and
+	// Tencent cannot sign callbacks, so set a token carried in the callback URL.
+	CallbackToken  string `yaml:"callback_token" secret:"true"`
+	CallbackSecret string `yaml:"callback_secret" secret:"true"`
 }
 
 // Partner is a government-platform partner speaking Standard Webhooks

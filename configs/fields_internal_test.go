@@ -60,6 +60,7 @@ func TestSecretTags(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{
 		"channels.app.keys", "channels.wechat.app_secret", "channels.wechat.token", "channels.wechat.encoding_aes_key",
+		"channels.sms.callback_token", "channels.sms.callback_secret",
 		"channels.sms.token", "channels.sms.secret", "channels.suishenban.secret", "channels.yiwangtongban.secret",
 		"agents", "auth.token_secret", "auth.admin_token", "sign_language.turn_secret",
 	}, secrets)

@@ -45,7 +45,7 @@ func TestValidateErrors(t *testing.T) {
 			"configs: channels.wechat.encoding_aes_key: …"},
 		{"wechat api base", func(c *configs.Config) { c.Channels.Wechat.APIBase = "" }, "configs: channels.wechat.api_base: must not be empty"},
 		{"partner secret prefix", func(c *configs.Config) { c.Channels.Suishenban.Secret = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
-			`configs: channels.suishenban.secret: must be "whsec_" followed by base64 (Standard Webhooks)`},
+			`configs: channels.suishenban.secret: must be "whsec_" followed by base64 (Standard Webhooks), several separated by spaces for rotation`},
 		{"partner secret base64", func(c *configs.Config) { c.Channels.Yiwangtongban.Secret = "whsec_!!!" }, "configs: channels.yiwangtongban.secret: …"},
 		{"partner secret empty body", func(c *configs.Config) { c.Channels.Yiwangtongban.Secret = "whsec_" }, "configs: channels.yiwangtongban.secret: …"},
 		{"callback relative", func(c *configs.Config) { c.Channels.Suishenban.CallbackURL = "/hook" },

@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
@@ -69,6 +70,7 @@ type Gateway struct {
 	webhooks *delivery.Queue
 
 	timersClk       timers.Clock
+	background      []func(ctx context.Context) // component loops started by Start
 	statusNotifiers []func(ctx context.Context, req *intakelog.Request, ev *normalize.TicketEvent) error
 	chState         []configs.ChannelState
 
@@ -87,7 +89,7 @@ type Gateway struct {
 type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
 
 // Buckets every component keeps in the store.
-var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
@@ -185,6 +187,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.goBG(func() { g.sla.Run(bgCtx) })
 	g.goBG(func() { g.runTickets(bgCtx) })
 	g.goBG(func() { _ = g.webhooks.Run(bgCtx) })
+	for _, run := range g.background {
+		g.goBG(func() { run(bgCtx) })
+	}
 	for _, st := range g.chState {
 		if st.Enabled {
 			g.log.Info("channel enabled", "channel", st.Name)

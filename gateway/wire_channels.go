@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/wechat"
 	"github.com/hotline12345/gateway/connectors/store"
 )
@@ -36,6 +37,17 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		}
 		w.Mount(g.echo)
 		g.hub.RegisterDeliverer(w.Name(), w)
+	}
+	if enabled["sms"] {
+		c := g.cfg.Channels.SMS
+		s, err := sms.New(g.deps(), c, g.hub, g.db, g.intake, sms.Options{Clock: hubClock{g.now},
+			CallbackToken: c.CallbackToken, CallbackSecret: c.CallbackSecret})
+		if err != nil {
+			return err
+		}
+		s.Mount(g.echo)
+		g.hub.RegisterDeliverer(s.Name(), s)
+		g.background = append(g.background, s.Run)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )
@@ -186,6 +187,17 @@ func (h *Hub) relay(c *conn, f Frame, to string) error {
 // message to live chat: it joins the citizen's open conversation (opening
 // one if needed), is stored durably and reaches the agent.
 func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (channels.ChatResult, error) {
+	// A platform's retry must not close or open a conversation: recognise it first.
+	if k := dedupKey(m); k != "" {
+		var sid string
+		_ = h.d.DB.View(func(tx *store.Tx) error {
+			sid = sessions.Dedup(tx, k)
+			return nil
+		})
+		if sid != "" {
+			return channels.ChatResult{SessionID: sid, Duplicate: true}, nil
+		}
+	}
 	s, isNew, err := h.conversationFor(ctx, m)
 	if err != nil {
 		return channels.ChatResult{}, err

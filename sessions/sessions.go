@@ -164,6 +164,11 @@ func SeenDedup(tx *store.Tx, key, sessionID string, seq int64) (bool, string, er
 	return false, "", b.Put([]byte(key), []byte(sessionID))
 }
 
+// Dedup returns the session a channel message id was recorded in, or "".
+func Dedup(tx *store.Tx, key string) string {
+	return string(tx.Bucket([]byte(bucketDedup)).Get([]byte(key)))
+}
+
 // ForEachOpen calls fn for every session that is not closed (start-up).
 func ForEachOpen(tx *store.Tx, fn func(*Session) error) error {
 	return tx.Bucket([]byte(bucketOpen)).ForEach(func(_, id []byte) error {

@@ -60,7 +60,7 @@ type fakeProvider interface {
 	Calls() int
 }
 
-func newFake(t *testing.T, provider string, now func() time.Time) fakeProvider {
+func newFake(t testing.TB, provider string, now func() time.Time) fakeProvider {
 	c := providerCreds(provider)
 	switch provider {
 	case smsformat.ProviderAliyun:
@@ -110,7 +110,7 @@ type chanHarness struct {
 	stop     func()
 }
 
-func startChannel(t *testing.T, conv channels.Conversations, db *store.DB, em sms.Emitter, cfg configs.SMS, opts sms.Options, now func() time.Time) *chanHarness {
+func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sms.Emitter, cfg configs.SMS, opts sms.Options, now func() time.Time) *chanHarness {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -143,7 +143,7 @@ func (h *chanHarness) auth() smsfake.CallbackAuth {
 }
 
 // post sends a built callback and returns the status and body.
-func (h *chanHarness) post(t *testing.T, path string, cb smsfake.Callback) (int, string) {
+func (h *chanHarness) post(t testing.TB, path string, cb smsfake.Callback) (int, string) {
 	t.Helper()
 	req, err := cb.Request(context.Background(), h.URL+path)
 	require.NoError(t, err)
@@ -157,7 +157,7 @@ func (h *chanHarness) post(t *testing.T, path string, cb smsfake.Callback) (int,
 
 // postRaw sends body with the given authentication (signed when
 // auth.Secret is set; token as header for generic, else as query).
-func (h *chanHarness) postRaw(t *testing.T, path string, body []byte, auth smsfake.CallbackAuth) (int, string) {
+func (h *chanHarness) postRaw(t testing.TB, path string, body []byte, auth smsfake.CallbackAuth) (int, string) {
 	t.Helper()
 	cb := smsfake.Callback{Body: body, Header: http.Header{}, Query: url.Values{}}
 	cb.Header.Set("Content-Type", "application/json")
@@ -177,7 +177,7 @@ func (h *chanHarness) postRaw(t *testing.T, path string, body []byte, auth smsfa
 }
 
 // uplink sends msgs as the provider's uplink callback.
-func (h *chanHarness) uplink(t *testing.T, msgs ...smsformat.Inbound) (int, string) {
+func (h *chanHarness) uplink(t testing.TB, msgs ...smsformat.Inbound) (int, string) {
 	t.Helper()
 	cb, err := smsfake.Uplink(h.provider, h.auth(), msgs...)
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func (h *chanHarness) uplink(t *testing.T, msgs ...smsformat.Inbound) (int, stri
 }
 
 // report sends the provider's delivery-report callback.
-func (h *chanHarness) report(t *testing.T, reps ...smsformat.Report) (int, string) {
+func (h *chanHarness) report(t testing.TB, reps ...smsformat.Report) (int, string) {
 	t.Helper()
 	cb, err := smsfake.Reports(h.provider, h.auth(), reps...)
 	require.NoError(t, err)
@@ -204,7 +204,7 @@ type hubEnv struct {
 	Clock *lt.FakeClock
 }
 
-func startHubEnv(t *testing.T, provider, dir string, start time.Time, tune func(*configs.SMS, *sms.Options)) *hubEnv {
+func startHubEnv(t testing.TB, provider, dir string, start time.Time, tune func(*configs.SMS, *sms.Options)) *hubEnv {
 	t.Helper()
 	clock := lt.NewFakeClock(start)
 	hub := lt.StartHub(t, "a1:pw:general:5", clock, dir)
@@ -226,7 +226,7 @@ func (e *hubEnv) stopAll() {
 }
 
 // session returns the open conversation of a number, or nil.
-func openSession(t *testing.T, db *store.DB, number string) *sessions.Session {
+func openSession(t testing.TB, db *store.DB, number string) *sessions.Session {
 	t.Helper()
 	var s *sessions.Session
 	require.NoError(t, db.View(func(tx *store.Tx) error {
@@ -237,7 +237,7 @@ func openSession(t *testing.T, db *store.DB, number string) *sessions.Session {
 	return s
 }
 
-func transcript(t *testing.T, db *store.DB, sid string) []sessions.Message {
+func transcript(t testing.TB, db *store.DB, sid string) []sessions.Message {
 	t.Helper()
 	var out []sessions.Message
 	require.NoError(t, db.View(func(tx *store.Tx) error {
@@ -249,7 +249,7 @@ func transcript(t *testing.T, db *store.DB, sid string) []sessions.Message {
 }
 
 // citizenTexts returns the texts of the number's open conversation.
-func citizenTexts(t *testing.T, db *store.DB, number string) []string {
+func citizenTexts(t testing.TB, db *store.DB, number string) []string {
 	t.Helper()
 	s := openSession(t, db, number)
 	if s == nil {
@@ -265,7 +265,7 @@ func citizenTexts(t *testing.T, db *store.DB, number string) []string {
 }
 
 // outbox returns the records waiting for Kafka, by topic.
-func outbox(t *testing.T, log *intakelog.Log) (envelopes, events []map[string]any) {
+func outbox(t testing.TB, log *intakelog.Log) (envelopes, events []map[string]any) {
 	t.Helper()
 	recs, err := log.Pending(100000)
 	require.NoError(t, err)
@@ -293,7 +293,7 @@ func eventsOfType(evs []map[string]any, typ string) []map[string]any {
 }
 
 // eventually polls cond until it holds or wait passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(5 * time.Millisecond)
