@@ -142,6 +142,9 @@ func (s *Service) onAccept(tx *store.Tx, env *normalize.Envelope) error {
 
 // Receipt is the automatic receipt text a citizen gets at once.
 func Receipt(env *normalize.Envelope) string {
+	if env.Channel == normalize.ChannelSMS { // one short message: SMS is paid per part
+		return "您的诉求已受理，编号" + env.ID[len(env.ID)-12:] + "，将在24小时内办理。"
+	}
 	return "【12345】您的诉求已受理，编号 " + env.ID + "。工作人员将尽快回复，并在24小时内办理。" +
 		"Your request " + env.ID + " was received; an agent will answer shortly and it will be handled within 24 hours."
 }
