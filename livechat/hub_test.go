@@ -183,3 +183,29 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
 }
+
+func TestSeveralTabsOfOneAgentSeeTheSameSessions(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:3", lt.NewFakeClock(t0), "")
+	tab1 := agentUp(t, h, "a1")
+	tab2 := agentUp(t, h, "a1")
+	cit, sid := citizenUp(t, h, "c1")
+	require.Equal(t, sid, tab1.Expect(livechat.TypeOffer, wait).SessionID)
+	require.Equal(t, sid, tab2.Expect(livechat.TypeOffer, wait).SessionID)
+	tab2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	tab1.Expect(livechat.TypeSession, wait)
+	tab2.Expect(livechat.TypeSession, wait)
+
+	cit.SendData(livechat.TypeMessage, sid, "c-1", map[string]string{"text": "你好"})
+	require.EqualValues(t, 1, tab1.Expect(livechat.TypeMessage, wait).Seq)
+	require.EqualValues(t, 1, tab2.Expect(livechat.TypeMessage, wait).Seq)
+	tab1.SendData(livechat.TypeMessage, sid, "a-1", map[string]string{"text": "您好"})
+	require.EqualValues(t, 2, tab2.Expect(livechat.TypeMessage, wait).Seq, "a reply typed in one tab shows in the other")
+
+	// A third device that opens later gets the session and its transcript.
+	tab3 := lt.MustDial(t, h.Base, "/v1/ws/agent", h.AgentToken("a1"))
+	tab3.SendData(livechat.TypeHello, "", "", map[string]any{})
+	w := lt.Data(t, tab3.Expect(livechat.TypeWelcome, wait))
+	require.Len(t, w["sessions"], 1)
+	require.EqualValues(t, 1, tab3.Expect(livechat.TypeMessage, wait).Seq)
+	require.EqualValues(t, 2, tab3.Expect(livechat.TypeMessage, wait).Seq)
+}

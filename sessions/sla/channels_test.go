@@ -17,8 +17,8 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
-	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
 
@@ -162,6 +162,24 @@ func TestTicketReplyReachesEveryChannel(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&st)
 		return st["status"] == "dispatched" && st["reply"] == "已派单-web"
 	}, 10*time.Second, 20*time.Millisecond, "web status")
+
+	// The partner reads the status of what it forwarded, signing its GET;
+	// nobody else does.
+	get := func(id string, signed bool) int {
+		req, _ := http.NewRequest(http.MethodGet, g.Base+"/v1/requests/"+id, nil)
+		if signed {
+			for k, v := range stdwebhook.Headers(mustSecret(t), "msg_get_"+id, time.Now(), nil) {
+				req.Header[k] = v
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get(byChannel["suishenban"], true))
+	require.Equal(t, http.StatusNotFound, get(byChannel["web"], true), "not forwarded by this partner")
+	require.Equal(t, http.StatusUnauthorized, get(byChannel["suishenban"], false))
 }
 
 func mustSecret(t *testing.T) stdwebhook.Secret {
