@@ -247,6 +247,14 @@ func (g *Gateway) janitor(ctx context.Context) {
 			} else if n > 0 {
 				g.log.Info("compacted intake log", "removed", n)
 			}
+			// Closed conversations are kept as long as handled requests.
+			cutoff := g.now().Add(-max(g.cfg.Outbox.Retention, intakelog.RequestRetention))
+			if err := g.db.Update(ctx, func(tx *store.Tx) error {
+				_, err := sessions.Compact(tx, cutoff, 500)
+				return err
+			}); err != nil {
+				g.log.Warn("session compaction failed", "err", err)
+			}
 		}
 	}
 }

@@ -182,3 +182,50 @@ func ForEachOpen(tx *store.Tx, fn func(*Session) error) error {
 		return fn(s)
 	})
 }
+
+// Compact deletes up to limit closed sessions that closed before cutoff,
+// with their transcripts and the channel message ids recorded for them.
+func Compact(tx *store.Tx, cutoff time.Time, limit int) (int, error) {
+	gone := map[string]bool{}
+	sc := tx.Bucket([]byte(bucketSessions)).Cursor()
+	for k, v := sc.First(); k != nil && len(gone) < limit; k, v = sc.Next() {
+		var s Session
+		if json.Unmarshal(v, &s) != nil || s.State != StateClosed || s.ClosedAt == nil || !s.ClosedAt.Before(cutoff) {
+			continue
+		}
+		gone[s.ID] = true
+	}
+	tr := tx.Bucket([]byte(bucketTranscript))
+	for id := range gone {
+		if err := tx.Bucket([]byte(bucketSessions)).Delete([]byte(id)); err != nil {
+			return 0, err
+		}
+		prefix := []byte(id + "\x00")
+		c := tr.Cursor()
+		var keys [][]byte
+		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			if err := tr.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if len(gone) > 0 {
+		d := tx.Bucket([]byte(bucketDedup))
+		var keys [][]byte
+		_ = d.ForEach(func(k, v []byte) error {
+			if gone[string(v)] {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range keys {
+			if err := d.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(gone), nil
+}

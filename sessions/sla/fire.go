@@ -109,11 +109,16 @@ func (s *Service) afterFire(fired []timers.Deadline) {
 	}
 }
 
-// unanswered reports whether the citizen's last message has no agent reply.
+// unanswered reports whether a live chat waits for an agent: it is not
+// closed, and the citizen's last message has no reply yet (or nobody has
+// taken the queued conversation).
 func (s *Service) unanswered(sid string) bool {
 	info, ok := s.live.SessionInfo(sid)
-	if !ok || info.State == sessions.StateClosed || info.LastCitizenAt == nil {
-		return ok && info.State != sessions.StateClosed && info.LastCitizenAt == nil && info.State == sessions.StateQueued
+	switch {
+	case !ok || info.State == sessions.StateClosed:
+		return false
+	case info.LastCitizenAt == nil:
+		return info.State != sessions.StateActive
 	}
 	return info.LastAgentAt == nil || info.LastAgentAt.Before(*info.LastCitizenAt)
 }

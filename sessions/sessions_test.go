@@ -1,0 +1,65 @@
+package sessions_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/sessions"
+)
+
+func TestTranscriptAndCompact(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{}, sessions.Buckets...)
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	closed := t0.Add(time.Hour)
+	for _, id := range []string{"old", "new"} {
+		s := &sessions.Session{ID: id, Channel: "web", Citizen: "c-" + id, State: sessions.StateActive}
+		require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+			for i := range 3 {
+				m := &sessions.Message{From: "citizen", Text: "m", At: t0.Add(time.Duration(i) * time.Second)}
+				if err := sessions.Append(tx, s, m); err != nil {
+					return err
+				}
+			}
+			_, _, err := sessions.SeenDedup(tx, "wechat:msg:"+id, id, 0)
+			return err
+		}))
+		require.EqualValues(t, 3, s.LastSeq)
+		if id == "old" {
+			s.State, s.ClosedAt = sessions.StateClosed, &closed
+			require.NoError(t, db.Update(ctx, func(tx *store.Tx) error { return sessions.Put(tx, s) }))
+		}
+	}
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		msgs, err := sessions.Transcript(tx, "new", 1, 0)
+		require.NoError(t, err)
+		require.Len(t, msgs, 2)
+		require.EqualValues(t, 2, msgs[0].Seq)
+		open, err := sessions.OpenFor(tx, "web", "c-old")
+		require.NoError(t, err)
+		require.Nil(t, open, "a closed session is no longer the citizen's open one")
+		return nil
+	}))
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		n, err := sessions.Compact(tx, t0.Add(2*time.Hour), 100)
+		require.Equal(t, 1, n)
+		return err
+	}))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		_, err := sessions.Get(tx, "old")
+		require.ErrorIs(t, err, sessions.ErrNotFound)
+		msgs, _ := sessions.Transcript(tx, "old", 0, 0)
+		require.Empty(t, msgs)
+		require.Empty(t, sessions.Dedup(tx, "wechat:msg:old"))
+		require.Equal(t, "new", sessions.Dedup(tx, "wechat:msg:new"))
+		_, err = sessions.Get(tx, "new")
+		return err
+	}))
+}
