@@ -62,11 +62,18 @@ func (c *Channel) onAccept(tx *store.Tx, env *normalize.Envelope) error {
 	if env.Channel != c.name || env.Source == nil {
 		return nil
 	}
-	m, err := c.statusMessage(env.ID, env.Source.NativeID, normalize.StatusAccepted, env.ReceivedAt, "")
-	if err != nil {
-		return err
+	// The gateway acknowledges every request at once (its automatic
+	// receipt), so the partner hears both, in order, from this transaction.
+	for _, status := range []string{normalize.StatusAccepted, normalize.StatusAcknowledged} {
+		m, err := c.statusMessage(env.ID, env.Source.NativeID, status, env.ReceivedAt, "")
+		if err != nil {
+			return err
+		}
+		if err := c.q.EnqueueTx(tx, m); err != nil {
+			return err
+		}
 	}
-	return c.q.EnqueueTx(tx, m)
+	return nil
 }
 
 // Deliver enqueues a request.status webhook for m.EnvelopeID with m.Status

@@ -28,14 +28,14 @@ func TestStatusWebhooksToPartner(t *testing.T) {
 	received := clk.Now()
 	pending, err := f.q.Pending("", 10)
 	require.NoError(t, err)
-	require.Len(t, pending, 1, "the accepted webhook was enqueued in the Accept transaction")
+	require.Len(t, pending, 2, "the accepted and acknowledged webhooks were enqueued in the Accept transaction")
 
 	// A replay enqueues nothing more.
 	code, _ = f.post(t, "suishenban", "msg_w1", clk.Now(), defaultBody, mustSecret(t, secretA))
 	require.Equal(t, 202, code)
 	pending, err = f.q.Pending("", 10)
 	require.NoError(t, err)
-	require.Len(t, pending, 1)
+	require.Len(t, pending, 2)
 
 	ctx := context.Background()
 	clk.Advance(time.Minute)
@@ -46,15 +46,17 @@ func TestStatusWebhooksToPartner(t *testing.T) {
 	require.NoError(t, ch.NotifyStatus(ctx, id, normalize.StatusResolved, clk.Now(), ""))
 
 	f.run(t)
-	eventually(t, "four webhooks delivered", func() bool { b, _ := cb.bodies(); return len(b) == 4 })
+	eventually(t, "five webhooks delivered", func() bool { b, _ := cb.bodies(); return len(b) == 5 })
 	bodies, errs := cb.bodies()
 	for i, err := range errs {
 		require.NoError(t, err, "webhook %d verifies with the partner's secret", i)
 	}
-	var st [4]map[string]any
+	var st [5]map[string]any
 	for i, b := range bodies {
 		require.NoError(t, json.Unmarshal(b, &st[i]))
 	}
+	require.Equal(t, "acknowledged", st[1]["data"].(map[string]any)["status"], "the automatic receipt")
+	st = [5]map[string]any{st[0], st[2], st[3], st[4]}
 	require.Equal(t, map[string]any{"type": "request.status", "timestamp": received.Format(time.RFC3339),
 		"data": map[string]any{"id": id, "request_id": "SSB-20250301-0001", "status": "accepted",
 			"at": received.Format(time.RFC3339)}}, st[0])
@@ -70,7 +72,7 @@ func TestStatusWebhooksToPartner(t *testing.T) {
 		ids[id] = true
 	}
 	cb.mu.Unlock()
-	require.Len(t, ids, 4, "each event has its own webhook-id")
+	require.Len(t, ids, 5, "each event has its own webhook-id")
 }
 
 func TestNotifyErrors(t *testing.T) {
@@ -105,9 +107,9 @@ func TestNotifyErrors(t *testing.T) {
 	require.NoError(t, ssb.Deliver(ctx, channels.Outbound{EnvelopeID: id, Text: "reply"}))
 	pending, err = f.q.Pending("suishenban", 10)
 	require.NoError(t, err)
-	require.Len(t, pending, 2)
+	require.Len(t, pending, 3)
 	var last partner.StatusWebhook
-	require.NoError(t, json.Unmarshal(pending[1].Payload, &last))
+	require.NoError(t, json.Unmarshal(pending[2].Payload, &last))
 	require.Equal(t, "accepted", last.Data.Status)
 	require.Equal(t, "reply", last.Data.Reply)
 }
