@@ -78,7 +78,11 @@ func benchWebIntake(b *testing.B, parallelism int) {
 	commits, writes := st.Commits-st0.Commits, st.Writes-st0.Writes
 	if commits > 0 {
 		b.ReportMetric(float64(writes)/float64(commits), "writes/fsync")
-		b.ReportMetric(float64((st.CommitTime-st0.CommitTime).Microseconds())/float64(commits)/1000, "ms/commit")
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(commits) / 1000 }
+		b.ReportMetric(per(st.CommitTime-st0.CommitTime), "ms/commit")
+		b.ReportMetric(per(st.WriteTime-st0.WriteTime), "ms-write+fsync/commit")
+		b.ReportMetric(per(st.SpillTime-st0.SpillTime), "ms-spill/commit")
+		b.ReportMetric(float64(st.PagesWritten-st0.PagesWritten)/float64(writes), "pages/write")
 	}
 	d, _ := g.Intake().Depth()
 	b.ReportMetric(float64(d), "depth_at_end")

@@ -7,7 +7,8 @@
 # durable logging and relay on) and stops it with SIGTERM.
 #
 # Knobs: RATE (5000), DURATION (20s), CONCURRENCY (512), SEQUENTIAL (1000),
-# HTTP_PORT (18080), KAFKA_PORT (19092), DATA_PARENT (a temp dir).
+# HTTP_PORT (18080), KAFKA_PORT (19092), DATA_PARENT (a temp dir),
+# GATEWAY_BIN and LOADGEN_BIN (prebuilt binaries instead of go build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/gateway" ./cmd/gateway
-go build -o "$work/loadgen" ./cmd/loadgen
+if [ -n "${GATEWAY_BIN:-}" ]; then cp "$GATEWAY_BIN" "$work/gateway"; else go build -o "$work/gateway" ./cmd/gateway; fi
+if [ -n "${LOADGEN_BIN:-}" ]; then cp "$LOADGEN_BIN" "$work/loadgen"; else go build -o "$work/loadgen" ./cmd/loadgen; fi
 url="http://127.0.0.1:$HTTP_PORT"
 
 start_gateway() {

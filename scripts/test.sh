@@ -8,7 +8,8 @@
 #   4. a brief run of every fuzz target in the repository (func Fuzz…).
 #
 # Knobs (environment): PKGS (default ./...), FUZZTIME per target (default 3s),
-# FUZZ=0 skips step 4, INSTALL=0 skips step 1.
+# FUZZDIRS (directories searched for fuzz targets, default .), FUZZ=0 skips
+# step 4, INSTALL=0 skips step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +44,7 @@ fuzz_all() {
   # FUZZTIME. -fuzz needs exactly one matching target per package run.
   local files file dir name n=0
   files=$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=vendor --exclude-dir=.git \
-    -E '^func Fuzz[A-Za-z0-9_]*\(' . | sort)
+    -E '^func Fuzz[A-Za-z0-9_]*\(' ${FUZZDIRS:-.} | sort)
   for file in $files; do
     dir=$(dirname "$file")
     for name in $(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do

@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,6 +117,29 @@ type gatewayFigs struct {
 	// CPU is the gateway process's CPU time (user+system) over the window.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUCores   float64 `json:"cpu_cores"`
+	// ServerP50/P99 are upper bounds from the gateway's own histogram
+	// (gateway_intake_seconds: request in to answer out, inside the process).
+	ServerP50 string `json:"server_p50_ms_at_most"`
+	ServerP99 string `json:"server_p99_ms_at_most"`
+}
+
+// serverQuantile is the smallest bucket bound holding fraction q of the
+// window's requests.
+func serverQuantile(before, after scrape, q float64) string {
+	total := after[bucketSample("+Inf")] - before[bucketSample("+Inf")]
+	if total <= 0 {
+		return "?"
+	}
+	for _, le := range serverBuckets {
+		if after[bucketSample(le)]-before[bucketSample(le)] >= q*total {
+			if le == "+Inf" {
+				return le
+			}
+			f, _ := strconv.ParseFloat(le, 64)
+			return strconv.FormatFloat(f*1000, 'f', -1, 64)
+		}
+	}
+	return "+Inf"
 }
 
 func pct(d []time.Duration) percentiles {
@@ -157,6 +181,7 @@ func (r *report) print(w io.Writer) {
 	if g := r.Gateway; g != nil {
 		fmt.Fprintf(w, "store           %.0f fsyncs/s, %.1f writes per fsync (%.0f commits, %.0f writes)\n", g.FsyncsPerSec, g.WritesPerFsync, g.Fsyncs, g.Writes)
 		fmt.Fprintf(w, "relay           %.0f published, %.0f errors; at the end: depth %.0f, lag %.2fs\n", g.RelayPublished, g.RelayErrors, g.IntakeLogDepth, g.RelayLagSeconds)
+		fmt.Fprintf(w, "server side     p50 ≤ %s ms, p99 ≤ %s ms (gateway_intake_seconds buckets: inside the gateway)\n", g.ServerP50, g.ServerP99)
 		if n := r.Statuses["202"]; n > 0 {
 			fmt.Fprintf(w, "gateway CPU     %.2f cores, %.0f µs per accepted request\n", g.CPUCores, g.CPUSeconds/float64(n)*1e6)
 		}
@@ -176,6 +201,13 @@ func body(run string, i, textBytes int) []byte {
 
 type scrape map[string]float64
 
+// serverBuckets are the le bounds of gateway_intake_seconds.
+var serverBuckets = []string{"0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"}
+
+func bucketSample(le string) string {
+	return `gateway_intake_seconds_bucket{channel="web",le="` + le + `"}`
+}
+
 var scraped = []string{"gateway_store_fsyncs_total", "gateway_store_writes_total", "gateway_relay_published_total",
 	"gateway_relay_errors_total", "gateway_intake_log_depth", "gateway_relay_lag_seconds", "process_cpu_seconds_total"}
 
@@ -187,6 +219,11 @@ func scrapeMetrics(ctx context.Context, base string) (scrape, error) {
 			return nil, err
 		}
 		out[name] = v
+	}
+	for _, le := range serverBuckets { // absent before the first request
+		if v, err := gatewaytest.Metric(ctx, base, bucketSample(le)); err == nil {
+			out[bucketSample(le)] = v
+		}
 	}
 	return out, nil
 }
@@ -201,6 +238,7 @@ func figs(before, after scrape, secs float64) *gatewayFigs {
 		CPUSeconds:      after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]}
 	g.FsyncsPerSec = g.Fsyncs / secs
 	g.CPUCores = g.CPUSeconds / secs
+	g.ServerP50, g.ServerP99 = serverQuantile(before, after, .5), serverQuantile(before, after, .99)
 	if g.Fsyncs > 0 {
 		g.WritesPerFsync = g.Writes / g.Fsyncs
 	}

@@ -38,7 +38,7 @@ type Relay struct {
 
 // New returns a relay from log to p.
 func New(log *intakelog.Log, p Producer, logger *slog.Logger) *Relay {
-	return &Relay{log: log, p: p, logger: logger, batch: 500, minDelay: 100 * time.Millisecond,
+	return &Relay{log: log, p: p, logger: logger, batch: 2000, minDelay: 100 * time.Millisecond,
 		maxDelay: 10 * time.Second, idle: make(chan struct{}, 1)}
 }
 

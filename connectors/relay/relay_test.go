@@ -47,7 +47,7 @@ func (p *flakyProducer) messages() []kafka.Message {
 	return append([]kafka.Message(nil), p.got...)
 }
 
-func newLog(t *testing.T) *intakelog.Log {
+func newLog(t testing.TB) *intakelog.Log {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "g.db"), store.Options{NoSync: true}, intakelog.Buckets...)
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func newLog(t *testing.T) *intakelog.Log {
 	return intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, time.Now)
 }
 
-func accept(t *testing.T, l *intakelog.Log, n int, citizens int) []string {
+func accept(t testing.TB, l *intakelog.Log, n int, citizens int) []string {
 	t.Helper()
 	st := normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: time.Minute, Handling: time.Hour, Now: time.Now}
 	var ids []string

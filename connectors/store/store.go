@@ -189,12 +189,21 @@ func (db *DB) commit(batch []*commitReq) {
 // Stats reports commits (one fsync each) and writes since Open.
 type Stats struct {
 	Commits, Writes int64
-	CommitTime      time.Duration
+	// CommitTime is the time the writer spent in transactions: running the
+	// Updates' functions, then bbolt's commit.
+	CommitTime time.Duration
+	// From bbolt, for every committed transaction: pages written, time
+	// writing them and fsyncing (WriteTime), time splitting and allocating
+	// nodes (SpillTime).
+	PagesWritten         int64
+	WriteTime, SpillTime time.Duration
 }
 
 // Stats returns the group-commit counters.
 func (db *DB) Stats() Stats {
-	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load())}
+	tx := db.bolt.Stats().TxStats
+	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load()),
+		PagesWritten: tx.GetWrite(), WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime()}
 }
 
 // Close commits what was submitted, then closes the file. Idempotent.
