@@ -31,6 +31,15 @@ func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOp
 	return res, nil
 }
 
+// OnPrepare registers f, called for every new envelope before its
+// transaction (outside the store's single writer): it may set the request's
+// initial status and add events recorded with it.
+func (l *Log) OnPrepare(f func(env *normalize.Envelope) (status string, events []*normalize.Event)) {
+	l.mu.Lock()
+	l.preps = append(l.preps, f)
+	l.mu.Unlock()
+}
+
 // Committed must follow a successful commit of a transaction in which
 // AcceptTx ran: it wakes the relay and runs the AfterAccept callbacks.
 func (l *Log) Committed(env *normalize.Envelope, res Result) {
@@ -72,8 +81,20 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	}
 	now := l.now()
 	p := &prepared{env: env, opts: opts}
+	status := normalize.StatusAccepted
+	l.mu.RLock()
+	preps := l.preps
+	l.mu.RUnlock()
+	var extra []*normalize.Event
+	for _, f := range preps {
+		st, evs := f(env)
+		if st != "" {
+			status = st
+		}
+		extra = append(extra, evs...)
+	}
 	p.idem, _ = json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: now.Unix()})
-	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: normalize.StatusAccepted, ReceivedAt: env.ReceivedAt,
+	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
 		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
 		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
 		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra})
@@ -82,7 +103,7 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	}
 	p.records = append(p.records, encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
 		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}}))
-	for _, ev := range opts.Events {
+	for _, ev := range append(opts.Events, extra...) {
 		r, err := l.eventRecord(ev, now)
 		if err != nil {
 			return nil, err

@@ -120,6 +120,7 @@ type Log struct {
 
 	mu       sync.RWMutex
 	hooks    []Hook
+	preps    []func(*normalize.Envelope) (string, []*normalize.Event)
 	accepted []func(*normalize.Envelope)
 
 	wake chan struct{}

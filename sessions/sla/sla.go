@@ -80,6 +80,7 @@ func New(cfg Config, log *intakelog.Log, clock timers.Clock, logger *slog.Logger
 		return nil, err
 	}
 	s.timers = t
+	log.OnPrepare(s.acknowledge)
 	log.OnAccept(s.onAccept)
 	return s, nil
 }
@@ -127,17 +128,17 @@ func (s *Service) onAccept(tx *store.Tx, env *normalize.Envelope) error {
 			}
 		}
 	}
-	// The automatic receipt: it acknowledges the request but stops no clock.
-	if err := s.log.UpdateRequestTx(tx, env.ID, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
-		r.Status = normalize.StatusAcknowledged
-		return true, nil
-	}); err != nil {
-		return err
-	}
+	return nil
+}
+
+// acknowledge makes every new request "acknowledged" at once, with its
+// request.acknowledged event: the automatic receipt, which stops no clock.
+// It runs before the accepting transaction, outside the single writer.
+func (s *Service) acknowledge(env *normalize.Envelope) (string, []*normalize.Event) {
 	ev := normalize.NewEvent(normalize.EventRequestAcknowledged, env.ReceivedAt)
 	ev.Channel, ev.EnvelopeID, ev.SessionID = env.Channel, env.ID, env.SessionID
 	ev.Data = map[string]any{"first_response_due": env.SLA.FirstResponseDue, "handling_due": env.SLA.HandlingDue}
-	return s.log.AppendEvent(tx, ev)
+	return normalize.StatusAcknowledged, []*normalize.Event{ev}
 }
 
 // Receipt is the automatic receipt text a citizen gets at once.
