@@ -72,6 +72,7 @@ func (g *Gateway) wireChannels() error {
 		return err
 	}
 	g.sla.SetLive(g.hub)
+	g.wireSignLanguage()
 	if err := g.wirePartners(enabled); err != nil {
 		return err
 	}

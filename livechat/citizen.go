@@ -37,12 +37,12 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 		if s, err = h.get(f.SessionID); err != nil {
 			return err
 		}
-		if s.citizen != c.sub || s.channel != c.ch {
+		if !s.ownedBy(c) {
 			return ErrNotYours
 		}
 	} else {
 		for _, o := range h.sessions { // one open conversation per citizen and channel
-			if o.citizen == c.sub && o.channel == c.ch && o.state != sessions.StateClosed && o.video == d.Video {
+			if o.state != sessions.StateClosed && o.video == d.Video && o.ownedBy(c) {
 				s = o
 				break
 			}
@@ -54,10 +54,14 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 			skills = append(skills, "lang:"+d.Language)
 		}
 		if d.Video {
-			skills = append(skills, "sign_language")
+			skills = append(skills, SkillSignLanguage)
+			if !h.videoGate(c, f) { // outside opening hours: told so by an error frame
+				return nil
+			}
 		}
+		ch, meta := videoOpenArgs(c, d.Video)
 		var err error
-		s, err = h.openSession(ctx, c.ch, c.sub, d.Language, skills, d.Video, nil)
+		s, err = h.openSession(ctx, ch, c.sub, d.Language, skills, d.Video, meta)
 		if err != nil {
 			return err
 		}
@@ -144,7 +148,7 @@ func (h *Hub) citizenSession(c *conn, sid string) (*sess, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.citizen != c.sub || s.channel != c.ch {
+	if !s.ownedBy(c) {
 		return nil, ErrNotYours
 	}
 	return s, nil
@@ -158,7 +162,7 @@ func (h *Hub) relay(c *conn, f Frame, to string) error {
 	if err == nil {
 		switch c.role {
 		case "citizen":
-			if s.citizen != c.sub || s.channel != c.ch {
+			if !s.ownedBy(c) {
 				err = ErrNotYours
 			}
 		case "agent":

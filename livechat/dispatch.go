@@ -38,7 +38,7 @@ func (h *Hub) route(ctx context.Context) {
 	var views []AgentView
 	for _, a := range h.agents {
 		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
-			Load: len(a.active) + len(a.offers), OnCall: a.onCall,
+			Load: len(a.active) + len(a.offers), OnCall: h.onCall(a),
 			Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
 	}
 	waiting := h.waiting()
@@ -144,7 +144,7 @@ func (h *Hub) accept(ctx context.Context, a *agent, sid string) error {
 		c.sessions[sid] = true
 		_ = h.subscribe(s, c, 0) // the transcript so far, then live traffic
 	}
-	a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: now, Data: mustJSON(sessionView(&rec))}))
+	a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: now, Data: mustJSON(h.agentView(&rec))}))
 	s.mu.Lock()
 	s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: sid, At: now, Data: mustJSON(map[string]any{
 		"state": "active", "agent_id": a.spec.ID, "queue_position": 0, "estimated_wait_s": 0})}))
@@ -152,6 +152,7 @@ func (h *Hub) accept(ctx context.Context, a *agent, sid string) error {
 	if f := h.hook().Assigned; f != nil {
 		f(rec)
 	}
+	h.videoAnswered(rec, now)
 	return nil
 }
 
@@ -224,7 +225,9 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 	s.mu.Lock()
 	err := h.persist(ctx, s, func(r *sessions.Session) { r.State, r.ClosedAt = sessions.StateClosed, &now },
 		func(tx *store.Tx, r *sessions.Session) error {
-			return h.event(tx, normalize.EventSessionClosed, r, by, map[string]any{"reason": reason})
+			data := map[string]any{"reason": reason}
+			videoDurations(data, r, now)
+			return h.event(tx, normalize.EventSessionClosed, r, by, data)
 		})
 	rec := *s.rec
 	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{"by": by, "reason": reason})}), nil)
@@ -369,9 +372,10 @@ func (h *Hub) Escalate(ctx context.Context, sid string) {
 	views := []AgentView{}
 	for _, a := range h.agents {
 		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
-			Load: len(a.active) + len(a.offers), OnCall: a.onCall, Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
+			Load: len(a.active) + len(a.offers), OnCall: h.onCall(a), Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
 	}
-	if len(Route(views, []Waiting{{SessionID: sid, Skills: s.skills, Video: s.video, Exclude: s.exclude}})) == 0 {
+	// A video call keeps its skill: only a sign-language agent can take it.
+	if !s.video && len(Route(views, []Waiting{{SessionID: sid, Skills: s.skills, Video: s.video, Exclude: s.exclude}})) == 0 {
 		s.skills = []string{"supervisor"}
 	}
 	s.mu.Lock()

@@ -87,6 +87,7 @@ type Hub struct {
 
 	// welcomeExtra adds fields to a citizen's welcome (ICE servers for video).
 	welcomeExtra func(*sessions.Session) map[string]any
+	video        Video // sign-language hooks (video.go); guarded by mu
 
 	bg sync.WaitGroup
 }
@@ -277,8 +278,14 @@ func (h *Hub) openSession(ctx context.Context, channel, citizen, language string
 		Skills: skills, Video: video, State: sessions.StateQueued, CreatedAt: now, QueuedAt: now, Meta: meta,
 		CitizenKey: h.d.Stamp.Keyer.Key(channel, citizen)}
 	s := &sess{id: r.ID, citizen: citizen, channel: channel, state: r.State, skills: skills, video: video, since: now, rec: &sessions.Session{}, subs: map[*conn]bool{}}
-	*s.rec = *r
+	var committed func()
 	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+		if video { // a call may carry no message: its envelope is made now
+			var err error
+			if committed, err = h.videoEnvelopeTx(tx, r); err != nil {
+				return err
+			}
+		}
 		if err := sessions.Put(tx, r); err != nil {
 			return err
 		}
@@ -290,7 +297,12 @@ func (h *Hub) openSession(ctx context.Context, channel, citizen, language string
 	if err != nil {
 		return nil, err
 	}
-	h.d.Intake.Notify()
+	*s.rec = *r
+	if committed != nil {
+		committed()
+	} else {
+		h.d.Intake.Notify()
+	}
 	h.sessions[s.id] = s
 	return s, nil
 }

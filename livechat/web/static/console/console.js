@@ -1,6 +1,8 @@
 // console.js: the agent console. Logs in, keeps one websocket to
 // /v1/ws/agent (hello first, with {sessions: {id: last_seq}} to resume), shows
 // offers, sessions with their reply countdown, and the chat of the selected one.
+// A sign-language video session accepted here gets a video pane: this side
+// makes the WebRTC offer (video.js), signalling through the same websocket.
 'use strict';
 
 (() => {
@@ -21,6 +23,7 @@
     sock: null,
     closeArmed: 0,
     lastTyping: 0,
+    accepting: new Set(), // video sessions accepted in this tab: it makes the call
   };
 
   // ---- login ---------------------------------------------------------------
@@ -59,6 +62,7 @@
     S.sessions.clear();
     S.offers.clear();
     S.current = '';
+    endCall(S.sessions.get($('video').dataset.sid || ''));
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     $('desk').hidden = true;
     $('login-view').hidden = false;
@@ -104,7 +108,8 @@
     let s = S.sessions.get(id);
     if (!s) {
       s = { id, state: 'active', channel: '', preview: '', queuedAt: 0, lastCitizenAt: 0, lastAgentAt: 0, lastSeq: 0,
-        msgs: new Map(), pending: new Map(), citizenRead: 0, sentRead: 0, typingUntil: 0, sla: null, slaAt: 0, unread: 0, closedBy: null };
+        msgs: new Map(), pending: new Map(), citizenRead: 0, sentRead: 0, typingUntil: 0, sla: null, slaAt: 0, unread: 0, closedBy: null,
+        video: false, ice: null, call: null, callState: '' };
       S.sessions.set(id, s);
     }
     return s;
@@ -118,6 +123,8 @@
     s.queuedAt = parseTime(v.queued_at) || s.queuedAt;
     s.lastCitizenAt = Math.max(s.lastCitizenAt, parseTime(v.last_citizen_at));
     s.lastAgentAt = Math.max(s.lastAgentAt, parseTime(v.last_agent_at));
+    s.video = s.video || !!v.video;
+    if (Array.isArray(v.ice_servers)) s.ice = v.ice_servers;
     return s;
   }
 
@@ -148,11 +155,13 @@
       case 'session':
         if (d.state === 'active') {
           S.offers.delete(sid);
-          applyView(d);
-          if (!S.current) S.current = sid;
+          const s = applyView(d);
+          if (!S.current || s.video) S.current = sid;
+          if (s.video && S.accepting.delete(sid)) startCall(s);
         } else if (d.state === 'withdrawn') {
           if (S.offers.delete(sid) && d.reason === 'offer_timeout') banner('info', t('offer.expired'));
         } else if (d.state === 'transferred' || d.state === 'escalated') {
+          endCall(S.sessions.get(sid));
           S.sessions.delete(sid);
           if (S.current === sid) S.current = '';
           banner('info', t('session.' + d.state));
@@ -178,8 +187,15 @@
       case 'close': {
         S.offers.delete(sid);
         const s = S.sessions.get(sid);
-        if (s) { s.state = 'closed'; s.closedBy = d.by === undefined ? '' : d.by; s.sla = null; }
+        if (s) { s.state = 'closed'; s.closedBy = d.by === undefined ? '' : d.by; s.sla = null; endCall(s); }
         break;
+      }
+      case 'rtc.offer':
+      case 'rtc.answer':
+      case 'rtc.ice': {
+        const s = S.sessions.get(sid);
+        if (s && s.call) s.call.onFrame(f); // another tab of this agent may hold the call
+        return;
       }
       case 'sla': {
         const s = ensure(sid);
@@ -350,7 +366,7 @@
         el('p', { class: 'preview', text: o.preview || t('offer.nopreview') }),
         el('div', { class: 'offer-actions' },
           el('button', { class: 'primary accept', type: 'button', text: t('offer.accept'),
-            onclick: () => S.sock.send({ type: 'accept', session_id: sid, data: {} }) }),
+            onclick: () => { if (o.video) S.accepting.add(sid); S.sock.send({ type: 'accept', session_id: sid, data: {} }); } }),
           el('button', { class: 'ghost decline', type: 'button', text: t('offer.decline'),
             onclick: () => { S.sock.send({ type: 'decline', session_id: sid, data: {} }); S.offers.delete(sid); render(); } }))));
     }
@@ -405,10 +421,38 @@
     const sla = $('sla');
     sla.hidden = !s.sla;
     if (s.sla) { sla.textContent = slaText(s.sla, s.id); sla.className = 'sla ' + s.sla.state; }
+    renderVideo(s);
     renderTranscript(s);
     renderDue();
     renderTyping();
     markRead(s);
+  }
+
+  // ---- video -------------------------------------------------------------------
+
+  // startCall calls the citizen of a video session, or calls again.
+  function startCall(s) {
+    if (!Video.supported()) { banner('error', t('video.unsupported')); return; }
+    if (s.call) { s.call.restart(); return; }
+    const box = $('video');
+    if (box.dataset.sid && box.dataset.sid !== s.id) endCall(S.sessions.get(box.dataset.sid)); // one call at a time
+    box.dataset.sid = s.id;
+    s.call = new Video.Call({ sid: s.id, iceServers: s.ice || [], local: $('video-local'), remote: $('video-remote'),
+      send: (f) => S.sock.send(f),
+      onstate: (st) => { s.callState = st; if (S.current === s.id) renderVideo(s); } });
+    s.call.start(true);
+  }
+
+  function endCall(s) {
+    if (s && s.call) { s.call.hangup(); s.call = null; }
+  }
+
+  function renderVideo(s) {
+    const box = $('video');
+    box.hidden = !s.video || s.state === 'closed';
+    if (box.hidden) return;
+    $('video-state').textContent = t(Video.stateKey(s.call ? s.callState : 'idle'));
+    $('video-start').textContent = s.call ? t('video.restart') : t('video.start');
   }
 
   function renderTranscript(s) {
@@ -509,6 +553,7 @@
       }
       renderChat();
     });
+    $('video-start').addEventListener('click', () => { const s = S.sessions.get(S.current); if (s && s.video) startCall(s); });
     $('dismiss').addEventListener('click', () => { S.sessions.delete(S.current); S.current = ''; render(); });
     document.addEventListener('visibilitychange', () => markRead(S.sessions.get(S.current)));
     setInterval(tick, 1000);

@@ -1,11 +1,16 @@
 // widget.js: the citizen chat. Gets a citizen token, keeps one websocket to
 // /v1/ws/citizen (hello first; after a drop, hello again with session_id and
 // last_seq so that nothing is lost or shown twice), shows the queue, the chat,
-// typing and read receipts, and the end of the conversation.
+// typing and read receipts, and the end of the conversation. "Sign-language
+// video" asks POST /v1/channels/sign-language/sessions: when the service is
+// open the widget opens a video session (hello {"video": true}) and answers
+// the agent's WebRTC offer (video.js); when it is closed it says when it
+// opens and offers text chat or a call-back request.
 'use strict';
 
 (() => {
   const { I18n, newID, Clock, parseTime, clockTime, wsURL, Socket, el } = Lib;
+  const SIGN = '/v1/channels/sign-language/';
   const t = (k, v) => I18n.t(k, v);
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = 'hotline12345.citizen';
@@ -31,6 +36,10 @@
     endArmed: 0,
     authFailures: 0,
     announced: false, // told the embedding page that the chat is connected
+    video: false, // the session is a sign-language video call
+    ice: [],
+    call: null,
+    callState: '',
   };
 
   // ---- token and connection ------------------------------------------------
@@ -78,6 +87,7 @@
 
   function hello() {
     const f = { type: 'hello', data: { channel: 'web', language: I18n.lang } };
+    if (W.video) f.data.video = true;
     if (W.sid) { f.session_id = W.sid; f.last_seq = W.lastSeq; }
     W.sock.send(f);
   }
@@ -94,6 +104,10 @@
         W.conn = 'up';
         W.sid = d.session_id || f.session_id;
         queue(d);
+        if (W.video && d.video) {
+          if (Array.isArray(d.ice_servers)) W.ice = d.ice_servers;
+          if (!W.call && W.state !== 'closed') startCall();
+        }
         if (W.state === 'closed' && !W.closed) W.closed = { by: '', reason: '' };
         flushPending();
         if (embedded && !W.announced) { W.announced = true; parent.postMessage({ type: 'hotline12345:ready' }, '*'); }
@@ -112,7 +126,13 @@
       case 'read':
         W.agentRead = Math.max(W.agentRead, Number(d.up_to_seq) || 0);
         break;
+      case 'rtc.offer':
+      case 'rtc.answer':
+      case 'rtc.ice':
+        if (W.call) W.call.onFrame(f);
+        return;
       case 'close':
+        endCall();
         W.state = 'closed';
         W.closed = { by: d.by || '', reason: d.reason || '' };
         W.typingUntil = 0;
@@ -121,6 +141,7 @@
         const p = f.id && W.pending.get(f.id);
         if (p) p.failed = true;
         if (d.code === 'session_closed') { W.state = 'closed'; W.closed = W.closed || { by: '', reason: '' }; }
+        if (d.code === 'service_closed') { restart(false); signLanguage(); return; } // the hours ended meanwhile
         showError(t('error.generic', { msg: d.message || d.code || '' }));
         break;
       }
@@ -186,12 +207,75 @@
     if (upTo > W.sentRead && W.sock.send({ type: 'read', session_id: W.sid, data: { up_to_seq: upTo } })) W.sentRead = upTo;
   }
 
-  function restart() {
+  // restart opens a new conversation: a video call or text chat.
+  function restart(video) {
+    endCall();
+    W.video = video === true;
     Object.assign(W, { sid: '', state: '', pos: 0, wait: 0, lastSeq: 0, agentRead: 0, sentRead: 0, closed: null, typingUntil: 0 });
     W.msgs.clear();
     W.pending.clear();
     hello();
     render();
+  }
+
+  // ---- sign-language video ---------------------------------------------------
+
+  async function post(path, body, retried) {
+    const r = await fetch(SIGN + path, { method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + W.token }, body: JSON.stringify(body) });
+    if (r.status === 401 && !retried) { await getToken(true); return post(path, body, true); } // the token expired
+    const out = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const fields = out.error && out.error.fields ? ' (' + Object.keys(out.error.fields).join(', ') + ')' : '';
+      throw new Error(((out.error && out.error.message) || String(r.status)) + fields);
+    }
+    return out;
+  }
+
+  // signLanguage asks for a video session: open → call; closed → the hours,
+  // text chat or a call-back.
+  async function signLanguage() {
+    if (!Video.supported()) { showError(t('video.unsupported')); return; }
+    let a;
+    try { a = await post('sessions', {}); } catch (e) { showError(t('error.generic', { msg: e.message })); return; }
+    $('callback').hidden = true;
+    $('callback-done').hidden = true;
+    if (a.open) {
+      $('signlang').hidden = true;
+      W.ice = a.ice_servers || [];
+      restart(true);
+      return;
+    }
+    $('signlang-msg').textContent = a.message || t('video.closed');
+    $('signlang').hidden = false;
+  }
+
+  function startCall() {
+    W.call = new Video.Call({ sid: W.sid, iceServers: W.ice, local: $('video-local'), remote: $('video-remote'),
+      send: (f) => W.sock.send(f), onstate: (st) => { W.callState = st; renderVideo(); } });
+    W.call.start(false);
+  }
+
+  function endCall() {
+    if (W.call) { W.call.hangup(); W.call = null; }
+  }
+
+  async function requestCallback(e) {
+    e.preventDefault();
+    try {
+      const r = await post('callbacks', { phone: $('callback-phone').value.trim(), note: $('callback-note').value.trim() });
+      $('callback').hidden = true;
+      $('callback-done').textContent = t('callback.done', { id: r.id });
+      $('callback-done').hidden = false;
+    } catch (err) {
+      showError(t('error.generic', { msg: err.message }));
+    }
+  }
+
+  function renderVideo() {
+    $('video').hidden = !W.video || W.state === 'closed';
+    $('video-btn').hidden = W.video && W.state !== 'closed';
+    $('video-state').textContent = t(Video.stateKey(W.call ? W.callState : 'idle'));
   }
 
   // ---- rendering -------------------------------------------------------------
@@ -228,6 +312,7 @@
       const c = W.closed || {};
       $('ended-text').textContent = c.reason === 'closed_by_citizen' ? t('closed.byMe') : c.by ? t('closed.byAgent') : t('closed.other');
     }
+    renderVideo();
     renderTranscript();
     renderTyping();
     markRead();
@@ -286,7 +371,12 @@
     });
     $('text').addEventListener('input', () => typing(true));
     $('text').addEventListener('blur', () => typing(false));
-    $('again').addEventListener('click', restart);
+    $('again').addEventListener('click', () => restart(false));
+    $('video-btn').addEventListener('click', signLanguage);
+    $('hangup').addEventListener('click', () => { if (W.sid) W.sock.send({ type: 'close', session_id: W.sid, data: {} }); endCall(); render(); });
+    $('signlang-chat').addEventListener('click', () => { $('signlang').hidden = true; if (W.video || W.state === 'closed') restart(false); });
+    $('signlang-callback').addEventListener('click', () => { $('callback').hidden = false; $('callback-done').hidden = true; $('callback-phone').focus(); });
+    $('callback').addEventListener('submit', requestCallback);
     $('end').addEventListener('click', () => {
       if (W.endArmed > Date.now()) {
         W.endArmed = 0;

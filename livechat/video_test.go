@@ -1,0 +1,486 @@
+package livechat_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/connectors/turn"
+	"github.com/hotline12345/gateway/livechat"
+	lt "github.com/hotline12345/gateway/livechat/livechattest"
+	"github.com/hotline12345/gateway/sessions/tokens"
+)
+
+// alwaysOpen keeps calendar edges out of tests that are not about them.
+const alwaysOpen = "GATEWAY_SIGN_LANGUAGE_CALENDAR=Mon-Sun 00:00-24:00 UTC"
+
+// videoCitizen asks for a video session over REST, then opens it on the
+// citizen websocket as the answer says.
+func videoCitizen(t *testing.T, g *lt.Gateway) (c *lt.Client, answer map[string]any, welcome livechat.Frame) {
+	t.Helper()
+	tok := g.CitizenToken(t)
+	require.Equal(t, 200, g.PostJSON(t, "/v1/channels/sign-language/sessions", map[string]any{}, &answer, "Authorization", "Bearer "+tok))
+	require.Equal(t, true, answer["open"], answer)
+	require.Equal(t, "/v1/ws/citizen", answer["ws"])
+	require.Equal(t, map[string]any{"channel": "web", "video": true}, answer["hello"])
+	c = g.MustDial(t, answer["ws"].(string), tok)
+	c.SendData(livechat.TypeHello, "", "", answer["hello"])
+	return c, answer, c.Expect(livechat.TypeWelcome, wait)
+}
+
+func agentOn(t *testing.T, g *lt.Gateway, id string) *lt.Client {
+	t.Helper()
+	a := g.MustDial(t, "/v1/ws/agent", g.AgentToken(t, id, "pw"))
+	a.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
+	a.Expect(livechat.TypeWelcome, wait)
+	return a
+}
+
+// peer is one side of a WebRTC call whose only signalling path is the
+// gateway's websocket.
+type peer struct {
+	pc  *webrtc.PeerConnection
+	c   *lt.Client
+	sid string
+
+	wmu     sync.Mutex // one writer on the websocket
+	mu      sync.Mutex
+	remote  bool
+	pending []webrtc.ICECandidateInit
+	errs    chan error
+	got     chan string
+}
+
+func newPeer(t *testing.T, c *lt.Client, sid string) *peer {
+	t.Helper()
+	var se webrtc.SettingEngine // host candidates on loopback only, no STUN, no mDNS
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pc.Close() })
+	p := &peer{pc: pc, c: c, sid: sid, errs: make(chan error, 16), got: make(chan string, 4)}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand != nil {
+			p.send(livechat.TypeRTCICE, map[string]any{"candidate": cand.ToJSON()})
+		}
+	})
+	return p
+}
+
+func (p *peer) fail(err error) {
+	select {
+	case p.errs <- err:
+	default:
+	}
+}
+
+func (p *peer) send(typ string, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if err := p.c.WS.WriteJSON(livechat.Frame{Type: typ, SessionID: p.sid, At: time.Now().UTC(), Data: b}); err != nil {
+		p.fail(err)
+	}
+}
+
+// setRemote applies the other side's description, then any candidates that
+// came before it.
+func (p *peer) setRemote(d webrtc.SessionDescription) error {
+	if err := p.pc.SetRemoteDescription(d); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.remote = true
+	pend := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, c := range pend {
+		if err := p.pc.AddICECandidate(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pump handles the rtc.* frames that reach this side until done closes.
+func (p *peer) pump(done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		f, ok := p.c.Next(20 * time.Millisecond)
+		if !ok {
+			continue
+		}
+		if err := p.handle(f); err != nil {
+			p.fail(fmt.Errorf("%s: %w", f.Type, err))
+		}
+	}
+}
+
+func (p *peer) handle(f livechat.Frame) error {
+	switch f.Type {
+	case livechat.TypeError:
+		return fmt.Errorf("gateway error frame: %s", f.Data)
+	case livechat.TypeRTCOffer:
+		var d webrtc.SessionDescription
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return err
+		}
+		if err := p.setRemote(d); err != nil {
+			return err
+		}
+		ans, err := p.pc.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		if err := p.pc.SetLocalDescription(ans); err != nil {
+			return err
+		}
+		p.send(livechat.TypeRTCAns, ans)
+	case livechat.TypeRTCAns:
+		var d webrtc.SessionDescription
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return err
+		}
+		return p.setRemote(d)
+	case livechat.TypeRTCICE:
+		var d struct {
+			Candidate webrtc.ICECandidateInit `json:"candidate"`
+		}
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if !p.remote {
+			p.pending = append(p.pending, d.Candidate)
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		return p.pc.AddICECandidate(d.Candidate)
+	}
+	return nil
+}
+
+// Two pion peers, a citizen and an agent, set up a data channel on loopback
+// with the gateway's websockets as their only signalling path, and exchange
+// a message. The video request's envelope, its first-response clock stopped
+// by the acceptance, and the call's durations are published.
+func TestVideoCallThroughGatewaySignalling(t *testing.T) {
+	g := lt.Start(t, "GATEWAY_AGENTS=s1:pw:sign_language|general:3", alwaysOpen,
+		"GATEWAY_SIGN_LANGUAGE_TURN_URLS=turn:127.0.0.1:3478?transport=udp", "GATEWAY_SIGN_LANGUAGE_TURN_SECRET=foobar",
+		"GATEWAY_SIGN_LANGUAGE_STUN_URLS=stun:127.0.0.1:3478", "GATEWAY_SIGN_LANGUAGE_TURN_TTL=10m")
+	agent := agentOn(t, g, "s1")
+	cit, answer, w := videoCitizen(t, g)
+	require.EqualValues(t, 1, answer["queue_position"])
+	sid := w.SessionID
+	wd := lt.Data(t, w)
+	require.Equal(t, "queued", wd["state"])
+	require.Equal(t, true, wd["video"])
+	envID, _ := wd["envelope_id"].(string)
+	require.NotEmpty(t, envID, "the video session's envelope exists from its opening")
+
+	// The welcome's ICE servers: STUN, then TURN with REST credentials for this session.
+	var ice []turn.ICEServer
+	b, _ := json.Marshal(wd["ice_servers"])
+	require.NoError(t, json.Unmarshal(b, &ice))
+	require.Len(t, ice, 2)
+	require.Equal(t, []string{"stun:127.0.0.1:3478"}, ice[0].URLs)
+	require.Empty(t, ice[0].Username)
+	require.True(t, strings.HasSuffix(ice[1].Username, ":"+sid), ice[1].Username)
+	require.Equal(t, turn.Password("foobar", ice[1].Username), ice[1].Credential)
+	var exp int64
+	_, err := fmt.Sscanf(ice[1].Username, "%d:", &exp)
+	require.NoError(t, err)
+	require.InDelta(t, time.Now().Add(10*time.Minute).Unix(), exp, 5)
+
+	off := agent.Expect(livechat.TypeOffer, wait)
+	require.Equal(t, sid, off.SessionID)
+	require.Equal(t, true, lt.Data(t, off)["video"])
+	agent.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	agent.Expect(livechat.TypeSession, wait)
+	waitActive(t, cit)
+
+	// The clock stops at the acceptance: the call is the first response.
+	eventually(t, func() bool {
+		r, err := g.Intake().Request(envID)
+		return err == nil && r.FirstResponseAt != nil
+	})
+
+	ap, cp := newPeer(t, agent, sid), newPeer(t, cit, sid)
+	cp.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			cp.got <- string(m.Data)
+			if err := dc.SendText("citizen: 收到"); err != nil {
+				cp.fail(err)
+			}
+		})
+	})
+	dc, err := ap.pc.CreateDataChannel("chat", nil)
+	require.NoError(t, err)
+	dc.OnOpen(func() {
+		if err := dc.SendText("agent: 您好"); err != nil {
+			ap.fail(err)
+		}
+	})
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { ap.got <- string(m.Data) })
+	done := make(chan struct{})
+	var pumps sync.WaitGroup
+	for _, p := range []*peer{ap, cp} {
+		pumps.Add(1)
+		go func() { defer pumps.Done(); p.pump(done) }()
+	}
+	offer, err := ap.pc.CreateOffer(nil)
+	require.NoError(t, err)
+	require.NoError(t, ap.pc.SetLocalDescription(offer))
+	ap.send(livechat.TypeRTCOffer, offer)
+
+	expectText := func(p *peer, want string) {
+		t.Helper()
+		select {
+		case got := <-p.got:
+			require.Equal(t, want, got)
+		case err := <-ap.errs:
+			t.Fatalf("agent side: %v", err)
+		case err := <-cp.errs:
+			t.Fatalf("citizen side: %v", err)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no data-channel message (agent ICE %s, citizen ICE %s)", ap.pc.ICEConnectionState(), cp.pc.ICEConnectionState())
+		}
+	}
+	expectText(cp, "agent: 您好")
+	expectText(ap, "citizen: 收到")
+	pair, err := ap.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", pair.Local.Address)
+	close(done)
+	pumps.Wait()
+
+	agent.Send(livechat.Frame{Type: livechat.TypeClose, SessionID: sid})
+	cit.Expect(livechat.TypeClose, wait)
+
+	envs := g.Consume(t, "intake.envelopes", 500*time.Millisecond)
+	require.Len(t, envs, 1)
+	lt.Validate(t, "envelope", envs[0].Raw)
+	require.Equal(t, envID, envs[0].Value["id"])
+	require.Equal(t, "sign_language", envs[0].Value["channel"])
+	require.Equal(t, sid, envs[0].Value["session_id"])
+	require.Equal(t, livechat.VideoEnvelopeText, envs[0].Value["content"].(map[string]any)["text"])
+	seen := map[string]map[string]any{}
+	for _, e := range g.Consume(t, "intake.events", 500*time.Millisecond) {
+		lt.Validate(t, "event", e.Raw)
+		typ := e.Value["type"].(string)
+		if typ == "sla.met" || typ == "sla.breached" {
+			typ += ":" + e.Value["data"].(map[string]any)["clock"].(string)
+		}
+		if e.Value["session_id"] == sid || e.Value["envelope_id"] == envID {
+			require.Equal(t, "sign_language", e.Value["channel"], typ)
+			seen[typ], _ = e.Value["data"].(map[string]any)
+		}
+	}
+	for _, typ := range []string{"request.accepted", "session.opened", "session.queued", "session.offered", "session.assigned",
+		"session.closed", "sla.met:first_response"} {
+		require.Contains(t, seen, typ)
+	}
+	require.NotContains(t, seen, "sla.breached:first_response")
+	closed := seen["session.closed"]
+	require.Equal(t, true, closed["video"])
+	require.GreaterOrEqual(t, closed["waited_s"], 0.0)
+	require.Greater(t, closed["call_s"], 0.0)
+}
+
+// waitActive reads a citizen's queue frames until the session is active.
+func waitActive(t *testing.T, c *lt.Client) {
+	t.Helper()
+	for lt.Data(t, c.Expect(livechat.TypeQueue, wait))["state"] != "active" {
+		continue
+	}
+}
+
+// queueAt reads a citizen's queue frames until one at position pos and
+// returns its estimated wait.
+func queueAt(t *testing.T, c *lt.Client, pos int) int {
+	t.Helper()
+	for {
+		p, w := queueOf(t, c)
+		if p == pos {
+			return w
+		}
+	}
+}
+
+func citizenClaims(sub, channel string) tokens.Claims {
+	return tokens.Claims{Sub: sub, Role: tokens.RoleCitizen, Channel: channel}
+}
+
+// queueOf reads a citizen's queue frames until one with state queued.
+func queueOf(t *testing.T, c *lt.Client) (pos, wait int) {
+	t.Helper()
+	for {
+		d := lt.Data(t, c.Expect(livechat.TypeQueue, 5*time.Second))
+		if d["state"] == "queued" {
+			return int(d["queue_position"].(float64)), int(d["estimated_wait_s"].(float64))
+		}
+	}
+}
+
+// Three sign-language agents and ten callers: the first three calls are
+// offered at once, one per agent; the others wait in arrival order with
+// positions 1..7 and estimated waits of ceil(position/3) × 30 s (the floor of
+// the per-session wait), the same in the REST answer, the welcome and the
+// queue frames. An agent on a call gets no chat offer; a freed agent gets
+// the oldest waiting call.
+func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
+	g := lt.Start(t, "GATEWAY_AGENTS=s1:pw:sign_language|general:3,s2:pw:sign_language|general:3,s3:pw:sign_language|general:3", alwaysOpen)
+	agents := map[string]*lt.Client{"s1": agentOn(t, g, "s1"), "s2": agentOn(t, g, "s2"), "s3": agentOn(t, g, "s3")}
+	estimate := func(pos int) int { return (pos + 2) / 3 * 30 }
+
+	type caller struct {
+		c   *lt.Client
+		sid string
+	}
+	var callers []caller
+	offered := map[string]string{} // session → agent
+	for i := range 10 {
+		c, answer, w := videoCitizen(t, g)
+		wd := lt.Data(t, w)
+		callers = append(callers, caller{c, w.SessionID})
+		if i < 3 {
+			require.EqualValues(t, 1, answer["queue_position"], "caller %d", i+1)
+			// Offered at once to a free agent: one call per agent.
+			var got string
+			eventually(t, func() bool {
+				for id, a := range agents {
+					if f, ok := a.Next(10 * time.Millisecond); ok && f.Type == livechat.TypeOffer {
+						require.Equal(t, w.SessionID, f.SessionID)
+						require.Empty(t, offered[f.SessionID])
+						got = id
+						return true
+					}
+				}
+				return false
+			})
+			for _, a := range offered {
+				require.NotEqual(t, a, got, "an agent with a call offered gets no second call")
+			}
+			offered[w.SessionID] = got
+			continue
+		}
+		pos := i - 2
+		require.EqualValues(t, pos, answer["queue_position"], "REST answer of caller %d", i+1)
+		require.EqualValues(t, estimate(pos), answer["estimated_wait_s"], "REST answer of caller %d", i+1)
+		require.EqualValues(t, pos, wd["queue_position"], "welcome of caller %d", i+1)
+		require.EqualValues(t, estimate(pos), wd["estimated_wait_s"], "welcome of caller %d", i+1)
+		p, e := queueOf(t, c)
+		require.Equal(t, pos, p, "queue frame of caller %d", i+1)
+		require.Equal(t, estimate(pos), e)
+	}
+	for _, cl := range callers[:3] {
+		a := agents[offered[cl.sid]]
+		a.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: cl.sid})
+		require.Equal(t, "active", lt.Data(t, a.Expect(livechat.TypeSession, wait))["state"])
+		waitActive(t, cl.c)
+	}
+
+	// A text chat arriving now is not offered to any agent on a call.
+	chat := g.MustDial(t, "/v1/ws/citizen", g.CitizenToken(t))
+	chat.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
+	cw := lt.Data(t, chat.Expect(livechat.TypeWelcome, wait))
+	require.Equal(t, "queued", cw["state"])
+	for _, a := range agents {
+		noFrame(t, a, livechat.TypeOffer, 100*time.Millisecond)
+	}
+
+	// s1 hangs up: the oldest waiting call (caller 4) goes to s1, not the
+	// chat; everyone behind moves up one place.
+	var s1Call string
+	for sid, a := range offered {
+		if a == "s1" {
+			s1Call = sid
+		}
+	}
+	agents["s1"].Send(livechat.Frame{Type: livechat.TypeClose, SessionID: s1Call})
+	next := agents["s1"].Expect(livechat.TypeOffer, wait)
+	require.Equal(t, callers[3].sid, next.SessionID)
+	for i := 4; i < 10; i++ {
+		require.Equal(t, estimate(i-3), queueAt(t, callers[i].c, i-3), "caller %d after one call ended", i+1)
+	}
+	noFrame(t, agents["s1"], livechat.TypeOffer, 100*time.Millisecond)
+	_, n := g.Hub().AgentState("s1")
+	require.Zero(t, n, "the offered call is not active until accepted")
+}
+
+// Only the citizen and the assigned agent can signal in a video session:
+// another citizen, an agent who is not assigned, and the offered agent
+// before accepting are refused and reach no one. Relayed frames arrive in
+// order with their data untouched.
+func TestRTCFramesOnlyBetweenTheParties(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:sign_language:1,a2:p:sign_language|general:2", lt.NewFakeClock(t0), "")
+	a1 := agentUp(t, h, "a1")
+	alice := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("alice"))
+	alice.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web", "video": true})
+	sid := alice.Expect(livechat.TypeWelcome, wait).SessionID
+	require.Equal(t, sid, a1.Expect(livechat.TypeOffer, wait).SessionID)
+	a2 := agentUp(t, h, "a2")
+	mallory := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("mallory"))
+	appAlice := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.Tokens.Issue(citizenClaims("alice", "app"), time.Hour))
+
+	rtc := func(typ string) livechat.Frame {
+		return livechat.Frame{Type: typ, SessionID: sid, Data: []byte(`{"sdp":"v=0\r\n","type":"offer"}`)}
+	}
+	refused := func(c *lt.Client, who string) {
+		t.Helper()
+		for _, typ := range []string{livechat.TypeRTCOffer, livechat.TypeRTCAns, livechat.TypeRTCICE} {
+			c.Send(rtc(typ))
+			e := c.Expect(livechat.TypeError, wait)
+			require.Equal(t, "forbidden", lt.Data(t, e)["code"], "%s %s", who, typ)
+		}
+	}
+	refused(a1, "offered agent before accepting")
+	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	a1.Expect(livechat.TypeSession, wait)
+	refused(a2, "agent not assigned")
+	refused(mallory, "another citizen")
+	refused(appAlice, "same subject on another channel")
+	for _, c := range []*lt.Client{alice, a1} {
+		noFrame(t, c, livechat.TypeRTCOffer, 50*time.Millisecond)
+	}
+
+	// The parties' frames: in order, data untouched, to the other party only.
+	const n = 50
+	for i := range n {
+		alice.Send(livechat.Frame{Type: livechat.TypeRTCICE, SessionID: sid, ID: fmt.Sprint(i),
+			Data: []byte(fmt.Sprintf(`{"candidate":{"candidate":"candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host","sdpMid":"0","sdpMLineIndex":0}}`, i, 50000+i))})
+	}
+	for i := range n {
+		f := a1.Expect(livechat.TypeRTCICE, wait)
+		require.Equal(t, fmt.Sprint(i), f.ID)
+		require.JSONEq(t, fmt.Sprintf(`{"candidate":{"candidate":"candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host","sdpMid":"0","sdpMLineIndex":0}}`, i, 50000+i), string(f.Data))
+	}
+	a1.Send(rtc(livechat.TypeRTCOffer))
+	got := alice.Expect(livechat.TypeRTCOffer, wait)
+	require.JSONEq(t, `{"sdp":"v=0\r\n","type":"offer"}`, string(got.Data))
+	for _, c := range []*lt.Client{a2, mallory, appAlice} {
+		noFrame(t, c, livechat.TypeRTCICE, 50*time.Millisecond)
+		noFrame(t, c, livechat.TypeRTCOffer, 10*time.Millisecond)
+	}
+	noFrame(t, alice, livechat.TypeRTCICE, 50*time.Millisecond) // not echoed to the sender
+}
