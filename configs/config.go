@@ -200,7 +200,10 @@ type SignLanguage struct {
 
 // LiveChat configures live-chat sessions and their websockets.
 type LiveChat struct {
-	OfferTimeout  time.Duration `yaml:"offer_timeout"`
+	OfferTimeout time.Duration `yaml:"offer_timeout"`
+	// AbandonAfter closes a queued web/app conversation whose citizen left
+	// and did not come back within it.
+	AbandonAfter  time.Duration `yaml:"abandon_after"`
 	AgentGrace    time.Duration `yaml:"agent_grace"`
 	PingInterval  time.Duration `yaml:"ping_interval"`
 	PongWait      time.Duration `yaml:"pong_wait"`
@@ -280,6 +283,7 @@ func Default() *Config {
 			TURNTTL:  time.Hour,
 		},
 		LiveChat: LiveChat{
+			AbandonAfter:  2 * time.Minute,
 			OfferTimeout:  30 * time.Second,
 			AgentGrace:    60 * time.Second,
 			PingInterval:  30 * time.Second,

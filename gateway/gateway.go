@@ -92,7 +92,7 @@ type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
 var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets)
 
 // New builds the gateway; nothing listens until Start.
-func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
+func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 		if opts.TimersClock != nil { // one timeline for timestamps and clocks
@@ -102,7 +102,7 @@ func New(cfg *configs.Config, opts Options) (g *Gateway, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 	}
-	g = &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, timersClk: opts.TimersClock}
+	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, timersClk: opts.TimersClock}
 	defer func() {
 		if err != nil {
 			g.closeAll()

@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,4 +70,21 @@ func TestRequestStatusOnlyForItsCitizen(t *testing.T) {
 type httpResult struct {
 	status int
 	body   []byte
+}
+
+// A gateway that cannot start says why and releases what it opened.
+func TestNewFailsCleanlyWhenTheBrokerPortIsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cfg := gatewaytest.Config(t)
+	cfg.Kafka.Embedded.Addr = ln.Addr().String()
+	g, err := gateway.New(cfg, gateway.Options{})
+	require.Error(t, err)
+	require.Nil(t, g)
+	// The store was closed: a second gateway can open the same data directory.
+	cfg.Kafka.Embedded.Addr = "127.0.0.1:0"
+	g, err = gateway.New(cfg, gateway.Options{})
+	require.NoError(t, err)
+	require.NoError(t, g.Shutdown(context.Background()))
 }

@@ -41,11 +41,9 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 			return ErrNotYours
 		}
 	} else {
-		for _, o := range h.sessions { // one open conversation per citizen and channel
-			if o.state != sessions.StateClosed && o.video == d.Video && o.ownedBy(c) {
-				s = o
-				break
-			}
+		// One open conversation per citizen and channel (and one video call).
+		if o := h.open[connOwnerKey(c, d.Video)]; o != nil && o.state != sessions.StateClosed {
+			s = o
 		}
 	}
 	if s == nil {
@@ -239,12 +237,9 @@ func (h *Hub) OpenConversation(ctx context.Context, m channels.InboundMessage) (
 func (h *Hub) conversationFor(ctx context.Context, m channels.InboundMessage) (*sess, bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var open *sess
-	for _, o := range h.sessions {
-		if o.citizen == m.ChannelUserID && o.channel == m.Channel && o.state != sessions.StateClosed {
-			open = o
-			break
-		}
+	open := h.open["c\x00"+m.Channel+"\x00"+m.ChannelUserID]
+	if open != nil && open.state == sessions.StateClosed {
+		open = nil
 	}
 	if open != nil && m.JoinWindow > 0 {
 		open.mu.Lock()

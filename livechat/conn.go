@@ -7,19 +7,22 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// conn is one websocket: one reader goroutine (the handler's) and one writer
-// goroutine. Sends never block: a full queue disconnects the client with
-// CloseSlow, so one slow reader cannot hold back anyone else.
+// conn is one websocket: one reader and one writer goroutine. Sends never
+// block: a full queue disconnects the client with CloseSlow, so one slow
+// reader cannot hold back anyone else. The queue is a slice that grows on
+// demand up to its bound, so an idle connection costs no queue memory.
 type conn struct {
 	ws   *websocket.Conn
 	role string // "citizen" or "agent"
 	sub  string // citizen subject or agent id
 	ch   string // citizen's channel
 
-	send chan [][]byte // a replay is one element, so it keeps its place in line
+	max  int           // bound of the queue, in entries (a replay is one entry)
+	wake chan struct{} // signalled when the queue becomes non-empty
 	done chan struct{}
 
 	mu       sync.Mutex
+	queue    [][][]byte // a replay is one entry, so it keeps its place in line
 	closing  bool
 	closeMsg []byte
 
@@ -29,7 +32,7 @@ type conn struct {
 }
 
 func newConn(ws *websocket.Conn, role, sub string, queue int) *conn {
-	return &conn{ws: ws, role: role, sub: sub, send: make(chan [][]byte, queue),
+	return &conn{ws: ws, role: role, sub: sub, max: queue, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), sessions: map[string]bool{}}
 }
 
@@ -37,21 +40,26 @@ func newConn(ws *websocket.Conn, role, sub string, queue int) *conn {
 func (c *conn) enqueue(b []byte) bool { return c.push([][]byte{b}) }
 
 func (c *conn) push(frames [][]byte) bool {
-	select {
-	case <-c.done:
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
 		return false
-	default:
 	}
-	select {
-	case c.send <- frames:
-		return true
-	default:
+	if len(c.queue) >= c.max {
+		c.mu.Unlock()
 		c.closeWith(CloseSlow, "send queue full: reconnect and resume")
 		// A write blocked on a client that does not read must not hold the
 		// writer for long: fail it soon so the connection is closed.
 		_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now().Add(time.Second))
 		return false
 	}
+	c.queue = append(c.queue, frames)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // replay queues missed frames, in order, after what is already queued and
@@ -92,11 +100,17 @@ func (c *conn) writeLoop(ping, writeWait time.Duration) {
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			return
-		case frames := <-c.send:
-			for _, f := range frames {
-				if !write(f) {
-					c.closeWith(websocket.CloseAbnormalClosure, "")
-					return
+		case <-c.wake:
+			c.mu.Lock()
+			q := c.queue
+			c.queue = nil // the next burst starts small again
+			c.mu.Unlock()
+			for _, frames := range q {
+				for _, f := range frames {
+					if !write(f) {
+						c.closeWith(websocket.CloseAbnormalClosure, "")
+						return
+					}
 				}
 			}
 		case <-t.C:

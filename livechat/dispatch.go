@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hotline12345/gateway/connectors/store"
@@ -41,11 +42,17 @@ func (h *Hub) route(ctx context.Context) {
 			Load: len(a.active) + len(a.offers), OnCall: h.onCall(a),
 			Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
 	}
-	waiting := h.waiting()
-	for _, as := range Route(views, waiting) {
+	h.posDirty = true
+	free := false
+	for _, v := range views {
+		free = free || (v.Available && !v.OnCall && v.Load < v.Capacity)
+	}
+	if !free { // nobody can take anything: do not even look at the queue
+		return
+	}
+	for _, as := range Route(views, h.waiting()) {
 		h.offer(ctx, h.sessions[as.SessionID], h.agents[as.AgentID])
 	}
-	h.sendQueuePositions()
 }
 
 func (h *Hub) waiting() []Waiting {
@@ -237,6 +244,10 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 	s.subs = map[*conn]bool{}
 	s.mu.Unlock()
 	delete(h.sessions, s.id)
+	if h.open[s.ownerKey] == s {
+		delete(h.open, s.ownerKey)
+	}
+	h.posDirty = true
 	if err == nil {
 		if f := h.hook().Closed; f != nil {
 			f(rec)
@@ -245,23 +256,57 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 	return err
 }
 
-// sendQueuePositions tells waiting citizens where they stand. Caller holds h.mu.
+// sendQueuePositions tells waiting citizens whose place or estimate changed
+// where they stand, in one ordered pass over the queue. Caller holds h.mu.
 func (h *Hub) sendQueuePositions() {
-	w := h.waiting()
-	sort.Slice(w, func(i, j int) bool {
-		if w[i].Priority != w[j].Priority {
-			return w[i].Priority > w[j].Priority
+	groups := map[string][]*sess{}
+	for _, s := range h.sessions {
+		if s.state == sessions.StateQueued {
+			k := strings.Join(s.skills, "\x00")
+			groups[k] = append(groups[k], s)
 		}
-		return w[i].Since.Before(w[j].Since)
-	})
-	for _, x := range w {
-		pos, wait := h.position(x.SessionID)
-		s := h.sessions[x.SessionID]
-		s.mu.Lock()
-		s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
-			"state": "queued", "queue_position": pos, "estimated_wait_s": int(wait.Seconds())})}))
-		s.mu.Unlock()
 	}
+	per := h.waitStats.perSession()
+	for _, g := range groups {
+		sort.Slice(g, func(i, j int) bool {
+			if g[i].priority != g[j].priority {
+				return g[i].priority > g[j].priority
+			}
+			return g[i].since.Before(g[j].since)
+		})
+		agents := h.capacityFor(g[0].skills, g[0].video)
+		for i, s := range g {
+			pos := i + 1
+			wait := int((time.Duration(pos) * per).Seconds())
+			if agents > 0 {
+				wait = int((time.Duration((pos+agents-1)/agents) * per).Seconds())
+			}
+			if pos == s.lastPos && wait == s.lastWait {
+				continue
+			}
+			s.lastPos, s.lastWait = pos, wait
+			s.mu.Lock()
+			s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
+				"state": "queued", "queue_position": pos, "estimated_wait_s": wait})}))
+			s.mu.Unlock()
+		}
+	}
+}
+
+// capacityFor counts the sessions available agents with the skills could
+// hold at once (one per agent for video). Caller holds h.mu.
+func (h *Hub) capacityFor(skills []string, video bool) int {
+	n := 0
+	for _, a := range h.agents {
+		if a.presence == "available" && eligible(&AgentView{Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent, Available: true}, Waiting{Skills: skills}) {
+			if video {
+				n++
+			} else {
+				n += max(1, a.spec.MaxConcurrent)
+			}
+		}
+	}
+	return n
 }
 
 // position is a session's place among waiting sessions that need the same
@@ -280,15 +325,7 @@ func (h *Hub) position(sid string) (int, time.Duration) {
 			ahead++
 		}
 	}
-	agents := 0
-	for _, a := range h.agents {
-		if a.presence == "available" && eligible(&AgentView{Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent, Available: true}, Waiting{Skills: s.skills}) {
-			agents += max(1, a.spec.MaxConcurrent)
-			if s.video {
-				agents -= max(1, a.spec.MaxConcurrent) - 1
-			}
-		}
-	}
+	agents := h.capacityFor(s.skills, s.video)
 	per := h.waitStats.perSession()
 	if agents == 0 {
 		return ahead, time.Duration(ahead) * per

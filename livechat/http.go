@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
@@ -82,7 +84,8 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 	if !h.originOK(r) {
 		return apierr.New(apierr.CodeForbidden, "origin not allowed")
 	}
-	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
+		CheckOrigin: func(*http.Request) bool { return true }}
 	ws, err := up.Upgrade(c.Response(), r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
@@ -124,11 +127,20 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		cn.ch = "web"
 	}
 	h.attach(cn)
+	// The handler returns so that net/http releases its per-connection
+	// buffers and goroutine: the hub owns the reader and the writer.
+	h.conns.Add(1)
 	go cn.writeLoop(h.cfg.PingInterval, 10*time.Second)
-	h.readLoop(cn)
-	h.detach(cn)
+	go func() {
+		defer h.conns.Done()
+		h.readLoop(cn)
+		h.detach(cn)
+	}()
 	return nil
 }
+
+// writeBuffers are shared by connections while they are idle.
+var writeBuffers = &sync.Pool{}
 
 func (h *Hub) attach(c *conn) {
 	if c.role != tokens.RoleAgent {
@@ -153,6 +165,9 @@ func (h *Hub) detach(c *conn) {
 	for sid := range c.sessions {
 		if s := h.sessions[sid]; s != nil {
 			s.unsubscribe(c)
+			if c.role == tokens.RoleCitizen && !h.closed {
+				h.abandonLater(s)
+			}
 		}
 	}
 	if c.role == tokens.RoleAgent {
@@ -295,4 +310,32 @@ func (h *Hub) resume(c *conn, f Frame) error {
 		s.unsubscribe(c)
 	}
 	return h.subscribe(s, c, last)
+}
+
+// abandonLater closes a session that nobody answered once its citizen has
+// been gone for AbandonAfter: a web visitor who closed the page is not
+// waiting any more. Conversations on messaging channels (WeChat, SMS) have no
+// socket and are never abandoned this way. Caller holds h.mu.
+func (h *Hub) abandonLater(s *sess) {
+	if s.state != sessions.StateQueued || h.cfg.AbandonAfter <= 0 {
+		return
+	}
+	sid := s.id
+	h.clock.AfterFunc(h.cfg.AbandonAfter, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s := h.sessions[sid]
+		if s == nil || s.state != sessions.StateQueued || h.closed {
+			return
+		}
+		s.mu.Lock()
+		present := false
+		for c := range s.subs {
+			present = present || c.role == tokens.RoleCitizen
+		}
+		s.mu.Unlock()
+		if !present {
+			_ = h.closeSession(context.Background(), s, "", "abandoned")
+		}
+	})
 }

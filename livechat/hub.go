@@ -48,6 +48,9 @@ type Config struct {
 	AgentTokenTTL  time.Duration
 	// ResponseWindow is the next-response limit the console counts down.
 	ResponseWindow time.Duration
+	// AbandonAfter closes a queued web/app session whose citizen left (closed
+	// the page) and did not come back within it. Zero: never.
+	AbandonAfter time.Duration
 	// Receipt, when set, is the automatic receipt added to the conversation
 	// (and sent on messaging channels) right after the message that created
 	// its envelope, in the same transaction.
@@ -75,6 +78,10 @@ type Hub struct {
 
 	mu        sync.Mutex
 	sessions  map[string]*sess
+	open      map[string]*sess // ownerKey → the citizen's open session
+	posDirty  bool             // queue positions changed since they were last sent
+	stop      chan struct{}    // closed by Close: ends the hub's own goroutines
+	conns     sync.WaitGroup   // connection readers
 	agents    map[string]*agent
 	closed    bool
 	waitStats waitStats
@@ -105,6 +112,9 @@ type Hooks struct {
 // rec, subs and message order by mu.
 type sess struct {
 	id       string
+	ownerKey string // immutable: who may rejoin it (see ownerKeyOf)
+	lastPos  int    // the queue position last sent to the citizen
+	lastWait int
 	citizen  string // immutable
 	channel  string // immutable
 	state    string
@@ -140,7 +150,7 @@ func New(cfg Config, d Deps) (*Hub, error) {
 		d.Clock = realClock{}
 	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
-		deliverers: map[string]channels.Deliverer{}}
+		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{})}
 	for _, a := range d.Agents {
 		h.agents[a.ID] = &agent{spec: a, presence: "offline", conns: map[*conn]bool{}, active: map[string]bool{},
 			offers: map[string]bool{}, idleSince: d.Clock.Now()}
@@ -148,7 +158,46 @@ func New(cfg Config, d Deps) (*Hub, error) {
 	if err := h.load(); err != nil {
 		return nil, err
 	}
+	go h.pushPositions()
 	return h, nil
+}
+
+// ownerKeyOf says who may rejoin a session without naming it: the citizen on
+// its channel, with video sessions apart (they are on sign_language, entered
+// from web or app).
+func ownerKeyOf(r *sessions.Session) string {
+	if r.Video {
+		return "v\x00" + r.Meta[metaVia] + "\x00" + r.Citizen
+	}
+	return "c\x00" + r.Channel + "\x00" + r.Citizen
+}
+
+func connOwnerKey(c *conn, video bool) string {
+	if video {
+		return "v\x00" + c.ch + "\x00" + c.sub
+	}
+	return "c\x00" + c.ch + "\x00" + c.sub
+}
+
+// pushPositions tells waiting citizens where they stand, at most once a
+// second and only when something moved: with many waiting, recomputing on
+// every event would cost the square of the queue.
+func (h *Hub) pushPositions() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.mu.Lock()
+			if h.posDirty && !h.closed {
+				h.posDirty = false
+				h.sendQueuePositions()
+			}
+			h.mu.Unlock()
+		}
+	}
 }
 
 // SetHooks installs the timeliness hooks.
@@ -177,7 +226,9 @@ func (h *Hub) load() error {
 					h.startGrace(a)
 				}
 			}
+			s.ownerKey = ownerKeyOf(r)
 			h.sessions[s.id] = s
+			h.open[s.ownerKey] = s
 			return nil
 		})
 	})
@@ -303,7 +354,10 @@ func (h *Hub) openSession(ctx context.Context, channel, citizen, language string
 	} else {
 		h.d.Intake.Notify()
 	}
+	s.ownerKey = ownerKeyOf(r)
 	h.sessions[s.id] = s
+	h.open[s.ownerKey] = s
+	h.posDirty = true
 	return s, nil
 }
 
@@ -492,6 +546,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
+	close(h.stop)
 	for _, s := range h.sessions {
 		if s.offerEnd != nil {
 			s.offerEnd()
@@ -512,7 +567,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	done := make(chan struct{})
-	go func() { h.bg.Wait(); close(done) }()
+	go func() { h.bg.Wait(); h.conns.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -209,3 +209,27 @@ func TestSeveralTabsOfOneAgentSeeTheSameSessions(t *testing.T) {
 	require.EqualValues(t, 1, tab3.Expect(livechat.TypeMessage, wait).Seq)
 	require.EqualValues(t, 2, tab3.Expect(livechat.TypeMessage, wait).Seq)
 }
+
+func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {
+	clock := lt.NewFakeClock(t0)
+	h := lt.StartHub(t, "a1:p:general:1", clock, "", func(c *livechat.Config) { c.AbandonAfter = 2 * time.Minute })
+	// A citizen who reloads the page within the time keeps their place.
+	cit, stay := citizenUp(t, h, "stays")
+	cit.WS.Close()
+	<-cit.Done
+	time.Sleep(50 * time.Millisecond) // let the server see the close
+	clock.Advance(time.Minute)
+	cit = lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("stays"))
+	cit.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
+	require.Equal(t, stay, cit.Expect(livechat.TypeWelcome, wait).SessionID)
+
+	// One who closed the page for good is not kept waiting in the queue.
+	gone, sid := citizenUp(t, h, "gone")
+	gone.WS.Close()
+	<-gone.Done
+	eventually(t, func() bool { time.Sleep(10 * time.Millisecond); return true })
+	clock.Advance(2*time.Minute + time.Second)
+	eventually(t, func() bool { s, ok := h.SessionInfo(sid); return ok && s.State == "closed" })
+	s, _ := h.SessionInfo(stay)
+	require.Equal(t, "queued", s.State)
+}

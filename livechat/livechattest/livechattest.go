@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,6 +110,7 @@ func (g *Gateway) AgentToken(t testing.TB, id, password string) string {
 
 // Client is a websocket client.
 type Client struct {
+	wmu  sync.Mutex // writes may come from several goroutines (pion callbacks)
 	t    testing.TB
 	WS   *websocket.Conn
 	in   chan livechat.Frame
@@ -168,7 +170,10 @@ func MustDial(t testing.TB, base, path, token string) *Client {
 func (c *Client) Send(f livechat.Frame) {
 	c.t.Helper()
 	f.At = time.Now().UTC()
-	require.NoError(c.t, c.WS.WriteJSON(f))
+	c.wmu.Lock()
+	err := c.WS.WriteJSON(f)
+	c.wmu.Unlock()
+	require.NoError(c.t, err)
 }
 
 // SendData writes a frame with data.
