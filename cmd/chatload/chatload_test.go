@@ -143,7 +143,9 @@ func TestRunsAgainstGateway(t *testing.T) {
 	require.Equal(t, 20, idle.Open)
 	require.Empty(t, idle.Failures)
 	require.Equal(t, 20, idle.StillOpen)
-	require.InDelta(t, 20*20/2, idle.FramesSetup, 20, "each hello sends every waiting citizen a queue update")
+	// Queue positions are pushed at most once a second and only on change:
+	// far fewer than one per waiting citizen per hello.
+	require.Less(t, int(idle.FramesSetup), 20*20/2, "queue updates must not grow with the square of the queue")
 	idle.print(os.Stderr)
 
 	chat, err := runChat(ctx, smallOptions(quietGateway(t), "chat"))
