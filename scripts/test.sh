@@ -39,6 +39,26 @@ install_tools() {
   fi
 }
 
+# fuzz_one runs one target. Go's fuzzer sometimes ends a short run with
+# "context deadline exceeded" and no failing input (a worker still busy when
+# the time is up): that is not a finding, so such a run is tried once more.
+# A real failure writes its input under testdata/fuzz and fails at once.
+fuzz_one() {
+  local out
+  for attempt in 1 2; do
+    if out=$(go test -run '^$' -fuzz "^${2}\$" -fuzztime "$FUZZTIME" "$1" 2>&1); then
+      printf '%s\n' "$out" | tail -3
+      return 0
+    fi
+    printf '%s\n' "$out"
+    if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out"; then
+      return 1
+    fi
+    echo "(fuzzer timed out without a finding; trying once more)"
+  done
+  return 1
+}
+
 fuzz_all() {
   # Every "func FuzzXxx(f *testing.F)" in a _test.go file, run alone for
   # FUZZTIME. -fuzz needs exactly one matching target per package run.
@@ -49,7 +69,7 @@ fuzz_all() {
     dir=$(dirname "$file")
     for name in $(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
       log "fuzz $dir $name ($FUZZTIME)"
-      go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir"
+      fuzz_one "$dir" "$name"
       n=$((n + 1))
     done
   done
