@@ -23,6 +23,8 @@ install_tools() {
   command -v kcat >/dev/null 2>&1 || need+=(kcat)
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+  # A small CJK font, so that the browser tests' screenshots show the Chinese UI.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
   [ ${#need[@]} -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing ${need[*]} and no apt-get here: install them by hand (tests needing them skip, or fail under CI)" >&2
