@@ -56,7 +56,8 @@ type Config struct {
 	// its envelope, in the same transaction.
 	Receipt func(env *normalize.Envelope) string
 	// MessageTx, when set, runs in the transaction that stores each message
-	// (the timeliness clocks start and stop there).
+	// (the timeliness clocks start and stop there). It sees the session as it
+	// was before the message (LastAgentAt, LastCitizenAt), with its envelope id.
 	MessageTx func(tx *store.Tx, s *sessions.Session, m *sessions.Message) error
 }
 
@@ -393,6 +394,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 	dup := false
 	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
 		n := *s.rec // fn may run twice: start from the committed record each time
+		before := n // as it was before this message (for MessageTx)
 		env, dup = nil, false
 		if dedupKey != "" {
 			seen, _, err := sessions.SeenDedup(tx, dedupKey, s.id, 0)
@@ -443,7 +445,8 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			return err
 		}
 		if h.cfg.MessageTx != nil {
-			if err := h.cfg.MessageTx(tx, &n, &mm); err != nil {
+			before.EnvelopeID = n.EnvelopeID
+			if err := h.cfg.MessageTx(tx, &before, &mm); err != nil {
 				return err
 			}
 		}

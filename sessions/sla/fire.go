@@ -193,7 +193,8 @@ func (s *Service) Handled(ctx context.Context, id string, at time.Time) error {
 }
 
 // MessageTx runs in the transaction that stores a live-chat message, so the
-// clocks change exactly when the message is durable. An agent's message
+// clocks change exactly when the message is durable. sess is the session as
+// it was before m. An agent's message
 // stops the first-response clock of the session's request and its
 // next-response clock. A citizen's message after an agent's reply starts
 // the next-response clock; while a clock runs (the citizen is already
@@ -203,12 +204,17 @@ func (s *Service) MessageTx(tx *store.Tx, sess *sessions.Session, m *sessions.Me
 	k := timers.Key{ID: sess.ID, Kind: NextResponse}
 	switch m.From {
 	case "agent":
-		if sess.EnvelopeID != "" {
+		// Only the session's first agent message can be the first response:
+		// later ones need not touch the request record at all.
+		if sess.EnvelopeID != "" && sess.LastAgentAt == nil {
 			if err := s.stopTx(tx, sess.EnvelopeID, FirstResponse, m.At, firstResponseAt(m.At)); err != nil && !errors.Is(err, intakelog.ErrNotFound) {
 				return err
 			}
 		}
-		due, _ := s.timers.Due(k)
+		due, running := s.timers.Due(k)
+		if !running { // no citizen is waiting for a next response
+			return nil
+		}
 		stopped, err := s.timers.StopTx(tx, k)
 		if err != nil {
 			return err
@@ -227,7 +233,7 @@ func (s *Service) MessageTx(tx *store.Tx, sess *sessions.Session, m *sessions.Me
 		return s.event(tx, normalize.EventSLAMet, req, sess.ID, NextResponse, due,
 			map[string]any{"elapsed_s": m.At.Sub(due.Add(-s.cfg.NextResponse)).Seconds()})
 	case "citizen":
-		if sess.LastAgentAt == nil || sess.LastAgentAt.After(m.At) { // still waiting for the first response: that clock covers it
+		if sess.LastAgentAt == nil { // still waiting for the first response: that clock covers it
 			return nil
 		}
 		if _, running := s.timers.Due(k); running {
