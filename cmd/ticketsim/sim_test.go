@@ -134,6 +134,17 @@ func TestEndToEnd(t *testing.T) {
 			require.Nil(t, ev.Reply)
 		}
 	}
+	// The offsets are committed once the sequences are done: wait until the
+	// group's committed offset covers all three records, then stop.
+	admin := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+	require.Eventually(t, func() bool {
+		res, err := admin.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: "ticketsim",
+			Topics: map[string][]int{"intake.envelopes": {0}}})
+		if err != nil || len(res.Topics["intake.envelopes"]) == 0 {
+			return false
+		}
+		return res.Topics["intake.envelopes"][0].CommittedOffset >= 3
+	}, 20*time.Second, 20*time.Millisecond, "offsets committed")
 	require.NoError(t, stop())
 	require.Contains(t, logs.String(), `"msg":"skipping record"`)
 	require.Contains(t, logs.String(), `"msg":"skipping duplicate envelope"`)
