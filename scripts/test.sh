@@ -43,11 +43,11 @@ install_tools() {
 
 # fuzz_one runs one target. Go's fuzzer sometimes ends a short run with
 # "context deadline exceeded" and no failing input (a worker still busy when
-# the time is up): that is not a finding, so such a run is tried once more.
+# the time is up): that is not a finding, so such a run is tried again (up to three times).
 # A real failure writes its input under testdata/fuzz and fails at once.
 fuzz_one() {
   local out
-  for attempt in 1 2; do
+  for attempt in 1 2 3; do
     if out=$(go test -run '^$' -fuzz "^${2}\$" -fuzztime "$FUZZTIME" "$1" 2>&1); then
       printf '%s\n' "$out" | tail -3
       return 0
@@ -56,7 +56,7 @@ fuzz_one() {
     if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out"; then
       return 1
     fi
-    echo "(fuzzer timed out without a finding; trying once more)"
+    echo "(fuzzer timed out without a finding; trying again)"
   done
   return 1
 }
