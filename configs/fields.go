@@ -55,15 +55,7 @@ var allFields = sync.OnceValue(func() []field {
 	return out
 })
 
-// fieldsByKey and fieldsByEnv index allFields.
-var fieldsByKey = sync.OnceValue(func() map[string]field {
-	m := make(map[string]field)
-	for _, f := range allFields() {
-		m[f.key] = f
-	}
-	return m
-})
-
+// fieldsByEnv indexes allFields by environment name.
 var fieldsByEnv = sync.OnceValue(func() map[string]field {
 	m := make(map[string]field)
 	for _, f := range allFields() {

@@ -7,7 +7,6 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
 	webch "github.com/hotline12345/gateway/channels/web"
-	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/normalize/apierr"
@@ -64,7 +63,6 @@ func (g *Gateway) wireChannels() error {
 	for _, ch := range mounted {
 		ch.Mount(g.echo)
 	}
-	_ = intakelog.ErrReplay
 	if err := g.wireSLA(); err != nil {
 		return err
 	}

@@ -141,9 +141,6 @@ func (h *Hub) agentMessage(ctx context.Context, c *conn, f Frame) error {
 	s.mu.Lock()
 	rec := *s.rec
 	s.mu.Unlock()
-	if f := h.hook().AgentMessage; f != nil {
-		f(rec, stored)
-	}
 	h.deliverOut(rec, channels.Outbound{Channel: rec.Channel, ChannelUserID: rec.Citizen, EnvelopeID: rec.EnvelopeID,
 		SessionID: rec.ID, Text: stored.Text, Kind: "agent"}, c.sub)
 	return nil
@@ -159,14 +156,13 @@ func (h *Hub) Deliver(ctx context.Context, sid, from, text string) error {
 	if err != nil {
 		return err
 	}
-	m, _, err := h.appendMessage(ctx, s, sessions.Message{From: from, Text: text, At: h.now()}, "")
+	_, _, err = h.appendMessage(ctx, s, sessions.Message{From: from, Text: text, At: h.now()}, "")
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	s.mu.Lock()
 	rec := *s.rec
 	s.mu.Unlock()
-	_ = m
 	h.deliverOut(rec, channels.Outbound{Channel: rec.Channel, ChannelUserID: rec.Citizen, EnvelopeID: rec.EnvelopeID,
 		SessionID: rec.ID, Text: text, Kind: from}, rec.AgentID)
 	return nil
@@ -185,7 +181,7 @@ func (h *Hub) deliverOut(rec sessions.Session, m channels.Outbound, agentID stri
 	h.bg.Add(1)
 	go func() {
 		defer h.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*1e9)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := d.Deliver(ctx, m)
 		if err == nil {

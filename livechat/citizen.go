@@ -101,21 +101,8 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	}
 	m.From = "citizen"
 	m.At = h.now()
-	stored, _, err := h.appendMessage(ctx, s, m, "")
-	if err != nil {
-		return err
-	}
-	h.afterCitizenMessage(s, stored)
-	return nil
-}
-
-func (h *Hub) afterCitizenMessage(s *sess, m sessions.Message) {
-	s.mu.Lock()
-	rec := *s.rec
-	s.mu.Unlock()
-	if f := h.hook().CitizenMessage; f != nil {
-		f(rec, m)
-	}
+	_, _, err = h.appendMessage(ctx, s, m, "")
+	return err
 }
 
 func decodeMessage(f Frame) (sessions.Message, error) {
@@ -212,9 +199,6 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 	s.mu.Lock()
 	env := s.rec.EnvelopeID
 	s.mu.Unlock()
-	if !dup {
-		h.afterCitizenMessage(s, stored)
-	}
 	return channels.ChatResult{SessionID: s.id, Seq: stored.Seq, EnvelopeID: env, NewSession: isNew, Duplicate: dup}, nil
 }
 

@@ -156,9 +156,6 @@ func (h *Hub) accept(ctx context.Context, a *agent, sid string) error {
 	s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: sid, At: now, Data: mustJSON(map[string]any{
 		"state": "active", "agent_id": a.spec.ID, "queue_position": 0, "estimated_wait_s": 0})}))
 	s.mu.Unlock()
-	if f := h.hook().Assigned; f != nil {
-		f(rec)
-	}
 	h.videoAnswered(rec, now)
 	return nil
 }
@@ -236,7 +233,6 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 			videoDurations(data, r, now)
 			return h.event(tx, normalize.EventSessionClosed, r, by, data)
 		})
-	rec := *s.rec
 	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{"by": by, "reason": reason})}), nil)
 	for c := range s.subs {
 		delete(c.sessions, s.id)
@@ -248,11 +244,6 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 		delete(h.open, s.ownerKey)
 	}
 	h.posDirty = true
-	if err == nil {
-		if f := h.hook().Closed; f != nil {
-			f(rec)
-		}
-	}
 	return err
 }
 

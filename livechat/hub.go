@@ -90,23 +90,11 @@ type Hub struct {
 	delivMu    sync.RWMutex // not under mu: deliveries start while a session is locked
 	deliverers map[string]channels.Deliverer
 
-	hooksMu sync.RWMutex
-	hooks   Hooks
-
 	// welcomeExtra adds fields to a citizen's welcome (ICE servers for video).
 	welcomeExtra func(*sessions.Session) map[string]any
 	video        Video // sign-language hooks (video.go); guarded by mu
 
 	bg sync.WaitGroup
-}
-
-// Hooks let the timeliness service follow conversations. They run after the
-// change is durable and must not block.
-type Hooks struct {
-	CitizenMessage func(s sessions.Session, m sessions.Message)
-	AgentMessage   func(s sessions.Session, m sessions.Message)
-	Assigned       func(s sessions.Session)
-	Closed         func(s sessions.Session)
 }
 
 // sess is a session's live state. Routing fields are guarded by Hub.mu;
@@ -200,11 +188,6 @@ func (h *Hub) pushPositions() {
 		}
 	}
 }
-
-// SetHooks installs the timeliness hooks.
-func (h *Hub) SetHooks(k Hooks) { h.hooksMu.Lock(); h.hooks = k; h.hooksMu.Unlock() }
-
-func (h *Hub) hook() Hooks { h.hooksMu.RLock(); defer h.hooksMu.RUnlock(); return h.hooks }
 
 // load restores open sessions after a restart. Offers are not kept: offered
 // sessions wait again. Agents with active sessions get their grace period
@@ -397,7 +380,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		before := n // as it was before this message (for MessageTx)
 		env, dup = nil, false
 		if dedupKey != "" {
-			seen, _, err := sessions.SeenDedup(tx, dedupKey, s.id, 0)
+			seen, err := sessions.SeenDedup(tx, dedupKey, s.id)
 			if err != nil {
 				return err
 			}

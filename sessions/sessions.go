@@ -156,12 +156,12 @@ func Transcript(tx *store.Tx, id string, after, upTo int64) ([]Message, error) {
 }
 
 // SeenDedup reports whether a channel message id was recorded, and records it.
-func SeenDedup(tx *store.Tx, key, sessionID string, seq int64) (bool, string, error) {
+func SeenDedup(tx *store.Tx, key, sessionID string) (bool, error) {
 	b := tx.Bucket([]byte(bucketDedup))
-	if v := b.Get([]byte(key)); v != nil {
-		return true, string(v), nil
+	if b.Get([]byte(key)) != nil {
+		return true, nil
 	}
-	return false, "", b.Put([]byte(key), []byte(sessionID))
+	return false, b.Put([]byte(key), []byte(sessionID))
 }
 
 // Dedup returns the session a channel message id was recorded in, or "".

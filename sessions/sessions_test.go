@@ -28,7 +28,7 @@ func TestTranscriptAndCompact(t *testing.T) {
 					return err
 				}
 			}
-			_, _, err := sessions.SeenDedup(tx, "wechat:msg:"+id, id, 0)
+			_, err := sessions.SeenDedup(tx, "wechat:msg:"+id, id)
 			return err
 		}))
 		require.EqualValues(t, 3, s.LastSeq)

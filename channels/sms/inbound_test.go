@@ -273,7 +273,7 @@ func TestBlankTextAndCallbackToken(t *testing.T) {
 	require.Nil(t, openSession(t, e.Hub.DB, phone))
 
 	body = []byte(`[{"phone_number":"13800138000","content":"你好","send_time":"2024-05-01 18:00:00","sequence_id":2}]`)
-	status, answer = e.postRaw(t, sms.PathInbound, body, smsfakeToken("LTAI-test-key"))
+	status, _ = e.postRaw(t, sms.PathInbound, body, smsfakeToken("LTAI-test-key"))
 	require.Equal(t, 401, status, "the access key id is not the callback token")
 	status, answer = e.postRaw(t, sms.PathInbound, body, smsfakeToken("cb-token"))
 	require.Equal(t, 200, status, answer)
