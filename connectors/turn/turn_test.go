@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/normalize/vectorstest"
+
 	"github.com/hotline12345/gateway/connectors/turn"
 )
 
@@ -19,7 +21,7 @@ type credVector struct {
 
 func TestPasswordVector(t *testing.T) {
 	var v credVector
-	loadVector(t, "turn_rest_credentials", &v)
+	vectorstest.Load(t, "turn_rest_credentials", &v)
 	require.Equal(t, v.Password, turn.Password(v.Secret, v.Username))
 
 	// The vector's username is a bare expiry: Credentials with an empty

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/normalize/vectorstest"
+
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )
 
@@ -23,7 +25,7 @@ type signVector struct {
 func vector(t *testing.T) (signVector, stdwebhook.Secret, time.Time) {
 	t.Helper()
 	var v signVector
-	loadVector(t, "standard_webhooks_sign", &v)
+	vectorstest.Load(t, "standard_webhooks_sign", &v)
 	sec, err := stdwebhook.ParseSecret(v.Secret)
 	require.NoError(t, err)
 	unix, err := strconv.ParseInt(v.WebhookTimestamp, 10, 64)
