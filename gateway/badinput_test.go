@@ -205,3 +205,25 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 	w = call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"later"}`), nil, ip)
 	require.Equal(t, http.StatusAccepted, w.Code, "%s", w.Body)
 }
+
+// The app channel is limited per app key, whichever address the requests
+// come from.
+func TestAppRateLimitPerKey(t *testing.T) {
+	g, clk := newGateway(t, func(c *configs.Config) {
+		c.RateLimit.PerAppKey, c.RateLimit.PerAppKeyBurst = 1, 2
+		c.Channels.App.Keys["k2"] = appSecret
+	})
+	post := func(key string, i int, ip string) *httptest.ResponseRecorder {
+		body := []byte(`{"text":"app ` + strconv.Itoa(i) + `"}`)
+		h := signed(clk, appPath, key+"-nonce-"+strconv.Itoa(i), body)
+		h.Set("X-App-Key", key)
+		return call(g, http.MethodPost, appPath, bytes.NewReader(body), h, ip)
+	}
+	for i := range 2 {
+		require.Equal(t, http.StatusAccepted, post("k1", i, "198.51.100."+strconv.Itoa(10+i)+":1").Code)
+	}
+	w := post("k1", 2, "198.51.100.20:1")
+	requireError(t, w, http.StatusTooManyRequests, "rate_limited", nil)
+	require.NotEmpty(t, w.Header().Get("Retry-After"))
+	require.Equal(t, http.StatusAccepted, post("k2", 3, "198.51.100.20:1").Code, "another app key is not affected")
+}
