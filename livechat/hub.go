@@ -496,6 +496,7 @@ func messageFrame(sid string, m sessions.Message) Frame {
 // then receives live traffic with no gap and no duplicate. Caller must not
 // hold s.mu.
 func (h *Hub) subscribe(s *sess, c *conn, lastSeq int64) error {
+	lastSeq = max(lastSeq, 0) // a negative last_seq asks for everything
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if lastSeq < s.rec.LastSeq {

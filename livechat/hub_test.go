@@ -233,3 +233,20 @@ func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {
 	s, _ := h.SessionInfo(stay)
 	require.Equal(t, "queued", s.State)
 }
+
+func TestNegativeLastSeqReplaysEverything(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:1", lt.NewFakeClock(t0), "")
+	a1 := agentUp(t, h, "a1")
+	cit, sid := citizenUp(t, h, "c1")
+	a1.Expect(livechat.TypeOffer, wait)
+	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	a1.Expect(livechat.TypeSession, wait)
+	cit.SendData(livechat.TypeMessage, sid, "c-1", map[string]string{"text": "一"})
+	cit.Expect(livechat.TypeMessage, wait)
+
+	again := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("c1"))
+	last := int64(-7)
+	again.Send(livechat.Frame{Type: livechat.TypeHello, SessionID: sid, LastSeq: &last, Data: []byte(`{"channel":"web"}`)})
+	again.Expect(livechat.TypeWelcome, wait)
+	require.EqualValues(t, 1, again.Expect(livechat.TypeMessage, wait).Seq)
+}
