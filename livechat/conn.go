@@ -7,33 +7,57 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// conn is one websocket: one reader and one writer goroutine. Sends never
-// block: a full queue disconnects the client with CloseSlow, so one slow
-// reader cannot hold back anyone else. The queue is a slice that grows on
-// demand up to its bound, so an idle connection costs no queue memory.
+// conn is one websocket. Its reader goroutine lives as long as the socket;
+// a writer goroutine runs only while there is something to send (frames, a
+// ping, the close frame) and exits when the queue is empty, so an idle
+// connection costs one small goroutine stack, not two. Sends never block: a
+// full queue disconnects the client with CloseSlow, so one slow reader cannot
+// hold back anyone else. The queue grows on demand up to its bound.
 type conn struct {
 	ws   *websocket.Conn
 	role string // "citizen" or "agent"
 	sub  string // citizen subject or agent id
 	ch   string // citizen's channel
 
-	max  int           // bound of the queue, in entries (a replay is one entry)
-	wake chan struct{} // signalled when the queue becomes non-empty
-	done chan struct{}
+	max       int             // bound of the queue, in entries (a replay is one entry)
+	writers   *sync.WaitGroup // the hub's: every writer goroutine is counted
+	writeWait time.Duration
+	ping      time.Duration
+	pinger    *time.Timer
 
 	mu       sync.Mutex
 	queue    [][][]byte // a replay is one entry, so it keeps its place in line
+	writing  bool       // a writer goroutine is running (or has closed the socket)
 	closing  bool
 	closeMsg []byte
 
-	once sync.Once
 	// guarded by Hub.mu
 	sessions map[string]bool
 }
 
-func newConn(ws *websocket.Conn, role, sub string, queue int) *conn {
-	return &conn{ws: ws, role: role, sub: sub, max: queue, wake: make(chan struct{}, 1),
-		done: make(chan struct{}), sessions: map[string]bool{}}
+// pingEntry in the queue asks the writer for a ping control frame.
+var pingEntry = [][]byte{nil}
+
+func newConn(ws *websocket.Conn, role, sub string, queue int, writers *sync.WaitGroup, ping, writeWait time.Duration) *conn {
+	c := &conn{ws: ws, role: role, sub: sub, max: queue, writers: writers, ping: ping, writeWait: writeWait,
+		sessions: map[string]bool{}}
+	if ping > 0 {
+		c.mu.Lock() // the timer may fire before the assignment is seen
+		c.pinger = time.AfterFunc(ping, c.pingDue)
+		c.mu.Unlock()
+	}
+	return c
+}
+
+func (c *conn) pingDue() {
+	if !c.push(pingEntry) {
+		return
+	}
+	c.mu.Lock()
+	if !c.closing {
+		c.pinger.Reset(c.ping)
+	}
+	c.mu.Unlock()
 }
 
 // enqueue queues a frame; false if the client is too slow (it is then closed).
@@ -54,12 +78,19 @@ func (c *conn) push(frames [][]byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, frames)
+	c.startWriterLocked()
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 	return true
+}
+
+// startWriterLocked starts the writer unless it runs. Caller holds c.mu.
+func (c *conn) startWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.write()
 }
 
 // replay queues missed frames, in order, after what is already queued and
@@ -71,53 +102,64 @@ func (c *conn) replay(frames [][]byte) {
 }
 
 // closeWith sends a close frame (from the writer) and ends the connection.
+// What is still queued is dropped: clients resume from their last seq.
 func (c *conn) closeWith(code int, reason string) {
 	c.mu.Lock()
-	if !c.closing {
-		c.closing = true
-		c.closeMsg = websocket.FormatCloseMessage(code, reason)
+	defer c.mu.Unlock()
+	if c.closing {
+		return
 	}
-	c.mu.Unlock()
-	c.once.Do(func() { close(c.done) })
+	c.closing = true
+	c.closeMsg = websocket.FormatCloseMessage(code, reason)
+	c.queue = nil
+	c.startWriterLocked()
 }
 
-func (c *conn) writeLoop(ping, writeWait time.Duration) {
-	t := time.NewTicker(ping)
-	defer t.Stop()
-	defer c.ws.Close()
-	write := func(b []byte) bool {
-		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-		return c.ws.WriteMessage(websocket.TextMessage, b) == nil
-	}
+// write sends the queue until it is empty, then exits; once the connection
+// is closing it sends the close frame and closes the socket (which ends the
+// reader), and leaves writing set so that no writer starts again.
+func (c *conn) write() {
+	defer c.writers.Done()
 	for {
-		select {
-		case <-c.done:
-			c.mu.Lock()
+		c.mu.Lock()
+		if c.closing {
 			msg := c.closeMsg
-			c.mu.Unlock()
-			if msg == nil {
-				msg = websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			if c.pinger != nil {
+				c.pinger.Stop()
 			}
+			c.mu.Unlock()
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			_ = c.ws.Close()
 			return
-		case <-c.wake:
-			c.mu.Lock()
-			q := c.queue
-			c.queue = nil // the next burst starts small again
+		}
+		q := c.queue
+		c.queue = nil // the next burst starts small again
+		if len(q) == 0 {
+			c.writing = false
 			c.mu.Unlock()
-			for _, frames := range q {
-				for _, f := range frames {
-					if !write(f) {
-						c.closeWith(websocket.CloseAbnormalClosure, "")
-						return
-					}
-				}
+			return
+		}
+		c.mu.Unlock()
+		if !c.send(q) {
+			c.closeWith(websocket.CloseAbnormalClosure, "")
+		}
+	}
+}
+
+func (c *conn) send(q [][][]byte) bool {
+	for _, frames := range q {
+		for _, f := range frames {
+			var err error
+			if f == nil {
+				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.writeWait))
+			} else {
+				_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeWait))
+				err = c.ws.WriteMessage(websocket.TextMessage, f)
 			}
-		case <-t.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.closeWith(websocket.CloseAbnormalClosure, "")
-				return
+			if err != nil {
+				return false
 			}
 		}
 	}
+	return true
 }

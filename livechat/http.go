@@ -121,22 +121,44 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		ws.Close()
 		return nil
 	}
-	cn := newConn(ws, role, claims.Sub, h.cfg.SendQueue)
+	cn := newConn(ws, role, claims.Sub, h.cfg.SendQueue, &h.conns, h.cfg.PingInterval, 10*time.Second)
 	cn.ch = claims.Channel
 	if cn.ch == "" {
 		cn.ch = "web"
+	}
+	if !h.track(cn) {
+		cn.closeWith(CloseGoingAway, "server restarting: reconnect")
+		return nil
 	}
 	h.attach(cn)
 	// The handler returns so that net/http releases its per-connection
 	// buffers and goroutine: the hub owns the reader and the writer.
 	h.conns.Add(1)
-	go cn.writeLoop(h.cfg.PingInterval, 10*time.Second)
 	go func() {
 		defer h.conns.Done()
 		h.readLoop(cn)
 		h.detach(cn)
+		h.untrack(cn)
 	}()
 	return nil
+}
+
+// track registers a new connection so that Close reaches it even before it
+// joins a session; false once the hub is closing.
+func (h *Hub) track(c *conn) bool {
+	h.liveMu.Lock()
+	defer h.liveMu.Unlock()
+	if h.live == nil {
+		return false
+	}
+	h.live[c] = struct{}{}
+	return true
+}
+
+func (h *Hub) untrack(c *conn) {
+	h.liveMu.Lock()
+	delete(h.live, c)
+	h.liveMu.Unlock()
 }
 
 // writeBuffers are shared by connections while they are idle.
@@ -193,6 +215,7 @@ func (h *Hub) readLoop(c *conn) {
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait)) })
+	var handled chan struct{}
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -202,14 +225,29 @@ func (h *Hub) readLoop(c *conn) {
 			return
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-		var f Frame
-		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
-			c.enqueue(errorFrame(f, "bad_frame", "a frame is one JSON object with a type"))
-			continue
+		// The frame is handled on a goroutine of its own: decoding and
+		// handling need a deep stack, and the reader's would keep that
+		// size for as long as the socket stays open, idle or not.
+		if handled == nil {
+			handled = make(chan struct{})
 		}
-		if err := h.handle(context.Background(), c, f); err != nil {
-			c.enqueue(errorFrame(f, errCode(err), err.Error()))
-		}
+		go func() {
+			h.frame(c, data)
+			handled <- struct{}{}
+		}()
+		<-handled
+	}
+}
+
+// frame decodes and handles one frame from c.
+func (h *Hub) frame(c *conn, data []byte) {
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
+		c.enqueue(errorFrame(f, "bad_frame", "a frame is one JSON object with a type"))
+		return
+	}
+	if err := h.handle(context.Background(), c, f); err != nil {
+		c.enqueue(errorFrame(f, errCode(err), err.Error()))
 	}
 }
 

@@ -77,12 +77,15 @@ type Hub struct {
 	clock Clock
 	log   *slog.Logger
 
-	mu        sync.Mutex
-	sessions  map[string]*sess
-	open      map[string]*sess // ownerKey → the citizen's open session
-	posDirty  bool             // queue positions changed since they were last sent
-	stop      chan struct{}    // closed by Close: ends the hub's own goroutines
-	conns     sync.WaitGroup   // connection readers
+	mu       sync.Mutex
+	sessions map[string]*sess
+	open     map[string]*sess // ownerKey → the citizen's open session
+	posDirty bool             // queue positions changed since they were last sent
+	stop     chan struct{}    // closed by Close: ends the hub's own goroutines
+	conns    sync.WaitGroup   // connection readers and writers
+
+	liveMu    sync.Mutex
+	live      map[*conn]struct{} // every open connection; nil once closed
 	agents    map[string]*agent
 	closed    bool
 	waitStats waitStats
@@ -139,7 +142,8 @@ func New(cfg Config, d Deps) (*Hub, error) {
 		d.Clock = realClock{}
 	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
-		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{})}
+		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{}),
+		live: map[*conn]struct{}{}}
 	for _, a := range d.Agents {
 		h.agents[a.ID] = &agent{spec: a, presence: "offline", conns: map[*conn]bool{}, active: map[string]bool{},
 			offers: map[string]bool{}, idleSince: d.Clock.Now()}
@@ -553,6 +557,13 @@ func (h *Hub) Close(ctx context.Context) error {
 		}
 	}
 	h.mu.Unlock()
+	// Connections that never joined a session are told too.
+	h.liveMu.Lock()
+	for c := range h.live {
+		c.closeWith(CloseGoingAway, "server restarting: reconnect and resume")
+	}
+	h.live = nil
+	h.liveMu.Unlock()
 	done := make(chan struct{})
 	go func() { h.bg.Wait(); h.conns.Wait(); close(done) }()
 	select {

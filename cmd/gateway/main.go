@@ -10,22 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
 )
 
-// gcPercent is the gateway's default GOGC. Every request allocates tens of
-// kilobytes that die at once; at the default 100 the collector took a large
-// share of the two cores and set the latency tail (docs/benchmarks.md). The
-// live heap is small, so trading memory for CPU is cheap. GOGC overrides it.
-const gcPercent = 400
-
 func main() {
+	// GOGC, when set, turns the tuner off (gctune.go).
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+		defer startGCTuner(gcHeadroom, gcMinPercent, gcMaxPercent)()
 	}
 	cfgPath := flag.String("config", "", "YAML configuration file (optional; every key also as GATEWAY_<KEY>)")
 	flag.Parse()
