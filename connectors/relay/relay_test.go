@@ -185,3 +185,54 @@ func TestDrainAndRunStop(t *testing.T) {
 	require.Zero(t, d)
 	require.Equal(t, ids, firstOccurrences(envelopeIDs(t, p.messages())))
 }
+
+// countingProducer records when each Produce call happened.
+type countingProducer struct {
+	mu    sync.Mutex
+	calls []time.Time
+	n     int
+}
+
+func (p *countingProducer) Produce(_ context.Context, msgs []kafka.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, time.Now())
+	p.n += len(msgs)
+	return nil
+}
+
+func (p *countingProducer) stats() (calls, records int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.calls), p.n
+}
+
+// A lone record is published at once; a steady stream is published in
+// batches, not one produce request (and one broker fsync) per record.
+func TestRelayBatchesAStreamButNotALoneRecord(t *testing.T) {
+	l := newLog(t)
+	p := &countingProducer{}
+	r := New(l, p, quiet())
+	r.linger = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-r.Idle()
+
+	start := time.Now()
+	accept(t, l, 1, 1)
+	require.Eventually(t, func() bool { _, n := p.stats(); return n == 1 }, time.Second, 100*time.Microsecond)
+	require.Less(t, time.Since(start), 15*time.Millisecond, "a lone record waits for no linger")
+	time.Sleep(50 * time.Millisecond)
+
+	calls0, _ := p.stats()
+	const stream = 100 // one record every 2 ms for 200 ms: 10 lingers' worth
+	for range stream {
+		accept(t, l, 1, 1)
+		time.Sleep(2 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool { _, n := p.stats(); return n == 1+stream }, 5*time.Second, time.Millisecond)
+	calls, _ := p.stats()
+	require.LessOrEqual(t, calls-calls0, stream/4, "produce requests for %d records arriving 2 ms apart", stream)
+}
