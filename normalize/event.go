@@ -1,9 +1,6 @@
 package normalize
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // SchemaEvent is the value of Event.Schema and of the `schema` record header.
 const SchemaEvent = "event/v1"
@@ -75,10 +72,12 @@ type TicketReply struct {
 	Text string `json:"text"`
 }
 
-// MarshalJSON keeps a nil Data out of the wire form and times in UTC.
+// MarshalJSON keeps a nil Data out of the wire form and times in UTC. It
+// writes what AppendJSON writes, without reflection; for a value
+// encoding/json refuses it returns encoding/json's own error.
 func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	p := plain(e)
-	p.At = p.At.UTC()
-	return json.Marshal(p)
+	if b, ok := e.appendJSON(make([]byte, 0, 256)); ok {
+		return b, nil
+	}
+	return e.marshalSlow()
 }

@@ -75,10 +75,6 @@ type prepared struct {
 }
 
 func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
-	value, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
-	}
 	now := l.now()
 	p := &prepared{env: env, opts: opts}
 	status := normalize.StatusAccepted
@@ -94,6 +90,7 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 		extra = append(extra, evs...)
 	}
 	p.idem, _ = json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: now.Unix()})
+	var err error
 	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
 		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
 		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
@@ -101,8 +98,14 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	if err != nil {
 		return nil, fmt.Errorf("intakelog: cannot encode request: %w", err)
 	}
-	p.records = append(p.records, encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
-		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}}))
+	rec, err := withJSON(env, func(value []byte) []byte {
+		return encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
+			Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
+	}
+	p.records = append(p.records, rec)
 	for _, ev := range append(opts.Events, extra...) {
 		r, err := l.eventRecord(ev, now)
 		if err != nil {
