@@ -40,6 +40,8 @@ func newMetrics(g *Gateway) *metrics {
 			func() float64 { return float64(g.db.Stats().Commits) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_writes_total", Help: "Writes committed to the store."},
 			func() float64 { return float64(g.db.Stats().Writes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_pages_written_total", Help: "4 KiB pages the store wrote (what its disk has to absorb)."},
+			func() float64 { return float64(g.db.Stats().PagesWritten) }),
 	)
 	return m
 }

@@ -110,6 +110,7 @@ type gatewayFigs struct {
 	Writes          float64 `json:"writes"`
 	FsyncsPerSec    float64 `json:"fsyncs_per_s"`
 	WritesPerFsync  float64 `json:"writes_per_fsync"`
+	PagesPerWrite   float64 `json:"pages_per_write"` // 4 KiB store pages written per request
 	RelayPublished  float64 `json:"relay_published"`
 	RelayErrors     float64 `json:"relay_errors"`
 	IntakeLogDepth  float64 `json:"intake_log_depth_at_end"`
@@ -179,7 +180,7 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "late starts     %d (no free connection at the scheduled time)\n", r.Late)
 	}
 	if g := r.Gateway; g != nil {
-		fmt.Fprintf(w, "store           %.0f fsyncs/s, %.1f writes per fsync (%.0f commits, %.0f writes)\n", g.FsyncsPerSec, g.WritesPerFsync, g.Fsyncs, g.Writes)
+		fmt.Fprintf(w, "store           %.0f fsyncs/s, %.1f writes per fsync (%.0f commits, %.0f writes), %.1f pages (4 KiB) written per write\n", g.FsyncsPerSec, g.WritesPerFsync, g.Fsyncs, g.Writes, g.PagesPerWrite)
 		fmt.Fprintf(w, "relay           %.0f published, %.0f errors; at the end: depth %.0f, lag %.2fs\n", g.RelayPublished, g.RelayErrors, g.IntakeLogDepth, g.RelayLagSeconds)
 		fmt.Fprintf(w, "server side     p50 ≤ %s ms, p99 ≤ %s ms (gateway_intake_seconds buckets: inside the gateway)\n", g.ServerP50, g.ServerP99)
 		if n := r.Statuses["202"]; n > 0 {
@@ -208,7 +209,7 @@ func bucketSample(le string) string {
 	return `gateway_intake_seconds_bucket{channel="web",le="` + le + `"}`
 }
 
-var scraped = []string{"gateway_store_fsyncs_total", "gateway_store_writes_total", "gateway_relay_published_total",
+var scraped = []string{"gateway_store_fsyncs_total", "gateway_store_writes_total", "gateway_store_pages_written_total", "gateway_relay_published_total",
 	"gateway_relay_errors_total", "gateway_intake_log_depth", "gateway_relay_lag_seconds", "process_cpu_seconds_total"}
 
 func scrapeMetrics(ctx context.Context, base string) (scrape, error) {
@@ -241,6 +242,9 @@ func figs(before, after scrape, secs float64) *gatewayFigs {
 	g.ServerP50, g.ServerP99 = serverQuantile(before, after, .5), serverQuantile(before, after, .99)
 	if g.Fsyncs > 0 {
 		g.WritesPerFsync = g.Writes / g.Fsyncs
+	}
+	if g.Writes > 0 {
+		g.PagesPerWrite = (after["gateway_store_pages_written_total"] - before["gateway_store_pages_written_total"]) / g.Writes
 	}
 	return g
 }
