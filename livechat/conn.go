@@ -39,14 +39,17 @@ type conn struct {
 var pingEntry = [][]byte{nil}
 
 func newConn(ws *websocket.Conn, role, sub string, queue int, writers *sync.WaitGroup, ping, writeWait time.Duration) *conn {
-	c := &conn{ws: ws, role: role, sub: sub, max: queue, writers: writers, ping: ping, writeWait: writeWait,
+	return &conn{ws: ws, role: role, sub: sub, max: queue, writers: writers, ping: ping, writeWait: writeWait,
 		sessions: map[string]bool{}}
-	if ping > 0 {
+}
+
+// start arms the ping timer; called once the hub owns the connection.
+func (c *conn) start() {
+	if c.ping > 0 {
 		c.mu.Lock() // the timer may fire before the assignment is seen
-		c.pinger = time.AfterFunc(ping, c.pingDue)
+		c.pinger = time.AfterFunc(c.ping, c.pingDue)
 		c.mu.Unlock()
 	}
-	return c
 }
 
 func (c *conn) pingDue() {

@@ -113,27 +113,21 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		ws.Close()
 		return nil
 	}
-	h.mu.Lock()
-	closed := h.closed
-	h.mu.Unlock()
-	if closed {
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server restarting: reconnect"), time.Now().Add(time.Second))
-		ws.Close()
-		return nil
-	}
 	cn := newConn(ws, role, claims.Sub, h.cfg.SendQueue, &h.conns, h.cfg.PingInterval, 10*time.Second)
 	cn.ch = claims.Channel
 	if cn.ch == "" {
 		cn.ch = "web"
 	}
-	if !h.track(cn) {
-		cn.closeWith(CloseGoingAway, "server restarting: reconnect")
+	if !h.track(cn) { // the hub closed meanwhile: no goroutine may start now
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server restarting: reconnect"), time.Now().Add(time.Second))
+		ws.Close()
 		return nil
 	}
+	cn.start()
 	h.attach(cn)
 	// The handler returns so that net/http releases its per-connection
-	// buffers and goroutine: the hub owns the reader and the writer.
-	h.conns.Add(1)
+	// buffers and goroutine: the hub owns the reader (counted by track)
+	// and the writer.
 	go func() {
 		defer h.conns.Done()
 		h.readLoop(cn)
@@ -144,7 +138,7 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 }
 
 // track registers a new connection so that Close reaches it even before it
-// joins a session; false once the hub is closing.
+// joins a session, and counts its reader; false once the hub is closing.
 func (h *Hub) track(c *conn) bool {
 	h.liveMu.Lock()
 	defer h.liveMu.Unlock()
@@ -152,6 +146,7 @@ func (h *Hub) track(c *conn) bool {
 		return false
 	}
 	h.live[c] = struct{}{}
+	h.conns.Add(1)
 	return true
 }
 
