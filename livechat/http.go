@@ -211,6 +211,7 @@ func (h *Hub) readLoop(c *conn) {
 	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait)) })
 	var handled chan struct{}
+	var pipe *pipeline
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -220,8 +221,18 @@ func (h *Hub) readLoop(c *conn) {
 			return
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-		// The frame is handled on a goroutine of its own: decoding and
-		// handling need a deep stack, and the reader's would keep that
+		if c.role == tokens.RoleAgent { // few sockets, many sessions each
+			if pipe == nil {
+				pipe = newPipeline(h, c)
+				defer pipe.wait()
+			}
+			if f, ok := decodeFrame(c, data); ok {
+				pipe.submit(f)
+			}
+			continue
+		}
+		// A citizen's frame is handled on a goroutine of its own: decoding
+		// and handling need a deep stack, and the reader's would keep that
 		// size for as long as the socket stays open, idle or not.
 		if handled == nil {
 			handled = make(chan struct{})
@@ -236,11 +247,23 @@ func (h *Hub) readLoop(c *conn) {
 
 // frame decodes and handles one frame from c.
 func (h *Hub) frame(c *conn, data []byte) {
+	if f, ok := decodeFrame(c, data); ok {
+		h.run(c, f)
+	}
+}
+
+// decodeFrame answers a frame that is not one JSON object with a type.
+func decodeFrame(c *conn, data []byte) (Frame, bool) {
 	var f Frame
 	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
 		c.enqueue(errorFrame(f, "bad_frame", "a frame is one JSON object with a type"))
-		return
+		return f, false
 	}
+	return f, true
+}
+
+// run handles one frame and answers an error with an error frame.
+func (h *Hub) run(c *conn, f Frame) {
 	if err := h.handle(context.Background(), c, f); err != nil {
 		c.enqueue(errorFrame(f, errCode(err), err.Error()))
 	}

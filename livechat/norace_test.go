@@ -1,0 +1,5 @@
+//go:build !race
+
+package livechat_test
+
+const raceEnabled = false
