@@ -153,7 +153,7 @@ func TestResumeAfterConnectionKilledMidBurst(t *testing.T) {
 	const n = 1000
 	go func() {
 		for i := range n {
-			_ = a1.WS.WriteJSON(livechat.Frame{Type: livechat.TypeMessage, SessionID: sid, ID: "a" + itoa(i),
+			_ = a1.WriteFrame(livechat.Frame{Type: livechat.TypeMessage, SessionID: sid, ID: "a" + itoa(i),
 				Data: []byte(`{"text":"第` + itoa(i) + `条"}`)})
 		}
 	}()

@@ -115,7 +115,7 @@ func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
 		go func() {
 			defer close(done)
 			for i := 0; i < 400; i++ {
-				if a2.WS.WriteJSON(livechat.Frame{Type: livechat.TypeRTCICE, SessionID: sid, Data: []byte(`{"candidate":"` + big + `"}`)}) != nil {
+				if a2.WriteFrame(livechat.Frame{Type: livechat.TypeRTCICE, SessionID: sid, Data: []byte(`{"candidate":"` + big + `"}`)}) != nil {
 					return
 				}
 			}

@@ -170,10 +170,15 @@ func MustDial(t testing.TB, base, path, token string) *Client {
 func (c *Client) Send(f livechat.Frame) {
 	c.t.Helper()
 	f.At = time.Now().UTC()
+	require.NoError(c.t, c.WriteFrame(f))
+}
+
+// WriteFrame writes a frame as is; safe from any goroutine (pion callbacks),
+// where Send's failing of the test is not.
+func (c *Client) WriteFrame(f livechat.Frame) error {
 	c.wmu.Lock()
-	err := c.WS.WriteJSON(f)
-	c.wmu.Unlock()
-	require.NoError(c.t, err)
+	defer c.wmu.Unlock()
+	return c.WS.WriteJSON(f)
 }
 
 // SendData writes a frame with data.
