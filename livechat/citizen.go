@@ -191,7 +191,7 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 	if err != nil {
 		return channels.ChatResult{}, err
 	}
-	msg := sessions.Message{ID: m.DedupKey, From: "citizen", Text: m.Text, Attachments: m.Attachments, At: h.now()}
+	msg := sessions.Message{ID: m.DedupKey, From: "citizen", Text: m.Text, Attachments: m.Attachments, At: h.now(), Meta: m.Meta}
 	stored, dup, err := h.appendMessage(ctx, s, msg, dedupKey(m))
 	if err != nil {
 		return channels.ChatResult{}, err

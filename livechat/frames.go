@@ -60,6 +60,8 @@ type MessageData struct {
 	Attachments json.RawMessage `json:"attachments,omitempty"`
 	From        string          `json:"from,omitempty"`
 	AgentID     string          `json:"agent_id,omitempty"`
+	// Meta is the channel's note on the message (an SMS with parts missing).
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // ErrorData is the data of an error frame.

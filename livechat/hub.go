@@ -453,6 +453,9 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		if len(mm.Attachments) > 0 {
 			data["attachments"] = mm.Attachments
 		}
+		if len(mm.Meta) > 0 {
+			data["meta"] = mm.Meta
+		}
 		if err := h.event(tx, typ, &n, mm.AgentID, data); err != nil {
 			return err
 		}
@@ -489,7 +492,7 @@ func preview(t string) string {
 }
 
 func messageFrame(sid string, m sessions.Message) Frame {
-	d := MessageData{Text: m.Text, From: m.From, AgentID: m.AgentID}
+	d := MessageData{Text: m.Text, From: m.From, AgentID: m.AgentID, Meta: m.Meta}
 	if len(m.Attachments) > 0 {
 		d.Attachments = mustJSON(m.Attachments)
 	}

@@ -71,6 +71,9 @@ type Message struct {
 	Text        string                 `json:"text,omitempty"`
 	Attachments []normalize.Attachment `json:"attachments,omitempty"`
 	At          time.Time              `json:"at"`
+	// Meta is what the channel says about this message, e.g. an SMS
+	// released with parts missing: {"incomplete":"true","missing_parts":"2"}.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // Put stores s.

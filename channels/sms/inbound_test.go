@@ -139,6 +139,43 @@ func TestMissingPartTimesOut(t *testing.T) {
 	require.Equal(t, "已经坏了三天，", citizenTexts(t, e.Hub.DB, phone)[1])
 }
 
+// A message released with a part missing into a conversation that is
+// already open keeps its mark: on the transcript entry (which the agent's
+// message frame is made from) and in its message.citizen event for the
+// ticket team. Before, only a conversation's first message carried it.
+func TestIncompleteMessageJoiningAConversationKeepsItsMark(t *testing.T) {
+	e := startHubEnv(t, smsformat.ProviderGeneric, "", t0, func(c *configs.SMS, _ *sms.Options) { c.ReassemblyWait = time.Minute })
+	status, body := e.uplink(t, text("s1", "路灯坏了", t0))
+	require.Equal(t, 200, status, body)
+	status, _ = e.uplink(t, part("p1", "我家楼下的路灯", "d4", 2, 1))
+	require.Equal(t, 200, status)
+	e.Clock.Advance(time.Minute)
+	eventually(t, "the incomplete message", func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 2 })
+
+	s := openSession(t, e.Hub.DB, phone)
+	require.Empty(t, s.Meta["incomplete"], "the conversation began with a whole message")
+	msgs := transcript(t, e.Hub.DB, s.ID)
+	last := msgs[len(msgs)-1]
+	require.Equal(t, "我家楼下的路灯", last.Text)
+	require.Equal(t, map[string]string{"incomplete": "true", "missing_parts": "2"}, last.Meta)
+
+	_, evs := outbox(t, e.Hub.Intake)
+	var marked int
+	for _, ev := range evs {
+		if ev["type"] != "message.citizen" {
+			continue
+		}
+		data := ev["data"].(map[string]any)
+		if data["text"] == "我家楼下的路灯" {
+			require.Equal(t, map[string]any{"incomplete": "true", "missing_parts": "2"}, data["meta"])
+			marked++
+		} else {
+			require.Nil(t, data["meta"])
+		}
+	}
+	require.Equal(t, 1, marked)
+}
+
 // Pending parts survive a restart: the channel and its store are closed
 // with two of three parts held; after reopening, the last part completes
 // the message. A group whose wait passes while the gateway is down is
