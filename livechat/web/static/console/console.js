@@ -222,7 +222,8 @@
     if (!f.seq || s.msgs.has(f.seq)) return; // replayed twice: keep one
     const at = parseTime(f.at) || Clock.now();
     s.msgs.set(f.seq, { seq: f.seq, id: f.id, at, from: d.from || 'system', text: d.text || '', agent: d.agent_id || '',
-      files: Array.isArray(d.attachments) ? d.attachments.length : 0 });
+      files: Array.isArray(d.attachments) ? d.attachments.length : 0,
+      partial: d.meta && d.meta.incomplete === 'true' ? (d.meta.missing_parts || '?') : '' });
     s.lastSeq = Math.max(s.lastSeq, f.seq);
     if (d.from === 'citizen') {
       s.lastCitizenAt = Math.max(s.lastCitizenAt, at);
@@ -466,6 +467,7 @@
       ol.append(el('li', { class: 'msg ' + m.from + (mine ? ' mine' : ''), dataset: { seq: m.seq } },
         el('div', { class: 'bubble' }, el('span', { class: 'text', text: m.text || (m.files ? t('chat.files', { n: m.files }) : '') })),
         el('div', { class: 'info' }, el('span', { text: who + ' · ' + clockTime(m.at) }),
+          m.partial ? el('span', { class: 'partial', text: t('chat.partial', { parts: m.partial }) }) : null,
           m.from === 'agent' && m.seq <= s.citizenRead ? el('span', { class: 'read', text: t('chat.read') }) : null)));
     }
     for (const p of s.pending.values()) {
