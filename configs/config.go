@@ -127,6 +127,9 @@ type SMS struct {
 	APIBase  string `yaml:"api_base"`
 	SignName string `yaml:"sign_name"`
 	SDKAppID string `yaml:"sdk_app_id"`
+	// Template is the approved reply template: Aliyun TemplateCode or Tencent
+	// TemplateId, whose only variable carries the reply.
+	Template string `yaml:"template"`
 	// ConversationWindow: messages from one number within it join one conversation.
 	ConversationWindow time.Duration `yaml:"conversation_window"`
 	// ReassemblyWait: how long to wait for the missing parts of a long SMS.

@@ -41,7 +41,8 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 	if enabled["sms"] {
 		c := g.cfg.Channels.SMS
 		s, err := sms.New(g.deps(), c, g.hub, g.db, g.intake, sms.Options{Clock: hubClock{g.now},
-			CallbackToken: c.CallbackToken, CallbackSecret: c.CallbackSecret})
+			CallbackToken: c.CallbackToken, CallbackSecret: c.CallbackSecret,
+			AliyunTemplateCode: c.Template, TencentTemplateID: c.Template})
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package sms_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
+	lt "github.com/hotline12345/gateway/livechat/livechattest"
 	"github.com/hotline12345/gateway/normalize"
 )
 
@@ -227,5 +229,41 @@ func TestReports(t *testing.T) {
 				require.NotContains(t, h.Logs.String(), phone)
 			})
 		}
+	}
+}
+
+// channels.sms.template reaches the provider: the automatic receipt for an
+// uplink goes out through the configured Aliyun TemplateCode or Tencent
+// TemplateId (the whole gateway, configured by environment).
+func TestReplyTemplateFromConfig(t *testing.T) {
+	for _, tc := range []struct{ provider, template, id string }{
+		{smsformat.ProviderAliyun, "SMS_998877", "u1"}, {smsformat.ProviderTencent, "1234567", ""}, // Tencent uplinks carry no id
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			var api interface {
+				URL() string
+				Sent() []smsfake.Sent
+			}
+			if tc.provider == smsformat.ProviderAliyun {
+				api = smsfake.NewAliyun(t, "ak-id", "ak-secret")
+			} else {
+				api = smsfake.NewTencent(t, "ak-id", "ak-secret")
+			}
+			g := lt.Start(t, "GATEWAY_CHANNELS_SMS_PROVIDER="+tc.provider, "GATEWAY_CHANNELS_SMS_TOKEN=ak-id",
+				"GATEWAY_CHANNELS_SMS_SECRET=ak-secret", "GATEWAY_CHANNELS_SMS_API_BASE="+api.URL(),
+				"GATEWAY_CHANNELS_SMS_SIGN_NAME="+smsfake.SignatureName, "GATEWAY_CHANNELS_SMS_SDK_APP_ID=1400000000",
+				"GATEWAY_CHANNELS_SMS_TEMPLATE="+tc.template, "GATEWAY_CHANNELS_SMS_CALLBACK_TOKEN=callback-token-0123")
+			cb, err := smsfake.Uplink(tc.provider, smsfake.CallbackAuth{Token: "callback-token-0123"},
+				smsformat.Inbound{ProviderID: tc.id, Phone: phone, Text: "路灯坏了", SentAt: time.Now().Truncate(time.Second), DestCode: "12345"})
+			require.NoError(t, err)
+			req, err := cb.Request(context.Background(), g.Base+"/v1/channels/sms/inbound")
+			require.NoError(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			eventually(t, "the receipt", func() bool { return len(api.Sent()) > 0 })
+			require.Equal(t, tc.template, api.Sent()[0].Template)
+		})
 	}
 }

@@ -39,11 +39,9 @@
 // generic, channels.sms.token / .secret authenticate the send API; for
 // aliyun, token and secret are the AccessKey id and secret; for tencent, the
 // SecretId and SecretKey, with channels.sms.sdk_app_id. Aliyun and Tencent
-// need an approved template whose single variable carries the reply. There
-// is no configuration key for it (yet): the channel uses AliyunTemplateCode
-// and TencentTemplateID below unless Options say otherwise. This is a known
-// limitation: an operator must register templates under exactly these codes,
-// or the gateway must be given the codes through Options.
+// need an approved template whose single variable carries the reply:
+// channels.sms.template (Options.AliyunTemplateCode / TencentTemplateID),
+// AliyunTemplateCode and TencentTemplateID below when it is empty.
 //
 // Every message id the provider returns is remembered (with the session and
 // envelope it answered) so that a failed delivery report becomes a

@@ -107,7 +107,7 @@ func serveAliyun(b *base, keyID, secret string, nonces map[string]bool, w http.R
 		aliyunAnswer(w, http.StatusOK, "isv.SMS_SIGNATURE_ILLEGAL", "签名或模板不合法")
 		return
 	}
-	s := Sent{Phone: phone, Wire: wire, Text: text, Sign: p.Get("SignName"), Parts: carrierParts(p.Get("SignName"), text)}
+	s := Sent{Phone: phone, Wire: wire, Text: text, Sign: p.Get("SignName"), Template: p.Get("TemplateCode"), Parts: carrierParts(p.Get("SignName"), text)}
 	id := b.record(s, func(n int) string { return strconv.Itoa(900000+n) + "^0" })
 	writeJSON(w, http.StatusOK, map[string]string{"Code": "OK", "Message": "OK", "BizId": id, "RequestId": "fake-request"})
 }

@@ -25,6 +25,8 @@ type Sent struct {
 	// Text is the message content (the template variable for Aliyun and
 	// Tencent, the part's text for generic); Sign the signature name.
 	Text, Sign string
+	// Template is the Aliyun TemplateCode or Tencent TemplateId ("" for generic).
+	Template string
 	// UDH is the generic part header; nil for a whole message.
 	UDH *smsformat.Part
 	// Parts is the carrier part count the fake computes for this request

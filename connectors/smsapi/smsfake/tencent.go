@@ -92,7 +92,7 @@ func serveTencent(b *base, secretID, secretKey string, w http.ResponseWriter, r 
 		return
 	}
 	text := req.TemplateParamSet[0]
-	s := Sent{Phone: phone, Wire: phone, Text: text, Sign: req.SignName, Parts: carrierParts(req.SignName, text)}
+	s := Sent{Phone: phone, Wire: phone, Text: text, Sign: req.SignName, Template: req.TemplateID, Parts: carrierParts(req.SignName, text)}
 	id := b.record(s, func(n int) string { return "5000:" + strconv.Itoa(1045710669+n) })
 	writeJSON(w, http.StatusOK, map[string]any{"Response": map[string]any{
 		"SendStatusSet": []map[string]any{{
