@@ -156,7 +156,7 @@ func TestAliyunSend(t *testing.T) {
 	require.Equal(t, smsapi.Result{MessageIDs: []string{"900001^0"}, Parts: 3}, res)
 	sent := fake.Sent()
 	require.Len(t, sent, 1, "Aliyun concatenates: one call per message")
-	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: "13800138000", Text: reply150, Sign: sign, Parts: 3, ID: "900001^0"}, sent[0])
+	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: "13800138000", Text: reply150, Sign: sign, Template: "SMS_123456", Parts: 3, ID: "900001^0"}, sent[0])
 
 	// A second send uses a fresh nonce (the fake refuses reused ones).
 	_, err = s.Send(context.Background(), "+85291234567", "hello <&> \"quoted\" 100%")
@@ -244,7 +244,7 @@ func TestTencentSend(t *testing.T) {
 	require.Equal(t, smsapi.Result{MessageIDs: []string{"5000:1045710670"}, Parts: 3}, res)
 	sent := fake.Sent()
 	require.Len(t, sent, 1, "Tencent concatenates: one call per message")
-	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: citizen, Text: reply150, Sign: sign, Parts: 3, ID: "5000:1045710670"}, sent[0])
+	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: citizen, Text: reply150, Sign: sign, Template: "449739", Parts: 3, ID: "5000:1045710670"}, sent[0])
 	require.Zero(t, fake.AuthFailures())
 
 	res, err = s.Send(context.Background(), citizen, "您好，已受理。")
