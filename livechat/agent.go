@@ -37,7 +37,7 @@ func (h *Hub) agentHello(ctx context.Context, c *conn, f Frame) error {
 	for sid := range a.active {
 		if s := h.sessions[sid]; s != nil {
 			s.mu.Lock()
-			views = append(views, sessionView(s.rec))
+			views = append(views, h.agentView(s.rec)) // a video session's ICE servers too
 			s.mu.Unlock()
 			assigned = append(assigned, s)
 		}

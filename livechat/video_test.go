@@ -214,8 +214,17 @@ func TestVideoCallThroughGatewaySignalling(t *testing.T) {
 	require.Equal(t, sid, off.SessionID)
 	require.Equal(t, true, lt.Data(t, off)["video"])
 	agent.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
-	agent.Expect(livechat.TypeSession, wait)
+	require.Len(t, lt.Data(t, agent.Expect(livechat.TypeSession, wait))["ice_servers"], 2)
 	waitActive(t, cit)
+
+	// A console reloaded during the call (a second connection of the agent)
+	// gets the ICE servers in its welcome, so it can rejoin the call.
+	reload := g.MustDial(t, "/v1/ws/agent", g.AgentToken(t, "s1", "pw"))
+	reload.SendData(livechat.TypeHello, "", "", map[string]any{})
+	views, _ := lt.Data(t, reload.Expect(livechat.TypeWelcome, wait))["sessions"].([]any)
+	require.Len(t, views, 1)
+	require.Len(t, views[0].(map[string]any)["ice_servers"], 2)
+	reload.WS.Close()
 
 	// The clock stops at the acceptance: the call is the first response.
 	eventually(t, func() bool {
