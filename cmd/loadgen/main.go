@@ -13,6 +13,11 @@
 //
 //	loadgen -url http://127.0.0.1:8080 -sequential 500
 //
+// Requests go over one keep-alive HTTP/1.1 connection per worker, written
+// and read without net/http (raw.go): the generator shares the gateway's
+// cores and should take as little of them as it can. -client nethttp uses
+// net/http instead.
+//
 // Raw fsync: the latency of write+fdatasync of a small block on this disk,
 // the floor under a lone durable request.
 //
@@ -22,9 +27,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,6 +58,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 500, "fsyncs to measure with -fsync")
 	flag.IntVar(&o.textBytes, "text", 300, "bytes of text per request")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (one keep-alive connection per worker, lightest) or nethttp (net/http)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -84,6 +92,7 @@ type options struct {
 	duration, warmup                      time.Duration
 	concurrency, sequential, n, textBytes int
 	jsonOut                               bool
+	client                                string // "raw" or "nethttp"
 }
 
 // report is what a run measured.
@@ -250,11 +259,14 @@ func figs(before, after scrape, secs float64) *gatewayFigs {
 }
 
 func runSequential(ctx context.Context, o options) (*report, error) {
-	c := gatewaytest.NewClient(1)
+	posts, err := posters(o, 1)
+	if err != nil {
+		return nil, err
+	}
+	post := posts[0]
 	run := fmt.Sprintf("seq-%d", time.Now().UnixNano())
-	url := o.url + o.path
 	for i := range 20 { // warm the connection and the gateway
-		if _, err := c.PostJSON(ctx, url, body(run+"-w", i, o.textBytes)); err != nil {
+		if _, err := post(ctx, body(run+"-w", i, o.textBytes)); err != nil {
 			return nil, err
 		}
 	}
@@ -267,10 +279,10 @@ func runSequential(ctx context.Context, o options) (*report, error) {
 	start := time.Now()
 	for i := range o.sequential {
 		t0 := time.Now()
-		resp, err := c.PostJSON(ctx, url, body(run, i, o.textBytes))
+		code, err := post(ctx, body(run, i, o.textBytes))
 		lat = append(lat, time.Since(t0))
 		rep.Sent++
-		rep.Statuses[status(resp, err)]++
+		rep.Statuses[status(code, err)]++
 		if ctx.Err() != nil {
 			break
 		}
@@ -286,17 +298,53 @@ func runSequential(ctx context.Context, o options) (*report, error) {
 	return rep, nil
 }
 
-func status(resp *gatewaytest.Response, err error) string {
+func status(code int, err error) string {
 	if err != nil {
+		var ne net.Error
 		switch {
 		case strings.Contains(err.Error(), "connection refused"):
 			return "refused"
-		case strings.Contains(err.Error(), "Client.Timeout"), strings.Contains(err.Error(), "deadline"):
+		case errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "Client.Timeout"), strings.Contains(err.Error(), "deadline"):
 			return "timeout"
 		}
 		return "error"
 	}
-	return fmt.Sprint(resp.Status)
+	return strconv.Itoa(code)
+}
+
+// poster sends one request body and returns the answer's status code.
+type poster func(ctx context.Context, body []byte) (int, error)
+
+// posters returns one poster per worker: its own connection with the raw
+// client, a shared pool with net/http.
+func posters(o options, n int) ([]poster, error) {
+	target := o.url + o.path
+	out := make([]poster, n)
+	if o.client == "nethttp" {
+		c := gatewaytest.NewClient(n)
+		c.HTTP.Timeout = 10 * time.Second
+		for i := range out {
+			out[i] = func(ctx context.Context, b []byte) (int, error) {
+				resp, err := c.PostJSON(ctx, target, b)
+				if err != nil {
+					return 0, err
+				}
+				return resp.Status, nil
+			}
+		}
+		return out, nil
+	}
+	if o.client != "raw" {
+		return nil, fmt.Errorf("-client must be raw or nethttp, not %q", o.client)
+	}
+	for i := range out {
+		rc, err := newRawClient(target, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = rc.post
+	}
+	return out, nil
 }
 
 type job struct {
@@ -314,10 +362,11 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 	if o.rate <= 0 || o.concurrency <= 0 {
 		return nil, fmt.Errorf("-rate and -concurrency must be positive")
 	}
-	c := gatewaytest.NewClient(o.concurrency)
-	c.HTTP.Timeout = 10 * time.Second
+	post, err := posters(o, o.concurrency)
+	if err != nil {
+		return nil, err
+	}
 	run := fmt.Sprintf("ol-%d", time.Now().UnixNano())
-	url := o.url + o.path
 
 	// Pre-build bodies: the generator must not be the bottleneck.
 	total := int(o.rate * (o.warmup + o.duration).Seconds())
@@ -328,18 +377,18 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 	jobs := make(chan job, o.concurrency)
 	results := make(chan sample, 4096)
 	var wg sync.WaitGroup
-	for range o.concurrency {
+	for w := range o.concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
 				t0 := time.Now()
-				resp, err := c.PostJSON(ctx, url, bodies[j.i])
+				code, err := post[w](ctx, bodies[j.i])
 				if !j.measured {
 					continue
 				}
 				now := time.Now()
-				results <- sample{sched: now.Sub(j.at), service: now.Sub(t0), status: status(resp, err)}
+				results <- sample{sched: now.Sub(j.at), service: now.Sub(t0), status: status(code, err)}
 			}
 		}()
 	}
@@ -358,7 +407,6 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 	interval := time.Duration(float64(time.Second) / o.rate)
 	late := 0
 	warmupN := int(o.rate * o.warmup.Seconds())
-	var err error
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		at := start.Add(time.Duration(i) * interval)
 		if i == warmupN {
