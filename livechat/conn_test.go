@@ -1,6 +1,7 @@
 package livechat_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -94,4 +95,18 @@ func TestPings(t *testing.T) {
 			require.GreaterOrEqual(t, pings.Load(), int32(4))
 		})
 	}
+}
+
+// Shutdown reaches every socket, also one that never said hello: the client
+// is told to reconnect (1001) and Close does not wait for it to leave.
+func TestCloseReachesConnectionsWithoutSession(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:5", lt.NewFakeClock(t0), "")
+	// Registered or refused as the hub closes: either way it hears 1001.
+	c := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("silent"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, h.Hub.Close(ctx))
+	require.Less(t, time.Since(start), 2*time.Second)
+	require.Equal(t, livechat.CloseGoingAway, closeCode(t, c))
 }
