@@ -374,6 +374,9 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 	if s.rec.State == sessions.StateClosed {
 		return m, false, ErrClosed
 	}
+	if m.From != "citizen" || s.rec.EnvelopeID != "" {
+		return h.appendPrepared(ctx, s, m, dedupKey)
+	}
 	next := *s.rec
 	var env *normalize.Envelope
 	var res intakelog.Result
@@ -481,6 +484,82 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			SessionID: next.ID, Text: receipt.Text, Kind: "receipt"}, "")
 	}
 	return m, false, nil
+}
+
+// appendPrepared is appendMessage for every message but a conversation's
+// first from the citizen (which makes the envelope): the message, the
+// session record and the event are encoded before the transaction, so that
+// the store's single writer only puts them. Caller holds s.mu, which keeps
+// the seq from moving meanwhile.
+func (h *Hub) appendPrepared(ctx context.Context, s *sess, m sessions.Message, dedupKey string) (sessions.Message, bool, error) {
+	n, before := *s.rec, *s.rec
+	at := m.At
+	typ := normalize.EventMessageCitizen // as for the first message; system messages too
+	switch m.From {
+	case "citizen":
+		n.LastCitizenAt = &at
+		if n.Preview == "" {
+			n.Preview = preview(m.Text)
+		}
+	case "agent":
+		typ = normalize.EventMessageAgent
+		n.LastAgentAt = &at
+	}
+	n.LastSeq++
+	mm := m
+	mm.Seq = n.LastSeq
+	msgV, err := json.Marshal(&mm)
+	if err != nil {
+		return m, false, err
+	}
+	sessV, err := json.Marshal(&n)
+	if err != nil {
+		return m, false, err
+	}
+	data := map[string]any{"seq": mm.Seq, "from": mm.From, "text": mm.Text}
+	if len(mm.Attachments) > 0 {
+		data["attachments"] = mm.Attachments
+	}
+	if len(mm.Meta) > 0 {
+		data["meta"] = mm.Meta
+	}
+	ev := normalize.NewEvent(typ, h.now())
+	ev.Channel, ev.SessionID, ev.EnvelopeID, ev.AgentID, ev.Data = n.Channel, n.ID, n.EnvelopeID, mm.AgentID, data
+	rec, err := h.d.Intake.EventRecord(ev)
+	if err != nil {
+		return m, false, err
+	}
+	dup := false
+	err = h.d.DB.Update(ctx, func(tx *store.Tx) error {
+		dup = false // fn may run twice
+		if dedupKey != "" {
+			seen, err := sessions.SeenDedup(tx, dedupKey, s.id)
+			if err != nil || seen {
+				dup = seen
+				return err
+			}
+		}
+		if err := sessions.PutMessage(tx, &n, &mm, msgV, sessV); err != nil {
+			return err
+		}
+		if h.cfg.MessageTx != nil {
+			b := before
+			if err := h.cfg.MessageTx(tx, &b, &mm); err != nil {
+				return err
+			}
+		}
+		return h.d.Intake.AppendRecord(tx, rec)
+	})
+	if err != nil {
+		return m, false, err
+	}
+	if dup {
+		return m, true, nil
+	}
+	*s.rec = n
+	h.d.Intake.Notify()
+	s.broadcast(frameBytes(messageFrame(s.id, mm)), nil)
+	return mm, false, nil
 }
 
 func preview(t string) string {

@@ -82,6 +82,24 @@ func Put(tx *store.Tx, s *Session) error {
 	if err != nil {
 		return err
 	}
+	return putEncoded(tx, s, v)
+}
+
+// PutMessage stores m, already given its seq, and s, already updated for it
+// (LastSeq == m.Seq), from their JSON encodings made before the transaction:
+// the store runs transactions one group at a time, so encoding inside one
+// delays every other writer.
+func PutMessage(tx *store.Tx, s *Session, m *Message, message, session []byte) error {
+	if m.Seq != s.LastSeq {
+		return fmt.Errorf("sessions: message seq %d but session last_seq %d", m.Seq, s.LastSeq)
+	}
+	if err := tx.Bucket([]byte(bucketTranscript)).Put(msgKey(s.ID, m.Seq), message); err != nil {
+		return err
+	}
+	return putEncoded(tx, s, session)
+}
+
+func putEncoded(tx *store.Tx, s *Session, v []byte) error {
 	if err := tx.Bucket([]byte(bucketSessions)).Put([]byte(s.ID), v); err != nil {
 		return err
 	}

@@ -182,6 +182,14 @@ func (l *Log) AppendEvent(tx *store.Tx, ev *normalize.Event) error {
 	return appendEncoded(tx, r)
 }
 
+// EventRecord encodes ev as an outbox record, for AppendRecord in a later
+// transaction: encoding outside the store's single writer.
+func (l *Log) EventRecord(ev *normalize.Event) ([]byte, error) { return l.eventRecord(ev, l.now()) }
+
+// AppendRecord appends a record made by EventRecord to the outbox in tx.
+// Call Notify after the commit.
+func (l *Log) AppendRecord(tx *store.Tx, record []byte) error { return appendEncoded(tx, record) }
+
 func (l *Log) eventRecord(ev *normalize.Event, now time.Time) ([]byte, error) {
 	r, err := withJSON(ev, func(value []byte) []byte {
 		return encodeRecord(&Record{Topic: l.topics.Events, Key: ev.Key(), Value: value, At: now.UTC(),
