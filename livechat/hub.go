@@ -624,22 +624,14 @@ func (h *Hub) Close(ctx context.Context) error {
 		if s.offerEnd != nil {
 			s.offerEnd()
 		}
-		s.mu.Lock()
-		for c := range s.subs {
-			c.closeWith(CloseGoingAway, "server restarting: reconnect and resume")
-		}
-		s.mu.Unlock()
 	}
 	for _, a := range h.agents {
-		for c := range a.conns {
-			c.closeWith(CloseGoingAway, "server restarting: reconnect and resume")
-		}
 		if a.graceEnd != nil {
 			a.graceEnd()
 		}
 	}
 	h.mu.Unlock()
-	// Connections that never joined a session are told too.
+	// Every connection, in a session or not, is told to reconnect.
 	h.liveMu.Lock()
 	for c := range h.live {
 		c.closeWith(CloseGoingAway, "server restarting: reconnect and resume")
