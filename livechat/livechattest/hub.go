@@ -94,10 +94,23 @@ type Hub struct {
 // StartHub builds a hub with the agents spec and clock on dir ("" = temp).
 func StartHub(t testing.TB, agents string, clock livechat.Clock, dir string, tune ...func(*livechat.Config)) *Hub {
 	t.Helper()
+	return startHub(t, agents, clock, dir, store.Options{}, tune...)
+}
+
+// StartHubNoSync is StartHub with a store that does not fsync: for tests
+// that compare latencies of the hub itself, which the disk's stalls would
+// swamp.
+func StartHubNoSync(t testing.TB, agents string, clock livechat.Clock, dir string, tune ...func(*livechat.Config)) *Hub {
+	t.Helper()
+	return startHub(t, agents, clock, dir, store.Options{NoSync: true}, tune...)
+}
+
+func startHub(t testing.TB, agents string, clock livechat.Clock, dir string, opts store.Options, tune ...func(*livechat.Config)) *Hub {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	db, err := store.Open(filepath.Join(dir, "g.db"), store.Options{}, append(intakelog.Buckets, sessions.Buckets...)...)
+	db, err := store.Open(filepath.Join(dir, "g.db"), opts, append(intakelog.Buckets, sessions.Buckets...)...)
 	require.NoError(t, err)
 	now := func() time.Time { return clock.Now() }
 	log := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, now)
