@@ -44,7 +44,8 @@ func TestAgentBurstAcrossSessionsSharesCommitsAndKeepsOrder(t *testing.T) {
 		}
 	}
 	commits := h.DB.Stats().Commits - before
-	// One at a time would be one commit per message (160).
-	require.Less(t, commits, int64(sessions*rounds/2), "commits for %d messages", sessions*rounds)
+	// One at a time is exactly one commit per message (160); side by side it
+	// was ~40 here. The bound leaves room for a loaded machine.
+	require.Less(t, commits, int64(sessions*rounds*3/4), "commits for %d messages", sessions*rounds)
 	t.Logf("%d messages in %d commits", sessions*rounds, commits)
 }
