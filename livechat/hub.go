@@ -234,10 +234,45 @@ var _ channels.Conversations = (*Hub)(nil)
 func (h *Hub) now() time.Time { return h.clock.Now().UTC() }
 
 func (h *Hub) event(tx *store.Tx, typ string, r *sessions.Session, agentID string, data map[string]any) error {
+	return h.d.Intake.AppendEvent(tx, h.newEvent(typ, r, agentID, data))
+}
+
+func (h *Hub) newEvent(typ string, r *sessions.Session, agentID string, data map[string]any) *normalize.Event {
 	ev := normalize.NewEvent(typ, h.now())
-	ev.Channel, ev.SessionID, ev.EnvelopeID, ev.AgentID = r.Channel, r.ID, r.EnvelopeID, agentID
-	ev.Data = data
-	return h.d.Intake.AppendEvent(tx, ev)
+	ev.Channel, ev.SessionID, ev.EnvelopeID, ev.AgentID, ev.Data = r.Channel, r.ID, r.EnvelopeID, agentID, data
+	return ev
+}
+
+// noteMessage updates a session record for a message it is about to store
+// (everything but the seq, which sessions assigns).
+func noteMessage(n *sessions.Session, m sessions.Message) {
+	at := m.At
+	switch m.From {
+	case "citizen":
+		n.LastCitizenAt = &at
+		if n.Preview == "" {
+			n.Preview = preview(m.Text)
+		}
+	case "agent":
+		n.LastAgentAt = &at
+	}
+}
+
+// messageEvent is the event of a stored message. System messages (receipts,
+// ticket replies) have always been published as message.citizen.
+func (h *Hub) messageEvent(n *sessions.Session, m sessions.Message) *normalize.Event {
+	typ := normalize.EventMessageCitizen
+	if m.From == "agent" {
+		typ = normalize.EventMessageAgent
+	}
+	data := map[string]any{"seq": m.Seq, "from": m.From, "text": m.Text}
+	if len(m.Attachments) > 0 {
+		data["attachments"] = m.Attachments
+	}
+	if len(m.Meta) > 0 {
+		data["meta"] = m.Meta
+	}
+	return h.newEvent(typ, n, m.AgentID, data)
 }
 
 // persist writes s.rec (after mut) with events in one transaction. Caller
@@ -366,8 +401,10 @@ func (h *Hub) get(id string) (*sess, error) {
 	return &sess{id: r.ID, citizen: r.Citizen, channel: r.Channel, state: r.State, agentID: r.AgentID, rec: r, subs: map[*conn]bool{}}, nil
 }
 
-// appendMessage stores a message (creating the envelope on the first citizen
-// message), then echoes it to every subscriber. It returns the stored message.
+// appendMessage stores a message, then echoes it to every subscriber. It
+// returns the stored message. A conversation's first citizen message, which
+// makes the envelope (and the receipt), is handled here; every other goes
+// through appendPrepared.
 func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, dedupKey string) (sessions.Message, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -397,39 +434,29 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			}
 		}
 		at := m.At
-		switch m.From {
-		case "citizen":
-			n.LastCitizenAt = &at
-			if n.Preview == "" {
-				n.Preview = preview(m.Text)
-			}
-			if n.EnvelopeID == "" {
-				env = h.d.Stamp.New(n.Channel, "chat:"+n.ID, n.Citizen)
-				env.SessionID = n.ID
-				env.Kind = normalize.KindUnclassified
-				env.Content = normalize.Content{Text: m.Text, Attachments: m.Attachments}
-				env.Citizen.Language = n.Language
-				if p := n.Meta["phone"]; p != "" {
-					env.Citizen.Phone = p
-				}
-				if n.Meta["native_id"] != "" || n.Meta["native_type"] != "" {
-					env.Source = &normalize.Source{NativeID: n.Meta["native_id"], NativeType: n.Meta["native_type"]}
-				}
-				if err := env.Validate(); err != nil {
-					return err
-				}
-				ev := normalize.NewEvent(normalize.EventRequestAccepted, env.ReceivedAt)
-				ev.Channel, ev.EnvelopeID, ev.SessionID = env.Channel, env.ID, n.ID
-				var err error
-				res, err = h.d.Intake.AcceptTx(tx, env, intakelog.AcceptOptions{Owner: "citizen:" + n.Citizen, Events: []*normalize.Event{ev}})
-				if err != nil {
-					return err
-				}
-				n.EnvelopeID = res.Receipt.ID
-			}
-		case "agent":
-			n.LastAgentAt = &at
+		noteMessage(&n, m)
+		env = h.d.Stamp.New(n.Channel, "chat:"+n.ID, n.Citizen)
+		env.SessionID = n.ID
+		env.Kind = normalize.KindUnclassified
+		env.Content = normalize.Content{Text: m.Text, Attachments: m.Attachments}
+		env.Citizen.Language = n.Language
+		if p := n.Meta["phone"]; p != "" {
+			env.Citizen.Phone = p
 		}
+		if n.Meta["native_id"] != "" || n.Meta["native_type"] != "" {
+			env.Source = &normalize.Source{NativeID: n.Meta["native_id"], NativeType: n.Meta["native_type"]}
+		}
+		if err := env.Validate(); err != nil {
+			return err
+		}
+		ev := normalize.NewEvent(normalize.EventRequestAccepted, env.ReceivedAt)
+		ev.Channel, ev.EnvelopeID, ev.SessionID = env.Channel, env.ID, n.ID
+		var err error
+		res, err = h.d.Intake.AcceptTx(tx, env, intakelog.AcceptOptions{Owner: "citizen:" + n.Citizen, Events: []*normalize.Event{ev}})
+		if err != nil {
+			return err
+		}
+		n.EnvelopeID = res.Receipt.ID
 		mm := m
 		if err := sessions.Append(tx, &n, &mm); err != nil {
 			return err
@@ -448,18 +475,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			}
 			receipt = &r
 		}
-		typ := normalize.EventMessageCitizen
-		if m.From == "agent" {
-			typ = normalize.EventMessageAgent
-		}
-		data := map[string]any{"seq": mm.Seq, "from": mm.From, "text": mm.Text}
-		if len(mm.Attachments) > 0 {
-			data["attachments"] = mm.Attachments
-		}
-		if len(mm.Meta) > 0 {
-			data["meta"] = mm.Meta
-		}
-		if err := h.event(tx, typ, &n, mm.AgentID, data); err != nil {
+		if err := h.d.Intake.AppendEvent(tx, h.messageEvent(&n, mm)); err != nil {
 			return err
 		}
 		next, m = n, mm
@@ -493,18 +509,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 // the seq from moving meanwhile.
 func (h *Hub) appendPrepared(ctx context.Context, s *sess, m sessions.Message, dedupKey string) (sessions.Message, bool, error) {
 	n, before := *s.rec, *s.rec
-	at := m.At
-	typ := normalize.EventMessageCitizen // as for the first message; system messages too
-	switch m.From {
-	case "citizen":
-		n.LastCitizenAt = &at
-		if n.Preview == "" {
-			n.Preview = preview(m.Text)
-		}
-	case "agent":
-		typ = normalize.EventMessageAgent
-		n.LastAgentAt = &at
-	}
+	noteMessage(&n, m)
 	n.LastSeq++
 	mm := m
 	mm.Seq = n.LastSeq
@@ -516,16 +521,7 @@ func (h *Hub) appendPrepared(ctx context.Context, s *sess, m sessions.Message, d
 	if err != nil {
 		return m, false, err
 	}
-	data := map[string]any{"seq": mm.Seq, "from": mm.From, "text": mm.Text}
-	if len(mm.Attachments) > 0 {
-		data["attachments"] = mm.Attachments
-	}
-	if len(mm.Meta) > 0 {
-		data["meta"] = mm.Meta
-	}
-	ev := normalize.NewEvent(typ, h.now())
-	ev.Channel, ev.SessionID, ev.EnvelopeID, ev.AgentID, ev.Data = n.Channel, n.ID, n.EnvelopeID, mm.AgentID, data
-	rec, err := h.d.Intake.EventRecord(ev)
+	rec, err := h.d.Intake.EventRecord(h.messageEvent(&n, mm))
 	if err != nil {
 		return m, false, err
 	}
