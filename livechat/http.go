@@ -109,8 +109,7 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		if tok == "" {
 			msg = "authentication required: pass a token"
 		}
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseAuth, msg), time.Now().Add(time.Second))
-		ws.Close()
+		refuse(ws, CloseAuth, msg)
 		return nil
 	}
 	cn := newConn(ws, role, claims.Sub, h.cfg.SendQueue, &h.conns, h.cfg.PingInterval, 10*time.Second)
@@ -119,8 +118,7 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		cn.ch = "web"
 	}
 	if !h.track(cn) { // the hub closed meanwhile: no goroutine may start now
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server restarting: reconnect"), time.Now().Add(time.Second))
-		ws.Close()
+		refuse(ws, CloseGoingAway, "server restarting: reconnect")
 		return nil
 	}
 	cn.start()
@@ -135,6 +133,12 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		h.untrack(cn)
 	}()
 	return nil
+}
+
+// refuse closes a websocket the hub does not take, saying why.
+func refuse(ws *websocket.Conn, code int, reason string) {
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = ws.Close()
 }
 
 // track registers a new connection so that Close reaches it even before it
