@@ -122,6 +122,12 @@ func TestRelayRetriesUntilEverythingIsPublishedInOrder(t *testing.T) {
 			if failures == 0 {
 				require.Equal(t, ids, got, "no failure, no duplicate")
 			}
+			// The counter and the health flag follow the mark that emptied
+			// the log: wait for them.
+			require.Eventually(t, func() bool {
+				st := r.Stats()
+				return st.Published == int64(len(ids)) && st.Healthy
+			}, 5*time.Second, time.Millisecond)
 			st := r.Stats()
 			require.EqualValues(t, failures, st.Errors)
 			require.EqualValues(t, len(ids), st.Published)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -72,6 +74,55 @@ func TestFailingUpdateDoesNotSinkItsGroup(t *testing.T) {
 		require.Equal(t, 30, tx.Bucket([]byte("b")).Stats().KeyN)
 		return nil
 	}))
+}
+
+// TestPacing: under load, commits start at most once per MinCommitInterval
+// and carry what arrived meanwhile; a lone Update after a lone Update is
+// committed at once, whatever the interval.
+func TestPacing(t *testing.T) {
+	put := func(db *store.DB, k uint64) error {
+		return db.Update(context.Background(), func(tx *store.Tx) error {
+			return tx.Bucket([]byte("b")).Put(binary.BigEndian.AppendUint64(nil, k), []byte("v"))
+		})
+	}
+	t.Run("load", func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{MinCommitInterval: interval}, "b")
+		require.NoError(t, err)
+		defer db.Close()
+		start := time.Now()
+		var wg sync.WaitGroup
+		var seq atomic.Uint64
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(start) < 300*time.Millisecond {
+					require.NoError(t, put(db, seq.Add(1)))
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		st := db.Stats()
+		// Back to back, 64 writers on any disk commit far more often than
+		// this (hundreds of times in 300 ms on a fast one).
+		require.LessOrEqual(t, st.Commits, int64(elapsed/interval)+3, "%d commits in %v", st.Commits, elapsed)
+		require.EqualValues(t, seq.Load(), st.Writes)
+	})
+	t.Run("lone", func(t *testing.T) {
+		const interval = 500 * time.Millisecond
+		db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{MinCommitInterval: interval}, "b")
+		require.NoError(t, err)
+		defer db.Close()
+		start := time.Now()
+		for i := range 20 {
+			require.NoError(t, put(db, uint64(i)))
+		}
+		// Paced, 20 sequential Updates would take at least 19 intervals.
+		require.Less(t, time.Since(start), 4*interval)
+		require.EqualValues(t, 20, db.Stats().Commits)
+	})
 }
 
 func TestClosedRefuses(t *testing.T) {
