@@ -9,9 +9,9 @@
 // arrived meanwhile. Each bbolt commit rewrites the same tree pages whatever
 // it carries, so a writer that commits back to back with two or three
 // Updates each spends most of a core on that fixed cost and starves the
-// requests it serves of CPU (measured in docs/benchmarks.md: at 5,000
-// requests/s, pacing at 1 ms took the gateway from 1.5 to 1.1 cores and
-// halved the p99). A lone Update after a lone Update never waits.
+// requests it serves of CPU (docs/benchmarks.md: at 5,000 requests/s on
+// tmpfs, pacing at 1 ms took the gateway from 1.4–1.5 to 0.9–1.1 cores).
+// A lone Update after a lone Update never waits.
 package store
 
 import (
