@@ -19,9 +19,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 	"github.com/hotline12345/gateway/livechat/web"
+	"github.com/hotline12345/gateway/normalize"
 )
 
 // chromePath finds Chromium: skipped locally without it, fatal on CI.
@@ -263,6 +265,23 @@ func TestBrowserConversation(t *testing.T) {
 	require.Equal(t, "Status", text(console, "#presence-wrap > span"))
 	require.Equal(t, "End chat", text(console, "#close-session"))
 	shot(console, "console-en.png")
+
+	// An SMS with a part missing, as the SMS channel hands it over after its
+	// wait for the parts: the console marks the message as incomplete.
+	const partial = "路灯坏了，在人民路"
+	res, err := g.Hub().CitizenMessage(context.Background(), channels.InboundMessage{Channel: normalize.ChannelSMS,
+		ChannelUserID: "+8613800138000", Phone: "+8613800138000", DedupKey: "sms-partial-1", Text: partial,
+		Meta: map[string]string{"incomplete": "true", "missing_parts": "2"}})
+	require.NoError(t, err)
+	require.True(t, res.NewSession)
+	waitJS(console, "offer of the SMS conversation", `document.querySelector('#offers li.offer .accept') !== null`)
+	require.NoError(t, chromedp.Do(console, chromedp.Click(chromedp.CSS("#offers li.offer .accept"))))
+	smsRow := `#sessions li.session[data-sid="` + res.SessionID + `"]`
+	waitJS(console, "SMS conversation listed", `document.querySelector('`+smsRow+`') !== null`)
+	require.NoError(t, chromedp.Do(console, chromedp.Click(chromedp.CSS(smsRow))))
+	waitJS(console, "SMS text in the console", once("li.msg.citizen", partial))
+	require.Equal(t, "SMS incomplete: part 2 missing", text(console, "#transcript li.msg.citizen .partial"))
+	shot(console, "console-sms-partial-en.png")
 
 	// A rejected token (close 4001) sends the agent back to the login form.
 	require.NoError(t, chromedp.Do(console,
