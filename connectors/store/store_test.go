@@ -85,24 +85,36 @@ func TestPacing(t *testing.T) {
 			return tx.Bucket([]byte("b")).Put(binary.BigEndian.AppendUint64(nil, k), []byte("v"))
 		})
 	}
-	t.Run("load", func(t *testing.T) {
-		const interval = 20 * time.Millisecond
+	open := func(t *testing.T, interval time.Duration) *store.DB {
 		db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{MinCommitInterval: interval}, "b")
 		require.NoError(t, err)
-		defer db.Close()
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	t.Run("load", func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		db := open(t, interval)
 		start := time.Now()
 		var wg sync.WaitGroup
 		var seq atomic.Uint64
+		errs := make(chan error, 64)
 		for range 64 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for time.Since(start) < 300*time.Millisecond {
-					require.NoError(t, put(db, seq.Add(1)))
+					if err := put(db, seq.Add(1)); err != nil {
+						errs <- err
+						return
+					}
 				}
 			}()
 		}
 		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
 		elapsed := time.Since(start)
 		st := db.Stats()
 		// Back to back, 64 writers on any disk commit far more often than
@@ -112,9 +124,7 @@ func TestPacing(t *testing.T) {
 	})
 	t.Run("lone", func(t *testing.T) {
 		const interval = 500 * time.Millisecond
-		db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{MinCommitInterval: interval}, "b")
-		require.NoError(t, err)
-		defer db.Close()
+		db := open(t, interval)
 		start := time.Now()
 		for i := range 20 {
 			require.NoError(t, put(db, uint64(i)))
