@@ -149,14 +149,14 @@ func (db *DB) loop() {
 		select {
 		case first = <-db.reqs:
 		case <-db.closing:
-			// Commit whatever was submitted before the close.
+			// Commit whatever was submitted before the close, in groups:
+			// one commit each would take seconds for a full queue.
 			for {
-				select {
-				case r := <-db.reqs:
-					db.commit([]*commitReq{r})
-				default:
+				batch = db.fill(batch[:0])
+				if len(batch) == 0 {
 					return
 				}
+				db.commit(batch)
 			}
 		}
 		batch = db.fill(append(batch[:0], first))

@@ -135,6 +135,54 @@ func TestPacing(t *testing.T) {
 	})
 }
 
+// TestCloseCommitsTheQueueInGroups: what was submitted before Close is
+// committed, and in groups, however the writer learns of the close.
+func TestCloseCommitsTheQueueInGroups(t *testing.T) {
+	for round := range 5 { // the writer picks the queue or the close at random
+		db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{}, "b")
+		require.NoError(t, err)
+		held, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			_ = db.Update(context.Background(), func(*store.Tx) error {
+				select {
+				case <-held:
+				default:
+					close(held)
+				}
+				<-release
+				return nil
+			})
+		}()
+		<-held // the writer is busy: what follows queues up
+		const n = 300
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- db.Update(context.Background(), func(tx *store.Tx) error {
+					return tx.Bucket([]byte("b")).Put(binary.BigEndian.AppendUint64(nil, uint64(i)), []byte("v"))
+				})
+			}()
+		}
+		require.Eventually(t, func() bool { return store.Queued(db) == n }, 5*time.Second, time.Millisecond)
+		closed := make(chan error)
+		go func() { closed <- db.Close() }()
+		time.Sleep(10 * time.Millisecond) // Close has begun: it waits for the writer
+		close(release)
+		require.NoError(t, <-closed)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "round %d", round)
+		}
+		st := db.Stats()
+		require.EqualValues(t, n+1, st.Writes)
+		require.LessOrEqual(t, st.Commits, int64(4), "round %d: %d commits for a queue of %d", round, st.Commits, n)
+	}
+}
+
 func TestClosedRefuses(t *testing.T) {
 	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{}, "b")
 	require.NoError(t, err)
