@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms"
@@ -47,13 +48,15 @@ type Options struct {
 
 // Gateway is one running gateway process.
 type Gateway struct {
-	cfg    *configs.Config
-	log    *slog.Logger
-	now    func() time.Time
-	db     *store.DB
-	intake *intakelog.Log
-	tokens *tokens.Signer
-	stamp  normalize.Stamp
+	cfg *configs.Config
+	log *slog.Logger
+	now func() time.Time
+	db  *store.DB
+	// commitSeconds observes the store's commits (gateway_store_commit_seconds).
+	commitSeconds prometheus.Histogram
+	intake        *intakelog.Log
+	tokens        *tokens.Signer
+	stamp         normalize.Stamp
 
 	broker   *kafka.Embedded
 	brokers  []string
@@ -111,7 +114,9 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("gateway: cannot create data_dir %s: %w", cfg.DataDir, err)
 	}
-	g.db, err = store.Open(filepath.Join(cfg.DataDir, "gateway.db"), store.Options{}, buckets...)
+	g.commitSeconds = newCommitHistogram()
+	g.db, err = store.Open(filepath.Join(cfg.DataDir, "gateway.db"),
+		store.Options{OnCommit: func(d time.Duration) { g.commitSeconds.Observe(d.Seconds()) }}, buckets...)
 	if err != nil {
 		return nil, err
 	}

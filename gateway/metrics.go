@@ -40,10 +40,20 @@ func newMetrics(g *Gateway) *metrics {
 			func() float64 { return float64(g.db.Stats().Commits) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_writes_total", Help: "Writes committed to the store."},
 			func() float64 { return float64(g.db.Stats().Writes) }),
+		g.commitSeconds,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_pages_written_total", Help: "4 KiB pages the store wrote (what its disk has to absorb)."},
 			func() float64 { return float64(g.db.Stats().PagesWritten) }),
 	)
 	return m
+}
+
+// newCommitHistogram is gateway_store_commit_seconds: every answer and every
+// chat delivery waits for a commit, so a disk whose fsyncs stall shows here
+// before anywhere else.
+func newCommitHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gateway_store_commit_seconds",
+		Help:    "Duration of each group commit of the store: the transaction, its page writes and fsyncs.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}})
 }
 
 // Register adds a component's collectors.

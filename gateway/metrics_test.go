@@ -12,7 +12,7 @@ import (
 
 // /metrics exposes the figures operators watch: requests by channel and
 // outcome, intake latency, the intake log's depth, relay lag and errors, and
-// the store's fsyncs and writes.
+// the store's fsyncs, writes and commit durations.
 func TestMetricsExposeIntakeRelayAndStore(t *testing.T) {
 	g, _ := newGateway(t, nil)
 	require.Equal(t, http.StatusAccepted, call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"ok"}`), nil, "").Code)
@@ -42,4 +42,8 @@ func TestMetricsExposeIntakeRelayAndStore(t *testing.T) {
 	fsyncs, _ := gatewaytest.ParseMetric(body, "gateway_store_fsyncs_total")
 	require.GreaterOrEqual(t, fsyncs, 1.0, "the accepted request was fsync'ed")
 	require.Contains(t, body, "# TYPE gateway_intake_seconds histogram")
+	require.Contains(t, body, "# TYPE gateway_store_commit_seconds histogram")
+	commits, err := gatewaytest.ParseMetric(body, "gateway_store_commit_seconds_count")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, commits, 1.0, "the accepted request's commit was timed")
 }

@@ -44,6 +44,7 @@ type DB struct {
 
 	maxBatch int
 	interval time.Duration
+	onCommit func(time.Duration)
 	commits  atomic.Int64
 	writes   atomic.Int64
 	commitNs atomic.Int64
@@ -63,6 +64,10 @@ type Options struct {
 	MinCommitInterval time.Duration
 	// NoSync disables fsync; only for benchmarks that measure everything else.
 	NoSync bool
+	// OnCommit, if set, is called on the writer after every commit with its
+	// duration (the Updates' functions, bbolt's write and fsyncs): a slow or
+	// stalling disk shows here first. It must be quick.
+	OnCommit func(time.Duration)
 }
 
 // initialMmap is 1 GiB on 64-bit platforms.
@@ -100,7 +105,8 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		return nil, fmt.Errorf("store: cannot create buckets: %w", err)
 	}
 	db := &DB{bolt: b, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
-		done: make(chan struct{}), maxBatch: opts.MaxBatch, interval: opts.MinCommitInterval}
+		done: make(chan struct{}), maxBatch: opts.MaxBatch, interval: opts.MinCommitInterval,
+		onCommit: opts.OnCommit}
 	go db.loop()
 	return db, nil
 }
@@ -218,9 +224,13 @@ func (db *DB) commit(batch []*commitReq) {
 			return nil
 		})
 		if err == nil {
+			took := time.Since(start)
 			db.commits.Add(1)
 			db.writes.Add(int64(len(batch)))
-			db.commitNs.Add(int64(time.Since(start)))
+			db.commitNs.Add(int64(took))
+			if db.onCommit != nil {
+				db.onCommit(took)
+			}
 			for _, r := range batch {
 				r.err <- nil
 			}
