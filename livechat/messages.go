@@ -113,7 +113,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			}
 		}
 		receipt = nil
-		if env != nil && h.cfg.Receipt != nil {
+		if h.cfg.Receipt != nil {
 			r := sessions.Message{From: "system", Text: h.cfg.Receipt(env), At: at}
 			if err := sessions.Append(tx, &n, &r); err != nil {
 				return err
@@ -133,11 +133,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		return m, true, nil
 	}
 	*s.rec = next
-	if env != nil {
-		h.d.Intake.Committed(env, res)
-	} else {
-		h.d.Intake.Notify()
-	}
+	h.d.Intake.Committed(env, res) // env is set: this path always makes one
 	s.broadcast(frameBytes(messageFrame(s.id, m)), nil)
 	if receipt != nil {
 		s.broadcast(frameBytes(messageFrame(s.id, *receipt)), nil)
