@@ -57,6 +57,7 @@ stop_gateway
 
 echo "== 3. open loop: $RATE req/s for $DURATION, at most $CONCURRENCY in flight"
 start_gateway
-"$work/loadgen" -url "$url" -rate "$RATE" -duration "$DURATION" -concurrency "$CONCURRENCY"
+# -probe: the disk's own fsync latency during the run, beside the gateway's
+"$work/loadgen" -url "$url" -rate "$RATE" -duration "$DURATION" -concurrency "$CONCURRENCY" -probe "$work"
 stop_gateway
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -56,6 +56,7 @@ func main() {
 	flag.IntVar(&o.sequential, "sequential", 0, "if > 0: send this many requests one at a time instead")
 	flag.StringVar(&o.fsyncDir, "fsync", "", "if set: measure write+fdatasync of a small block in this directory instead")
 	flag.IntVar(&o.n, "n", 500, "fsyncs to measure with -fsync")
+	flag.StringVar(&o.probeDir, "probe", "", "open loop: also time a 4 KiB write+fdatasync every 5 ms in this directory during the measured window (put it on the gateway's disk: a stall of the disk itself shows here)")
 	flag.IntVar(&o.textBytes, "text", 300, "bytes of text per request")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (one keep-alive connection per worker, lightest) or nethttp (net/http)")
@@ -87,7 +88,7 @@ func main() {
 }
 
 type options struct {
-	url, path, fsyncDir                   string
+	url, path, fsyncDir, probeDir         string
 	rate                                  float64
 	duration, warmup                      time.Duration
 	concurrency, sequential, n, textBytes int
@@ -106,6 +107,7 @@ type report struct {
 	Latency        percentiles    `json:"latency_ms"`
 	ServiceLatency *percentiles   `json:"service_latency_ms,omitempty"`
 	Late           int            `json:"late_starts,omitempty"`
+	Probe          *probeFigs     `json:"disk_probe,omitempty"`
 	Gateway        *gatewayFigs   `json:"gateway,omitempty"`
 }
 
@@ -187,6 +189,10 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.Late > 0 {
 		fmt.Fprintf(w, "late starts     %d (no free connection at the scheduled time)\n", r.Late)
+	}
+	if p := r.Probe; p != nil {
+		fmt.Fprintf(w, "disk probe      p50 %.2f  p99 %.2f  max %.2f ms; %d of %d fsyncs over 20 ms, %.0f ms in all (4 KiB write+fdatasync every 5 ms beside the gateway)\n",
+			p.Latency.P50, p.Latency.P99, p.Latency.Max, p.Over20ms, p.N, p.StalledMs)
 	}
 	if g := r.Gateway; g != nil {
 		fmt.Fprintf(w, "store           %.0f fsyncs/s, %.1f writes per fsync (%.0f commits, %.0f writes), %.1f pages (4 KiB) written per write\n", g.FsyncsPerSec, g.WritesPerFsync, g.Fsyncs, g.Writes, g.PagesPerWrite)
@@ -403,6 +409,9 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 
 	var before scrape
 	var measureStart time.Time
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	var probeDone chan probeResult
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / o.rate)
 	late := 0
@@ -414,6 +423,10 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 				break
 			}
 			measureStart = time.Now()
+			if o.probeDir != "" {
+				probeDone = make(chan probeResult, 1)
+				go func() { probeDone <- diskProbe(probeCtx, o.probeDir, 5*time.Millisecond) }()
+			}
 		}
 		if d := time.Until(at); d > 0 {
 			time.Sleep(d)
@@ -430,17 +443,26 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 	}
 	close(jobs)
 	wg.Wait()
+	stopProbe()
 	close(results)
 	<-collected
 	if err != nil {
 		return nil, err
+	}
+	var probe *probeFigs
+	if probeDone != nil {
+		pr := <-probeDone
+		if pr.err != nil {
+			return nil, fmt.Errorf("disk probe: %w", pr.err)
+		}
+		probe = pr.figs()
 	}
 	elapsed := time.Since(measureStart).Seconds()
 	after, err := scrapeMetrics(ctx, o.url)
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{Mode: "open-loop", Offered: o.rate, Sent: len(samples), Seconds: elapsed, Statuses: map[string]int{}, Late: late}
+	rep := &report{Mode: "open-loop", Offered: o.rate, Sent: len(samples), Seconds: elapsed, Statuses: map[string]int{}, Late: late, Probe: probe}
 	sched := make([]time.Duration, 0, len(samples))
 	service := make([]time.Duration, 0, len(samples))
 	for _, s := range samples {
@@ -482,4 +504,63 @@ func fsyncProbe(dir string, n int) (*report, error) {
 	secs := time.Since(start).Seconds()
 	return &report{Mode: "fsync (4 KiB write + fdatasync) in " + dir, Sent: n, Seconds: secs, Throughput: float64(n) / secs,
 		Statuses: map[string]int{"ok": n}, Latency: pct(lat)}, nil
+}
+
+// probeFigs is what the disk probe saw during the measured window.
+type probeFigs struct {
+	N         int         `json:"n"`
+	Latency   percentiles `json:"latency_ms"`
+	Over20ms  int         `json:"over_20ms"`
+	StalledMs float64     `json:"stalled_ms"` // the sum of the fsyncs over 20 ms
+}
+
+type probeResult struct {
+	lat []time.Duration
+	err error
+}
+
+func (r probeResult) figs() *probeFigs {
+	f := &probeFigs{N: len(r.lat)}
+	for _, d := range r.lat {
+		if d > 20*time.Millisecond {
+			f.Over20ms++
+			f.StalledMs += ms(d)
+		}
+	}
+	f.Latency = pct(r.lat)
+	return f
+}
+
+// diskProbe writes and fdatasyncs a 4 KiB block in dir every interval until
+// ctx ends. It runs beside the load so that a run can tell the gateway's
+// slowness from the disk's own: on a shared virtual disk, fsync stalls of
+// hundreds of milliseconds come and go with no load at all
+// (docs/benchmarks.md).
+func diskProbe(ctx context.Context, dir string, interval time.Duration) probeResult {
+	f, err := os.CreateTemp(dir, "loadgen-probe-")
+	if err != nil {
+		return probeResult{err: err}
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	block := make([]byte, 4096)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lat []time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return probeResult{lat: lat}
+		case <-t.C:
+		}
+		block[0] = byte(i)
+		t0 := time.Now()
+		if _, err := f.WriteAt(block, int64(i%64)*4096); err != nil {
+			return probeResult{err: err}
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return probeResult{err: err}
+		}
+		lat = append(lat, time.Since(t0))
+	}
 }

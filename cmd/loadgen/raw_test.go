@@ -127,3 +127,18 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestDiskProbe: the probe beside a run fsyncs until told to stop, and its
+// figures count the stalls.
+func TestDiskProbe(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	res := diskProbe(ctx, t.TempDir(), 5*time.Millisecond)
+	require.NoError(t, res.err)
+	require.NotEmpty(t, res.lat)
+	figs := probeResult{lat: []time.Duration{time.Millisecond, 30 * time.Millisecond, 50 * time.Millisecond}}.figs()
+	require.Equal(t, 3, figs.N)
+	require.Equal(t, 2, figs.Over20ms)
+	require.InDelta(t, 80, figs.StalledMs, 0.001)
+	require.InDelta(t, 50, figs.Latency.Max, 0.001)
+}
