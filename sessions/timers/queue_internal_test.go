@@ -144,20 +144,27 @@ func TestParseIndex(t *testing.T) {
 	}
 }
 
-// FuzzParseDueKey: stored keys come from disk; a damaged file must give an
-// error, never a panic, and whatever decodes must encode back identically.
-func FuzzParseDueKey(f *testing.F) {
-	f.Add(dueKey(1_700_000_000_000_000_000, Key{ID: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Kind: KindFirstResponse}))
-	f.Add(dueKey(0, Key{ID: "x", Kind: "k"}))
+// FuzzParseRecordKey: stored keys come from disk; a damaged file must give
+// an error, never a panic, and whatever decodes must encode back identically.
+// The first layout's keys (read once, by the migration) likewise.
+func FuzzParseRecordKey(f *testing.F) {
+	f.Add(recordKey(Key{ID: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Kind: KindFirstResponse}))
+	f.Add(recordKey(Key{ID: "x", Kind: "k"}))
+	f.Add(recordKey(Key{ID: "with\x00nul", Kind: "k"}))
 	f.Add([]byte("short"))
-	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01\x00id"))
-	f.Add([]byte("\xff\xff\xff\xff\xff\xff\xff\xffk\x00id"))
+	f.Add([]byte("\x00id"))
+	f.Add([]byte("id\x00"))
+	f.Add([]byte("first_response\x00id"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		due, k, err := parseDueKey(b)
-		if err != nil {
+		if k, err := parseRecordKey(b); err != nil {
 			require.ErrorIs(t, err, errCorrupt)
-			return
+		} else {
+			require.Equal(t, b, recordKey(k))
 		}
-		require.Equal(t, b, dueKey(due, k))
+		if k, err := parseOldIndexKey(b); err != nil {
+			require.ErrorIs(t, err, errCorrupt)
+		} else {
+			require.Equal(t, b, append(append([]byte(k.Kind), 0), k.ID...))
+		}
 	})
 }

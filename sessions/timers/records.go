@@ -11,24 +11,31 @@ import (
 	"github.com/hotline12345/gateway/connectors/store"
 )
 
-// Storage layout. Both buckets must be created by store.Open (pass Buckets).
+// Storage layout: one bucket (pass Buckets to store.Open).
 //
-//	timers         due (8 bytes, big-endian unix ns) + kind + 0x00 + id → empty
-//	timers_by_key  kind + 0x00 + id → due (8 bytes) [+ flagFiring]
+//	timer_records  id + 0x00 + kind → due (8 bytes, big-endian unix ns) [+ flagFiring]
 //
-// The first orders the timers for Load; the second answers Stop and replace
-// in O(log n). flagFiring marks a timer whose callback has been started in
-// callback mode (see Service): Stop then reports false, and a restart fires
-// it again.
+// The id comes first: ids are time-ordered (UUIDv7), so the four clocks a
+// new request starts sit side by side at the end of the tree and dirty one
+// leaf and its path. No index by due time is kept on disk: Load puts every
+// record into the in-memory queue, which orders them. (The first layout kept
+// one, and keyed by kind first; its two trees were 60 % of the pages every
+// accepting commit wrote, docs/benchmarks.md. Load migrates it.)
+// flagFiring marks a timer whose callback has been started in callback mode
+// (see Service): Stop then reports false, and a restart fires it again.
 const (
-	bucketByDue = "timers"
-	bucketByKey = "timers_by_key"
-	flagFiring  = 0x01
+	bucketRecords = "timer_records"
+	flagFiring    = 0x01
+
+	// The first layout: timers (due + kind + 0x00 + id → empty) and
+	// timers_by_key (kind + 0x00 + id → due [+ flagFiring]).
+	oldBucketByDue = "timers"
+	oldBucketByKey = "timers_by_key"
 )
 
 // Buckets are the store buckets the timer service uses: pass them to
 // store.Open.
-var Buckets = []string{bucketByDue, bucketByKey}
+var Buckets = []string{bucketRecords}
 
 // ErrNoBuckets means the store was opened without Buckets.
 var ErrNoBuckets = errors.New("timers: store opened without timers.Buckets")
@@ -37,53 +44,53 @@ var ErrNoBuckets = errors.New("timers: store opened without timers.Buckets")
 // skipped and logged, never fired.
 var errCorrupt = errors.New("timers: corrupt record")
 
-type buckets struct{ byDue, byKey *bbolt.Bucket }
+type buckets struct{ recs *bbolt.Bucket }
 
 func open(tx *store.Tx) (buckets, error) {
-	b := buckets{byDue: tx.Bucket([]byte(bucketByDue)), byKey: tx.Bucket([]byte(bucketByKey))}
-	if b.byDue == nil || b.byKey == nil {
+	b := buckets{recs: tx.Bucket([]byte(bucketRecords))}
+	if b.recs == nil {
 		return b, ErrNoBuckets
 	}
+	b.recs.FillPercent = 0.9 // mostly appended: see the layout
 	return b, nil
 }
 
-func indexKey(k Key) []byte {
-	b := make([]byte, 0, len(k.Kind)+1+len(k.ID))
-	b = append(b, k.Kind...)
+func recordKey(k Key) []byte {
+	b := make([]byte, 0, len(k.ID)+1+len(k.Kind))
+	b = append(b, k.ID...)
 	b = append(b, 0)
-	return append(b, k.ID...)
+	return append(b, k.Kind...)
 }
 
-func dueKey(due int64, k Key) []byte {
-	b := make([]byte, 8, 8+len(k.Kind)+1+len(k.ID))
-	binary.BigEndian.PutUint64(b, uint64(due))
-	b = append(b, k.Kind...)
-	b = append(b, 0)
-	return append(b, k.ID...)
-}
-
-// parseDueKey decodes a key of the timers bucket.
-func parseDueKey(b []byte) (int64, Key, error) {
-	if len(b) < 8+1+1+1 {
-		return 0, Key{}, fmt.Errorf("%w: key of %d bytes", errCorrupt, len(b))
+// parseRecordKey decodes a key of the records bucket. A kind has no NUL
+// byte, so the last NUL ends the id (which may hold one).
+func parseRecordKey(b []byte) (Key, error) {
+	i := bytes.LastIndexByte(b, 0)
+	if i <= 0 || i == len(b)-1 {
+		return Key{}, fmt.Errorf("%w: key without id or kind", errCorrupt)
 	}
-	due := int64(binary.BigEndian.Uint64(b))
-	rest := b[8:]
-	i := bytes.IndexByte(rest, 0)
-	if i <= 0 || i == len(rest)-1 {
-		return 0, Key{}, fmt.Errorf("%w: key without kind or id", errCorrupt)
-	}
-	k := Key{Kind: string(rest[:i]), ID: string(rest[i+1:])}
+	k := Key{ID: string(b[:i]), Kind: string(b[i+1:])}
 	if err := k.validate(); err != nil {
-		return 0, Key{}, fmt.Errorf("%w: %w", errCorrupt, err)
+		return Key{}, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
-	if err := validDue(due); err != nil {
-		return 0, Key{}, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	return due, k, nil
+	return k, nil
 }
 
-// parseIndex decodes a value of the timers_by_key bucket.
+// parseOldIndexKey decodes a key of the first layout's timers_by_key.
+func parseOldIndexKey(b []byte) (Key, error) {
+	i := bytes.IndexByte(b, 0)
+	if i <= 0 || i == len(b)-1 {
+		return Key{}, fmt.Errorf("%w: key without kind or id", errCorrupt)
+	}
+	k := Key{Kind: string(b[:i]), ID: string(b[i+1:])}
+	if err := k.validate(); err != nil {
+		return Key{}, fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	return k, nil
+}
+
+// parseIndex decodes a value of the records bucket (and of the first
+// layout's timers_by_key, which had the same values).
 func parseIndex(v []byte) (due int64, firing bool, err error) {
 	switch {
 	case len(v) == 8:
@@ -107,7 +114,7 @@ func indexValue(due int64, firing bool) []byte {
 // lookup returns the stored due time of k; ok is false when there is none
 // (or it is unreadable, in which case it is treated as absent).
 func (b buckets) lookup(k Key) (due int64, firing, ok bool) {
-	v := b.byKey.Get(indexKey(k))
+	v := b.recs.Get(recordKey(k))
 	if v == nil {
 		return 0, false, false
 	}
@@ -120,29 +127,48 @@ func (b buckets) lookup(k Key) (due int64, firing, ok bool) {
 
 // put stores k at due, replacing any earlier record of k.
 func (b buckets) put(k Key, due int64) error {
-	ik := indexKey(k)
-	if v := b.byKey.Get(ik); v != nil {
-		if old, _, err := parseIndex(v); err == nil {
-			if err := b.byDue.Delete(dueKey(old, k)); err != nil {
-				return err
-			}
-		}
-	}
-	if err := b.byKey.Put(ik, indexValue(due, false)); err != nil {
-		return err
-	}
-	return b.byDue.Put(dueKey(due, k), []byte{})
+	return b.recs.Put(recordKey(k), indexValue(due, false))
 }
 
 // markFiring flags the record of k, which is due at due.
 func (b buckets) markFiring(k Key, due int64) error {
-	return b.byKey.Put(indexKey(k), indexValue(due, true))
+	return b.recs.Put(recordKey(k), indexValue(due, true))
 }
 
-// del removes the record of k, which is due at due.
-func (b buckets) del(k Key, due int64) error {
-	if err := b.byKey.Delete(indexKey(k)); err != nil {
-		return err
+// del removes the record of k.
+func (b buckets) del(k Key) error { return b.recs.Delete(recordKey(k)) }
+
+// migrate moves the first layout's records into the records bucket and drops
+// its two buckets, in tx. It reports how many records moved and how many
+// were unreadable (dropped, as Load would skip them).
+func migrate(tx *store.Tx) (moved, corrupt int, err error) {
+	if old := tx.Bucket([]byte(oldBucketByKey)); old != nil {
+		b, err := open(tx)
+		if err != nil {
+			return 0, 0, err
+		}
+		err = old.ForEach(func(k, v []byte) error {
+			key, err := parseOldIndexKey(k)
+			if err == nil {
+				_, _, err = parseIndex(v)
+			}
+			if err != nil {
+				corrupt++
+				return nil
+			}
+			moved++
+			return b.recs.Put(recordKey(key), bytes.Clone(v))
+		})
+		if err != nil {
+			return 0, 0, err
+		}
 	}
-	return b.byDue.Delete(dueKey(due, k))
+	for _, name := range []string{oldBucketByKey, oldBucketByDue} {
+		if tx.Bucket([]byte(name)) != nil {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	return moved, corrupt, nil
 }

@@ -161,7 +161,7 @@ func (s *Service) fireInTx(ctx context.Context, batch []due) []Deadline {
 					stale = append(stale, Deadline{Key: d.key, Due: utc(at)})
 					continue
 				}
-				if err := b.del(d.key, at); err != nil {
+				if err := b.del(d.key); err != nil {
 					return err
 				}
 				if err := s.opts.FireTx(tx, d.key, utc(at)); err != nil {
@@ -229,7 +229,7 @@ func (s *Service) fireCallbacks(ctx context.Context, batch []due) []Deadline {
 			n := d.Due.UnixNano()
 			// Delete only our own record: a Set may have replaced it since.
 			if at, firing, ok := b.lookup(d.Key); ok && firing && at == n {
-				if err := b.del(d.Key, n); err != nil {
+				if err := b.del(d.Key); err != nil {
 					return err
 				}
 			}

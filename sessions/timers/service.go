@@ -381,7 +381,7 @@ func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
 	if !ok || firing {
 		return false, nil
 	}
-	if err := b.del(k, due); err != nil {
+	if err := b.del(k); err != nil {
 		return false, fmt.Errorf("timers: cannot stop %s: %w", k, err)
 	}
 	tx.OnCommit(func() {
@@ -404,13 +404,16 @@ func (s *Service) Load(ctx context.Context) error {
 	if s.db == nil {
 		return nil
 	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
 	var loaded, corrupt int
 	err := s.db.View(func(tx *store.Tx) error {
 		b, err := open(tx)
 		if err != nil {
 			return err
 		}
-		c := b.byDue.Cursor()
+		c := b.recs.Cursor()
 		const chunk = 4096 // lock briefly, and look at ctx now and then
 		var batch []Deadline
 		flush := func() error {
@@ -429,8 +432,15 @@ func (s *Service) Load(ctx context.Context) error {
 			batch = batch[:0]
 			return ctx.Err()
 		}
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			due, key, err := parseDueKey(k)
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			key, err := parseRecordKey(k)
+			var due int64
+			if err == nil {
+				due, _, err = parseIndex(v)
+			}
+			if err == nil {
+				err = validDue(due)
+			}
 			if err != nil {
 				corrupt++
 				s.log.Error("timers: skipping unreadable record", "err", err)
@@ -449,6 +459,27 @@ func (s *Service) Load(ctx context.Context) error {
 		return fmt.Errorf("timers: cannot load: %w", err)
 	}
 	s.log.Info("timers: loaded", "timers", loaded, "unreadable", corrupt)
+	return nil
+}
+
+// migrate converts a store of the first layout (records.go), once.
+func (s *Service) migrate(ctx context.Context) error {
+	var found bool
+	if err := s.db.View(func(tx *store.Tx) error {
+		found = tx.Bucket([]byte(oldBucketByKey)) != nil || tx.Bucket([]byte(oldBucketByDue)) != nil
+		return nil
+	}); err != nil || !found {
+		return err
+	}
+	var moved, corrupt int
+	if err := s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		moved, corrupt, err = migrate(tx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("timers: cannot migrate the stored timers: %w", err)
+	}
+	s.log.Info("timers: migrated the stored timers to one bucket", "timers", moved, "unreadable", corrupt)
 	return nil
 }
 
