@@ -36,6 +36,7 @@ type Tx = bbolt.Tx
 // DB is the store. Update is safe for concurrent use.
 type DB struct {
 	bolt    *bbolt.DB
+	wal     *wal // nil: bbolt syncs itself (or NoSync)
 	reqs    chan *commitReq
 	closing chan struct{}
 	done    chan struct{}
@@ -64,6 +65,11 @@ type Options struct {
 	MinCommitInterval time.Duration
 	// NoSync disables fsync; only for benchmarks that measure everything else.
 	NoSync bool
+	// WALSegments and WALSegmentSize size the write-ahead log (wal.go):
+	// default 4 segments of 64 MiB. A negative WALSegmentSize turns the log
+	// off, and bbolt fsyncs its file twice per commit itself.
+	WALSegments    int
+	WALSegmentSize int64
 	// OnCommit, if set, is called on the writer after every commit with its
 	// duration (the Updates' functions, bbolt's write and fsyncs): a slow or
 	// stalling disk shows here first. It must be quick.
@@ -81,6 +87,19 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 	if opts.MinCommitInterval == 0 {
 		opts.MinCommitInterval = time.Millisecond
 	}
+	if opts.WALSegments <= 0 {
+		opts.WALSegments = 4
+	}
+	if opts.WALSegmentSize == 0 {
+		opts.WALSegmentSize = 64 << 20
+	}
+	var w *wal
+	if !opts.NoSync && opts.WALSegmentSize > 0 {
+		var err error
+		if w, err = openWAL(path, opts.WALSegments, opts.WALSegmentSize); err != nil {
+			return nil, err
+		}
+	}
 	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        2 * time.Second, // another process holds the lock: say so rather than hang
 		NoFreelistSync: true,
@@ -91,9 +110,22 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
+		if w != nil {
+			_ = w.finish()
+		}
 		return nil, fmt.Errorf("store: cannot open %s: %w", path, err)
 	}
-	if err := b.Update(func(tx *bbolt.Tx) error {
+	if w != nil {
+		if err := w.hook(b); err != nil {
+			_ = w.finish()
+			b.Close()
+			return nil, err
+		}
+	}
+	db := &DB{bolt: b, wal: w, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
+		done: make(chan struct{}), maxBatch: opts.MaxBatch, interval: opts.MinCommitInterval,
+		onCommit: opts.OnCommit}
+	if err := db.update(func(tx *bbolt.Tx) error {
 		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
@@ -101,12 +133,9 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		}
 		return nil
 	}); err != nil {
-		b.Close()
+		db.closeFiles()
 		return nil, fmt.Errorf("store: cannot create buckets: %w", err)
 	}
-	db := &DB{bolt: b, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
-		done: make(chan struct{}), maxBatch: opts.MaxBatch, interval: opts.MinCommitInterval,
-		onCommit: opts.OnCommit}
 	go db.loop()
 	return db, nil
 }
@@ -214,7 +243,7 @@ func (db *DB) commit(batch []*commitReq) {
 		failed := -1
 		var failErr error
 		start := time.Now()
-		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		err := db.update(func(tx *bbolt.Tx) error {
 			for i, r := range batch {
 				if err := r.fn(tx); err != nil {
 					failed, failErr = i, err
@@ -236,7 +265,7 @@ func (db *DB) commit(batch []*commitReq) {
 			}
 			return
 		}
-		if failed < 0 { // the commit itself failed: every caller learns it
+		if failed < 0 || errors.Is(err, ErrWAL) { // the commit itself failed: every caller learns it
 			for _, r := range batch {
 				r.err <- fmt.Errorf("store: commit: %w", err)
 			}
@@ -245,6 +274,22 @@ func (db *DB) commit(batch []*commitReq) {
 		batch[failed].err <- failErr
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
+}
+
+// update is one bbolt transaction made durable: by bbolt's own fsyncs, or
+// by the write-ahead log.
+func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	if db.wal == nil {
+		return db.bolt.Update(fn)
+	}
+	if db.wal.failed != nil { // bbolt's memory is ahead of the file: write nothing more
+		return db.wal.failed
+	}
+	if err := db.bolt.Update(fn); err != nil {
+		db.wal.begin()
+		return err
+	}
+	return db.wal.commit()
 }
 
 // Stats reports commits (one fsync each) and writes since Open.
@@ -258,13 +303,21 @@ type Stats struct {
 	// nodes (SpillTime).
 	PagesWritten         int64
 	WriteTime, SpillTime time.Duration
+	// WAL tells whether the write-ahead log is on; Checkpoints counts the
+	// store file's background syncs since Open.
+	WAL         bool
+	Checkpoints int64
 }
 
 // Stats returns the group-commit counters.
 func (db *DB) Stats() Stats {
 	tx := db.bolt.Stats().TxStats
-	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load()),
+	st := Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load()),
 		PagesWritten: tx.GetWrite(), WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime()}
+	if db.wal != nil {
+		st.WAL, st.Checkpoints = true, db.wal.checkpoints()
+	}
+	return st
 }
 
 // Close commits what was submitted, then closes the file. Idempotent.
@@ -275,7 +328,17 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.mu.Unlock()
 		<-db.done
-		err = db.bolt.Close()
+		err = db.closeFiles()
 	})
 	return err
+}
+
+// closeFiles checkpoints the log (everything is then in the synced file)
+// and closes it and bbolt.
+func (db *DB) closeFiles() error {
+	var err error
+	if db.wal != nil {
+		err = db.wal.finish()
+	}
+	return errors.Join(err, db.bolt.Close())
 }
