@@ -1,7 +1,8 @@
 // Package store is the gateway's embedded durable store: one bbolt file with
-// group commit. Update returns only after the write is fsync'ed; concurrent
-// Updates share one transaction and one fsync, and a lone Update is committed
-// at once, without waiting for company.
+// group commit and a write-ahead log (wal.go). Update returns only after the
+// write is fsync'ed in the log; concurrent Updates share one transaction and
+// one fsync, and a lone Update is committed at once, without waiting for
+// company.
 //
 // Under load the writer paces its commits: when a commit carries more than
 // one Update, or the one before it did, it starts no sooner than
