@@ -40,6 +40,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"go.etcd.io/bbolt"
@@ -104,6 +105,12 @@ func openWAL(path string, segments int, segSize int64) (*wal, error) {
 	if w.ckpt, err = os.OpenFile(walCkptName(path), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		w.close()
 		return nil, err
+	}
+	// Replaying into a file another process is using would corrupt it: the
+	// lock comes first (bbolt takes its own on the store file afterwards).
+	if err := lockFile(w.ckpt, 2*time.Second); err != nil {
+		w.close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	for i := range segments {
 		f, err := os.OpenFile(walSegName(path, i), os.O_RDWR|os.O_CREATE, 0o600)
@@ -175,6 +182,28 @@ func (w *wal) recover() error {
 	}
 	w.lsn, w.done, w.want = next, next, next
 	return nil
+}
+
+// ErrLocked means another process has the store open.
+var ErrLocked = errors.New("another process has the store open")
+
+// lockFile takes an exclusive flock on f, trying until timeout. It is
+// released when f is closed (or the process ends).
+func lockFile(f *os.File, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return ErrLocked
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func cmpU64(a, b uint64) int {

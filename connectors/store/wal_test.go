@@ -284,3 +284,18 @@ func TestWALMetaWaitsForTheLog(t *testing.T) {
 	defer db.Close()
 	requireKeys(t, db, map[string]int{"k1": 1})
 }
+
+// TestWALOneOpener: a second Open of the same store (another gateway on the
+// same data directory) is refused before it replays anything into a file in
+// use.
+func TestWALOneOpener(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := Open(path, Options{}, "b")
+	require.NoError(t, err)
+	defer db.Close()
+	put(t, db, "k", []byte("v"))
+	_, err = Open(path, Options{}, "b")
+	require.ErrorIs(t, err, ErrLocked)
+	put(t, db, "k2", []byte("v"))
+	requireKeys(t, db, map[string]int{"k": 1, "k2": 1})
+}
