@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -72,8 +73,8 @@ type Options struct {
 	WALSegments    int
 	WALSegmentSize int64
 	// OnCommit, if set, is called on the writer after every commit with its
-	// duration (the Updates' functions, bbolt's write and fsyncs): a slow or
-	// stalling disk shows here first. It must be quick.
+	// duration (the Updates' functions, bbolt's write, the log's append and
+	// fsync): a slow or stalling disk shows here first. It must be quick.
 	OnCommit func(time.Duration)
 }
 
@@ -98,6 +99,16 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 	if !opts.NoSync && opts.WALSegmentSize > 0 {
 		var err error
 		if w, err = openWAL(path, opts.WALSegments, opts.WALSegmentSize); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(walCkptName(path)); err == nil {
+		// The log is off now but an earlier run left one: what it holds and
+		// the file may lack goes into the file before bbolt opens it.
+		old, err := openWAL(path, opts.WALSegments, 1)
+		if err == nil {
+			err = old.finish()
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

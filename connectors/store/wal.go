@@ -58,6 +58,8 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+var zeroHeader [walHdrSize]byte // a record's header, before it is sealed
+
 type wal struct {
 	path     string   // the store file; segments are path-wal.N, the checkpoint path-wal.ckpt
 	main     *os.File // the store file, for checkpoints and replay
@@ -120,10 +122,24 @@ func openWAL(path string, segments int, segSize int64) (*wal, error) {
 		}
 		w.segs = append(w.segs, f)
 	}
+	// Segments beyond the configured count (a log left with more of them)
+	// are read too, then dropped: recovery leaves nothing in them it needs.
+	for i := segments; ; i++ {
+		f, err := os.OpenFile(walSegName(path, i), os.O_RDWR, 0)
+		if err != nil {
+			break
+		}
+		w.segs = append(w.segs, f)
+	}
 	if err := w.recover(); err != nil {
 		w.close()
 		return nil, fmt.Errorf("store: cannot recover from the write-ahead log: %w", err)
 	}
+	for i, f := range w.segs[segments:] {
+		_ = f.Close()
+		_ = os.Remove(walSegName(path, segments+i))
+	}
+	w.segs = w.segs[:segments]
 	go w.checkpointer()
 	return w, nil
 }
@@ -252,7 +268,7 @@ func (w *wal) writeAt(p []byte, off int64) (int, error) {
 
 // begin starts a record; every commit calls it first.
 func (w *wal) begin() {
-	w.rec = append(w.rec[:0], make([]byte, walHdrSize)...)
+	w.rec = append(w.rec[:0], zeroHeader[:]...)
 	w.meta = w.meta[:0]
 }
 

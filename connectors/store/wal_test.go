@@ -299,3 +299,52 @@ func TestWALOneOpener(t *testing.T) {
 	put(t, db, "k2", []byte("v"))
 	requireKeys(t, db, map[string]int{"k": 1, "k2": 1})
 }
+
+// TestWALReplayedWhateverTheNewOptions: a store that crashed with the log on
+// is reopened with the log off (bbolt's own fsyncs), or with fewer segments
+// than the log had: what the file lacked is still written back first.
+func TestWALReplayedWhateverTheNewOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next Options
+	}{
+		{"same", Options{WALSegments: 4}},
+		{"log off", Options{WALSegmentSize: -1}},
+		{"no sync (benchmarks)", Options{NoSync: true}},
+		{"fewer segments", Options{WALSegments: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			first := Options{WALSegments: 4}
+			db, err := Open(path, first, "b")
+			require.NoError(t, err)
+			require.NoError(t, db.Close())
+			synced, err := os.ReadFile(path)
+			require.NoError(t, err)
+
+			db, err = Open(path, first, "b")
+			require.NoError(t, err)
+			// The log has moved on to its last segment (as after three
+			// rotations), which a store configured with two does not have.
+			db.wal.cur, db.wal.off = 3, 0
+			want := map[string]int{}
+			for i := range 40 {
+				k := fmt.Sprintf("k%02d", i)
+				put(t, db, k, []byte("v"))
+				want[k] = 1
+			}
+			require.Zero(t, db.Stats().Checkpoints, "the records are all still needed")
+			crash(t, db)
+			require.NoError(t, os.WriteFile(path, synced, 0o600))
+
+			db, err = Open(path, tc.next, "b")
+			require.NoError(t, err)
+			requireKeys(t, db, want)
+			require.NoError(t, db.Close())
+			if tc.next.WALSegments == 2 {
+				_, err := os.Stat(walSegName(path, 3))
+				require.ErrorIs(t, err, os.ErrNotExist, "the extra segments go once replayed")
+			}
+		})
+	}
+}
