@@ -39,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hotline12345/gateway/internal/procs"
 )
 
 type options struct {
@@ -74,6 +76,9 @@ func main() {
 	flag.StringVar(&o.fsyncDir, "fsync-probe", "", "chat: also time a 4 KiB write+fdatasync every 5 ms in this directory (put it on the gateway's disk)")
 	flag.BoolVar(&o.printAgents, "print-agents", false, "print a GATEWAY_AGENTS value for -agents, -agent-prefix, -agent-password, -capacity and exit")
 	flag.Parse()
+	if o.fsyncDir != "" { // the probe's fdatasync holds a P: not the clients' one
+		procs.AddForBlocking(1)
+	}
 	if pid > 0 {
 		o.pid = strconv.Itoa(pid)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/internal/procs"
 )
 
 func main() {
@@ -21,6 +22,9 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		defer startGCTuner(gcHeadroom, gcMinPercent, gcMaxPercent)()
 	}
+	// Two Ps beyond the cores: the store's writer and its checkpointer (or
+	// the embedded broker) block in fsync while holding theirs.
+	procs.AddForBlocking(2)
 	cfgPath := flag.String("config", "", "YAML configuration file (optional; every key also as GATEWAY_<KEY>)")
 	flag.Parse()
 	if err := run(*cfgPath); err != nil {

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
+	"github.com/hotline12345/gateway/internal/procs"
 )
 
 func main() {
@@ -61,6 +62,9 @@ func main() {
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (one keep-alive connection per worker, lightest) or nethttp (net/http)")
 	flag.Parse()
+	if o.probeDir != "" { // the probe's fdatasync holds a P: not the clients' one
+		procs.AddForBlocking(1)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
