@@ -6,7 +6,7 @@
 // two cores of a small machine, the gateway's store writer in its fsync left
 // one P for everything else: goroutines made runnable meanwhile (a socket's
 // writer, a committed message's handler) waited. Measured on the live chat
-// (docs/benchmarks.md, "GOMAXPROCS"): the time a frame waits for its
+// (docs/benchmarks.md, "Where a chat message waits"): the time a frame waits for its
 // socket's writer went from p99 1.7–2.0 ms to 0.5–0.6 ms with two extra Ps,
 // and the delivery p99 fell with it; the threads beyond the cores cost
 // nothing while they sleep in the kernel.
