@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hotline12345/gateway/internal/diskprobe"
 )
 
 // recorder collects latencies of messages sent inside the measurement
@@ -356,33 +358,11 @@ func parseSNMP(s, proto, name string) int64 {
 	return 0
 }
 
-// fsyncProbe writes and fdatasyncs a 4 KiB block in dir every interval
-// until ctx ends, recording each latency by time: a slow disk (shared with
-// other work) shows here at the moment deliveries are slow.
+// fsyncProbe probes dir's fsync every interval until ctx ends, recording
+// each latency by time: a slow disk (shared with other work) shows here at
+// the moment deliveries are slow (internal/diskprobe).
 func fsyncProbe(ctx context.Context, dir string, interval time.Duration, r *chatRun, rec *recorder) error {
-	f, err := os.CreateTemp(dir, "chatload-fsync-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	block := make([]byte, 4096)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		block[0] = byte(i)
-		start := r.now()
-		if _, err := f.WriteAt(block, int64(i%64)*4096); err != nil {
-			return err
-		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			return err
-		}
-		rec.add(start, time.Duration(r.now()-start))
-	}
+	return diskprobe.Every(ctx, dir, "chatload-fsync-", interval, func(start time.Time, took time.Duration) {
+		rec.add(int64(start.Sub(r.start)), took)
+	})
 }

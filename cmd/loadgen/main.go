@@ -34,7 +34,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +42,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
+	"github.com/hotline12345/gateway/internal/diskprobe"
 	"github.com/hotline12345/gateway/internal/procs"
 )
 
@@ -485,25 +485,19 @@ func runOpenLoop(ctx context.Context, o options) (*report, error) {
 // fsyncProbe measures write + fdatasync of a 4 KiB block (what a commit's
 // meta page costs) in dir, n times.
 func fsyncProbe(dir string, n int) (*report, error) {
-	f, err := os.CreateTemp(dir, "fsync-probe-")
+	p, err := diskprobe.Open(dir, "fsync-probe-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	block := make([]byte, 4096)
+	defer p.Close()
 	lat := make([]time.Duration, 0, n)
 	start := time.Now()
-	for i := range n {
-		block[0] = byte(i)
-		t0 := time.Now()
-		if _, err := f.WriteAt(block, int64(i%64)*4096); err != nil {
+	for range n {
+		took, err := p.Once()
+		if err != nil {
 			return nil, err
 		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			return nil, fmt.Errorf("fdatasync %s: %w", filepath.Base(f.Name()), err)
-		}
-		lat = append(lat, time.Since(t0))
+		lat = append(lat, took)
 	}
 	secs := time.Since(start).Seconds()
 	return &report{Mode: "fsync (4 KiB write + fdatasync) in " + dir, Sent: n, Seconds: secs, Throughput: float64(n) / secs,
@@ -535,36 +529,12 @@ func (r probeResult) figs() *probeFigs {
 	return f
 }
 
-// diskProbe writes and fdatasyncs a 4 KiB block in dir every interval until
-// ctx ends. It runs beside the load so that a run can tell the gateway's
-// slowness from the disk's own: on a shared virtual disk, fsync stalls of
-// hundreds of milliseconds come and go with no load at all
-// (docs/benchmarks.md).
+// diskProbe probes dir's fsync every interval until ctx ends, beside the
+// load (internal/diskprobe).
 func diskProbe(ctx context.Context, dir string, interval time.Duration) probeResult {
-	f, err := os.CreateTemp(dir, "loadgen-probe-")
-	if err != nil {
-		return probeResult{err: err}
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	block := make([]byte, 4096)
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	var lat []time.Duration
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return probeResult{lat: lat}
-		case <-t.C:
-		}
-		block[0] = byte(i)
-		t0 := time.Now()
-		if _, err := f.WriteAt(block, int64(i%64)*4096); err != nil {
-			return probeResult{err: err}
-		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			return probeResult{err: err}
-		}
-		lat = append(lat, time.Since(t0))
-	}
+	err := diskprobe.Every(ctx, dir, "loadgen-probe-", interval, func(_ time.Time, took time.Duration) {
+		lat = append(lat, took)
+	})
+	return probeResult{lat: lat, err: err}
 }
