@@ -20,6 +20,8 @@ import (
 // AddForBlocking raises GOMAXPROCS by extra over the runtime's default
 // (the CPUs this process may use, cgroup limits included) and returns the
 // value in force. A GOMAXPROCS environment variable wins: nothing changes.
+// Once set, the runtime no longer follows a changed CPU limit by itself
+// (Go 1.25): a restart takes up the new one.
 func AddForBlocking(extra int) int {
 	return add(os.Getenv("GOMAXPROCS") != "", extra, runtime.GOMAXPROCS)
 }
