@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -207,7 +208,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 			g.log.Error("http server stopped", "err", err)
 		}
 	})
-	g.log.Info("gateway listening", "addr", ln.Addr().String(), "data_dir", g.cfg.DataDir, "kafka", g.brokers)
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "data_dir", g.cfg.DataDir, "kafka", g.brokers, "gomaxprocs", runtime.GOMAXPROCS(0))
 	return nil
 }
 
