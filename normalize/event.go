@@ -59,11 +59,15 @@ const SchemaTicketEvent = "ticket-event/v1"
 
 // TicketEvent is what the downstream ticket system tells the gateway (ticket-event/v1).
 type TicketEvent struct {
-	Schema     string       `json:"schema"`
-	EnvelopeID string       `json:"envelope_id"`
-	TicketID   string       `json:"ticket_id,omitempty"`
-	Status     string       `json:"status"`
-	At         time.Time    `json:"at"`
+	Schema     string    `json:"schema"`
+	EnvelopeID string    `json:"envelope_id"`
+	TicketID   string    `json:"ticket_id,omitempty"`
+	Status     string    `json:"status"`
+	At         time.Time `json:"at"`
+	// HandlingUnit is the district or department that handled the matter.
+	HandlingUnit string `json:"handling_unit,omitempty"`
+	// NoFollowUp marks a matter unsuitable for a follow-up survey.
+	NoFollowUp bool         `json:"no_follow_up,omitempty"`
 	Reply      *TicketReply `json:"reply,omitempty"`
 }
 

@@ -142,6 +142,9 @@ func (t *TicketEvent) Validate() error {
 	if t.At.IsZero() {
 		fields["at"] = "required"
 	}
+	if utf8.RuneCountInString(t.HandlingUnit) > 200 {
+		fields["handling_unit"] = "must be at most 200 characters"
+	}
 	if t.Reply != nil {
 		n := utf8.RuneCountInString(t.Reply.Text)
 		if n < 1 || n > 2000 {

@@ -159,14 +159,17 @@ func TestHandlingStoppedByDispatchedAndReplyReachesWebChat(t *testing.T) {
 	tick(`{"schema":"ticket-event/v1","envelope_id":"` + info.EnvelopeID + `","status":"nonsense","at":"` + at + `"}`)
 	tick(`not json`)
 	tick(`{"schema":"ticket-event/v1","envelope_id":"` + info.EnvelopeID + `","ticket_id":"T1","status":"dispatched","at":"` + at + `","reply":{"text":"已派单至街道办"}}`)
-	tick(`{"schema":"ticket-event/v1","envelope_id":"` + info.EnvelopeID + `","ticket_id":"T1","status":"resolved","at":"` + at + `"}`)
+	// handling_unit and no_follow_up are in the schema now, and a field the
+	// gateway does not know yet is valid by it too: none is dead-lettered.
+	tick(`{"schema":"ticket-event/v1","envelope_id":"` + info.EnvelopeID + `","ticket_id":"T1","status":"resolved","at":"` + at +
+		`","handling_unit":"黄浦区市容绿化局","no_follow_up":false,"a_field_from_a_later_version":{"x":1}}`)
 
 	// The reply reaches the citizen in the web chat, once.
 	m := cit.ExpectFrom("agent", wait)
 	require.Equal(t, "已派单至街道办", lt.Data(t, m)["text"])
 	require.Eventually(t, func() bool {
 		r, err := e.g.Intake().Request(info.EnvelopeID)
-		return err == nil && r.Status == "resolved" && r.HandledAt != nil
+		return err == nil && r.Status == "resolved" && r.HandledAt != nil && r.Extra["handling_unit"] == "黄浦区市容绿化局"
 	}, wait, 10*time.Millisecond)
 	e.advance(25 * time.Hour)
 	ev := e.slaEvents()

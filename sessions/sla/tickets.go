@@ -1,7 +1,6 @@
 package sla
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -32,10 +31,10 @@ var handledStatuses = map[string]bool{"answered": true, "dispatched": true, "res
 // that do not match the schema return ErrInvalidTicket (dead-letter them);
 // other errors are transient (retry without committing the offset).
 func (s *Service) Ticket(ctx context.Context, value []byte, reply Replier) error {
+	// Fields the gateway does not know yet are valid (the schema allows
+	// them: the ticket system may be a version ahead) and are ignored.
 	var ev normalize.TicketEvent
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
+	if err := json.Unmarshal(value, &ev); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidTicket, err)
 	}
 	if err := ev.Validate(); err != nil {
@@ -65,6 +64,12 @@ func (s *Service) Ticket(ctx context.Context, value []byte, reply Replier) error
 				}
 				r.Extra["ticket_id"] = ev.TicketID
 			}
+			if ev.HandlingUnit != "" {
+				if r.Extra == nil {
+					r.Extra = map[string]string{}
+				}
+				r.Extra["handling_unit"] = ev.HandlingUnit
+			}
 			c := *r
 			req = &c
 			return true, nil
@@ -76,6 +81,9 @@ func (s *Service) Ticket(ctx context.Context, value []byte, reply Replier) error
 		out.Data = map[string]any{"status": ev.Status, "ticket_id": ev.TicketID, "at": ev.At}
 		if ev.Reply != nil {
 			out.Data["reply"] = ev.Reply.Text
+		}
+		if ev.HandlingUnit != "" {
+			out.Data["handling_unit"] = ev.HandlingUnit
 		}
 		if err := s.log.AppendEvent(tx, out); err != nil {
 			return err
