@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -30,6 +31,18 @@ type AgentSpec struct {
 	PasswordHash  string
 	Skills        []string
 	MaxConcurrent int
+	// Roles grant more than answering citizens; RoleSupervisor is the only
+	// one so far. Only agents_file can set them.
+	Roles []string
+}
+
+// RoleSupervisor may lift another agent's login lockout.
+const RoleSupervisor = "supervisor"
+
+// Supervisor says whether the agent has the supervisor role or, since the
+// agents key has no field for roles, a skill of that name.
+func (a AgentSpec) Supervisor() bool {
+	return slices.Contains(a.Roles, RoleSupervisor) || slices.Contains(a.Skills, RoleSupervisor)
 }
 
 // ParseAgents parses the agents key: comma-separated
@@ -92,6 +105,11 @@ func (a AgentSpec) check() error {
 			return fmt.Errorf("agent %q: skill %d: %w", a.ID, i+1, err)
 		}
 	}
+	for _, r := range a.Roles {
+		if r != RoleSupervisor {
+			return fmt.Errorf("agent %q: role %q: want %s", a.ID, r, RoleSupervisor)
+		}
+	}
 	if a.MaxConcurrent < 1 || a.MaxConcurrent > maxMaxConcurrent {
 		return fmt.Errorf("agent %q: max_concurrent %d: must be 1…%d", a.ID, a.MaxConcurrent, maxMaxConcurrent)
 	}
@@ -118,11 +136,12 @@ type agentsFile struct {
 		PasswordHash  string   `yaml:"password_hash"`
 		Skills        []string `yaml:"skills"`
 		MaxConcurrent int      `yaml:"max_concurrent"`
+		Roles         []string `yaml:"roles"`
 	} `yaml:"agents"`
 }
 
 // LoadAgentsFile reads the agents file: YAML
-// `agents: [{id, password_hash, skills: [..], max_concurrent}]` where
+// `agents: [{id, password_hash, skills: [..], max_concurrent, roles: [..]}]` where
 // password_hash is a bcrypt hash and max_concurrent defaults to
 // DefaultMaxConcurrent. Unknown fields (such as a plaintext password) are
 // errors. Errors are *KeyError for key "agents_file".
@@ -143,12 +162,15 @@ func LoadAgentsFile(path string) ([]AgentSpec, error) {
 	out := make([]AgentSpec, 0, len(f.Agents))
 	seen := make(map[string]bool)
 	for i, e := range f.Agents {
-		a := AgentSpec{ID: e.ID, PasswordHash: e.PasswordHash, Skills: e.Skills, MaxConcurrent: e.MaxConcurrent}
+		a := AgentSpec{ID: e.ID, PasswordHash: e.PasswordHash, Skills: e.Skills, MaxConcurrent: e.MaxConcurrent, Roles: e.Roles}
 		if a.MaxConcurrent == 0 {
 			a.MaxConcurrent = DefaultMaxConcurrent
 		}
 		if len(a.Skills) == 0 {
 			a.Skills = nil
+		}
+		if len(a.Roles) == 0 {
+			a.Roles = nil
 		}
 		err := a.check()
 		if err == nil && seen[a.ID] {

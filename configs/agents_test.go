@@ -97,6 +97,10 @@ func TestLoadAgentsFile(t *testing.T) {
 		{"duplicate", "agents:\n  - {id: li, password_hash: '" + h + "'}\n  - {id: li, password_hash: '" + h + "'}\n", nil,
 			`agents[1]: duplicate id "li"`},
 		{"wrong shape", "agents: li\n", nil, "cannot unmarshal"},
+		{"supervisor role", "agents:\n  - {id: chen, password_hash: '" + h + "', roles: [supervisor]}\n",
+			[]configs.AgentSpec{{ID: "chen", PasswordHash: h, MaxConcurrent: 5, Roles: []string{"supervisor"}}}, ""},
+		{"unknown role", "agents:\n  - {id: chen, password_hash: '" + h + "', roles: [boss]}\n", nil,
+			`agents[0]: agent "chen": role "boss": want supervisor`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +119,20 @@ func TestLoadAgentsFile(t *testing.T) {
 		_, err := configs.LoadAgentsFile(filepath.Join(t.TempDir(), "nope.yaml"))
 		require.ErrorIs(t, err, os.ErrNotExist)
 	})
+}
+
+func TestAgentSupervisor(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		spec configs.AgentSpec
+		want bool
+	}{
+		{"plain agent", configs.AgentSpec{ID: "li", Skills: []string{"general"}}, false},
+		{"role from agents_file", configs.AgentSpec{ID: "chen", Roles: []string{configs.RoleSupervisor}}, true},
+		{"skill from the agents key", configs.AgentSpec{ID: "zhou", Skills: []string{"general", "supervisor"}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { require.Equal(t, tt.want, tt.spec.Supervisor()) })
+	}
 }
 
 func TestAgentSpecs(t *testing.T) {

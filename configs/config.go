@@ -170,6 +170,23 @@ type Auth struct {
 	AdminToken      string        `yaml:"admin_token" secret:"true"`
 	CitizenTokenTTL time.Duration `yaml:"citizen_token_ttl"`
 	AgentTokenTTL   time.Duration `yaml:"agent_token_ttl"`
+	// Login throttles the agent login (auth/loginguard).
+	Login AuthLogin `yaml:"login"`
+}
+
+// AuthLogin limits password guessing on POST /v1/agents/login. An account
+// backs off Backoff, 2·Backoff, 4·Backoff… after each failure and is locked
+// for Lockout at its MaxFailures-th (a supervisor may lift it); an IP backs
+// off likewise once it has failed more than IPMaxFailures times, whatever the
+// ids. Failures are forgotten after a quiet Lockout. At most Workers bcrypt
+// checks run at once and Queue attempts wait; more are answered 503.
+type AuthLogin struct {
+	MaxFailures   int           `yaml:"max_failures"`
+	Lockout       time.Duration `yaml:"lockout"`
+	Backoff       time.Duration `yaml:"backoff"`
+	IPMaxFailures int           `yaml:"ip_max_failures"`
+	Workers       int           `yaml:"workers"`
+	Queue         int           `yaml:"queue"`
 }
 
 // SLA holds the timeliness limits (contract §5).
@@ -271,6 +288,8 @@ func Default() *Config {
 		Auth: Auth{
 			CitizenTokenTTL: 24 * time.Hour,
 			AgentTokenTTL:   12 * time.Hour,
+			Login: AuthLogin{MaxFailures: 5, Lockout: 15 * time.Minute, Backoff: time.Second,
+				IPMaxFailures: 10, Workers: 1, Queue: 32},
 		},
 		SLA: SLA{
 			FirstResponse: 3 * time.Minute,

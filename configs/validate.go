@@ -72,6 +72,17 @@ func (c *Config) Validate() error {
 	}
 	positive(v, "auth.citizen_token_ttl", c.Auth.CitizenTokenTTL)
 	positive(v, "auth.agent_token_ttl", c.Auth.AgentTokenTTL)
+	positive(v, "auth.login.max_failures", c.Auth.Login.MaxFailures)
+	positive(v, "auth.login.lockout", c.Auth.Login.Lockout)
+	positive(v, "auth.login.backoff", c.Auth.Login.Backoff)
+	positive(v, "auth.login.ip_max_failures", c.Auth.Login.IPMaxFailures)
+	positive(v, "auth.login.workers", c.Auth.Login.Workers)
+	if c.Auth.Login.Queue < 0 {
+		v.add("auth.login.queue", errors.New("must be >= 0"))
+	}
+	if c.Auth.Login.Lockout > 0 && c.Auth.Login.Backoff >= c.Auth.Login.Lockout {
+		v.add("auth.login.backoff", errors.New("must be shorter than auth.login.lockout"))
+	}
 
 	positive(v, "sla.first_response", c.SLA.FirstResponse)
 	positive(v, "sla.next_response", c.SLA.NextResponse)
