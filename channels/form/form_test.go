@@ -59,9 +59,9 @@ func TestDecodeRefusesBadBodies(t *testing.T) {
 		{"invalid UTF-8", "{\"text\":\"\xff\"}", apierr.CodeBadRequest, nil},
 		{"wrong type", `{"text":["a"]}`, apierr.CodeBadRequest, map[string]string{"text": "must be a string"}},
 		{"wrong nested type", `{"text":"a","attachments":[{"type":"image","size":"big"}]}`, apierr.CodeBadRequest,
-			map[string]string{"attachments.size": "must be a number"}},
+			map[string]string{"attachments[0].size": "must be a number"}},
 		{"unknown field", `{"text":"a","priority":1}`, apierr.CodeBadRequest, map[string]string{"priority": "unknown field"}},
-		{"unknown nested field", `{"text":"a","contact":{"email":"x@y"}}`, apierr.CodeBadRequest, map[string]string{"email": "unknown field"}},
+		{"unknown nested field", `{"text":"a","contact":{"email":"x@y"}}`, apierr.CodeBadRequest, map[string]string{"contact.email": "unknown field"}},
 		{"missing text", `{"kind":"help"}`, apierr.CodeInvalid, map[string]string{"text": "required"}},
 		{"bad kind and date", `{"text":"a","kind":"x","occurred_at":"2026-13-01"}`, apierr.CodeInvalid, map[string]string{
 			"kind": "must be one of: consultation help complaint suggestion other", "occurred_at": "must be an RFC 3339 date-time"}},

@@ -91,6 +91,18 @@ func TestDecodeStrict(t *testing.T) {
 		{"object expected", `{"in":[]}`, apierr.CodeBadRequest, map[string]string{"in": "must be an object"}},
 		{"top level not an object", `"s"`, apierr.CodeBadRequest, map[string]string{"(body)": "must be an object"}},
 		{"unknown", `{"s":"x","t":1}`, apierr.CodeBadRequest, map[string]string{"t": "unknown field"}},
+		{"unknown nested, named by its path", `{"in":{"n":1,"m":2}}`, apierr.CodeBadRequest, map[string]string{"in.m": "unknown field"}},
+		{"duplicate key", `{"s":"x","s":"y"}`, apierr.CodeBadRequest, map[string]string{"s": "duplicate key"}},
+		{"duplicate nested key", `{"in":{"n":1,"n":2}}`, apierr.CodeBadRequest, map[string]string{"in.n": "duplicate key"}},
+		{"case variant of a field", `{"S":"x"}`, apierr.CodeBadRequest, map[string]string{"S": "unknown field"}},
+		{"case variant beside the field", `{"s":"x","S":"y"}`, apierr.CodeBadRequest, map[string]string{"S": "unknown field"}},
+		{"NUL escaped", `{"s":"a\u0000b"}`, apierr.CodeBadRequest, map[string]string{"s": "NUL characters are not allowed"}},
+		{"NUL in a key", `{"in":{"\u0000":1}}`, apierr.CodeBadRequest, nil},
+		{"lone high surrogate", `{"s":"\ud800"}`, apierr.CodeBadRequest, nil},
+		{"lone low surrogate", `{"s":"x\udc00y"}`, apierr.CodeBadRequest, nil},
+		{"surrogate pair is fine", `{"s":"\ud83d\ude00"}`, "", nil},
+		{"escaped backslash before u0000 is fine", `{"s":"\\u0000"}`, "", nil},
+		{"out of range", `{"in":{"n":1e400}}`, apierr.CodeBadRequest, map[string]string{"in.n": "must be a number"}},
 		{"trailing object", `{"s":"x"}{}`, apierr.CodeBadRequest, nil},
 		{"trailing garbage", `{"s":"x"} x`, apierr.CodeBadRequest, nil},
 		{"invalid UTF-8", "{\"s\":\"\xc3\x28\"}", apierr.CodeBadRequest, nil},
@@ -115,7 +127,8 @@ func TestDecodeStrict(t *testing.T) {
 
 // FuzzDecodeStrict: any body gives a decoded value or a 400, never a panic.
 func FuzzDecodeStrict(f *testing.F) {
-	for _, s := range []string{`{"s":"x","in":{"n":1}}`, `{"s":1}`, `{"t":1}`, `{}{}`, `[`, "\xff", `null`, `{"in":{"n":1e400}}`} {
+	for _, s := range []string{`{"s":"x","in":{"n":1}}`, `{"s":1}`, `{"t":1}`, `{}{}`, `[`, "\xff", `null`, `{"in":{"n":1e400}}`,
+		`{"s":"a","s":"b"}`, `{"S":"x"}`, `{"s":"\u0000"}`, `{"s":"\ud800"}`, `{"in":{"n":1,"N":2}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -132,6 +145,38 @@ func FuzzDecodeStrict(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReadJSONWantsApplicationJSON(t *testing.T) {
+	tests := []struct {
+		name, ctype, body string
+		want              apierr.Code // "" = accepted
+	}{
+		{"json", "application/json", `{}`, ""},
+		{"json with charset", "application/json; charset=utf-8", `{}`, ""},
+		{"json, other case", "Application/JSON", `{}`, ""},
+		{"text/plain, a browser's simple cross-origin POST", "text/plain", `{}`, apierr.CodeUnsupported},
+		{"form encoded", "application/x-www-form-urlencoded", `{}`, apierr.CodeUnsupported},
+		{"none", "", `{}`, apierr.CodeUnsupported},
+		{"malformed", "application/json;;;", `{}`, apierr.CodeUnsupported},
+		{"empty body needs no type", "", ``, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			if tc.ctype != "" {
+				r.Header.Set("Content-Type", tc.ctype)
+			}
+			b, err := httpin.ReadJSON(r, 100)
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.Equal(t, tc.body, string(b))
+				return
+			}
+			require.Equal(t, tc.want, code(t, err))
+			require.Equal(t, 415, apierr.Status(tc.want))
+		})
+	}
 }
 
 type clock struct {

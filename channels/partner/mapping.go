@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/apierr"
 )
@@ -273,6 +274,9 @@ func decodeObject(body []byte) (map[string]any, error) {
 	}
 	if !utf8.Valid(body) {
 		return nil, apierr.New(apierr.CodeBadRequest, "body is not valid UTF-8")
+	}
+	if err := httpin.CheckJSON(body); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

@@ -161,7 +161,7 @@ func (c *Channel) Mount(e *echo.Echo) {
 
 func (c *Channel) submit(ec echo.Context) error {
 	r := ec.Request()
-	body, err := httpin.ReadBody(r, c.maxBody)
+	body, err := httpin.ReadJSON(r, c.maxBody)
 	if err != nil {
 		return err
 	}

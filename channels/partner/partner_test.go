@@ -106,6 +106,7 @@ func TestSignatureChecks(t *testing.T) {
 				body = tc.tamper(h, body)
 			}
 			req := httptest.NewRequest(http.MethodPost, "/v1/channels/yiwangtongban/requests", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			for k, v := range h {
 				req.Header[k] = v
 			}

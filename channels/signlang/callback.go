@@ -115,7 +115,7 @@ func (c *Channel) callback(ec echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := httpin.ReadBody(hr, c.d.MaxBody)
+	body, err := httpin.ReadJSON(hr, c.d.MaxBody)
 	if err != nil {
 		return err
 	}

@@ -187,7 +187,7 @@ func (c *Channel) requestSession(ec echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := httpin.ReadBody(r, 4096)
+	body, err := httpin.ReadJSON(r, 4096)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -75,7 +74,7 @@ func (c *Channel) submit(ec echo.Context) error {
 	if err := c.rateLimit(r); err != nil {
 		return err
 	}
-	body, err := httpin.ReadBody(r, c.d.MaxBody)
+	body, err := httpin.ReadJSON(r, c.d.MaxBody)
 	if err != nil {
 		return err
 	}
@@ -88,9 +87,14 @@ func (c *Channel) submit(ec echo.Context) error {
 	}
 	sub, minted := c.citizen(r)
 	env := c.d.Stamp.New(normalize.ChannelWeb, "", sub)
-	if req.ClientRequestID != "" {
+	switch {
+	case req.ClientRequestID != "" && minted == "":
+		// A known caller's ids are its own: nobody else can collide with
+		// them or learn what they filed.
+		env.IdempotencyKey = "web:" + sub + ":" + req.ClientRequestID
+	case req.ClientRequestID != "":
 		env.IdempotencyKey = "web:" + req.ClientRequestID
-	} else {
+	default:
 		env.IdempotencyKey = "web:" + env.ID
 	}
 	req.Apply(env)
@@ -110,21 +114,13 @@ func (c *Channel) submit(ec echo.Context) error {
 	}
 	out := Accepted{Receipt: res.Receipt, CitizenToken: minted}
 	if res.Duplicate {
-		out.CitizenToken = c.retryToken(sub, res.Owner)
+		// A retry gets the earlier receipt and never a token: whoever sends
+		// the same body again is not thereby the citizen who filed it (the
+		// token would open that citizen's chats and requests). The owner
+		// already holds theirs.
+		out.CitizenToken = ""
 	}
 	return ec.JSON(http.StatusAccepted, out)
-}
-
-// retryToken answers a repeated client_request_id as the first answer did: a
-// client that lost the 202 gets a token of the citizen who filed the request,
-// not of a fresh subject that could not read it. Only anonymous web subjects
-// are re-issued; a caller already holding the owner's token gets none.
-func (c *Channel) retryToken(caller, owner string) string {
-	sub, ok := strings.CutPrefix(owner, "citizen:")
-	if !ok || sub == caller || !strings.HasPrefix(sub, "web-") {
-		return ""
-	}
-	return c.d.Tokens.Issue(tokens.Claims{Sub: sub, Role: tokens.RoleCitizen, Channel: normalize.ChannelWeb}, c.d.CitizenTTL)
 }
 
 func acceptedEvent(env *normalize.Envelope) *normalize.Event {
@@ -154,7 +150,7 @@ func (c *Channel) citizenSession(ec echo.Context) error {
 	if err := c.rateLimit(r); err != nil {
 		return err
 	}
-	body, err := httpin.ReadBody(r, 64<<10)
+	body, err := httpin.ReadJSON(r, 64<<10)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,9 @@ func newFixture(t *testing.T, cfg configs.Web) *fixture {
 
 func (f *fixture) post(path, body string, hdr http.Header) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range hdr {
 		r.Header[k] = v
 	}
@@ -121,23 +124,53 @@ func TestSubmitBuildsTheEnvelope(t *testing.T) {
 	require.Equal(t, "web:"+b.ID, f.intake.envs[1].IdempotencyKey, "no client_request_id: the id is the key")
 }
 
-// A retry of a client_request_id is answered as the first time, with a token
-// of the citizen who filed it (a client that lost the 202 can still follow
-// its request); a caller holding that token gets none.
-func TestRetryAnswersWithTheOwnersToken(t *testing.T) {
+// A retry of a client_request_id gets the earlier receipt but never the
+// filer's token: re-posting a body someone else sent must not open their
+// chats and requests (it did: the retry answered with the owner's token).
+func TestRetryGetsTheReceiptButNoToken(t *testing.T) {
 	f := newFixture(t, configs.Web{Enabled: true})
 	body := `{"client_request_id":"c1","text":"x"}`
 	first := accepted(t, f.post("/v1/channels/web/requests", body, nil))
+	require.NotEmpty(t, first.CitizenToken)
 	again := accepted(t, f.post("/v1/channels/web/requests", body, nil))
 	require.Equal(t, first.Receipt, again.Receipt)
-	c1, err := f.tokens.Verify(first.CitizenToken, tokens.RoleCitizen)
-	require.NoError(t, err)
-	c2, err := f.tokens.Verify(again.CitizenToken, tokens.RoleCitizen)
-	require.NoError(t, err)
-	require.Equal(t, c1.Sub, c2.Sub)
-	withToken := accepted(t, f.post("/v1/channels/web/requests", body, http.Header{"Authorization": {"Bearer " + first.CitizenToken}}))
-	require.Empty(t, withToken.CitizenToken)
+	require.Empty(t, again.CitizenToken, "a retry is not a proof of being the filer")
 	require.Len(t, f.intake.envs, 1)
+}
+
+// A known caller's client_request_ids are scoped to it: another citizen using
+// the same id files their own request and learns nothing of the first.
+func TestKnownCallersIdempotencyKeysAreTheirOwn(t *testing.T) {
+	f := newFixture(t, configs.Web{Enabled: true})
+	as := func(sub string) http.Header {
+		tok := f.tokens.Issue(tokens.Claims{Sub: sub, Role: tokens.RoleCitizen, Channel: normalize.ChannelWeb}, time.Hour)
+		return http.Header{"Authorization": {"Bearer " + tok}}
+	}
+	body := `{"client_request_id":"c1","text":"x"}`
+	first := accepted(t, f.post("/v1/channels/web/requests", body, as("web-a")))
+	require.Equal(t, "web:web-a:c1", f.intake.envs[0].IdempotencyKey)
+	other := accepted(t, f.post("/v1/channels/web/requests", body, as("web-b")))
+	require.NotEqual(t, first.ID, other.ID, "another citizen's c1 is another request")
+	require.Len(t, f.intake.envs, 2)
+	again := accepted(t, f.post("/v1/channels/web/requests", body, as("web-a")))
+	require.Equal(t, first.Receipt, again.Receipt, "the filer's retry is still de-duplicated")
+	require.Empty(t, again.CitizenToken)
+	require.Len(t, f.intake.envs, 2)
+}
+
+// Any web page can make its visitors' browsers POST text/plain across
+// origins without a preflight; such a body must not become a request.
+func TestSimpleCrossOriginPostIsRefused(t *testing.T) {
+	f := newFixture(t, configs.Web{Enabled: true})
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/channels/web/requests", strings.NewReader(`{"text":"x"}`))
+		r.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		f.e.ServeHTTP(w, r)
+		require.Equal(t, http.StatusUnsupportedMediaType, w.Code, ct)
+		require.Contains(t, w.Body.String(), `"code":"unsupported_media_type"`)
+	}
+	require.Empty(t, f.intake.envs)
 }
 
 func TestCaptchaHook(t *testing.T) {
