@@ -1,0 +1,29 @@
+package loginguard
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestDummyHashHasTheAgentsCost: an unknown id costs what a known one does
+// only if the dummy hash has the configured hashes' cost.
+func TestDummyHashHasTheAgentsCost(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		cost, want int
+	}{
+		{"no hashed agents: bcrypt's default", 0, bcrypt.DefaultCost},
+		{"the agents' cost", 5, 5},
+		{"below bcrypt's minimum", 2, bcrypt.MinCost},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPasswords(tt.cost, func() {})
+			got, err := bcrypt.Cost(p.dummy())
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+			require.Equal(t, p.dummy(), p.dummy(), "made once")
+		})
+	}
+}
