@@ -144,9 +144,30 @@ func TestBadInputIsAnsweredWithTheContractsErrorBody(t *testing.T) {
 			}},
 		{name: "app: signed but malformed", path: appPath, body: `{"text":`, status: 400, code: "bad_request",
 			hdr: func(b []byte) http.Header { return signed(clk, appPath, "n-malformed", b) }},
-		{name: "app: signed but missing text", path: appPath, body: `{"kind":"help"}`, status: 400, code: "invalid_request",
+		{name: "app: signed but missing text", path: appPath, body: `{"kind":"help","user":{"id":"u1"}}`, status: 400, code: "invalid_request",
 			fields: map[string]string{"text": "required"},
 			hdr:    func(b []byte) http.Header { return signed(clk, appPath, "n-missing", b) }},
+		// Without a signed user every user of one app would be one citizen.
+		{name: "app: signed but no user", path: appPath, body: `{"text":"a"}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"user.id": "required"},
+			hdr:    func(b []byte) http.Header { return signed(clk, appPath, "n-nouser", b) }},
+		{name: "app: signed but blank user id", path: appPath, body: `{"text":"a","user":{"id":"  "}}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"user.id": "required"},
+			hdr:    func(b []byte) http.Header { return signed(clk, appPath, "n-blankuser", b) }},
+		{name: "app citizen session: signed but no user", path: "/v1/citizen/sessions", body: `{}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"user.id": "required"},
+			hdr:    func(b []byte) http.Header { return signed(clk, "/v1/citizen/sessions", "n-session", b) }},
+		{name: "web: a user is for signed apps", path: webPath, body: `{"text":"a","user":{"id":"u1"}}`, status: 400, code: "invalid_request",
+			fields: map[string]string{"user": "not allowed on the web channel"}},
+		{name: "web: text/plain (a cross-origin simple POST)", path: webPath, body: `{"text":"a"}`, status: 415, code: "unsupported_media_type",
+			hdr: func([]byte) http.Header { return http.Header{"Content-Type": {"text/plain"}} }},
+		{name: "web: duplicate key", path: webPath, body: `{"text":"a","text":"b"}`, status: 400, code: "bad_request",
+			fields: map[string]string{"text": "duplicate key"}},
+		{name: "web: case-variant key", path: webPath, body: `{"Text":"a"}`, status: 400, code: "bad_request",
+			fields: map[string]string{"Text": "unknown field"}},
+		{name: "web: NUL", path: webPath, body: `{"text":"a\u0000b"}`, status: 400, code: "bad_request",
+			fields: map[string]string{"text": "NUL characters are not allowed"}},
+		{name: "web: lone surrogate", path: webPath, body: `{"text":"a\ud800b"}`, status: 400, code: "bad_request"},
 		{name: "unknown endpoint", path: "/v1/channels/fax/requests", body: `{}`, status: 404, code: "not_found"},
 	}
 	for i, tc := range tests {
@@ -171,7 +192,7 @@ func TestBadInputIsAnsweredWithTheContractsErrorBody(t *testing.T) {
 
 func TestAppReplayedNonceIsRefused(t *testing.T) {
 	g, clk := newGateway(t, nil)
-	body := []byte(`{"text":"pothole","client_request_id":"r1"}`)
+	body := []byte(`{"text":"pothole","client_request_id":"r1","user":{"id":"u1"}}`)
 	hdr := signed(clk, appPath, "nonce-1", body)
 	w := call(g, http.MethodPost, appPath, bytes.NewReader(body), hdr, "")
 	require.Equal(t, http.StatusAccepted, w.Code, "%s", w.Body)
@@ -214,7 +235,7 @@ func TestAppRateLimitPerKey(t *testing.T) {
 		c.Channels.App.Keys["k2"] = appSecret
 	})
 	post := func(key string, i int, ip string) *httptest.ResponseRecorder {
-		body := []byte(`{"text":"app ` + strconv.Itoa(i) + `"}`)
+		body := []byte(`{"text":"app ` + strconv.Itoa(i) + `","user":{"id":"u1"}}`)
 		h := signed(clk, appPath, key+"-nonce-"+strconv.Itoa(i), body)
 		h.Set("X-App-Key", key)
 		return call(g, http.MethodPost, appPath, bytes.NewReader(body), h, ip)

@@ -5,12 +5,14 @@
 package app
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,17 +53,19 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Signed, error) {
 	if key == "" || ts == "" || nonce == "" || sig == "" {
 		return Signed{}, apierr.New(apierr.CodeUnauthorized, "missing X-App-Key, X-Timestamp, X-Nonce or X-Signature")
 	}
-	secret, ok := v.Keys[key]
-	if !ok {
-		return Signed{}, apierr.New(apierr.CodeUnauthorized, "unknown app key")
-	}
 	if len(nonce) > 128 {
 		return Signed{}, apierr.New(apierr.CodeUnauthorized, "X-Nonce longer than 128 characters")
 	}
+	// An unknown key costs the same HMAC and gets the same answer as a bad
+	// signature, so that keys cannot be told apart by probing.
+	secret, known := v.Keys[key]
+	if !known {
+		secret = unknownKeySecret
+	}
 	want := Sign(secret, r.Method, r.URL.Path, ts, nonce, body)
 	got, err := hex.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, mustHex(want)) {
-		return Signed{}, apierr.New(apierr.CodeUnauthorized, "bad signature")
+	if !hmac.Equal(got, mustHex(want)) || err != nil || !known {
+		return Signed{}, apierr.New(apierr.CodeUnauthorized, "unknown app key or bad signature")
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
@@ -73,12 +77,21 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Signed, error) {
 	return Signed{AppKey: key, Nonce: nonce}, nil
 }
 
+const unknownKeySecret = "no such app key: the same work as for a known one"
+
 func mustHex(s string) []byte { b, _ := hex.DecodeString(s); return b }
+
+// Nonces consumes a signed request's nonce durably (*intakelog.Log). A used
+// nonce is intakelog.ErrReplay.
+type Nonces interface {
+	UseNonce(ctx context.Context, scope, nonce string) error
+}
 
 // Channel is the app channel.
 type Channel struct {
 	d       channels.Deps
 	v       *Verifier
+	nonces  Nonces
 	limiter *httpin.Limiter
 	ipLimit *httpin.Limiter
 }
@@ -86,14 +99,70 @@ type Channel struct {
 var _ channels.Channel = (*Channel)(nil)
 
 // New returns the app channel.
-func New(d channels.Deps, cfg configs.App, rl configs.RateLimit) *Channel {
-	return &Channel{d: d, v: &Verifier{Keys: cfg.Keys, Skew: cfg.TimestampSkew, Now: d.Now},
+func New(d channels.Deps, cfg configs.App, rl configs.RateLimit, nonces Nonces) *Channel {
+	return &Channel{d: d, v: &Verifier{Keys: cfg.Keys, Skew: cfg.TimestampSkew, Now: d.Now}, nonces: nonces,
 		limiter: httpin.NewLimiter(rl.PerAppKey, rl.PerAppKeyBurst, d.Now),
 		ipLimit: httpin.NewLimiter(rl.PerIP*10, rl.PerIPBurst*10, d.Now)}
 }
 
-// Verifier returns the channel's signature verifier.
-func (c *Channel) Verifier() *Verifier { return c.v }
+// Subject is the citizen subject of an app's user: the app key and the
+// user id the app signed.
+func Subject(appKey, userID string) string { return appKey + ":" + userID }
+
+// CitizenSubject authenticates an app's POST /v1/citizen/sessions: the
+// signature covers the body, which names the user ({"user": {"id": …}});
+// the nonce is spent. It returns the citizen subject for the token.
+func (c *Channel) CitizenSubject(r *http.Request, body []byte) (string, error) {
+	s, err := c.v.Verify(r, body)
+	if err != nil {
+		return "", err
+	}
+	var req struct {
+		User *form.AppUser `json:"user"`
+	}
+	if err := httpin.DecodeStrict(body, &req); err != nil {
+		return "", err
+	}
+	if err := requireUser(req.User); err != nil {
+		return "", err
+	}
+	if err := c.spend(r.Context(), s); err != nil {
+		return "", err
+	}
+	return Subject(s.AppKey, req.User.ID), nil
+}
+
+// StatusOwner authenticates an app's signed GET of a request's status
+// (empty body): ok is false when the request is not the app's to judge.
+func (c *Channel) StatusOwner(r *http.Request) (owner string, ok bool, err error) {
+	if r.Header.Get("X-App-Key") == "" {
+		return "", false, nil
+	}
+	s, err := c.v.Verify(r, nil)
+	if err != nil {
+		return "", true, err
+	}
+	if err := c.spend(r.Context(), s); err != nil {
+		return "", true, err
+	}
+	return "app:" + s.AppKey, true, nil
+}
+
+func (c *Channel) spend(ctx context.Context, s Signed) error {
+	err := c.nonces.UseNonce(ctx, "app:"+s.AppKey, s.Nonce)
+	if errors.Is(err, intakelog.ErrReplay) {
+		return apierr.Wrap(apierr.CodeReplay, "X-Nonce was already used", err)
+	}
+	return err
+}
+
+func requireUser(u *form.AppUser) error {
+	if u == nil || strings.TrimSpace(u.ID) == "" {
+		return apierr.Invalid("the app's user is required in the signed body: {\"user\": {\"id\": …}}",
+			map[string]string{"user.id": "required"})
+	}
+	return nil
+}
 
 // Name is the channel value.
 func (c *Channel) Name() string { return normalize.ChannelApp }
@@ -108,7 +177,7 @@ func (c *Channel) submit(ec echo.Context) error {
 	if ok, wait := c.ipLimit.Allow(c.d.ClientIP(r)); !ok {
 		return apierr.RateLimited(wait)
 	}
-	body, err := httpin.ReadBody(r, c.d.MaxBody)
+	body, err := httpin.ReadJSON(r, c.d.MaxBody)
 	if err != nil {
 		return err
 	}
@@ -123,11 +192,10 @@ func (c *Channel) submit(ec echo.Context) error {
 	if err != nil {
 		return err
 	}
-	user := req.UserID
-	if user == "" {
-		user = "anonymous"
+	if err := requireUser(req.User); err != nil {
+		return err
 	}
-	env := c.d.Stamp.New(normalize.ChannelApp, "", signed.AppKey+":"+user)
+	env := c.d.Stamp.New(normalize.ChannelApp, "", Subject(signed.AppKey, req.User.ID))
 	if req.ClientRequestID != "" {
 		env.IdempotencyKey = "app:" + signed.AppKey + ":" + req.ClientRequestID
 	} else {
@@ -135,6 +203,9 @@ func (c *Channel) submit(ec echo.Context) error {
 	}
 	env.Source = &normalize.Source{AppKey: signed.AppKey, NativeID: req.ClientRequestID}
 	req.Apply(env)
+	if env.Citizen.Phone == "" {
+		env.Citizen.Phone = req.User.Phone
+	}
 	if err := env.Validate(); err != nil {
 		var ve *normalize.ValidationError
 		if errors.As(err, &ve) {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +15,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
@@ -98,6 +102,86 @@ func TestVerify(t *testing.T) {
 			require.True(t, errors.As(err, &ae), "%v", err)
 			require.Equal(t, tc.want, ae.Code, ae.Message)
 			require.Equal(t, 401, apierr.Status(ae.Code))
+		})
+	}
+}
+
+// An unknown key and a bad signature get the same answer, so that keys
+// cannot be told apart by probing (the answers differed).
+func TestUnknownKeyLooksLikeABadSignature(t *testing.T) {
+	v := &app.Verifier{Keys: map[string]string{"k1": "s3cret"}, Skew: 300 * time.Second, Now: func() time.Time { return now }}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	body := []byte(`{}`)
+	answer := func(key, secret string) *apierr.Error {
+		r := httptest.NewRequest("POST", "/v1/channels/app/requests", nil)
+		r.Header = http.Header{"X-App-Key": {key}, "X-Timestamp": {ts}, "X-Nonce": {"n"},
+			"X-Signature": {app.Sign(secret, "POST", "/v1/channels/app/requests", ts, "n", body)}}
+		_, err := v.Verify(r, body)
+		var ae *apierr.Error
+		require.True(t, errors.As(err, &ae), "%v", err)
+		return ae
+	}
+	unknown, badSig := answer("k9", "s3cret"), answer("k1", "wrong")
+	require.Equal(t, badSig.Code, unknown.Code)
+	require.Equal(t, badSig.Message, unknown.Message)
+}
+
+type nonces map[string]bool
+
+func (n nonces) UseNonce(_ context.Context, scope, nonce string) error {
+	if n[scope+"/"+nonce] {
+		return intakelog.ErrReplay
+	}
+	n[scope+"/"+nonce] = true
+	return nil
+}
+
+// The app's user is in the signed body of POST /v1/citizen/sessions: a
+// header the signature did not cover decided the identity, and without it
+// every user of an app was one citizen.
+func TestCitizenSubjectIsTheSignedUser(t *testing.T) {
+	ch := app.New(channels.Deps{Now: func() time.Time { return now }},
+		configs.App{Keys: map[string]string{"k1": "s3cret"}, TimestampSkew: 300 * time.Second},
+		configs.RateLimit{PerIP: 10, PerIPBurst: 10, PerAppKey: 10, PerAppKeyBurst: 10}, nonces{})
+	const path = "/v1/citizen/sessions"
+	ts := strconv.FormatInt(now.Unix(), 10)
+	req := func(nonce, signedBody, sentBody string, hdr ...string) (string, error) {
+		r := httptest.NewRequest("POST", path, strings.NewReader(sentBody))
+		r.Header = http.Header{"X-App-Key": {"k1"}, "X-Timestamp": {ts}, "X-Nonce": {nonce},
+			"X-Signature": {app.Sign("s3cret", "POST", path, ts, nonce, []byte(signedBody))}}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		return ch.CitizenSubject(r, []byte(sentBody))
+	}
+	tests := []struct {
+		name, nonce, signed, sent string
+		hdr                       []string
+		want                      string
+		code                      apierr.Code
+	}{
+		{name: "user a", nonce: "n1", signed: `{"user":{"id":"a"}}`, sent: `{"user":{"id":"a"}}`, want: "k1:a"},
+		{name: "user b is another citizen", nonce: "n2", signed: `{"user":{"id":"b","phone":"+8613800138000","verified":true}}`,
+			sent: `{"user":{"id":"b","phone":"+8613800138000","verified":true}}`, want: "k1:b"},
+		{name: "a header does not name the user", nonce: "n3", signed: `{"user":{"id":"a"}}`, sent: `{"user":{"id":"a"}}`,
+			hdr: []string{"X-App-User", "b"}, want: "k1:a"},
+		{name: "no user", nonce: "n4", signed: `{}`, sent: `{}`, code: apierr.CodeInvalid},
+		{name: "empty body", nonce: "n5", signed: ``, sent: ``, code: apierr.CodeBadRequest},
+		{name: "blank user id", nonce: "n6", signed: `{"user":{"id":" "}}`, sent: `{"user":{"id":" "}}`, code: apierr.CodeInvalid},
+		{name: "user swapped after signing", nonce: "n7", signed: `{"user":{"id":"a"}}`, sent: `{"user":{"id":"b"}}`, code: apierr.CodeUnauthorized},
+		{name: "replayed nonce", nonce: "n1", signed: `{"user":{"id":"a"}}`, sent: `{"user":{"id":"a"}}`, code: apierr.CodeReplay},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sub, err := req(tc.nonce, tc.signed, tc.sent, tc.hdr...)
+			if tc.code == "" {
+				require.NoError(t, err)
+				require.Equal(t, tc.want, sub)
+				return
+			}
+			var ae *apierr.Error
+			require.True(t, errors.As(err, &ae), "%v", err)
+			require.Equal(t, tc.code, ae.Code, ae.Message)
 		})
 	}
 }

@@ -20,8 +20,17 @@ type Request struct {
 	Location        *Location              `json:"location"`
 	OccurredAt      string                 `json:"occurred_at"`
 	Attachments     []normalize.Attachment `json:"attachments" validate:"max=20,dive"`
-	// UserID is the app's own user id (app channel only).
-	UserID string `json:"user_id" validate:"max=128"`
+	// User is the app's user (app channel only). It is in the body so that
+	// the app's signature covers it: two users of one app never share a
+	// citizen identity (contract §3).
+	User *AppUser `json:"user"`
+}
+
+// AppUser is the app's own account of its user, the partners' shape.
+type AppUser struct {
+	ID       string `json:"id" validate:"max=128"`
+	Phone    string `json:"phone" validate:"omitempty,phone"`
+	Verified bool   `json:"verified"`
 }
 
 // Contact is how to reach the citizen.

@@ -96,7 +96,7 @@ func FuzzDecode(f *testing.F) {
 		`{"text":"hello"}`,
 		`{"client_request_id":"c","kind":"help","text":"x","contact":{"name":"n","phone":"+8613800138000","confidential":true},"location":{"address":"a","district":"d"},"occurred_at":"2026-03-01T08:00:00Z","attachments":[{"type":"image","url":"https://a/b","mime":"image/png","size":1}]}`,
 		`{"attachments":[{"type":"audio","media_id":"m"}]}`,
-		`{"text":"a","user_id":"u1"}`,
+		`{"text":"a","user":{"id":"u1","phone":"+8613800138000","verified":true}}`, `{"text":"a","user":{"id":"u1"},"user":{"id":"u2"}}`,
 		`{"text":5}`, `{"text":"a","x":1}`, `{"text":`, `[]`, `null`, ``, "{\"text\":\"\xff\"}",
 		`{"text":"a"} {}`, `{"occurred_at":"2026-02-30T00:00:00Z","text":"a"}`, `{"text":"\u0000"}`,
 		`{"contact":{"phone":"1234"},"text":"a"}`, `{"attachments":[{"type":"image","size":-1}],"text":"a"}`,

@@ -34,16 +34,20 @@ type Channel struct {
 	cfg     configs.Web
 	limiter *httpin.Limiter
 	captcha *http.Client
-	// AppAuth, when set, lets a signed app obtain citizen tokens too.
-	AppAuth func(r *http.Request, body []byte) (sub string, err error)
+	appAuth AppAuth
 }
+
+// AppAuth authenticates a signed app's POST /v1/citizen/sessions and returns
+// the citizen subject (app.Channel.CitizenSubject).
+type AppAuth func(r *http.Request, body []byte) (sub string, err error)
 
 var _ channels.Channel = (*Channel)(nil)
 
-// New returns the web channel.
-func New(d channels.Deps, cfg configs.Web, rl configs.RateLimit) *Channel {
+// New returns the web channel. appAuth, when not nil, lets a signed app
+// obtain citizen tokens too.
+func New(d channels.Deps, cfg configs.Web, rl configs.RateLimit, appAuth AppAuth) *Channel {
 	return &Channel{d: d, cfg: cfg, limiter: httpin.NewLimiter(rl.PerIP, rl.PerIPBurst, d.Now),
-		captcha: &http.Client{Timeout: 2 * time.Second}}
+		captcha: &http.Client{Timeout: 2 * time.Second}, appAuth: appAuth}
 }
 
 // Name is the channel value.
@@ -81,6 +85,10 @@ func (c *Channel) submit(ec echo.Context) error {
 	req, err := form.Decode(body)
 	if err != nil {
 		return err
+	}
+	if req.User != nil {
+		return apierr.Invalid("the web form is anonymous: user is for signed apps",
+			map[string]string{"user": "not allowed on the web channel"})
 	}
 	if err := c.checkCaptcha(r); err != nil {
 		return err
@@ -154,8 +162,8 @@ func (c *Channel) citizenSession(ec echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Header.Get("X-App-Key") != "" && c.AppAuth != nil {
-		sub, err := c.AppAuth(r, body)
+	if r.Header.Get("X-App-Key") != "" && c.appAuth != nil {
+		sub, err := c.appAuth(r, body)
 		if err != nil {
 			return err
 		}

@@ -68,7 +68,7 @@ func newFixture(t *testing.T, cfg configs.Web) *fixture {
 		ClientIP: func(r *http.Request) string { return r.RemoteAddr },
 		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute,
 			Handling: 24 * time.Hour, Now: clock}}
-	web.New(d, cfg, configs.RateLimit{PerIP: 100, PerIPBurst: 100}).Mount(f.e)
+	web.New(d, cfg, configs.RateLimit{PerIP: 100, PerIPBurst: 100}, nil).Mount(f.e)
 	return f
 }
 
