@@ -43,7 +43,12 @@ func (c *Config) ChannelStatus() []ChannelState {
 		"app_id": ch.Wechat.AppID != "", "app_secret": ch.Wechat.AppSecret != "", "token": ch.Wechat.Token != "",
 	}, "app_id", "app_secret", "token")
 	if wechat.Enabled && ch.Wechat.EncodingAESKey == "" {
-		wechat.Reason = "plaintext mode only: channels.wechat.encoding_aes_key not set"
+		if ch.Wechat.AllowPlaintext {
+			wechat.Reason = "plaintext mode (channels.wechat.allow_plaintext): pushes' bodies are not signed; set channels.wechat.encoding_aes_key"
+		} else {
+			wechat.Enabled = false
+			wechat.Reason = "plaintext mode refused: a plaintext push's signature does not cover its body; set channels.wechat.encoding_aes_key (safe mode), or channels.wechat.allow_plaintext: true to accept the risk"
+		}
 	}
 	out = append(out, wechat)
 

@@ -41,9 +41,15 @@ func TestChannelStatus(t *testing.T) {
 		{"app", []string{"GATEWAY_CHANNELS_APP_KEYS=ios:s"}, configs.ChannelState{Name: "app", Enabled: true}, ""},
 		{"wechat partial", []string{"GATEWAY_CHANNELS_WECHAT_APP_ID=wx1", "GATEWAY_CHANNELS_WECHAT_TOKEN=AAAAA"},
 			configs.ChannelState{Name: "wechat_miniprogram", Reason: "missing channels.wechat.app_secret"}, ""},
-		{"wechat plaintext", []string{"GATEWAY_CHANNELS_WECHAT_APP_ID=wx1", "GATEWAY_CHANNELS_WECHAT_APP_SECRET=s", "GATEWAY_CHANNELS_WECHAT_TOKEN=AAAAA"},
+		// Plaintext pushes are not signed over their bodies: the channel
+		// stays off unless an operator accepts that explicitly.
+		{"wechat plaintext refused", []string{"GATEWAY_CHANNELS_WECHAT_APP_ID=wx1", "GATEWAY_CHANNELS_WECHAT_APP_SECRET=s", "GATEWAY_CHANNELS_WECHAT_TOKEN=AAAAA"},
+			configs.ChannelState{Name: "wechat_miniprogram",
+				Reason: "plaintext mode refused: a plaintext push's signature does not cover its body; set channels.wechat.encoding_aes_key (safe mode), or channels.wechat.allow_plaintext: true to accept the risk"}, ""},
+		{"wechat plaintext allowed", []string{"GATEWAY_CHANNELS_WECHAT_APP_ID=wx1", "GATEWAY_CHANNELS_WECHAT_APP_SECRET=s", "GATEWAY_CHANNELS_WECHAT_TOKEN=AAAAA",
+			"GATEWAY_CHANNELS_WECHAT_ALLOW_PLAINTEXT=true"},
 			configs.ChannelState{Name: "wechat_miniprogram", Enabled: true,
-				Reason: "plaintext mode only: channels.wechat.encoding_aes_key not set"}, ""},
+				Reason: "plaintext mode (channels.wechat.allow_plaintext): pushes' bodies are not signed; set channels.wechat.encoding_aes_key"}, ""},
 		{"wechat safe mode", []string{"GATEWAY_CHANNELS_WECHAT_APP_ID=wx1", "GATEWAY_CHANNELS_WECHAT_APP_SECRET=s",
 			"GATEWAY_CHANNELS_WECHAT_TOKEN=AAAAA", "GATEWAY_CHANNELS_WECHAT_ENCODING_AES_KEY=" + vectorAESKey},
 			configs.ChannelState{Name: "wechat_miniprogram", Enabled: true}, ""},

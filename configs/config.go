@@ -109,6 +109,11 @@ type Wechat struct {
 	Token          string `yaml:"token" secret:"true"`
 	EncodingAESKey string `yaml:"encoding_aes_key" secret:"true"`
 	APIBase        string `yaml:"api_base"`
+	// AllowPlaintext runs the channel without an EncodingAESKey. A plaintext
+	// push's signature does not cover its body, so anyone who captured one
+	// signature could post any body under it for five minutes: off unless
+	// an operator says so.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
 }
 
 // SMS provider names accepted in channels.sms.provider.
