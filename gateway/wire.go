@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
 	webch "github.com/hotline12345/gateway/channels/web"
+	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/normalize/apierr"
@@ -88,7 +90,8 @@ func (g *Gateway) wireLiveChat() error {
 	}
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
 		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
-		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: hubClock{g.now}})
+		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: hubClock{g.now},
+			Login: g.loginGuard(agents)})
 	if err != nil {
 		return err
 	}
@@ -97,6 +100,13 @@ func (g *Gateway) wireLiveChat() error {
 	web.Mount(g.echo) // the agent console and the citizen widget
 	g.onShutdown(h.Close)
 	return nil
+}
+
+// loginGuard throttles agent logins and counts them (gateway_agent_logins_total).
+func (g *Gateway) loginGuard(agents []configs.AgentSpec) *loginguard.Guard {
+	lg := loginguard.New(g.cfg.Auth.Login, loginguard.Options{Now: g.now, Logger: g.log, HashCost: livechat.HashCost(agents)})
+	g.Register(lg.Collectors()...)
+	return lg
 }
 
 // hubClock takes the gateway's time (which tests may drive) for timestamps

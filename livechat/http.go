@@ -2,7 +2,6 @@ package livechat
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -14,52 +13,18 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
-// Mount registers the agent login and both websockets.
+// Mount registers the agent login, the supervisor's lockout lift and both websockets.
 func (h *Hub) Mount(e *echo.Echo) {
-	e.POST("/v1/agents/login", h.login)
+	e.POST("/v1/agents/login", h.login) // login.go
+	e.DELETE("/v1/agents/:id/lockout", h.liftLockout)
 	e.GET("/v1/ws/citizen", func(c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) })
 	e.GET("/v1/ws/agent", func(c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) })
-}
-
-func (h *Hub) login(c echo.Context) error {
-	body, err := httpin.ReadBody(c.Request(), 4096)
-	if err != nil {
-		return err
-	}
-	var req struct {
-		ID       string `json:"id"`
-		Password string `json:"password"`
-	}
-	if err := httpin.DecodeStrict(body, &req); err != nil {
-		return err
-	}
-	if req.ID == "" || req.Password == "" {
-		return apierr.Invalid("id and password are required", map[string]string{"id": "required", "password": "required"})
-	}
-	h.mu.Lock()
-	a := h.agents[req.ID]
-	h.mu.Unlock()
-	if a == nil || !checkPassword(a.spec.PasswordHash, a.spec.Password, req.Password) {
-		return apierr.New(apierr.CodeUnauthorized, "unknown agent or wrong password")
-	}
-	tok := h.d.Tokens.Issue(tokens.Claims{Sub: a.spec.ID, Role: tokens.RoleAgent}, h.cfg.AgentTokenTTL)
-	return c.JSON(http.StatusOK, map[string]any{"token": tok, "agent": map[string]any{
-		"id": a.spec.ID, "skills": a.spec.Skills, "max_concurrent": a.spec.MaxConcurrent}})
-}
-
-func checkPassword(hash, plain, given string) bool {
-	if hash != "" {
-		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(given)) == nil
-	}
-	return plain != "" && subtle.ConstantTimeCompare([]byte(plain), []byte(given)) == 1
 }
 
 // originOK allows requests without Origin (non-browser clients carry a

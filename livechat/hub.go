@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
@@ -39,6 +40,8 @@ type Deps struct {
 	Logger *slog.Logger
 	Clock  Clock
 	Agents []configs.AgentSpec
+	// Login guards POST /v1/agents/login (login.go); nil: the default limits.
+	Login *loginguard.Guard
 }
 
 // Config tunes the hub.
@@ -140,6 +143,9 @@ type agent struct {
 func New(cfg Config, d Deps) (*Hub, error) {
 	if d.Clock == nil {
 		d.Clock = realClock{}
+	}
+	if d.Login == nil {
+		d.Login = defaultLoginGuard(d)
 	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
 		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{}),

@@ -1,0 +1,121 @@
+package livechat
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hotline12345/gateway/auth/loginguard"
+	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/sessions/tokens"
+)
+
+// login is POST /v1/agents/login (contract §4), behind the login guard:
+// back-off and lockout per account and IP, bounded bcrypt work, and the same
+// work and answer for an unknown id as for a wrong password.
+func (h *Hub) login(c echo.Context) error {
+	body, err := httpin.ReadBody(c.Request(), 4096)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		ID       string `json:"id"`
+		Password string `json:"password"`
+	}
+	if err := httpin.DecodeStrict(body, &req); err != nil {
+		return err
+	}
+	if req.ID == "" || req.Password == "" {
+		return apierr.Invalid("id and password are required", map[string]string{"id": "required", "password": "required"})
+	}
+	var spec configs.AgentSpec
+	// c.RealIP goes through the gateway's IPExtractor: the client IP of the
+	// web channel's per-IP limit, from X-Forwarded-For only with http.trust_proxy.
+	err = h.d.Login.Login(c.Request().Context(), req.ID, c.RealIP(), func() (ok, known bool) {
+		h.mu.Lock()
+		a := h.agents[req.ID]
+		if a != nil {
+			spec = a.spec
+		}
+		h.mu.Unlock()
+		if a == nil {
+			return h.d.Login.Check("", "", req.Password), false
+		}
+		return h.d.Login.Check(spec.PasswordHash, spec.Password, req.Password), true
+	})
+	if err != nil {
+		return loginError(err)
+	}
+	tok := h.d.Tokens.Issue(tokens.Claims{Sub: spec.ID, Role: tokens.RoleAgent}, h.cfg.AgentTokenTTL)
+	return c.JSON(http.StatusOK, map[string]any{"token": tok, "agent": map[string]any{
+		"id": spec.ID, "skills": spec.Skills, "max_concurrent": spec.MaxConcurrent}})
+}
+
+// loginError turns the guard's verdict into the client's error. A back-off,
+// a lockout and a full bcrypt queue are all 429 with Retry-After (contract
+// §3's rate-limit answer); the message says which.
+func loginError(err error) error {
+	var d *loginguard.Denied
+	switch {
+	case errors.Is(err, loginguard.ErrWrongPassword):
+		return apierr.New(apierr.CodeUnauthorized, "unknown agent or wrong password")
+	case errors.As(err, &d) && errors.Is(err, loginguard.ErrBusy):
+		// 429, not 503: the gateway logs every 5xx as an error, and a storm
+		// would flood the log with them.
+		e := apierr.RateLimited(d.RetryAfter)
+		e.Message, e.Err = "too many logins at once; retry", err
+		return e
+	case errors.As(err, &d) && errors.Is(err, loginguard.ErrLocked):
+		e := apierr.RateLimited(d.RetryAfter)
+		e.Message, e.Err = "too many failed logins: this agent is locked out; retry later or ask a supervisor", err
+		return e
+	case errors.As(err, &d):
+		e := apierr.RateLimited(d.RetryAfter)
+		e.Message, e.Err = "too many failed logins; retry later", err
+		return e
+	}
+	return err // the request ended while waiting: the gateway answers 503
+}
+
+// liftLockout is DELETE /v1/agents/{id}/lockout: a supervisor (an agent
+// token whose agent has the supervisor role) ends an agent's lockout or
+// back-off. The answer says whether there was one.
+func (h *Hub) liftLockout(c echo.Context) error {
+	r := c.Request()
+	tok := tokens.FromRequest(r.Header.Get("Authorization"), "", "")
+	claims, err := h.d.Tokens.Verify(tok, tokens.RoleAgent)
+	if tok == "" || err != nil {
+		return apierr.Wrap(apierr.CodeUnauthorized, "a supervisor's agent token is required: Authorization: Bearer …", err)
+	}
+	id := c.Param("id")
+	h.mu.Lock()
+	sup, target := h.agents[claims.Sub], h.agents[id]
+	h.mu.Unlock()
+	if sup == nil || !sup.spec.Supervisor() {
+		return apierr.New(apierr.CodeForbidden, "only a supervisor may lift a lockout")
+	}
+	if target == nil {
+		return apierr.New(apierr.CodeNotFound, "no such agent")
+	}
+	lifted := h.d.Login.Lift(id, claims.Sub)
+	return c.JSON(http.StatusOK, map[string]any{"agent_id": id, "lifted": lifted})
+}
+
+// defaultLoginGuard is the guard of a hub built without one (tests): the
+// default limits on the hub's clock.
+func defaultLoginGuard(d Deps) *loginguard.Guard {
+	return loginguard.New(configs.Default().Auth.Login, loginguard.Options{Now: d.Clock.Now, Logger: d.Logger, HashCost: HashCost(d.Agents)})
+}
+
+// HashCost is the bcrypt cost of the agents' password hashes (the highest),
+// which the login guard's dummy hash must match; 0 when none is hashed.
+func HashCost(specs []configs.AgentSpec) int {
+	hashes := make([]string, 0, len(specs))
+	for _, s := range specs {
+		hashes = append(hashes, s.PasswordHash)
+	}
+	return loginguard.CostOf(hashes...)
+}
