@@ -27,8 +27,8 @@ install_tools() {
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
   [ ${#need[@]} -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "missing ${need[*]} and no apt-get here: install them by hand (tests needing them skip, or fail under CI)" >&2
-    return 0
+    echo "missing ${need[*]} and no apt-get here: install them by hand" >&2
+    return 1
   fi
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -36,8 +36,12 @@ install_tools() {
   export DEBIAN_FRONTEND=noninteractive
   if ! $sudo apt-get install -y --no-install-recommends "${need[@]}"; then
     # The package lists may be missing or stale: refresh them once, then retry.
-    $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${need[@]}" ||
-      echo "could not install ${need[*]} (tests needing them skip, or fail under CI)" >&2
+    # A failed install fails the run: a suite without its tools proves less
+    # than it says.
+    if ! { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${need[@]}"; }; then
+      echo "could not install ${need[*]}" >&2
+      return 1
+    fi
   fi
 }
 
@@ -79,7 +83,9 @@ fuzz_all() {
 }
 
 start=$(date +%s)
-[ "${INSTALL:-1}" = 0 ] || install_tools
+if [ "${INSTALL:-1}" != 0 ]; then
+  install_tools || { echo "tool install failed" >&2; exit 1; }
+fi
 
 log "go vet $PKGS"
 go vet $PKGS
