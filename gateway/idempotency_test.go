@@ -44,22 +44,32 @@ func TestIdempotentRetryGetsTheSameAnswerAndNoSecondEnvelope(t *testing.T) {
 	require.Equal(t, a.HandlingDue, b.HandlingDue)
 	require.Equal(t, 1, envelopesPending(t, g), "a repeated key must not produce a second envelope")
 
-	// Either answer's token follows the request.
-	for _, tok := range []string{a.CitizenToken, b.CitizenToken} {
-		w := call(g, http.MethodGet, "/v1/requests/"+a.ID, nil, http.Header{"Authorization": {"Bearer " + tok}}, "")
-		require.Equal(t, http.StatusOK, w.Code, "token %q: %s", tok, w.Body)
-	}
+	// Only the first answer carries a token: re-sending a body is no proof
+	// of being the citizen who filed it.
+	require.Empty(t, b.CitizenToken)
+	w := call(g, http.MethodGet, "/v1/requests/"+a.ID, nil, http.Header{"Authorization": {"Bearer " + a.CitizenToken}}, "")
+	require.Equal(t, http.StatusOK, w.Code, "%s", w.Body)
+
+	// The filer's own retry, with its token, is scoped to it and answered
+	// from the first try's scoped key.
+	owned := `{"client_request_id":"idem-2","text":"a second matter"}`
+	auth := http.Header{"Authorization": {"Bearer " + a.CitizenToken}}
+	o1 := call(g, http.MethodPost, webPath, strings.NewReader(owned), auth, "")
+	o2 := call(g, http.MethodPost, webPath, strings.NewReader(owned), auth, "")
+	require.Equal(t, http.StatusAccepted, o1.Code, "%s", o1.Body)
+	require.JSONEq(t, o1.Body.String(), o2.Body.String())
+	require.Equal(t, 2, envelopesPending(t, g))
 
 	// The same key with a different body is a conflict, not a silent duplicate.
-	w := call(g, http.MethodPost, webPath,
+	w = call(g, http.MethodPost, webPath,
 		strings.NewReader(`{"client_request_id":"idem-1","kind":"help","text":"a different leak"}`), nil, "")
 	requireError(t, w, http.StatusUnprocessableEntity, "idempotency_conflict", nil)
-	require.Equal(t, 1, envelopesPending(t, g))
+	require.Equal(t, 2, envelopesPending(t, g))
 
 	// Without a client_request_id every post is a new request.
 	for range 2 {
 		w := call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"no key"}`), nil, "")
 		require.Equal(t, http.StatusAccepted, w.Code)
 	}
-	require.Equal(t, 3, envelopesPending(t, g))
+	require.Equal(t, 4, envelopesPending(t, g))
 }
