@@ -2,3 +2,13 @@ package store
 
 // Queued is the number of Updates waiting for the writer, for tests.
 func Queued(db *DB) int { return len(db.reqs) }
+
+// Closing tells whether Close has begun, for tests.
+func Closing(db *DB) bool {
+	select {
+	case <-db.closing:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,25 +1,15 @@
-// Package store is the gateway's embedded durable store: one bbolt file with
-// group commit and a write-ahead log (wal.go). Update returns only after the
-// write is fsync'ed in the log; concurrent Updates share one transaction and
-// one fsync, and a lone Update is committed at once, without waiting for
-// company.
-//
-// Under load the writer paces its commits: when a commit carries more than
-// one Update, or the one before it did, it starts no sooner than
-// MinCommitInterval after the previous commit started, and carries whatever
-// arrived meanwhile. Each bbolt commit rewrites the same tree pages whatever
-// it carries, so a writer that commits back to back with two or three
-// Updates each spends most of a core on that fixed cost and starves the
-// requests it serves of CPU (docs/benchmarks.md: at 5,000 requests/s on
-// tmpfs, pacing at 1 ms took the gateway from 1.4–1.5 to 0.9–1.1 cores).
-// A lone Update after a lone Update never waits.
+// Package store is the gateway's embedded durable store: one bbolt file
+// behind a group commit. Update returns only after its write is fsync'ed
+// (bbolt's own fsyncs); Updates that arrive while a commit is on the disk
+// share the next transaction and its fsync, so under load one fsync carries
+// many writes and a lone Update is committed at once.
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,7 +28,6 @@ type Tx = bbolt.Tx
 // DB is the store. Update is safe for concurrent use.
 type DB struct {
 	bolt    *bbolt.DB
-	wal     *wal // nil: bbolt syncs itself (or NoSync)
 	reqs    chan *commitReq
 	closing chan struct{}
 	done    chan struct{}
@@ -46,7 +35,6 @@ type DB struct {
 	mu      sync.RWMutex // held for reading while submitting, for writing while closing
 
 	maxBatch int
-	interval time.Duration
 	onCommit func(time.Duration)
 	commits  atomic.Int64
 	writes   atomic.Int64
@@ -62,19 +50,11 @@ type commitReq struct {
 type Options struct {
 	// MaxBatch bounds how many Updates share one transaction (default 1024).
 	MaxBatch int
-	// MinCommitInterval paces commits under load (see the package doc);
-	// default 1 ms, negative: commit back to back.
-	MinCommitInterval time.Duration
 	// NoSync disables fsync; only for benchmarks that measure everything else.
 	NoSync bool
-	// WALSegments and WALSegmentSize size the write-ahead log (wal.go):
-	// default 4 segments of 64 MiB. A negative WALSegmentSize turns the log
-	// off, and bbolt fsyncs its file twice per commit itself.
-	WALSegments    int
-	WALSegmentSize int64
 	// OnCommit, if set, is called on the writer after every commit with its
-	// duration (the Updates' functions, bbolt's write, the log's append and
-	// fsync): a slow or stalling disk shows here first. It must be quick.
+	// duration (the Updates' functions, bbolt's write and fsyncs): a slow or
+	// stalling disk shows here first. It must be quick.
 	OnCommit func(time.Duration)
 }
 
@@ -86,31 +66,8 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1024
 	}
-	if opts.MinCommitInterval == 0 {
-		opts.MinCommitInterval = time.Millisecond
-	}
-	if opts.WALSegments <= 0 {
-		opts.WALSegments = 4
-	}
-	if opts.WALSegmentSize == 0 {
-		opts.WALSegmentSize = 64 << 20
-	}
-	var w *wal
-	if !opts.NoSync && opts.WALSegmentSize > 0 {
-		var err error
-		if w, err = openWAL(path, opts.WALSegments, opts.WALSegmentSize); err != nil {
-			return nil, err
-		}
-	} else if _, err := os.Stat(walCkptName(path)); err == nil {
-		// The log is off now but an earlier run left one: what it holds and
-		// the file may lack goes into the file before bbolt opens it.
-		old, err := openWAL(path, opts.WALSegments, 1)
-		if err == nil {
-			err = old.finish()
-		}
-		if err != nil {
-			return nil, err
-		}
+	if err := refuseOldLog(path); err != nil {
+		return nil, err
 	}
 	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        2 * time.Second, // another process holds the lock: say so rather than hang
@@ -122,22 +79,11 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
-		if w != nil {
-			_ = w.finish()
-		}
 		return nil, fmt.Errorf("store: cannot open %s: %w", path, err)
 	}
-	if w != nil {
-		if err := w.hook(b); err != nil {
-			_ = w.finish()
-			b.Close()
-			return nil, err
-		}
-	}
-	db := &DB{bolt: b, wal: w, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
-		done: make(chan struct{}), maxBatch: opts.MaxBatch, interval: opts.MinCommitInterval,
-		onCommit: opts.OnCommit}
-	if err := db.update(func(tx *bbolt.Tx) error {
+	db := &DB{bolt: b, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
+		done: make(chan struct{}), maxBatch: opts.MaxBatch, onCommit: opts.OnCommit}
+	if err := b.Update(func(tx *bbolt.Tx) error {
 		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
@@ -145,11 +91,23 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		}
 		return nil
 	}); err != nil {
-		db.closeFiles()
+		_ = b.Close()
 		return nil, fmt.Errorf("store: cannot create buckets: %w", err)
 	}
 	go db.loop()
 	return db, nil
+}
+
+// refuseOldLog stops an upgrade from a release that kept a write-ahead log
+// beside the file (path-wal.ckpt, path-wal.N) from losing what only that log
+// held: this release cannot replay it.
+func refuseOldLog(path string) error {
+	old, _ := filepath.Glob(path + "-wal.*")
+	if len(old) == 0 {
+		return nil
+	}
+	return fmt.Errorf("store: %s has a write-ahead log from an earlier release (%s): "+
+		"start that release once and stop it with SIGTERM, which writes the log into the file, then delete the -wal.* files", path, old[0])
 }
 
 // Update runs fn in a read-write transaction and returns once it is durable.
@@ -187,14 +145,10 @@ func (db *DB) View(fn func(*Tx) error) error { return db.bolt.View(fn) }
 func (db *DB) loop() {
 	defer close(db.done)
 	batch := make([]*commitReq, 0, db.maxBatch)
-	pace := time.NewTimer(time.Hour)
-	pace.Stop()
-	var lastStart time.Time
-	lastSize := 0
 	for {
-		var first *commitReq
 		select {
-		case first = <-db.reqs:
+		case first := <-db.reqs:
+			db.commit(db.fill(append(batch[:0], first)))
 		case <-db.closing:
 			// Commit whatever was submitted before the close, in groups:
 			// one commit each would take seconds for a full queue.
@@ -206,16 +160,11 @@ func (db *DB) loop() {
 				db.commit(batch)
 			}
 		}
-		batch = db.fill(append(batch[:0], first))
-		if len(batch) > 1 || lastSize > 1 {
-			batch = db.pace(batch, pace, lastStart)
-		}
-		lastStart, lastSize = time.Now(), len(batch)
-		db.commit(batch)
 	}
 }
 
-// fill adds what is queued, without waiting.
+// fill adds what is queued, without waiting: what arrived while the last
+// commit was on the disk shares the next one.
 func (db *DB) fill(batch []*commitReq) []*commitReq {
 	for len(batch) < db.maxBatch {
 		select {
@@ -228,34 +177,12 @@ func (db *DB) fill(batch []*commitReq) []*commitReq {
 	return batch
 }
 
-// pace waits until MinCommitInterval has passed since the previous commit
-// started (or the batch is full, or the store closes), adding what arrives.
-func (db *DB) pace(batch []*commitReq, t *time.Timer, lastStart time.Time) []*commitReq {
-	wait := db.interval - time.Since(lastStart)
-	if db.interval < 0 || wait <= 0 {
-		return batch
-	}
-	t.Reset(wait)
-	defer t.Stop()
-	for len(batch) < db.maxBatch {
-		select {
-		case r := <-db.reqs:
-			batch = append(batch, r)
-		case <-t.C:
-			return db.fill(batch)
-		case <-db.closing:
-			return db.fill(batch)
-		}
-	}
-	return batch
-}
-
 func (db *DB) commit(batch []*commitReq) {
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
 		start := time.Now()
-		err := db.update(func(tx *bbolt.Tx) error {
+		err := db.bolt.Update(func(tx *bbolt.Tx) error {
 			for i, r := range batch {
 				if err := r.fn(tx); err != nil {
 					failed, failErr = i, err
@@ -277,7 +204,7 @@ func (db *DB) commit(batch []*commitReq) {
 			}
 			return
 		}
-		if failed < 0 || errors.Is(err, ErrWAL) { // the commit itself failed: every caller learns it
+		if failed < 0 { // the commit itself failed: every caller learns it
 			for _, r := range batch {
 				r.err <- fmt.Errorf("store: commit: %w", err)
 			}
@@ -286,22 +213,6 @@ func (db *DB) commit(batch []*commitReq) {
 		batch[failed].err <- failErr
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
-}
-
-// update is one bbolt transaction made durable: by bbolt's own fsyncs, or
-// by the write-ahead log.
-func (db *DB) update(fn func(*bbolt.Tx) error) error {
-	if db.wal == nil {
-		return db.bolt.Update(fn)
-	}
-	if db.wal.failed != nil { // bbolt's memory is ahead of the file: write nothing more
-		return db.wal.failed
-	}
-	if err := db.bolt.Update(fn); err != nil {
-		db.wal.begin()
-		return err
-	}
-	return db.wal.commit()
 }
 
 // Stats reports commits (one fsync each) and writes since Open.
@@ -315,21 +226,13 @@ type Stats struct {
 	// nodes (SpillTime).
 	PagesWritten         int64
 	WriteTime, SpillTime time.Duration
-	// WAL tells whether the write-ahead log is on; Checkpoints counts the
-	// store file's background syncs since Open.
-	WAL         bool
-	Checkpoints int64
 }
 
 // Stats returns the group-commit counters.
 func (db *DB) Stats() Stats {
 	tx := db.bolt.Stats().TxStats
-	st := Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load()),
+	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load()),
 		PagesWritten: tx.GetWrite(), WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime()}
-	if db.wal != nil {
-		st.WAL, st.Checkpoints = true, db.wal.checkpoints()
-	}
-	return st
 }
 
 // Close commits what was submitted, then closes the file. Idempotent.
@@ -340,17 +243,7 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.mu.Unlock()
 		<-db.done
-		err = db.closeFiles()
+		err = db.bolt.Close()
 	})
 	return err
-}
-
-// closeFiles checkpoints the log (everything is then in the synced file)
-// and closes it and bbolt.
-func (db *DB) closeFiles() error {
-	var err error
-	if db.wal != nil {
-		err = db.wal.finish()
-	}
-	return errors.Join(err, db.bolt.Close())
 }

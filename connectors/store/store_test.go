@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,73 +76,6 @@ func TestFailingUpdateDoesNotSinkItsGroup(t *testing.T) {
 	}))
 }
 
-// TestPacing: under load, commits start at most once per MinCommitInterval
-// and carry what arrived meanwhile; a lone Update after a lone Update is
-// committed at once, whatever the interval.
-func TestPacing(t *testing.T) {
-	put := func(db *store.DB, k uint64) error {
-		return db.Update(context.Background(), func(tx *store.Tx) error {
-			return tx.Bucket([]byte("b")).Put(binary.BigEndian.AppendUint64(nil, k), []byte("v"))
-		})
-	}
-	open := func(t *testing.T, interval time.Duration) *store.DB {
-		db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{MinCommitInterval: interval}, "b")
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	t.Run("load", func(t *testing.T) {
-		const interval = 20 * time.Millisecond
-		db := open(t, interval)
-		var wg sync.WaitGroup
-		var seq atomic.Uint64
-		errs := make(chan error, 64)
-		// The writers start together: a lone Update commits at once (the
-		// "lone" case below), so writers trickling in while the others are
-		// still being started, on a busy machine, would make a few unpaced
-		// commits and break the bound for reasons of the test's own.
-		ready := make(chan struct{})
-		var start time.Time
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-ready
-				for time.Since(start) < 300*time.Millisecond {
-					if err := put(db, seq.Add(1)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		start = time.Now()
-		close(ready)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-		elapsed := time.Since(start)
-		st := db.Stats()
-		// Back to back, 64 writers on any disk commit far more often than
-		// this (hundreds of times in 300 ms on a fast one).
-		require.LessOrEqual(t, st.Commits, int64(elapsed/interval)+3, "%d commits in %v", st.Commits, elapsed)
-		require.EqualValues(t, seq.Load(), st.Writes)
-	})
-	t.Run("lone", func(t *testing.T) {
-		const interval = 500 * time.Millisecond
-		db := open(t, interval)
-		start := time.Now()
-		for i := range 20 {
-			require.NoError(t, put(db, uint64(i)))
-		}
-		// Paced, 20 sequential Updates would take at least 19 intervals.
-		require.Less(t, time.Since(start), 4*interval)
-		require.EqualValues(t, 20, db.Stats().Commits)
-	})
-}
-
 // TestCloseCommitsTheQueueInGroups: what was submitted before Close is
 // committed, and in groups, however the writer learns of the close.
 func TestCloseCommitsTheQueueInGroups(t *testing.T) {
@@ -177,8 +110,8 @@ func TestCloseCommitsTheQueueInGroups(t *testing.T) {
 		require.Eventually(t, func() bool { return store.Queued(db) == n }, 5*time.Second, time.Millisecond)
 		closed := make(chan error)
 		go func() { closed <- db.Close() }()
-		time.Sleep(10 * time.Millisecond) // Close has begun: it waits for the writer
-		close(release)
+		require.Eventually(t, func() bool { return store.Closing(db) }, 5*time.Second, time.Millisecond)
+		close(release) // Close has begun: it waits for the writer
 		require.NoError(t, <-closed)
 		wg.Wait()
 		close(errs)
@@ -189,6 +122,22 @@ func TestCloseCommitsTheQueueInGroups(t *testing.T) {
 		require.EqualValues(t, n+1, st.Writes)
 		require.LessOrEqual(t, st.Commits, int64(4), "round %d: %d commits for a queue of %d", round, st.Commits, n)
 	}
+}
+
+// A write-ahead log left by an earlier release may hold commits the file
+// lacks, and this release cannot replay it: Open refuses, saying what to do.
+func TestOldLogIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	require.NoError(t, os.WriteFile(path+"-wal.ckpt", make([]byte, 32), 0o600))
+	_, err := store.Open(path, store.Options{}, "b")
+	require.ErrorContains(t, err, "write-ahead log from an earlier release")
+	require.ErrorContains(t, err, "SIGTERM")
+
+	require.NoError(t, os.Remove(path+"-wal.ckpt"))
+	db, err := store.Open(path, store.Options{}, "b")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
 }
 
 func TestClosedRefuses(t *testing.T) {
