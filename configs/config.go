@@ -138,9 +138,19 @@ type SMS struct {
 	// ConversationWindow: messages from one number within it join one conversation.
 	ConversationWindow time.Duration `yaml:"conversation_window"`
 	// ReassemblyWait: how long to wait for the missing parts of a long SMS.
-	ReassemblyWait     time.Duration `yaml:"reassembly_wait"`
-	MaxReplyChars      int           `yaml:"max_reply_chars"`
-	PerNumberPerMinute int           `yaml:"per_number_per_minute"`
+	ReassemblyWait time.Duration `yaml:"reassembly_wait"`
+	// MaxReplyChars caps a reply over all its sends; a longer one is cut
+	// (and logged). A reply longer than one send (500 characters with the
+	// signature at Aliyun and Tencent) leaves as numbered sends.
+	MaxReplyChars      int `yaml:"max_reply_chars"`
+	PerNumberPerMinute int `yaml:"per_number_per_minute"`
+	// MaxVariableChars is the reply template's variable cap (Aliyun: 35
+	// until the operator has it lifted); replies are split to respect it.
+	// 0: no cap beyond the provider's 500 characters per send.
+	MaxVariableChars int `yaml:"max_variable_chars"`
+	// TemplateFixedChars is the length of the reply template's fixed text
+	// around its variable, which counts against the 500 characters per send.
+	TemplateFixedChars int `yaml:"template_fixed_chars"`
 	// CallbackToken / CallbackSecret authenticate the provider's callbacks
 	// (uplink, reports) when they differ from the API credentials: Aliyun and
 	// Tencent cannot sign callbacks, so set a token carried in the callback URL.
@@ -286,7 +296,7 @@ func Default() *Config {
 				Provider:           SMSProviderGeneric,
 				ConversationWindow: 30 * time.Minute,
 				ReassemblyWait:     60 * time.Second,
-				MaxReplyChars:      500,
+				MaxReplyChars:      2000,
 				PerNumberPerMinute: 5,
 			},
 		},

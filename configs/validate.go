@@ -160,6 +160,12 @@ func (c *Config) validateChannels(v *checker) {
 	positive(v, "channels.sms.reassembly_wait", ch.SMS.ReassemblyWait)
 	positive(v, "channels.sms.max_reply_chars", ch.SMS.MaxReplyChars)
 	positive(v, "channels.sms.per_number_per_minute", ch.SMS.PerNumberPerMinute)
+	if n := ch.SMS.MaxVariableChars; n != 0 && (n < 20 || n > 500) {
+		v.add("channels.sms.max_variable_chars", fmt.Errorf("%d: want 0 (no cap) or 20…500", n))
+	}
+	if n := ch.SMS.TemplateFixedChars; n < 0 || n > 450 {
+		v.add("channels.sms.template_fixed_chars", fmt.Errorf("%d: want 0…450", n))
+	}
 
 	for _, p := range c.partners() {
 		prefix := "channels." + p.name + "."

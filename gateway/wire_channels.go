@@ -48,6 +48,7 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		}
 		s.Mount(g.echo)
 		g.hub.RegisterDeliverer(s.Name(), s)
+		g.Register(s.Collectors()...)
 		g.background = append(g.background, s.Run)
 	}
 	return nil

@@ -161,6 +161,7 @@ type Channel struct {
 	asm      *reassembly.Assembler
 	sender   smsapi.Sender // nil when replies are not configured
 	noSender error
+	metrics  *metrics
 
 	// reloadAt, while set, is the arrival time reassembly stamps on a group
 	// (start-up reload keeps the original deadlines).
@@ -199,7 +200,7 @@ func New(d channels.Deps, cfg configs.SMS, conv channels.Conversations, db *stor
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Channel{cfg: cfg, opts: opts, provider: cfg.Provider, log: log.With("channel", normalize.ChannelSMS),
-		conv: conv, db: db, em: em, wake: make(chan struct{}, 1)}
+		conv: conv, db: db, em: em, wake: make(chan struct{}, 1), metrics: newMetrics()}
 	c.auth = smsformat.Authenticator{Token: cfg.Token, Secret: cfg.Secret, Now: opts.Clock.Now}
 	if opts.CallbackToken != "" || opts.CallbackSecret != "" {
 		c.auth.Token, c.auth.Secret = opts.CallbackToken, opts.CallbackSecret

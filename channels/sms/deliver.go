@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
@@ -20,13 +21,15 @@ import (
 // sentRecord is what the channel remembers of a message id the provider
 // returned, so that its delivery report can name the conversation.
 type sentRecord struct {
-	SessionID  string    `json:"session_id,omitempty"`
-	EnvelopeID string    `json:"envelope_id,omitempty"`
-	Phone      string    `json:"phone,omitempty"` // masked
-	Kind       string    `json:"kind,omitempty"`
-	Part       int       `json:"part,omitempty"` // 1-based, for generic multi-part sends
-	Parts      int       `json:"parts,omitempty"`
-	At         time.Time `json:"at"`
+	SessionID  string `json:"session_id,omitempty"`
+	EnvelopeID string `json:"envelope_id,omitempty"`
+	Phone      string `json:"phone,omitempty"` // masked
+	Kind       string `json:"kind,omitempty"`
+	// Part is 1-based: the carrier part of a generic multi-part send, or the
+	// numbered send of an Aliyun/Tencent reply split in several (Parts sends).
+	Part  int       `json:"part,omitempty"`
+	Parts int       `json:"parts,omitempty"`
+	At    time.Time `json:"at"`
 	// Reported is "delivered" or "failed" once a report was recorded.
 	Reported string `json:"reported,omitempty"`
 }
@@ -38,6 +41,9 @@ func sentKey(provider, id string) []byte { return []byte(provider + ":" + id) }
 func newSender(cfg configs.SMS, opts Options, log *slog.Logger) (smsapi.Sender, error) {
 	o := smsapi.Options{APIBase: cfg.APIBase, SignName: cfg.SignName, MaxChars: cfg.MaxReplyChars,
 		HTTPClient: opts.HTTPClient, Now: opts.Clock.Now}
+	if cfg.Provider != smsformat.ProviderGeneric { // only templates have a fixed text and a variable
+		o.MaxVariableChars, o.TemplateFixedChars = cfg.MaxVariableChars, cfg.TemplateFixedChars
+	}
 	var s smsapi.Sender
 	var err error
 	switch cfg.Provider {
@@ -70,8 +76,11 @@ type retrying struct {
 }
 
 func (r *retrying) Send(ctx context.Context, phone, text string) (smsapi.Result, error) {
+	refusals := 0 // length refusals of every attempt are reported, not only the last one's
 	for attempt := 0; ; attempt++ {
 		res, err := r.next.Send(ctx, phone, text)
+		refusals += res.LengthRefusals
+		res.LengthRefusals = refusals
 		if err == nil || len(res.MessageIDs) > 0 || smsapi.Permanent(err) || errors.Is(err, smsapi.ErrRateLimited) ||
 			attempt >= len(r.backoff) {
 			return res, err
@@ -84,14 +93,19 @@ func (r *retrying) Send(ctx context.Context, phone, text string) (smsapi.Result,
 }
 
 // Deliver sends m.Text to the phone number m.ChannelUserID (E.164) through
-// the provider. The text is cut to channels.sms.max_reply_chars; generic
-// sends one request per part. A transient provider failure before any part
-// was accepted is retried (Options.SendBackoff); a failure part-way through
-// a multi-part send is not, since the parts already sent would be repeated.
-// The provider's message ids are recorded with m.SessionID and m.EnvelopeID
-// for delivery reports. Errors for which Permanent is true will not succeed
-// on retry; the per-number limit fails with an error matching
-// smsapi.ErrRateLimited.
+// the provider. Aliyun and Tencent get a reply longer than one send may be
+// (500 characters with the signature and the template's fixed text, within
+// channels.sms.max_variable_chars) as several sends, in order, numbered
+// "(1/2)", "(2/2)"; the generic provider gets one request per carrier part.
+// Only a reply beyond channels.sms.max_reply_chars is cut, and that is
+// logged. A transient provider failure before anything was accepted is
+// retried (Options.SendBackoff); a failure part-way is not, since what was
+// sent would be repeated. A provider's refusal for length is logged as an
+// error and counted (gateway_sms_length_refusals_total): the split should
+// have prevented it. The provider's message ids are recorded with
+// m.SessionID and m.EnvelopeID for delivery reports. Errors for which
+// Permanent is true will not succeed on retry; the per-number limit fails
+// with an error matching smsapi.ErrRateLimited.
 func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
 	if m.Channel != "" && m.Channel != normalize.ChannelSMS {
 		return ErrWrongChannel
@@ -108,18 +122,28 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
 	}
 	masked := smsformat.MaskPhone(phone)
 	res, err := c.sender.Send(ctx, phone, m.Text)
+	c.metrics.observe(c.provider, res, err)
 	if len(res.MessageIDs) > 0 {
 		if rerr := c.recordSent(ctx, m, masked, res); rerr != nil {
 			c.log.Warn("sms: cannot record sent message ids; their reports will not name the session", "err", rerr)
 		}
 	}
+	if res.LengthRefusals > 0 {
+		c.log.Error("sms: provider refused a send for length; check channels.sms.max_variable_chars and template_fixed_chars",
+			"provider", c.provider, "phone", masked, "session", m.SessionID, "kind", m.Kind,
+			"refusals", res.LengthRefusals, "chars", utf8.RuneCountInString(m.Text), "sends", res.Sends, "recovered", err == nil)
+	}
+	if res.Cut {
+		c.log.Warn("sms: reply longer than channels.sms.max_reply_chars was cut", "phone", masked, "session", m.SessionID,
+			"kind", m.Kind, "chars", utf8.RuneCountInString(m.Text), "max_reply_chars", c.cfg.MaxReplyChars)
+	}
 	if err != nil {
 		c.log.Warn("sms: reply not sent", "phone", masked, "session", m.SessionID, "kind", m.Kind,
-			"parts_sent", len(res.MessageIDs), "permanent", Permanent(err), "err", err)
+			"sends_accepted", len(res.MessageIDs), "permanent", Permanent(err), "err", err)
 		return fmt.Errorf("sms: deliver: %w", err)
 	}
 	c.log.Info("sms: reply sent", "phone", masked, "session", m.SessionID, "kind", m.Kind, "parts", res.Parts,
-		"requests", len(res.MessageIDs))
+		"sends", res.Sends, "requests", len(res.MessageIDs))
 	return nil
 }
 
@@ -150,8 +174,11 @@ func (c *Channel) recordSent(ctx context.Context, m channels.Outbound, masked st
 					r.Reported = prev.Reported
 				}
 			}
-			if c.provider == smsformat.ProviderGeneric && res.Parts > 1 { // one id per part
+			switch {
+			case c.provider == smsformat.ProviderGeneric && res.Parts > 1: // one id per carrier part
 				r.Part = i + 1
+			case c.provider != smsformat.ProviderGeneric && res.Sends > 1: // one id per numbered send
+				r.Part, r.Parts = i+1, res.Sends
 			}
 			v, err := json.Marshal(r)
 			if err != nil {

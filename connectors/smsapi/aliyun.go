@@ -36,8 +36,10 @@ type AliyunConfig struct {
 const AliyunDefaultBase = "https://dysmsapi.aliyuncs.com/"
 
 // Aliyun sends through Alibaba Cloud's SendSms RPC API: a form POST signed
-// with the POP v1 HMAC-SHA1 signature. Aliyun splits long messages itself,
-// so one call carries the whole reply and Result.Parts is the billed count.
+// with the POP v1 HMAC-SHA1 signature. Aliyun joins a long message's carrier
+// parts itself, so one call carries a reply that fits one send (500
+// characters with the signature and template text, within the variable's
+// cap); Result.Parts is the billed count.
 type Aliyun struct{ cfg AliyunConfig }
 
 var _ Sender = (*Aliyun)(nil)
@@ -45,6 +47,9 @@ var _ Sender = (*Aliyun)(nil)
 // NewAliyun validates cfg, naming the first missing field.
 func NewAliyun(cfg AliyunConfig) (*Aliyun, error) {
 	cfg.setDefaults(AliyunDefaultBase)
+	if cfg.SendChars == 0 {
+		cfg.SendChars = ProviderSendChars
+	}
 	if err := cfg.validate(smsformat.ProviderAliyun); err != nil {
 		return nil, err
 	}
@@ -68,18 +73,25 @@ func NewAliyun(cfg AliyunConfig) (*Aliyun, error) {
 	return &Aliyun{cfg: cfg}, nil
 }
 
-// Send issues one SendSms call for the whole (possibly cut) text.
+// Send issues one SendSms call per piece of the reply (SplitSends: one
+// call unless the reply is longer than a send may be), in order.
 func (a *Aliyun) Send(ctx context.Context, phone, text string) (Result, error) {
-	const provider = smsformat.ProviderAliyun
-	e164, parts, err := a.cfg.prepare(provider, phone, text)
+	e164, text, cut, err := a.cfg.prepare(smsformat.ProviderAliyun, phone, text)
 	if err != nil {
 		return Result{}, err
 	}
+	res, err := a.cfg.sendSplit(ctx, smsformat.ProviderAliyun, e164, text, a.sendOne)
+	res.Cut = cut
+	return res, err
+}
+
+func (a *Aliyun) sendOne(ctx context.Context, e164, piece string) (string, int, error) {
+	const provider = smsformat.ProviderAliyun
 	var param bytes.Buffer
 	enc := json.NewEncoder(&param)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(map[string]string{a.cfg.TemplateParam: strings.Join(parts, "")}); err != nil {
-		return Result{}, fmt.Errorf("smsapi: aliyun: encode: %w", err)
+	if err := enc.Encode(map[string]string{a.cfg.TemplateParam: piece}); err != nil {
+		return "", 0, fmt.Errorf("smsapi: aliyun: encode: %w", err)
 	}
 	v := url.Values{}
 	v.Set("AccessKeyId", a.cfg.AccessKeyID)
@@ -101,9 +113,13 @@ func (a *Aliyun) Send(ctx context.Context, phone, text string) (Result, error) {
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
 	status, hdr, data, err := post(ctx, a.cfg.HTTPClient, provider, a.cfg.APIBase, h, []byte(v.Encode()))
 	if err != nil {
-		return Result{}, err
+		return "", 0, err
 	}
-	return aliyunResult(status, hdr, data, len(parts))
+	res, err := aliyunResult(status, hdr, data, PartCount(piece, a.cfg.SignName, 0))
+	if err != nil {
+		return "", 0, err
+	}
+	return res.MessageIDs[0], res.Parts, nil
 }
 
 // aliyunResult interprets a SendSms answer.
@@ -138,6 +154,8 @@ func aliyunPhone(e164 string) string {
 func aliyunError(status int, h http.Header, code, msg string) *Error {
 	e := &Error{Provider: smsformat.ProviderAliyun, Status: status, Code: sanitize(code), Message: sanitize(msg)}
 	switch {
+	case code == "isv.PARAM_LENGTH_LIMIT": // a variable over its cap or content over 500 characters
+		e.Kind = ErrTooLong
 	case strings.HasPrefix(code, "Throttling"), code == "isv.BUSINESS_LIMIT_CONTROL", code == "isv.DAY_LIMIT_CONTROL":
 		e.Kind = ErrRateLimited
 		e.RetryAfter = parseRetryAfter(h)

@@ -17,9 +17,18 @@ var ErrRateLimited = errors.New("smsapi: rate limited")
 // request cannot succeed. Permanent reports it.
 var ErrRejected = errors.New("smsapi: rejected")
 
-// Error describes a failed send. Kind is ErrRateLimited, ErrRejected or nil
-// for a transient failure (network, timeout, provider 5xx) that may be
-// retried; errors.Is sees through it to Kind and to the underlying Err.
+// ErrTooLong is matched when the provider refused a send for its length
+// (Aliyun isv.PARAM_LENGTH_LIMIT; Tencent InvalidParameterValue.
+// ContentLengthLimit or .TemplateParameterLengthLimit). Replies are split to
+// fit the provider's limits, so this means a limit the gateway was not told
+// of (the template's fixed text, its variable cap): a fault to fix, which
+// callers log and count. It also matches ErrRejected, since the same request
+// cannot succeed.
+var ErrTooLong = fmt.Errorf("%w: too long", ErrRejected)
+
+// Error describes a failed send. Kind is ErrRateLimited, ErrRejected,
+// ErrTooLong or nil for a transient failure (network, timeout, provider 5xx)
+// that may be retried; errors.Is sees through it to Kind and to the underlying Err.
 // Messages never contain the phone number or the text.
 type Error struct {
 	Provider   string
@@ -38,6 +47,8 @@ func (e *Error) Error() string {
 		what = "rate limited"
 	case ErrRejected:
 		what = "rejected"
+	case ErrTooLong:
+		what = "refused for length"
 	}
 	s := fmt.Sprintf("smsapi: %s: %s", e.Provider, what)
 	if e.Code != "" {

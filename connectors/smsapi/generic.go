@@ -60,14 +60,16 @@ type genericSend struct {
 	UDH  *genericUDH `json:"udh,omitempty"`
 }
 
-// Send posts each part in order and stops at the first failure.
+// Send posts each carrier part in order and stops at the first failure. The
+// generic API has no per-send limit: the reply is one concatenated message.
 func (g *Generic) Send(ctx context.Context, phone, text string) (Result, error) {
 	const provider = smsformat.ProviderGeneric
-	to, parts, err := g.cfg.prepare(provider, phone, text)
+	to, text, cut, err := g.cfg.prepare(provider, phone, text)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Parts: len(parts), MessageIDs: make([]string, 0, len(parts))}
+	parts := Segment(text, g.cfg.SignName, 0)
+	res := Result{Parts: len(parts), Sends: 1, Cut: cut, MessageIDs: make([]string, 0, len(parts))}
 	ref := g.cfg.NewRef()
 	target := strings.TrimSuffix(g.cfg.APIBase, "/") + "/send"
 	sign := strings.TrimSuffix(strings.TrimPrefix(Signature(g.cfg.SignName), "【"), "】")

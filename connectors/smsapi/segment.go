@@ -14,9 +14,10 @@ const (
 	MultiPartChars  = 67
 )
 
-// DefaultMaxChars caps a reply when the configuration gives no cap (both
-// Aliyun and Tencent refuse content much longer than 500 characters).
-const DefaultMaxChars = 500
+// DefaultMaxChars caps a reply, over all its sends, when the configuration
+// gives no cap: the longest reply a ticket event carries (ticket-event/v1
+// reply.text), so that no ticket answer is cut.
+const DefaultMaxChars = 2000
 
 // Signature returns the signature as it appears in the message, "【name】";
 // brackets already present are not doubled, and an empty name gives "".

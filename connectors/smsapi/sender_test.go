@@ -90,7 +90,7 @@ func TestGenericShortMessageHasNoUDH(t *testing.T) {
 	s, fake := newGeneric(t)
 	res, err := s.Send(context.Background(), "13800138000", "您好，已受理。")
 	require.NoError(t, err)
-	require.Equal(t, smsapi.Result{MessageIDs: []string{"g-1"}, Parts: 1}, res)
+	require.Equal(t, smsapi.Result{MessageIDs: []string{"g-1"}, Parts: 1, Sends: 1}, res)
 	sent := fake.Sent()
 	require.Len(t, sent, 1)
 	require.Nil(t, sent[0].UDH)
@@ -134,7 +134,7 @@ func TestGenericPartialFailureReportsSentParts(t *testing.T) {
 	fake.FailAfter(1, http.StatusServiceUnavailable, "unavailable") // the second part fails
 	res, err := s.Send(context.Background(), citizen, reply150)
 	requireKind(t, err, nil, false)
-	require.Equal(t, smsapi.Result{MessageIDs: []string{"g-1"}, Parts: 3}, res)
+	require.Equal(t, smsapi.Result{MessageIDs: []string{"g-1"}, Parts: 3, Sends: 1}, res)
 	require.Len(t, fake.Sent(), 1, "the third part is not sent after a failure")
 	require.Equal(t, 2, fake.Calls())
 }
@@ -153,10 +153,11 @@ func TestAliyunSend(t *testing.T) {
 	s, fake := newAliyun(t)
 	res, err := s.Send(context.Background(), citizen, reply150)
 	require.NoError(t, err)
-	require.Equal(t, smsapi.Result{MessageIDs: []string{"900001^0"}, Parts: 3}, res)
+	require.Equal(t, smsapi.Result{MessageIDs: []string{"900001^0"}, Parts: 3, Sends: 1}, res)
 	sent := fake.Sent()
 	require.Len(t, sent, 1, "Aliyun concatenates: one call per message")
-	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: "13800138000", Text: reply150, Sign: sign, Template: "SMS_123456", Parts: 3, ID: "900001^0"}, sent[0])
+	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: "13800138000", Text: reply150, Sign: sign, Template: "SMS_123456", Parts: 3, ID: "900001^0",
+		Content: "【" + sign + "】" + reply150}, sent[0])
 
 	// A second send uses a fresh nonce (the fake refuses reused ones).
 	_, err = s.Send(context.Background(), "+85291234567", "hello <&> \"quoted\" 100%")
@@ -177,6 +178,7 @@ func TestAliyunCutsAtMaxChars(t *testing.T) {
 	res, err := s.Send(context.Background(), citizen, reply150)
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Parts) // 9 + 100 = 109 → 2 parts
+	require.True(t, res.Cut)
 	text := fake.Sent()[0].Text
 	require.Equal(t, 100, utf8.RuneCountInString(text))
 	require.True(t, strings.HasSuffix(text, "…"))
@@ -241,10 +243,11 @@ func TestTencentSend(t *testing.T) {
 	s, fake := newTencent(t)
 	res, err := s.Send(context.Background(), citizen, reply150)
 	require.NoError(t, err)
-	require.Equal(t, smsapi.Result{MessageIDs: []string{"5000:1045710670"}, Parts: 3}, res)
+	require.Equal(t, smsapi.Result{MessageIDs: []string{"5000:1045710670"}, Parts: 3, Sends: 1}, res)
 	sent := fake.Sent()
 	require.Len(t, sent, 1, "Tencent concatenates: one call per message")
-	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: citizen, Text: reply150, Sign: sign, Template: "449739", Parts: 3, ID: "5000:1045710670"}, sent[0])
+	require.Equal(t, smsfake.Sent{Phone: citizen, Wire: citizen, Text: reply150, Sign: sign, Template: "449739", Parts: 3, ID: "5000:1045710670",
+		Content: "【" + sign + "】" + reply150}, sent[0])
 	require.Zero(t, fake.AuthFailures())
 
 	res, err = s.Send(context.Background(), citizen, "您好，已受理。")

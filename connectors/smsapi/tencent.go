@@ -41,9 +41,10 @@ const (
 )
 
 // Tencent sends through Tencent Cloud's SendSms API: a JSON POST signed with
-// TC3-HMAC-SHA256. Tencent splits long messages itself, so one call carries
-// the whole reply; Result.Parts is the billed count (Fee) the API reports,
-// or the computed count when it reports none.
+// TC3-HMAC-SHA256. Tencent joins a long message's carrier parts itself, so
+// one call carries a reply that fits one send (500 characters with the
+// signature and template text); Result.Parts is the billed count (Fee) the
+// API reports, or the computed count when it reports none.
 type Tencent struct {
 	cfg      TencentConfig
 	host     string
@@ -55,6 +56,9 @@ var _ Sender = (*Tencent)(nil)
 // NewTencent validates cfg, naming the first missing field.
 func NewTencent(cfg TencentConfig) (*Tencent, error) {
 	cfg.setDefaults(TencentDefaultBase)
+	if cfg.SendChars == 0 {
+		cfg.SendChars = ProviderSendChars
+	}
 	if err := cfg.validate(smsformat.ProviderTencent); err != nil {
 		return nil, err
 	}
@@ -77,17 +81,24 @@ func NewTencent(cfg TencentConfig) (*Tencent, error) {
 	return &Tencent{cfg: cfg, host: u.Host, canonURI: uri}, nil
 }
 
-// Send issues one SendSms call for the whole (possibly cut) text.
+// Send issues one SendSms call per piece of the reply (SplitSends: one
+// call unless the reply is longer than a send may be), in order.
 func (t *Tencent) Send(ctx context.Context, phone, text string) (Result, error) {
-	const provider = smsformat.ProviderTencent
-	e164, parts, err := t.cfg.prepare(provider, phone, text)
+	e164, text, cut, err := t.cfg.prepare(smsformat.ProviderTencent, phone, text)
 	if err != nil {
 		return Result{}, err
 	}
+	res, err := t.cfg.sendSplit(ctx, smsformat.ProviderTencent, e164, text, t.sendOne)
+	res.Cut = cut
+	return res, err
+}
+
+func (t *Tencent) sendOne(ctx context.Context, e164, piece string) (string, int, error) {
+	const provider = smsformat.ProviderTencent
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	err = enc.Encode(struct {
+	err := enc.Encode(struct {
 		PhoneNumberSet   []string
 		SmsSdkAppID      string `json:"SmsSdkAppId"`
 		SignName         string
@@ -98,10 +109,10 @@ func (t *Tencent) Send(ctx context.Context, phone, text string) (Result, error) 
 		SmsSdkAppID:      t.cfg.SmsSdkAppID,
 		SignName:         strings.TrimSuffix(strings.TrimPrefix(Signature(t.cfg.SignName), "【"), "】"),
 		TemplateID:       t.cfg.TemplateID,
-		TemplateParamSet: []string{strings.Join(parts, "")},
+		TemplateParamSet: []string{piece},
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("smsapi: tencent: encode: %w", err)
+		return "", 0, fmt.Errorf("smsapi: tencent: encode: %w", err)
 	}
 	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	ts := t.cfg.Now().Unix()
@@ -117,9 +128,13 @@ func (t *Tencent) Send(ctx context.Context, phone, text string) (Result, error) 
 		tc3Algorithm, t.cfg.SecretID, tc3Scope(ts, tencentService), sig))
 	status, hdr, data, err := post(ctx, t.cfg.HTTPClient, provider, t.cfg.APIBase, h, payload)
 	if err != nil {
-		return Result{}, err
+		return "", 0, err
 	}
-	return tencentResult(status, hdr, data, len(parts))
+	res, err := tencentResult(status, hdr, data, PartCount(piece, t.cfg.SignName, 0))
+	if err != nil {
+		return "", 0, err
+	}
+	return res.MessageIDs[0], res.Parts, nil
 }
 
 // tencentResult interprets a SendSms answer; parts is the computed count,
@@ -169,6 +184,8 @@ func tencentResult(status int, hdr http.Header, data []byte, parts int) (Result,
 func tencentError(status int, h http.Header, code, msg string) *Error {
 	e := &Error{Provider: smsformat.ProviderTencent, Status: status, Code: sanitize(code), Message: sanitize(msg)}
 	switch {
+	case code == "InvalidParameterValue.ContentLengthLimit", code == "InvalidParameterValue.TemplateParameterLengthLimit":
+		e.Kind = ErrTooLong
 	case strings.HasPrefix(code, "LimitExceeded"), strings.HasPrefix(code, "RequestLimitExceeded"):
 		e.Kind = ErrRateLimited
 		e.RetryAfter = parseRetryAfter(h)

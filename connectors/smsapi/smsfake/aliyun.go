@@ -19,7 +19,10 @@ import (
 // (±15 min), that no SignatureNonce is reused, and the required parameters,
 // answering like Aliyun: {"Code":"OK","Message":"OK","BizId":…,"RequestId":…}
 // or, e.g., HTTP 400 {"Code":"SignatureDoesNotMatch",…}. The recorded Text
-// is the value of the single TemplateParam variable.
+// is the value of the single TemplateParam variable. Like Aliyun it refuses,
+// with isv.PARAM_LENGTH_LIMIT, a send longer than ContentLimit characters
+// (signature and template text included) or a variable over its cap
+// (WithContentLimit, WithVariableCap, WithTemplate).
 type Aliyun struct{ *base }
 
 // NewAliyun starts the fake for one access key; closed when the test ends.
@@ -107,7 +110,18 @@ func serveAliyun(b *base, keyID, secret string, nonces map[string]bool, w http.R
 		aliyunAnswer(w, http.StatusOK, "isv.SMS_SIGNATURE_ILLEGAL", "签名或模板不合法")
 		return
 	}
-	s := Sent{Phone: phone, Wire: wire, Text: text, Sign: p.Get("SignName"), Template: p.Get("TemplateCode"), Parts: carrierParts(p.Get("SignName"), text)}
+	tmpl := b.template
+	if tmpl == "" {
+		tmpl = aliyunDefaultTemplateText
+	}
+	content := render(p.Get("SignName"), tmpl, aliyunDefaultTemplateText, text)
+	if b.lengthCheck(text, content) != "" {
+		b.lengthRefused()
+		aliyunAnswer(w, http.StatusOK, AliyunLengthCode, "参数超出长度限制")
+		return
+	}
+	s := Sent{Phone: phone, Wire: wire, Text: text, Sign: p.Get("SignName"), Template: p.Get("TemplateCode"),
+		Parts: carrierParts(p.Get("SignName"), text), Content: content}
 	id := b.record(s, func(n int) string { return strconv.Itoa(900000+n) + "^0" })
 	writeJSON(w, http.StatusOK, map[string]string{"Code": "OK", "Message": "OK", "BizId": id, "RequestId": "fake-request"})
 }

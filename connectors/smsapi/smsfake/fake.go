@@ -34,6 +34,9 @@ type Sent struct {
 	Parts int
 	// ID is the message id the fake answered with.
 	ID string
+	// Content is the message as the handset shows it: 【signature】 and the
+	// rendered template (Aliyun, Tencent) or the part's text (generic).
+	Content string
 }
 
 // Option configures a fake.
@@ -54,16 +57,21 @@ type base struct {
 
 	now func() time.Time
 
-	mu        sync.Mutex
-	sent      []Sent
-	fails     []failure
-	calls     int
-	authFails int
-	nextID    int
+	// Length rules (limits.go); generic checks none of them.
+	contentLimit, varCap int
+	template             string
+
+	mu             sync.Mutex
+	lengthRefusals int
+	sent           []Sent
+	fails          []failure
+	calls          int
+	authFails      int
+	nextID         int
 }
 
 func newBase(tb testing.TB, h func(b *base, w http.ResponseWriter, r *http.Request), opts []Option) *base {
-	b := &base{now: time.Now}
+	b := &base{now: time.Now, contentLimit: ContentLimit}
 	for _, o := range opts {
 		o(b)
 	}

@@ -97,6 +97,10 @@ func serveGeneric(b *base, secret, token string, w http.ResponseWriter, r *http.
 		}
 		s.UDH = &smsformat.Part{Ref: u.Ref, Total: u.Total, Seq: u.Seq}
 	}
+	s.Content = msg.Text
+	if msg.Sign != "" && (s.UDH == nil || s.UDH.Seq == 1) { // the handset shows the signature once
+		s.Content = "【" + msg.Sign + "】" + msg.Text
+	}
 	id := b.record(s, func(n int) string { return "g-" + strconv.Itoa(n) })
 	writeJSON(w, http.StatusOK, map[string]string{"message_id": id})
 }

@@ -20,7 +20,11 @@ import (
 // the action headers, answering like Tencent: {"Response":{"SendStatusSet":
 // [{"SerialNo","PhoneNumber","Fee","Code":"Ok",…}],"RequestId"}} or
 // {"Response":{"Error":{"Code","Message"},"RequestId"}}. The recorded Text is
-// TemplateParamSet[0]; Fee is computed independently of smsapi.
+// TemplateParamSet[0]; Fee is computed independently of smsapi. Like Tencent
+// it refuses a send longer than ContentLimit characters (signature and
+// template text included) with InvalidParameterValue.ContentLengthLimit, and
+// a variable over its cap (WithVariableCap) with
+// InvalidParameterValue.TemplateParameterLengthLimit.
 type Tencent struct{ *base }
 
 // NewTencent starts the fake for one key pair; closed when the test ends.
@@ -92,7 +96,23 @@ func serveTencent(b *base, secretID, secretKey string, w http.ResponseWriter, r 
 		return
 	}
 	text := req.TemplateParamSet[0]
-	s := Sent{Phone: phone, Wire: phone, Text: text, Sign: req.SignName, Template: req.TemplateID, Parts: carrierParts(req.SignName, text)}
+	tmpl := b.template
+	if tmpl == "" {
+		tmpl = tencentDefaultTemplate
+	}
+	content := render(req.SignName, tmpl, tencentDefaultTemplate, text)
+	switch b.lengthCheck(text, content) {
+	case "variable":
+		b.lengthRefused()
+		tencentFail(w, http.StatusOK, TencentParamLengthCode, "template parameter too long")
+		return
+	case "content":
+		b.lengthRefused()
+		tencentFail(w, http.StatusOK, TencentContentLengthCode, "content too long")
+		return
+	}
+	s := Sent{Phone: phone, Wire: phone, Text: text, Sign: req.SignName, Template: req.TemplateID,
+		Parts: carrierParts(req.SignName, text), Content: content}
 	id := b.record(s, func(n int) string { return "5000:" + strconv.Itoa(1045710669+n) })
 	writeJSON(w, http.StatusOK, map[string]any{"Response": map[string]any{
 		"SendStatusSet": []map[string]any{{
