@@ -16,7 +16,8 @@ import (
 
 const validGeneric = `{"id":"m1","from":"+8613800138000","text":"你好","sent_at":"2024-05-01T10:00:00Z"}`
 
-// Bad callbacks get the provider's error answer and record nothing: no
+// Bad callbacks on both endpoints get the contract's error body (§3), with
+// Aliyun's or Tencent's own fields beside it, and record nothing: no
 // session, no envelope or event, no pending part.
 func TestBadInput(t *testing.T) {
 	tokenOnly := func(c *configs.SMS, _ *sms.Options) { c.Secret = "" }
@@ -71,30 +72,45 @@ func TestBadInput(t *testing.T) {
 			want: `{"error":{"code":"unauthorized","message":"sms: unauthorized: timestamp missing or outside the allowed window"}}`},
 		{name: "aliyun missing content", provider: "aliyun", status: 400,
 			body: `[{"phone_number":"13800138000","send_time":"2024-05-01 18:00:00","sequence_id":1}]`,
-			want: `{"code":400,"msg":"sms: field [0].content: required"}`},
+			want: `{"error":{"code":"bad_request","message":"sms: field [0].content: required","fields":{"[0].content":"required"}},` +
+				`"code":400,"msg":"sms: field [0].content: required"}`},
 		{name: "aliyun bad time", provider: "aliyun", status: 400,
 			body: `[{"phone_number":"13800138000","content":"x","send_time":"yesterday","sequence_id":1}]`,
-			want: `{"code":400,"msg":"sms: field [0].send_time: want time as 2006-01-02 15:04:05 (Asia/Shanghai)"}`},
+			want: `{"error":{"code":"bad_request","message":"sms: field [0].send_time: want time as 2006-01-02 15:04:05 (Asia/Shanghai)",` +
+				`"fields":{"[0].send_time":"want time as 2006-01-02 15:04:05 (Asia/Shanghai)"}},` +
+				`"code":400,"msg":"sms: field [0].send_time: want time as 2006-01-02 15:04:05 (Asia/Shanghai)"}`},
 		{name: "aliyun bad signature", provider: "aliyun", status: 401,
 			body: `[{"phone_number":"13800138000","content":"x","send_time":"2024-05-01 18:00:00","sequence_id":1}]`,
 			auth: func(a *smsfake.CallbackAuth) { a.Secret = "nope" },
-			want: `{"code":401,"msg":"sms: unauthorized: signature mismatch"}`},
+			want: `{"error":{"code":"unauthorized","message":"sms: unauthorized: signature mismatch"},"code":401,"msg":"sms: unauthorized: signature mismatch"}`},
 		{name: "tencent non-numeric mobile", provider: "tencent", status: 400,
 			body: `{"mobile":"138OO138000","nationcode":"86","text":"x","time":1714557600}`,
-			want: `{"result":400,"errmsg":"sms: field mobile: not numeric"}`},
+			want: `{"error":{"code":"bad_request","message":"sms: field mobile: not numeric","fields":{"mobile":"not numeric"}},` +
+				`"result":400,"errmsg":"sms: field mobile: not numeric"}`},
 		{name: "tencent invalid JSON", provider: "tencent", status: 400, body: `[1,2`,
-			want: `{"result":400,"errmsg":"sms: malformed callback: not valid JSON"}`},
+			want: `{"error":{"code":"bad_request","message":"sms: malformed callback: not valid JSON"},"result":400,"errmsg":"sms: malformed callback: not valid JSON"}`},
 		{name: "tencent not an object", provider: "tencent", status: 400, body: `"hello"`,
-			want: `{"result":400,"errmsg":"sms: malformed callback: want a JSON object or array"}`},
+			want: `{"error":{"code":"bad_request","message":"sms: malformed callback: want a JSON object or array"},` +
+				`"result":400,"errmsg":"sms: malformed callback: want a JSON object or array"}`},
 		{name: "tencent unauthenticated", provider: "tencent", status: 401, body: `{"mobile":"13800138000","nationcode":"86","text":"x","time":1714557600}`,
 			auth: func(a *smsfake.CallbackAuth) { a.Secret, a.Token = "", "" },
-			want: `{"result":401,"errmsg":"sms: unauthorized: no token or signature"}`},
+			want: `{"error":{"code":"unauthorized","message":"sms: unauthorized: no token or signature"},"result":401,"errmsg":"sms: unauthorized: no token or signature"}`},
 		{name: "report bad status", provider: "generic", path: sms.PathReports, status: 400,
 			body: `{"message_id":"g-1","status":"lost"}`,
 			want: `{"error":{"code":"bad_request","message":"sms: field status: want delivered or failed","fields":{"status":"want delivered or failed"}}}`},
+		{name: "aliyun report without biz_id", provider: "aliyun", path: sms.PathReports, status: 400,
+			body: `[{"phone_number":"13800138000","success":false,"err_code":"DELIVRD"}]`,
+			want: `{"error":{"code":"bad_request","message":"sms: field [0].biz_id: required","fields":{"[0].biz_id":"required"}},` +
+				`"code":400,"msg":"sms: field [0].biz_id: required"}`},
+		{name: "tencent report without sid", provider: "tencent", path: sms.PathReports, status: 400,
+			body: `[{"mobile":"13800138000","nationcode":"86","report_status":"FAIL"}]`,
+			want: `{"error":{"code":"bad_request","message":"sms: field [0].sid: required","fields":{"[0].sid":"required"}},` +
+				`"result":400,"errmsg":"sms: field [0].sid: required"}`},
+		{name: "tencent report invalid JSON", provider: "tencent", path: sms.PathReports, status: 400, body: `{`,
+			want: `{"error":{"code":"bad_request","message":"sms: malformed callback: not valid JSON"},"result":400,"errmsg":"sms: malformed callback: not valid JSON"}`},
 		{name: "report bad token", provider: "tencent", path: sms.PathReports, status: 401,
 			body: `[{"sid":"1","report_status":"FAIL"}]`, auth: func(a *smsfake.CallbackAuth) { a.Secret = "x" },
-			want: `{"result":401,"errmsg":"sms: unauthorized: signature mismatch"}`},
+			want: `{"error":{"code":"unauthorized","message":"sms: unauthorized: signature mismatch"},"result":401,"errmsg":"sms: unauthorized: signature mismatch"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -277,7 +277,8 @@ func TestHandOffFailures(t *testing.T) {
 	in := smsformat.Inbound{Phone: phone, Text: "你好", SentAt: t0}
 	status, body := h.uplink(t, in)
 	require.Equal(t, 503, status)
-	require.JSONEq(t, `{"result":503,"errmsg":"temporarily unavailable, retry later"}`, body)
+	require.JSONEq(t, `{"error":{"code":"unavailable","message":"temporarily unavailable, retry later"},`+
+		`"result":503,"errmsg":"temporarily unavailable, retry later"}`, body)
 	require.Nil(t, citizenTexts(t, e.Hub.DB, phone))
 	status, _ = h.uplink(t, in)
 	require.Equal(t, 200, status)

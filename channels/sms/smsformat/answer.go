@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // ContentTypeJSON is the content type of every answer.
@@ -24,46 +26,34 @@ func Ack(provider string) (contentType string, body []byte) {
 	}
 }
 
-// Reject maps err to an HTTP status and the provider's failure body, so that
-// the handler has one place to answer errors:
+// Reject maps err to an HTTP status and the failure body, so that the
+// handler has one place to answer errors:
 //
-//	ErrMalformed / *FieldError   400 (the provider gives up after its retries)
-//	ErrUnauthorized              401
-//	*http.MaxBytesError          413
-//	anything else                503 (temporary: the provider retries later)
+//	ErrMalformed / *FieldError   400 bad_request (the provider gives up after its retries)
+//	ErrUnauthorized              401 unauthorized
+//	*http.MaxBytesError          413 too_large
+//	anything else                503 unavailable (temporary: the provider retries later)
 //
-// The body is Aliyun {"code":<status>,"msg":…}, Tencent {"result":<status>,
-// "errmsg":…}, or for generic the gateway's error shape {"error":{"code",
-// "message","fields"}}. Messages of unclassified errors are replaced by a
-// fixed text, since they may carry internal detail.
+// The body is the contract's {"error":{"code","message","fields"}} (the
+// status comes from apierr.Status, the gateway's one mapping), to which
+// Aliyun's and Tencent's own fields are added, since their consoles show
+// them: Aliyun {"error":{…},"code":<status>,"msg":…}, Tencent {"error":{…},
+// "result":<status>,"errmsg":…}. Neither provider defines a failure body,
+// so one body serves both readers. Messages of unclassified errors are
+// replaced by a fixed text, since they may carry internal detail.
 func Reject(provider string, err error) (status int, body []byte) {
-	status, code, msg := classify(err)
-	var v any
+	code, msg := classify(err)
+	status = apierr.Status(code)
+	v := rejectBody{Error: &apierr.Error{Code: code, Message: msg}}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		v.Error.Fields = map[string]string{fe.Field: fe.Reason}
+	}
 	switch provider {
 	case ProviderAliyun:
-		v = struct {
-			Code int    `json:"code"`
-			Msg  string `json:"msg"`
-		}{status, msg}
+		v.Code, v.Msg = &status, msg
 	case ProviderTencent:
-		v = struct {
-			Result int    `json:"result"`
-			Errmsg string `json:"errmsg"`
-		}{status, msg}
-	default:
-		type apiErr struct {
-			Code    string            `json:"code"`
-			Message string            `json:"message"`
-			Fields  map[string]string `json:"fields,omitempty"`
-		}
-		e := apiErr{Code: code, Message: msg}
-		var fe *FieldError
-		if errors.As(err, &fe) {
-			e.Fields = map[string]string{fe.Field: fe.Reason}
-		}
-		v = struct {
-			Error apiErr `json:"error"`
-		}{e}
+		v.Result, v.Errmsg = &status, msg
 	}
 	body, mErr := json.Marshal(v)
 	if mErr != nil { // cannot happen with these types; keep a valid answer
@@ -72,18 +62,27 @@ func Reject(provider string, err error) (status int, body []byte) {
 	return status, body
 }
 
-func classify(err error) (status int, code, msg string) {
+// rejectBody is the contract's error object plus the provider's fields.
+type rejectBody struct {
+	Error  *apierr.Error `json:"error"`
+	Code   *int          `json:"code,omitempty"` // Aliyun
+	Msg    string        `json:"msg,omitempty"`
+	Result *int          `json:"result,omitempty"` // Tencent
+	Errmsg string        `json:"errmsg,omitempty"`
+}
+
+func classify(err error) (code apierr.Code, msg string) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case err == nil:
-		return http.StatusServiceUnavailable, "unavailable", "temporarily unavailable"
+		return apierr.CodeUnavailable, "temporarily unavailable"
 	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge, "too_large", "request body too large"
+		return apierr.CodeTooLarge, "request body too large"
 	case errors.Is(err, ErrUnauthorized):
-		return http.StatusUnauthorized, "unauthorized", err.Error()
+		return apierr.CodeUnauthorized, err.Error()
 	case errors.Is(err, ErrMalformed):
-		return http.StatusBadRequest, "bad_request", err.Error()
+		return apierr.CodeBadRequest, err.Error()
 	default:
-		return http.StatusServiceUnavailable, "unavailable", "temporarily unavailable, retry later"
+		return apierr.CodeUnavailable, "temporarily unavailable, retry later"
 	}
 }
