@@ -9,9 +9,11 @@
 //	POST /v1/channels/sms/reports   delivery reports for replies the gateway sent
 //
 // Both authenticate with smsformat.Authenticator (HMAC signature when a
-// secret is configured, else the shared token) and answer in the provider's
-// own format (smsformat.Ack, smsformat.Reject). Providers retry on anything
-// but 200, so a 200 is sent only once the whole callback is durable:
+// secret is configured, else the shared token) and acknowledge in the
+// provider's own format (smsformat.Ack); refusals carry the contract's error
+// body with the provider's fields beside it (smsformat.Reject). Providers
+// retry on anything but 200, so a 200 is sent only once the whole callback
+// is durable:
 //
 //   - a whole message has been handed to Conversations (which records it,
 //     with its de-duplication key, in one fsync'ed transaction), or
@@ -39,7 +41,9 @@
 // generic, channels.sms.token / .secret authenticate the send API; for
 // aliyun, token and secret are the AccessKey id and secret; for tencent, the
 // SecretId and SecretKey, with channels.sms.sdk_app_id. Aliyun and Tencent
-// need an approved template whose single variable carries the reply:
+// need an approved template whose single variable carries the reply (a
+// reply longer than one send, 500 characters with the signature and the
+// template's fixed text, leaves as numbered sends; smsapi.SplitSends):
 // channels.sms.template (Options.AliyunTemplateCode / TencentTemplateID),
 // AliyunTemplateCode and TencentTemplateID below when it is empty.
 //
