@@ -44,8 +44,10 @@ const (
 // Optional fields are pointers or omitempty so that the JSON carries exactly
 // what the schema allows.
 type Envelope struct {
-	Schema         string     `json:"schema" validate:"eq=envelope/v1"`
-	ID             string     `json:"id" validate:"min=16,max=64"`
+	Schema string `json:"schema" validate:"eq=envelope/v1"`
+	ID     string `json:"id" validate:"min=16,max=64"`
+	// Number is the short request number (contract §11); not assigned yet.
+	Number         string     `json:"number,omitempty" validate:"omitempty,numeric,min=8,max=14"`
 	IdempotencyKey string     `json:"idempotency_key" validate:"min=1,max=256"`
 	Channel        string     `json:"channel" validate:"oneof=web app wechat_miniprogram suishenban yiwangtongban sign_language sms"`
 	Kind           string     `json:"kind,omitempty" validate:"omitempty,oneof=consultation help complaint suggestion other unclassified"`
@@ -60,6 +62,24 @@ type Envelope struct {
 	SLA            SLA        `json:"sla"`
 	Source         *Source    `json:"source,omitempty"`
 	TraceID        string     `json:"trace_id,omitempty"`
+	// Triage is what intake noticed (contract §10); nil when nothing.
+	Triage *Triage `json:"triage,omitempty"`
+}
+
+// Triage is what the gateway noticed at intake.
+type Triage struct {
+	Priority  string     `json:"priority,omitempty" validate:"omitempty,oneof=normal urgent emergency"`
+	Emergency *Emergency `json:"emergency,omitempty"`
+	RepeatOf  []string   `json:"repeat_of,omitempty" validate:"max=20"`
+	Language  string     `json:"language,omitempty" validate:"max=35"`
+}
+
+// Emergency names the category and the rules that matched, never the
+// citizen's words.
+type Emergency struct {
+	Category    string     `json:"category" validate:"oneof=fire medical crime traffic hazard self_harm other"`
+	Rules       []string   `json:"rules,omitempty"`
+	HandedOffAt *time.Time `json:"handed_off_at,omitempty"`
 }
 
 // Citizen is who asked, as the channel knows them.

@@ -1,6 +1,9 @@
 package normalize
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // SchemaEvent is the value of Event.Schema and of the `schema` record header.
 const SchemaEvent = "event/v1"
@@ -76,12 +79,9 @@ type TicketReply struct {
 	Text string `json:"text"`
 }
 
-// MarshalJSON keeps a nil Data out of the wire form and times in UTC. It
-// writes what AppendJSON writes, without reflection; for a value
-// encoding/json refuses it returns encoding/json's own error.
+// MarshalJSON writes the event with its time in UTC.
 func (e Event) MarshalJSON() ([]byte, error) {
-	if b, ok := e.appendJSON(make([]byte, 0, 256)); ok {
-		return b, nil
-	}
-	return e.marshalSlow()
+	type plain Event // the same fields, without this method
+	e.At = e.At.UTC()
+	return json.Marshal(plain(e))
 }

@@ -98,10 +98,12 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	if err != nil {
 		return nil, fmt.Errorf("intakelog: cannot encode request: %w", err)
 	}
-	rec, err := withJSON(env, func(value []byte) []byte {
-		return encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
-			Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}})
-	})
+	value, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
+	}
+	rec, err := encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
+		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}})
 	if err != nil {
 		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
 	}

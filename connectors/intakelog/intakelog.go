@@ -191,37 +191,16 @@ func (l *Log) EventRecord(ev *normalize.Event) ([]byte, error) { return l.eventR
 func (l *Log) AppendRecord(tx *store.Tx, record []byte) error { return appendEncoded(tx, record) }
 
 func (l *Log) eventRecord(ev *normalize.Event, now time.Time) ([]byte, error) {
-	r, err := withJSON(ev, func(value []byte) []byte {
-		return encodeRecord(&Record{Topic: l.topics.Events, Key: ev.Key(), Value: value, At: now.UTC(),
-			Headers: map[string]string{"schema": normalize.SchemaEvent, "channel": ev.Channel, "idempotency-key": ev.ID}})
-	})
+	value, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode event: %w", err)
+	}
+	r, err := encodeRecord(&Record{Topic: l.topics.Events, Key: ev.Key(), Value: value, At: now.UTC(),
+		Headers: map[string]string{"schema": normalize.SchemaEvent, "channel": ev.Channel, "idempotency-key": ev.ID}})
 	if err != nil {
 		return nil, fmt.Errorf("intakelog: cannot encode event: %w", err)
 	}
 	return r, nil
-}
-
-// jsonAppender is an envelope or an event: their hand-written encoders give
-// encoding/json's bytes without its reflection (a large share of the CPU per
-// request).
-type jsonAppender interface{ AppendJSON([]byte) []byte }
-
-var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// withJSON encodes v into a pooled buffer and returns use(json); use must
-// not keep the buffer. A value the encoder refuses gets encoding/json's error.
-func withJSON(v jsonAppender, use func([]byte) []byte) ([]byte, error) {
-	bp := jsonBufs.Get().(*[]byte)
-	defer jsonBufs.Put(bp)
-	b := v.AppendJSON((*bp)[:0])
-	*bp = b[:0]
-	if len(b) == 0 {
-		if _, err := json.Marshal(v); err != nil {
-			return nil, err
-		}
-		return nil, errors.New("value cannot be encoded")
-	}
-	return use(b), nil
 }
 
 // Emit records events durably; they reach Kafka through the relay.

@@ -6,50 +6,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 )
 
-// Outbox records are stored in a small binary framing rather than JSON: the
-// value (an envelope or event, already JSON) is kept as is at the end, so
-// that neither writing nor relaying re-scans it. Every request writes one and
-// the relay reads them all, so this is on the hot path twice.
+// Outbox records are stored as JSON (Record's fields; the value, already
+// JSON, embedded as is). An earlier release wrote a binary framing,
 //
 //	0x01 | uvarint len, topic | uvarint len, key | uvarint n, n × (uvarint len, name, uvarint len, value)
 //	     | 8 bytes big-endian At (unix ns) | value
 //
-// Records written as JSON by earlier versions (first byte '{') are still read.
+// which decodeRecord still reads, so that records it left unrelayed or
+// within their retention survive an upgrade.
 const recordV1 = 0x01
 
 var errShortRecord = errors.New("truncated record")
 
 // encodeRecord returns r's stored form (r.Seq is the key, not stored).
-func encodeRecord(r *Record) []byte {
-	n := 1 + 2*binary.MaxVarintLen64 + len(r.Topic) + len(r.Key) + binary.MaxVarintLen64 + 8 + len(r.Value)
-	for k, v := range r.Headers {
-		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, recordV1)
-	b = appendString(b, r.Topic)
-	b = appendString(b, r.Key)
-	b = binary.AppendUvarint(b, uint64(len(r.Headers)))
-	names := make([]string, 0, len(r.Headers))
-	for k := range r.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names) // deterministic bytes for equal records
-	for _, k := range names {
-		b = appendString(b, k)
-		b = appendString(b, r.Headers[k])
-	}
-	b = binary.BigEndian.AppendUint64(b, uint64(r.At.UnixNano()))
-	return append(b, r.Value...)
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+func encodeRecord(r *Record) ([]byte, error) {
+	return json.Marshal(r)
 }
 
 // decodeRecord parses a stored record. The result does not alias v (bbolt's
