@@ -1,14 +1,13 @@
 package wxcrypto
 
 import (
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/silenceper/wechat/v2/util"
 )
 
 const (
@@ -23,11 +22,12 @@ const (
 // Cipher encrypts and decrypts safe-mode payloads for one app. The layout
 // inside the AES-256-CBC ciphertext (key = base64(EncodingAESKey+"="),
 // IV = key[:16]) is random(16) | msg_len(4, big-endian) | msg | appid, padded
-// PKCS#7 to a multiple of 32 bytes. A Cipher is immutable and safe for
-// concurrent use.
+// PKCS#7 to a multiple of 32 bytes. The AES work is silenceper/wechat's
+// util.AESEncryptMsg and util.AESDecryptMsg (they reproduce the published
+// vectors); Cipher adds the key check at start-up and typed errors. A Cipher
+// is immutable and safe for concurrent use.
 type Cipher struct {
-	block cipher.Block
-	iv    []byte
+	key   []byte
 	appID string
 }
 
@@ -45,11 +45,7 @@ func NewCipher(encodingAESKey, appID string) (*Cipher, error) {
 	if err != nil || len(key) != 32 {
 		return nil, fmt.Errorf("%w: EncodingAESKey is not base64 of 32 bytes", ErrBadKey)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
-	}
-	return &Cipher{block: block, iv: key[:aes.BlockSize], appID: appID}, nil
+	return &Cipher{key: key, appID: appID}, nil
 }
 
 // AppID returns the app ID this Cipher expects and embeds.
@@ -74,41 +70,30 @@ func (c *Cipher) Decrypt(b64 string) ([]byte, error) {
 
 // DecryptFull is Decrypt returning every part of the plaintext. The errors
 // are ErrBadCiphertext, ErrBadPadding, ErrBadLength and ErrAppIDMismatch.
+//
+// The library checks that the pad byte is 1..32 but not that the bytes
+// before it repeat it; a plaintext padded wrongly that way fails the length
+// or app ID check instead, and it had to carry a valid msg_signature first.
 func (c *Cipher) DecryptFull(b64 string) (Decrypted, error) {
 	ct, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
 		return Decrypted{}, fmt.Errorf("%w: %v", ErrBadCiphertext, err)
 	}
-	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
-		return Decrypted{}, fmt.Errorf("%w: %d bytes is not a positive multiple of %d", ErrBadCiphertext, len(ct), aes.BlockSize)
+	// Checked here, not by the library, so that the error is typed (and
+	// CBC is never handed a partial block).
+	if len(ct) == 0 || len(ct)%blockPad != 0 {
+		return Decrypted{}, fmt.Errorf("%w: %d bytes is not a positive multiple of %d", ErrBadCiphertext, len(ct), blockPad)
 	}
-	pt := make([]byte, len(ct))
-	cipher.NewCBCDecrypter(c.block, c.iv).CryptBlocks(pt, ct)
-
-	pad := int(pt[len(pt)-1])
-	if pad < 1 || pad > blockPad || pad > len(pt) {
-		return Decrypted{}, fmt.Errorf("%w: pad byte %d", ErrBadPadding, pad)
-	}
-	for _, b := range pt[len(pt)-pad:] {
-		if int(b) != pad {
-			return Decrypted{}, fmt.Errorf("%w: inconsistent pad bytes", ErrBadPadding)
+	random, msg, appID, err := util.AESDecryptMsg(ct, c.key)
+	if err != nil {
+		// The library's errors are plain text: only its pad check speaks
+		// of padding, the others are about msg_len and the layout.
+		if strings.Contains(err.Error(), "pad") {
+			return Decrypted{}, fmt.Errorf("%w: %v", ErrBadPadding, err)
 		}
+		return Decrypted{}, fmt.Errorf("%w: %v", ErrBadLength, err)
 	}
-	pt = pt[:len(pt)-pad]
-
-	if len(pt) < RandomLen+4 {
-		return Decrypted{}, fmt.Errorf("%w: plaintext of %d bytes has no header", ErrBadLength, len(pt))
-	}
-	msgLen := binary.BigEndian.Uint32(pt[RandomLen : RandomLen+4])
-	body := pt[RandomLen+4:]
-	if uint64(msgLen) > uint64(len(body)) {
-		return Decrypted{}, fmt.Errorf("%w: msg_len %d exceeds %d bytes", ErrBadLength, msgLen, len(body))
-	}
-	d := Decrypted{
-		Random: string(pt[:RandomLen]),
-		Msg:    body[:msgLen:msgLen],
-		AppID:  string(body[msgLen:]),
-	}
+	d := Decrypted{Random: string(random), Msg: msg[:len(msg):len(msg)], AppID: string(appID)}
 	if d.AppID != c.appID {
 		return d, fmt.Errorf("%w: got %q", ErrAppIDMismatch, d.AppID)
 	}
@@ -125,19 +110,12 @@ func (c *Cipher) Encrypt(plaintext []byte, random16 string) (string, error) {
 	if len(random16) != RandomLen {
 		return "", fmt.Errorf("wxcrypto: random prefix has %d bytes, want %d", len(random16), RandomLen)
 	}
+	// The library writes msg_len as a uint32 without checking.
 	if uint64(len(plaintext)) > math.MaxUint32 {
 		return "", fmt.Errorf("wxcrypto: plaintext of %d bytes too long", len(plaintext))
 	}
-	n := RandomLen + 4 + len(plaintext) + len(c.appID)
-	pad := blockPad - n%blockPad
-	buf := make([]byte, 0, n+pad)
-	buf = append(buf, random16...)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(plaintext)))
-	buf = append(buf, plaintext...)
-	buf = append(buf, c.appID...)
-	buf = append(buf, bytes.Repeat([]byte{byte(pad)}, pad)...)
-	cipher.NewCBCEncrypter(c.block, c.iv).CryptBlocks(buf, buf)
-	return base64.StdEncoding.EncodeToString(buf), nil
+	ct := util.AESEncryptMsg([]byte(random16), plaintext, c.appID, c.key)
+	return base64.StdEncoding.EncodeToString(ct), nil
 }
 
 // randomPrefix returns 16 random characters (base32 from crypto/rand).

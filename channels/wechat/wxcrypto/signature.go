@@ -1,27 +1,24 @@
 package wxcrypto
 
 import (
-	"crypto/sha1"
 	"crypto/subtle"
-	"encoding/hex"
-	"slices"
 	"strings"
+
+	"github.com/silenceper/wechat/v2/util"
 )
 
 // Signature returns WeChat's signature: the lower-case hex SHA-1 of token and
 // parts sorted lexicographically and concatenated. With parts (timestamp,
 // nonce) it is the `signature` query parameter; with (timestamp, nonce,
-// Encrypt) it is `msg_signature`.
+// Encrypt) it is `msg_signature`. The hashing is silenceper/wechat's
+// util.Signature; the comparison below stays ours because the library has
+// none in constant time.
 func Signature(token string, parts ...string) string {
+	// util.Signature sorts its argument in place: give it our own slice.
 	all := make([]string, 0, len(parts)+1)
 	all = append(all, token)
 	all = append(all, parts...)
-	slices.Sort(all)
-	h := sha1.New()
-	for _, s := range all {
-		h.Write([]byte(s))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return util.Signature(all...)
 }
 
 // VerifyURL reports whether signature is the valid `signature` for the URL
