@@ -105,6 +105,9 @@ func (e *Envelope) Validate() error {
 	if e.Content.Text == "" && len(e.Content.Attachments) == 0 {
 		fields["content.text"] = "required (or at least one attachment)"
 	}
+	for k, v := range AttachmentFields("content.attachments", e.Content.Attachments) {
+		fields[k] = v
+	}
 	if !utf8.ValidString(e.Content.Text) || !utf8.ValidString(e.Citizen.Name) {
 		fields["content.text"] = "must be valid UTF-8"
 	}
