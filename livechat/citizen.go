@@ -3,6 +3,7 @@ package livechat
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -122,6 +123,11 @@ func decodeMessage(f Frame) (sessions.Message, error) {
 			return sessions.Message{}, ErrBadFrame
 		}
 	}
+	// The same check as every channel's: the link is shown to the other
+	// party and published in the envelope and the message event.
+	if err := normalize.CheckAttachments("attachments", d.Attachments); err != nil {
+		return sessions.Message{}, fmt.Errorf("%w: %w", ErrBadFrame, err)
+	}
 	return sessions.Message{ID: f.ID, Text: d.Text, Attachments: d.Attachments}, nil
 }
 
@@ -186,6 +192,11 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 		if sid != "" {
 			return channels.ChatResult{SessionID: sid, Duplicate: true}, nil
 		}
+	}
+	// Checked here as well as by the envelope: only a conversation's first
+	// message makes one, later ones reach the message events unchecked.
+	if err := normalize.CheckAttachments("attachments", m.Attachments); err != nil {
+		return channels.ChatResult{}, fmt.Errorf("livechat: citizen message: %w", err)
 	}
 	s, isNew, err := h.conversationFor(ctx, m)
 	if err != nil {

@@ -66,22 +66,13 @@ func Decode(body []byte) (*Request, error) {
 			fields["occurred_at"] = "must be an RFC 3339 date-time"
 		}
 	}
-	for i, a := range r.Attachments {
-		if a.URL != "" && !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "http://") {
-			fields["attachments["+itoa(i)+"].url"] = "must be an http(s) URL"
-		}
+	for k, v := range normalize.AttachmentFields("attachments", r.Attachments) {
+		fields[k] = v
 	}
 	if len(fields) > 0 {
 		return nil, apierr.Invalid("the request is not valid", fields)
 	}
 	return &r, nil
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }
 
 // Apply copies the request into env.

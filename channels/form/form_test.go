@@ -71,7 +71,14 @@ func TestDecodeRefusesBadBodies(t *testing.T) {
 		{"attachment type", `{"attachments":[{"type":"hologram"}]}`, apierr.CodeInvalid, map[string]string{
 			"attachments[0].type": "must be one of: image audio video file location link miniprogram_page"}},
 		{"attachment url", `{"text":"a","attachments":[{"type":"link","url":"javascript:alert(1)"}]}`, apierr.CodeInvalid,
-			map[string]string{"attachments[0].url": "must be an http(s) URL"}},
+			map[string]string{"attachments[0].url": "must be an https URL"}},
+		// The web form and the app take https only, as the chat and partners do.
+		{"attachment http url", `{"text":"a","attachments":[{"type":"image","url":"http://img.example/a.jpg"}]}`, apierr.CodeInvalid,
+			map[string]string{"attachments[0].url": "must be an https URL"}},
+		{"attachment file url", `{"text":"a","attachments":[{"type":"file","url":"https://ok.example/a"},{"type":"file","url":"file:///etc/passwd"}]}`,
+			apierr.CodeInvalid, map[string]string{"attachments[1].url": "must be an https URL"}},
+		{"attachment url with credentials", `{"text":"a","attachments":[{"type":"link","url":"https://bank.example@evil.example/"}]}`,
+			apierr.CodeInvalid, map[string]string{"attachments[0].url": "must not carry a user name or password"}},
 		{"client_request_id too long", `{"text":"a","client_request_id":"` + strings.Repeat("k", 129) + `"}`, apierr.CodeInvalid,
 			map[string]string{"client_request_id": "must be at most 128"}},
 	}

@@ -226,10 +226,8 @@ func (m *Mapper) attachments(doc any, fields map[string]string) []normalize.Atta
 		fields[path] = "must be an array of attachments {type, url, mime, size, …}"
 		return nil
 	}
-	for i, a := range out {
-		if a.URL != "" && !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "http://") {
-			fields[path+"["+strconv.Itoa(i)+"].url"] = "must be an http(s) URL"
-		}
+	for k, v := range normalize.AttachmentFields(path, out) {
+		fields[k] = v
 	}
 	return out
 }

@@ -67,7 +67,11 @@ func TestBodyThatDoesNotMap(t *testing.T) {
 		{"attachments not an array", `{"request_id":"r","user":{"id":"u"},"attachments":{}}`, "invalid_request",
 			map[string]string{"attachments": "must be an array of attachments"}},
 		{"attachment URL", `{"request_id":"r","user":{"id":"u"},"attachments":[{"type":"image","url":"file:///etc/passwd"}]}`,
-			"invalid_request", map[string]string{"attachments[0].url": "must be an http(s) URL"}},
+			"invalid_request", map[string]string{"attachments[0].url": "must be an https URL"}},
+		{"attachment http URL", `{"request_id":"r","user":{"id":"u"},"attachments":[{"type":"image","url":"http://partner.example/a.jpg"}]}`,
+			"invalid_request", map[string]string{"attachments[0].url": "must be an https URL"}},
+		{"attachment javascript URL", `{"request_id":"r","user":{"id":"u"},"content":"c","attachments":[{"type":"link","url":"javascript:alert(1)"}]}`,
+			"invalid_request", map[string]string{"attachments[0].url": "must be an https URL"}},
 		// Envelope validation, named by the partner's paths.
 		{"no content", `{"request_id":"r","user":{"id":"u"}}`, "invalid_request",
 			map[string]string{"content": "required (or at least one attachment)"}},

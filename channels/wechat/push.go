@@ -3,6 +3,7 @@ package wechat
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +27,7 @@ const (
 	MetaThumbURL    = "thumb_url"    // ThumbUrl of a miniprogrampage
 	MetaPageAppID   = "page_app_id"  // AppId of a miniprogrampage
 	MetaClipped     = "clipped"      // "true": an attachment field exceeded the envelope's limits
+	MetaURLDropped  = "url_dropped"  // "true": a URL the envelope refuses was left out (the media id stays)
 )
 
 // Envelope limits on attachment fields (normalize.Attachment's validate tags).
@@ -76,7 +78,32 @@ func inbound(p *wxcrypto.Push, now time.Time) channels.InboundMessage {
 	if clipped {
 		m.Meta[MetaClipped] = "true"
 	}
+	for i := range m.Attachments {
+		if !safeURL(&m.Attachments[i]) {
+			m.Meta[MetaURLDropped] = "true"
+		}
+	}
 	return m
+}
+
+// safeURL makes a's URL pass the envelope's attachment check, false if it
+// had to drop it: a push WeChat signed must not become an envelope that is
+// refused (WeChat would retry it forever), nor carry a link the check
+// refuses. WeChat's image CDN (*.qpic.cn) hands out http:// links to
+// pictures it serves over TLS too: those are upgraded. The media id, which
+// the gateway resolves with its own credentials, always stays.
+func safeURL(a *normalize.Attachment) bool {
+	if rest, ok := strings.CutPrefix(a.URL, "http://"); ok {
+		host, _, _ := strings.Cut(rest, "/")
+		if strings.HasSuffix(host, ".qpic.cn") {
+			a.URL = "https://" + rest
+		}
+	}
+	if normalize.AttachmentURLProblem(*a) == "" {
+		return true
+	}
+	a.URL = ""
+	return false
 }
 
 // enterSession maps user_enter_tempsession onto OpenConversation's argument,

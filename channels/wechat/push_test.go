@@ -117,6 +117,22 @@ func TestMessageMapping(t *testing.T) {
 			Source:      &normalize.Source{NativeID: "24576598145000125", NativeType: "image"},
 			Meta:        map[string]string{wechat.MetaMsgType: "image"},
 		}},
+		// The envelope takes https links only: WeChat's CDN's http links are
+		// upgraded, anything else is dropped and the media id stays.
+		{"image over http from the wechat cdn", strings.Replace(imageXML, "https://mmbiz.qpic.cn/pic", "http://mmbiz.qpic.cn/pic", 1), channels.InboundMessage{
+			Channel: normalize.ChannelWechat, ChannelUserID: openid, DedupKey: "msg:24576598145000125",
+			Attachments: []normalize.Attachment{{Type: "image", URL: "https://mmbiz.qpic.cn/pic", MediaID: "MEDIA_1"}},
+			At:          time.Unix(1715943322, 0).UTC(),
+			Source:      &normalize.Source{NativeID: "24576598145000125", NativeType: "image"},
+			Meta:        map[string]string{wechat.MetaMsgType: "image"},
+		}},
+		{"image with a javascript url", strings.Replace(imageXML, "https://mmbiz.qpic.cn/pic", "javascript:alert(1)", 1), channels.InboundMessage{
+			Channel: normalize.ChannelWechat, ChannelUserID: openid, DedupKey: "msg:24576598145000125",
+			Attachments: []normalize.Attachment{{Type: "image", MediaID: "MEDIA_1"}},
+			At:          time.Unix(1715943322, 0).UTC(),
+			Source:      &normalize.Source{NativeID: "24576598145000125", NativeType: "image"},
+			Meta:        map[string]string{wechat.MetaMsgType: "image", wechat.MetaURLDropped: "true"},
+		}},
 		{"miniprogrampage json", pageJSON, channels.InboundMessage{
 			Channel: normalize.ChannelWechat, ChannelUserID: openid, DedupKey: "msg:24576598145000126",
 			Attachments: []normalize.Attachment{{Type: "miniprogram_page", Title: "办事指南", URL: "pages/guide?id=7", MediaID: "THUMB_1"}},
