@@ -244,6 +244,29 @@ type LiveChat struct {
 	PongWait      time.Duration `yaml:"pong_wait"`
 	SendQueue     int           `yaml:"send_queue"`
 	MaxFrameBytes int64         `yaml:"max_frame_bytes"`
+	// MaxConnections caps open websockets in all, below the file limit so
+	// that HTTP, the store and Kafka keep descriptors; 0 derives it from
+	// RLIMIT_NOFILE.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP caps one client IP (generous: a corporate NAT puts
+	// many citizens behind one); MaxConnectionsPerToken one token's subject
+	// (a citizen's tabs, an agent's consoles). 0: no cap.
+	MaxConnectionsPerIP    int `yaml:"max_connections_per_ip"`
+	MaxConnectionsPerToken int `yaml:"max_connections_per_token"`
+	// MessageRate (per second) and MessageBurst limit the message frames of
+	// one side of a session; SignalRate and SignalBurst its typing, read and
+	// rtc.* frames. A rate of 0: no limit.
+	MessageRate  float64 `yaml:"message_rate"`
+	MessageBurst int     `yaml:"message_burst"`
+	SignalRate   float64 `yaml:"signal_rate"`
+	SignalBurst  int     `yaml:"signal_burst"`
+	// TypingInterval: at most one typing frame is relayed per side of a
+	// session per interval, the others are dropped. 0: every one.
+	TypingInterval time.Duration `yaml:"typing_interval"`
+	// A connection with AbuseRefusals frames refused within AbuseWindow is
+	// closed with 1008 (policy violation). 0 refusals: never.
+	AbuseRefusals int           `yaml:"abuse_refusals"`
+	AbuseWindow   time.Duration `yaml:"abuse_window"`
 }
 
 // Outbox configures the durable intake log.
@@ -327,6 +350,16 @@ func Default() *Config {
 			PongWait:      60 * time.Second,
 			SendQueue:     256,
 			MaxFrameBytes: 64 << 10,
+
+			MaxConnectionsPerIP:    200,
+			MaxConnectionsPerToken: 10,
+			MessageRate:            5,
+			MessageBurst:           20,
+			SignalRate:             20,
+			SignalBurst:            60,
+			TypingInterval:         time.Second,
+			AbuseRefusals:          20,
+			AbuseWindow:            10 * time.Second,
 		},
 		Outbox:    Outbox{Retention: 72 * time.Hour},
 		RateLimit: RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},

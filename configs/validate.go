@@ -109,6 +109,7 @@ func (c *Config) Validate() error {
 	}
 	positive(v, "livechat.send_queue", c.LiveChat.SendQueue)
 	positive(v, "livechat.max_frame_bytes", c.LiveChat.MaxFrameBytes)
+	c.validateLiveChatLimits(v)
 	positive(v, "outbox.retention", c.Outbox.Retention)
 	positive(v, "rate_limit.per_ip", c.RateLimit.PerIP)
 	positive(v, "rate_limit.per_ip_burst", c.RateLimit.PerIPBurst)
@@ -224,6 +225,35 @@ func (c *Config) validateSignLanguage(v *checker) {
 		v.add("sign_language.turn_secret", errors.New("required when sign_language.turn_urls is set"))
 	}
 	positive(v, "sign_language.turn_ttl", s.TURNTTL)
+}
+
+// validateLiveChatLimits checks the websocket caps and frame limits, where
+// 0 means "derived" (max_connections) or "off".
+func (c *Config) validateLiveChatLimits(v *checker) {
+	l := c.LiveChat
+	for _, kv := range []struct {
+		key string
+		x   float64
+	}{
+		{"livechat.max_connections", float64(l.MaxConnections)}, {"livechat.max_connections_per_ip", float64(l.MaxConnectionsPerIP)},
+		{"livechat.max_connections_per_token", float64(l.MaxConnectionsPerToken)},
+		{"livechat.message_rate", l.MessageRate}, {"livechat.message_burst", float64(l.MessageBurst)},
+		{"livechat.signal_rate", l.SignalRate}, {"livechat.signal_burst", float64(l.SignalBurst)},
+		{"livechat.typing_interval", float64(l.TypingInterval)}, {"livechat.abuse_refusals", float64(l.AbuseRefusals)},
+	} {
+		if kv.x < 0 {
+			v.add(kv.key, errors.New("must be ≥ 0 (0: no limit)"))
+		}
+	}
+	if l.MessageRate > 0 && l.MessageBurst < 1 {
+		v.add("livechat.message_burst", errors.New("must be > 0 when livechat.message_rate is set"))
+	}
+	if l.SignalRate > 0 && l.SignalBurst < 1 {
+		v.add("livechat.signal_burst", errors.New("must be > 0 when livechat.signal_rate is set"))
+	}
+	if l.AbuseRefusals > 0 {
+		positive(v, "livechat.abuse_window", l.AbuseWindow)
+	}
 }
 
 // checker collects validation errors.
