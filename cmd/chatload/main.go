@@ -22,8 +22,10 @@
 //	chatload -mode chat -agents 40 -conns 2000 -pairs-per-sec 2000 -duration 30s
 //
 // The gateway must not rate-limit the token endpoint (GATEWAY_RATE_LIMIT_PER_IP
-// and _PER_IP_BURST high) and needs a file limit above the connection count
-// (ulimit -n). Loopback only: this harness is for the bench, not production.
+// and _PER_IP_BURST high) nor cap this one address's websockets
+// (GATEWAY_LIVECHAT_MAX_CONNECTIONS_PER_IP=0, the default is 200), and needs
+// a file limit above the connection count (ulimit -n). Loopback only: this
+// harness is for the bench, not production.
 package main
 
 import (
@@ -40,7 +42,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hotline12345/gateway/internal/procs"
 )
 
 type options struct {
@@ -76,9 +77,6 @@ func main() {
 	flag.StringVar(&o.fsyncDir, "fsync-probe", "", "chat: also time a 4 KiB write+fdatasync every 5 ms in this directory (put it on the gateway's disk)")
 	flag.BoolVar(&o.printAgents, "print-agents", false, "print a GATEWAY_AGENTS value for -agents, -agent-prefix, -agent-password, -capacity and exit")
 	flag.Parse()
-	if o.fsyncDir != "" { // the probe's fdatasync holds a P: not the clients' one
-		procs.AddForBlocking(1)
-	}
 	if pid > 0 {
 		o.pid = strconv.Itoa(pid)
 	}

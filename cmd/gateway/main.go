@@ -14,17 +14,11 @@ import (
 
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
-	"github.com/hotline12345/gateway/internal/procs"
 )
 
 func main() {
-	// GOGC, when set, turns the tuner off (gctune.go).
-	if os.Getenv("GOGC") == "" {
-		defer startGCTuner(gcHeadroom, gcMinPercent, gcMaxPercent)()
-	}
-	// Two Ps beyond the cores: the store's writer and its checkpointer (or
-	// the embedded broker) block in fsync while holding theirs.
-	procs.AddForBlocking(2)
+	// The runtime's own defaults and GOMAXPROCS, GOMEMLIMIT and GOGC from
+	// the environment apply (README, "Running it").
 	cfgPath := flag.String("config", "", "YAML configuration file (optional; every key also as GATEWAY_<KEY>)")
 	flag.Parse()
 	if err := run(*cfgPath); err != nil {

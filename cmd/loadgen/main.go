@@ -13,10 +13,8 @@
 //
 //	loadgen -url http://127.0.0.1:8080 -sequential 500
 //
-// Requests go over one keep-alive HTTP/1.1 connection per worker, written
-// and read without net/http (raw.go): the generator shares the gateway's
-// cores and should take as little of them as it can. -client nethttp uses
-// net/http instead.
+// Requests go over net/http with at most one keep-alive connection per
+// worker, opened before the measured window.
 //
 // Raw fsync: the latency of write+fdatasync of a small block on this disk,
 // the floor under a lone durable request.
@@ -25,6 +23,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -43,7 +43,6 @@ import (
 
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
 	"github.com/hotline12345/gateway/internal/diskprobe"
-	"github.com/hotline12345/gateway/internal/procs"
 )
 
 func main() {
@@ -60,11 +59,7 @@ func main() {
 	flag.StringVar(&o.probeDir, "probe", "", "open loop: also time a 4 KiB write+fdatasync every 5 ms in this directory during the measured window (put it on the gateway's disk: a stall of the disk itself shows here)")
 	flag.IntVar(&o.textBytes, "text", 300, "bytes of text per request")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
-	flag.StringVar(&o.client, "client", "raw", "HTTP client: raw (one keep-alive connection per worker, lightest) or nethttp (net/http)")
 	flag.Parse()
-	if o.probeDir != "" { // the probe's fdatasync holds a P: not the clients' one
-		procs.AddForBlocking(1)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -97,7 +92,6 @@ type options struct {
 	duration, warmup                      time.Duration
 	concurrency, sequential, n, textBytes int
 	jsonOut                               bool
-	client                                string // "raw" or "nethttp"
 }
 
 // report is what a run measured.
@@ -325,34 +319,32 @@ func status(code int, err error) string {
 // poster sends one request body and returns the answer's status code.
 type poster func(ctx context.Context, body []byte) (int, error)
 
-// posters returns one poster per worker: its own connection with the raw
-// client, a shared pool with net/http.
+// posters returns one poster per worker, sharing a net/http client whose
+// pool keeps a connection for every worker (so that none is opened, or
+// closed for want of an idle slot, while measuring).
 func posters(o options, n int) ([]poster, error) {
 	target := o.url + o.path
-	out := make([]poster, n)
-	if o.client == "nethttp" {
-		c := gatewaytest.NewClient(n)
-		c.HTTP.Timeout = 10 * time.Second
-		for i := range out {
-			out[i] = func(ctx context.Context, b []byte) (int, error) {
-				resp, err := c.PostJSON(ctx, target, b)
-				if err != nil {
-					return 0, err
-				}
-				return resp.Status, nil
-			}
-		}
-		return out, nil
-	}
-	if o.client != "raw" {
-		return nil, fmt.Errorf("-client must be raw or nethttp, not %q", o.client)
-	}
-	for i := range out {
-		rc, err := newRawClient(target, 10*time.Second)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = n, n, n
+	tr.DisableCompression = true
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	post := func(ctx context.Context, b []byte) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		out[i] = rc.post
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	out := make([]poster, n)
+	for i := range out {
+		out[i] = post
 	}
 	return out, nil
 }

@@ -57,8 +57,7 @@ func (p *Probe) Close() error {
 
 // Every probes dir every interval until ctx ends, giving observe each
 // probe's start and duration. It returns nil when ctx ends, or the first
-// error. The fdatasync holds the calling goroutine's P: a harness that runs
-// it gives the runtime one more (internal/procs).
+// error.
 func Every(ctx context.Context, dir, prefix string, interval time.Duration, observe func(start time.Time, took time.Duration)) error {
 	p, err := Open(dir, prefix)
 	if err != nil {
