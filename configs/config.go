@@ -263,8 +263,8 @@ type LiveChat struct {
 	// TypingInterval: at most one typing frame is relayed per side of a
 	// session per interval, the others are dropped. 0: every one.
 	TypingInterval time.Duration `yaml:"typing_interval"`
-	// A connection with AbuseRefusals frames refused within AbuseWindow is
-	// closed with 1008 (policy violation). 0 refusals: never.
+	// A connection with more than AbuseRefusals frames refused within
+	// AbuseWindow is closed with 1008 (policy violation). 0: never.
 	AbuseRefusals int           `yaml:"abuse_refusals"`
 	AbuseWindow   time.Duration `yaml:"abuse_window"`
 }

@@ -91,11 +91,12 @@ func (g *Gateway) wireLiveChat() error {
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
 		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
 		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: hubClock{g.now},
-			Login: g.loginGuard(agents)})
+			Login: g.loginGuard(agents), ClientIP: g.clientIP})
 	if err != nil {
 		return err
 	}
 	g.hub = h
+	g.Register(h.Collectors()...)
 	h.Mount(g.echo)
 	web.Mount(g.echo) // the agent console and the citizen widget
 	g.onShutdown(h.Close)

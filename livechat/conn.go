@@ -2,6 +2,7 @@ package livechat
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,6 +19,9 @@ type conn struct {
 	role string // "citizen" or "agent"
 	sub  string // citizen subject or agent id
 	ch   string // citizen's channel
+	id   uint64 // unique in the process: keys the connection's abuse budget
+	ip   string // client IP and token subject counted by connCaps
+	cap  string
 
 	max       int             // bound of the queue, in entries (a replay is one entry)
 	writers   *sync.WaitGroup // the hub's: every writer goroutine is counted
@@ -35,11 +39,14 @@ type conn struct {
 	sessions map[string]bool
 }
 
+// connSeq numbers connections.
+var connSeq atomic.Uint64
+
 // pingEntry in the queue asks the writer for a ping control frame.
 var pingEntry = [][]byte{nil}
 
 func newConn(ws *websocket.Conn, role, sub string, queue int, writers *sync.WaitGroup, ping, writeWait time.Duration) *conn {
-	return &conn{ws: ws, role: role, sub: sub, max: queue, writers: writers, ping: ping, writeWait: writeWait,
+	return &conn{ws: ws, role: role, sub: sub, id: connSeq.Add(1), max: queue, writers: writers, ping: ping, writeWait: writeWait,
 		sessions: map[string]bool{}}
 }
 
@@ -106,16 +113,18 @@ func (c *conn) replay(frames [][]byte) {
 
 // closeWith sends a close frame (from the writer) and ends the connection.
 // What is still queued is dropped: clients resume from their last seq.
-func (c *conn) closeWith(code int, reason string) {
+// False if the connection was closing already.
+func (c *conn) closeWith(code int, reason string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
-		return
+		return false
 	}
 	c.closing = true
 	c.closeMsg = websocket.FormatCloseMessage(code, reason)
 	c.queue = nil
 	c.startWriterLocked()
+	return true
 }
 
 // write sends the queue until it is empty, then exits; once the connection

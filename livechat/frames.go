@@ -49,7 +49,7 @@ const (
 	CloseSlow        = 4008 // the client did not read fast enough: reconnect and resume
 	CloseReplaced    = 4009
 	CloseGoingAway   = 1001 // server shutting down: reconnect (to another instance) and resume
-	ClosePolicy      = 1008
+	ClosePolicy      = 1008 // kept sending over the rate limits: slow down before reconnecting
 	CloseTooBig      = 1009
 	CloseProtocolErr = 1002
 )
@@ -68,6 +68,8 @@ type MessageData struct {
 type ErrorData struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterS says, for rate_limited, how many seconds to wait.
+	RetryAfterS int `json:"retry_after_s,omitempty"`
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -49,12 +49,6 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 	if !h.originOK(r) {
 		return apierr.New(apierr.CodeForbidden, "origin not allowed")
 	}
-	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
-		CheckOrigin: func(*http.Request) bool { return true }}
-	ws, err := up.Upgrade(c.Response(), r, nil)
-	if err != nil {
-		return nil // the upgrader has answered
-	}
 	tok := tokens.FromRequest(r.Header.Get("Authorization"), r.URL.Query().Get("token"), "")
 	if tok == "" && role == tokens.RoleCitizen {
 		if ck, err := r.Cookie("citizen_token"); err == nil {
@@ -69,7 +63,24 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		}
 		h.mu.Unlock()
 	}
+	// Counted before the upgrade, so that a client over a cap can read
+	// why (limits_conn.go); a bad token is told after it, as before.
+	ip, capKey := h.clientIP(r), ""
+	if err == nil {
+		capKey = tokenKey(role, claims.Sub)
+	}
+	if why := h.caps.acquire(ip, capKey); why != "" {
+		return h.refuseConn(why, role, claims.Sub, ip)
+	}
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
+		CheckOrigin: func(*http.Request) bool { return true }}
+	ws, upErr := up.Upgrade(c.Response(), r, nil)
+	if upErr != nil {
+		h.caps.release(ip, capKey)
+		return nil // the upgrader has answered
+	}
 	if err != nil {
+		h.caps.release(ip, capKey)
 		msg := "authentication failed: log in again"
 		if tok == "" {
 			msg = "authentication required: pass a token"
@@ -82,7 +93,9 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 	if cn.ch == "" {
 		cn.ch = "web"
 	}
+	cn.ip, cn.cap = ip, capKey
 	if !h.track(cn) { // the hub closed meanwhile: no goroutine may start now
+		h.caps.release(ip, capKey)
 		refuse(ws, CloseGoingAway, "server restarting: reconnect")
 		return nil
 	}
@@ -123,6 +136,7 @@ func (h *Hub) untrack(c *conn) {
 	h.liveMu.Lock()
 	delete(h.live, c)
 	h.liveMu.Unlock()
+	h.caps.release(c.ip, c.cap)
 }
 
 // writeBuffers are shared by connections while they are idle.
@@ -233,6 +247,9 @@ func decodeFrame(c *conn, data []byte) (Frame, bool) {
 
 // run handles one frame and answers an error with an error frame.
 func (h *Hub) run(c *conn, f Frame) {
+	if !h.admit(c, f) { // over the session's rate limit (limits_frames.go)
+		return
+	}
 	if err := h.handle(context.Background(), c, f); err != nil {
 		c.enqueue(errorFrame(f, errCode(err), err.Error()))
 	}

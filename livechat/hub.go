@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -42,6 +44,9 @@ type Deps struct {
 	Agents []configs.AgentSpec
 	// Login guards POST /v1/agents/login (login.go); nil: the default limits.
 	Login *loginguard.Guard
+	// ClientIP is how the gateway's channels see a request's address (the
+	// proxy's X-Forwarded-For when trusted); nil: the peer's address.
+	ClientIP func(*http.Request) string
 }
 
 // Config tunes the hub.
@@ -100,6 +105,11 @@ type Hub struct {
 	welcomeExtra func(*sessions.Session) map[string]any
 	video        Video // sign-language hooks (video.go); guarded by mu
 
+	caps      *connCaps       // open websockets (limits_conn.go)
+	limits    frameLimits     // frames per session side (limits_frames.go)
+	limitMet  *limitMetrics   // what both refused
+	logSample *httpin.Limiter // a refusal's log line at most about once a second
+
 	bg sync.WaitGroup
 }
 
@@ -150,6 +160,13 @@ func New(cfg Config, d Deps) (*Hub, error) {
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
 		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{}),
 		live: map[*conn]struct{}{}}
+	maxConns, derived := maxConnections(cfg.MaxConnections)
+	h.caps = newConnCaps(maxConns, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerToken)
+	h.limits = newFrameLimits(cfg.LiveChat, d.Clock.Now)
+	h.limitMet = newLimitMetrics()
+	h.logSample = newLogSampler(d.Clock.Now)
+	h.log.Info("livechat: websocket caps", "max_connections", maxConns, "derived_from_file_limit", derived,
+		"per_ip", cfg.MaxConnectionsPerIP, "per_token", cfg.MaxConnectionsPerToken)
 	for _, a := range d.Agents {
 		h.agents[a.ID] = &agent{spec: a, presence: "offline", conns: map[*conn]bool{}, active: map[string]bool{},
 			offers: map[string]bool{}, idleSince: d.Clock.Now()}

@@ -143,7 +143,7 @@ func TestAgentDropGracePeriod(t *testing.T) {
 }
 
 func TestResumeAfterConnectionKilledMidBurst(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) { c.SendQueue = 4096 })
+	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) { c.SendQueue = 4096 }, noFrameLimits)
 	a1 := agentUp(t, h, "a1")
 	cit, sid := citizenUp(t, h, "c1")
 	a1.Expect(livechat.TypeOffer, wait)

@@ -128,7 +128,7 @@ func smallOptions(g *lt.Gateway, mode string) options {
 
 func quietGateway(t testing.TB, env ...string) *lt.Gateway {
 	return lt.Start(t, append([]string{"GATEWAY_RATE_LIMIT_PER_IP=100000", "GATEWAY_RATE_LIMIT_PER_IP_BURST=100000",
-		"GATEWAY_AGENTS=" + agentsSpec("load", "pw", 2, 50)}, env...)...)
+		"GATEWAY_LIVECHAT_MAX_CONNECTIONS_PER_IP=0", "GATEWAY_AGENTS=" + agentsSpec("load", "pw", 2, 50)}, env...)...)
 }
 
 // The harness against an in-process gateway, small: every connection is set
@@ -172,7 +172,7 @@ func BenchmarkChatInProcess(b *testing.B) {
 	}
 	cfg, err := configs.Load("", []string{"GATEWAY_DATA_DIR=" + b.TempDir(), "GATEWAY_HTTP_ADDR=127.0.0.1:0",
 		"GATEWAY_KAFKA_EMBEDDED_ADDR=127.0.0.1:0", "GATEWAY_RATE_LIMIT_PER_IP=100000", "GATEWAY_RATE_LIMIT_PER_IP_BURST=100000",
-		"GATEWAY_AGENTS=" + agentsSpec("load", "pw", agents, 50)})
+		"GATEWAY_LIVECHAT_MAX_CONNECTIONS_PER_IP=0", "GATEWAY_AGENTS=" + agentsSpec("load", "pw", agents, 50)})
 	require.NoError(b, err)
 	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	require.NoError(b, err)

@@ -20,6 +20,10 @@ import (
 // GATEWAY_RATE_LIMIT_PER_IP and _PER_IP_BURST high enough for the run.
 var errRateLimited = errors.New("rate limited (429): raise GATEWAY_RATE_LIMIT_PER_IP and GATEWAY_RATE_LIMIT_PER_IP_BURST on the gateway")
 
+// errWSCapped means a websocket was refused with 429: the gateway caps one
+// address's websockets; start it with GATEWAY_LIVECHAT_MAX_CONNECTIONS_PER_IP=0.
+var errWSCapped = errors.New("websocket refused (429): set GATEWAY_LIVECHAT_MAX_CONNECTIONS_PER_IP=0 on the gateway")
+
 // api is the gateway's HTTP side: citizen tokens and agent logins. It has no
 // cookie jar, so every citizen token is a new anonymous citizen.
 type api struct {
@@ -99,6 +103,9 @@ func dial(ctx context.Context, base, path, token string, bufSize int) (*websocke
 	ws, resp, err := d.DialContext(ctx, u, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
+	}
+	if err != nil && resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+		return nil, fmt.Errorf("%w: %w", errWSCapped, err)
 	}
 	return ws, err
 }
