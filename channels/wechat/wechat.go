@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/silenceper/wechat/v2/cache"
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
@@ -56,6 +57,10 @@ type Recorder interface {
 type Options struct {
 	// HTTP is the client for the WeChat API; nil means wechatapi's default.
 	HTTP *http.Client
+	// TokenCache holds the access token (wechatapi.Config.Cache); nil means
+	// one in this process. The library's Redis cache shares it between
+	// replicas.
+	TokenCache cache.Cache
 	// Now is the clock for timestamps and token expiry; nil means Deps.Now,
 	// then time.Now.
 	Now func() time.Time
@@ -122,7 +127,7 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
 	api, err := wechatapi.New(wechatapi.Config{AppID: cfg.AppID, AppSecret: cfg.AppSecret, APIBase: cfg.APIBase,
-		HTTP: opts.HTTP, Now: now, Logger: log})
+		HTTP: opts.HTTP, Now: now, Cache: opts.TokenCache, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}

@@ -1,8 +1,32 @@
 // Package wechatapi is a client for the parts of the WeChat server API the
 // gateway uses to answer mini-program citizens: the access token and
-// customer-service messages (cgi-bin/message/custom/send). Unlike
-// silenceper/wechat it takes its API base from configuration
-// (channels.wechat.api_base), so tests point it at wechatfake.
+// customer-service messages (cgi-bin/message/custom/send).
+//
+// From silenceper/wechat it uses what fits: the access token is kept in a
+// cache.Cache (Config.Cache; the library's Redis or Memcache cache lets
+// replicas share one token), messages are the library's
+// miniprogram/message.CustomerMessage built by its constructors, and Client
+// is a credential.AccessTokenContextHandle, so a library API handed it
+// (MiniProgram.SetAccessTokenContextHandle) shares our token instead of
+// fetching a second one that would expire ours.
+//
+// The HTTP calls stay ours, because the library's cannot be used as the
+// gateway needs:
+//   - its URLs are constants (https://api.weixin.qq.com/...) and the only
+//     ways to aim them elsewhere, util.SetURIModifier and
+//     util.DefaultHTTPClient, are process-wide variables: they would redirect
+//     every user of the library in the process, cannot give two clients two
+//     bases (each test has its own wechatfake), and are written without
+//     synchronisation;
+//   - message.Manager.Send takes no context, so neither the deliverer's
+//     deadline nor shutdown could cancel a send;
+//   - its errors carry the request URL, which holds the app secret or the
+//     access token (util's "uri=%v" and the *url.Error of a failed dial);
+//   - credential.DefaultAccessToken returns errcodes as untyped text (a bad
+//     secret, permanent, looks like "system busy", transient), cannot be told
+//     to drop a token WeChat refused (40001/42001) because its cache key is
+//     built inside it, gives up instead of reusing a still-valid token when a
+//     refresh fails, and keeps waiters on a mutex past their own deadline.
 package wechatapi
 
 import (
@@ -18,6 +42,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/silenceper/wechat/v2/cache"
+	"github.com/silenceper/wechat/v2/credential"
 )
 
 // DefaultAPIBase is WeChat's API host.
@@ -41,6 +68,10 @@ type Config struct {
 	HTTP *http.Client
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
+	// Cache holds the access token; nil means one in this process on Now.
+	// A shared cache (the library's cache.NewRedis) lets several gateways
+	// use one token; fetches are shared only within a process.
+	Cache cache.Cache
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +88,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Cache == nil {
+		c.Cache = newMemoryCache(c.Now)
 	}
 }
 
@@ -80,20 +114,29 @@ func (c *Config) Validate() error {
 type Client struct {
 	cfg  Config
 	base string // APIBase without trailing slash
+	key  string // the token's key in cfg.Cache
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	token     string
-	refreshAt time.Time // proactive refresh from here on
-	expiresAt time.Time // unusable from here on
-	inflight  *tokenCall
+	mu       sync.Mutex // guards inflight, and the cache's entry against a second fetch
+	inflight *tokenCall
 }
+
+var _ credential.AccessTokenContextHandle = (*Client)(nil)
 
 // tokenCall is one token fetch that concurrent callers wait for.
 type tokenCall struct {
 	done  chan struct{}
 	token string
 	err   error
+}
+
+// tokenEntry is what the cache holds: the token with its own times, so a
+// failed refresh can fall back on a token that has not expired yet. It is
+// stored as a JSON string, which every library cache returns as it was set.
+type tokenEntry struct {
+	Token     string    `json:"access_token"`
+	RefreshAt time.Time `json:"refresh_at"` // proactive refresh from here on
+	ExpiresAt time.Time `json:"expires_at"` // unusable from here on
 }
 
 // New validates cfg and returns a Client. It makes no network call.
@@ -105,8 +148,21 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg:  cfg,
 		base: strings.TrimRight(cfg.APIBase, "/"),
-		log:  cfg.Logger.With("component", "wechatapi"),
+		// Not the key of the library's DefaultAccessToken: our value is a
+		// tokenEntry, not a bare token.
+		key: credential.CacheKeyMiniProgramPrefix + "gateway_access_token_" + cfg.AppID,
+		log: cfg.Logger.With("component", "wechatapi"),
 	}, nil
+}
+
+// GetAccessToken is AccessToken without a deadline, for the library's
+// credential.AccessTokenHandle.
+func (c *Client) GetAccessToken() (string, error) { return c.AccessToken(context.Background()) }
+
+// GetAccessTokenContext is AccessToken, for the library's
+// credential.AccessTokenContextHandle.
+func (c *Client) GetAccessTokenContext(ctx context.Context) (string, error) {
+	return c.AccessToken(ctx)
 }
 
 // AccessToken returns a valid access token, fetching one when none is cached
@@ -114,12 +170,16 @@ func New(cfg Config) (*Client, error) {
 // fetch. When a proactive refresh fails but the cached token has not expired
 // yet, the cached token is returned (and the refresh retried 30 s later).
 func (c *Client) AccessToken(ctx context.Context) (string, error) {
+	if e, ok := c.cached(ctx); ok && c.cfg.Now().Before(e.RefreshAt) {
+		return e.Token, nil
+	}
 	for {
 		c.mu.Lock()
-		if c.token != "" && c.cfg.Now().Before(c.refreshAt) {
-			tok := c.token
+		// Again under the lock: a fetch may have finished since.
+		e, cachedOK := c.cached(ctx)
+		if cachedOK && c.cfg.Now().Before(e.RefreshAt) {
 			c.mu.Unlock()
-			return tok, nil
+			return e.Token, nil
 		}
 		if call := c.inflight; call != nil {
 			c.mu.Unlock()
@@ -144,21 +204,44 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 		now := c.cfg.Now()
 		switch {
 		case err == nil:
-			c.token, c.expiresAt, c.refreshAt = tok, now.Add(ttl), now.Add(ttl-refreshLead(ttl))
+			c.store(ctx, tokenEntry{Token: tok, ExpiresAt: now.Add(ttl), RefreshAt: now.Add(ttl - refreshLead(ttl))}, now)
 			c.log.Info("access token refreshed", "expires_in", ttl.String())
-		case c.token != "" && now.Before(c.expiresAt) && !isCtxErr(err):
-			c.log.Warn("access token refresh failed, reusing the current one", "error", err, "expires_at", c.expiresAt)
-			tok, err = c.token, nil
-			c.refreshAt = now.Add(refreshRetry)
-			if c.refreshAt.After(c.expiresAt) {
-				c.refreshAt = c.expiresAt
+		case cachedOK && now.Before(e.ExpiresAt) && !isCtxErr(err):
+			c.log.Warn("access token refresh failed, reusing the current one", "error", err, "expires_at", e.ExpiresAt)
+			tok, err = e.Token, nil
+			e.RefreshAt = now.Add(refreshRetry)
+			if e.RefreshAt.After(e.ExpiresAt) {
+				e.RefreshAt = e.ExpiresAt
 			}
+			c.store(ctx, e, now)
 		}
 		call.token, call.err = tok, err
 		c.inflight = nil
 		close(call.done)
 		c.mu.Unlock()
 		return tok, err
+	}
+}
+
+// cached returns the cache's token entry, if it holds a readable one.
+func (c *Client) cached(ctx context.Context) (tokenEntry, bool) {
+	s, _ := cache.GetContext(ctx, c.cfg.Cache, c.key).(string)
+	var e tokenEntry
+	if s == "" || json.Unmarshal([]byte(s), &e) != nil || e.Token == "" {
+		return tokenEntry{}, false
+	}
+	return e, true
+}
+
+// store puts e in the cache until it expires. A cache that fails costs a
+// fetch per call, not a failed call, so it is only logged.
+func (c *Client) store(ctx context.Context, e tokenEntry, now time.Time) {
+	b, err := json.Marshal(e)
+	if err == nil {
+		err = cache.SetContext(ctx, c.cfg.Cache, c.key, string(b), e.ExpiresAt.Sub(now))
+	}
+	if err != nil {
+		c.log.Warn("access token not cached", "error", err)
 	}
 }
 
@@ -172,11 +255,13 @@ func refreshLead(ttl time.Duration) time.Duration {
 
 // invalidate drops the cached token if it is still the refused one, so the
 // next AccessToken fetches a new one (and a newer token is left alone).
-func (c *Client) invalidate(tok string) {
+func (c *Client) invalidate(ctx context.Context, tok string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.token == tok {
-		c.token = ""
+	if e, ok := c.cached(ctx); ok && e.Token == tok {
+		if err := cache.DeleteContext(ctx, c.cfg.Cache, c.key); err != nil {
+			c.log.Warn("refused access token not dropped from the cache", "error", err)
+		}
 	}
 }
 

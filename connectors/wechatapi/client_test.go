@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12345/gateway/connectors/wechatapi"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
+	"github.com/silenceper/wechat/v2/cache"
 	"github.com/stretchr/testify/require"
 )
 
@@ -83,7 +84,8 @@ func TestSendWireFormat(t *testing.T) {
 
 	sent := fake.Sent()
 	require.Len(t, sent, 3)
-	require.Equal(t, `{"msgtype":"text","text":{"content":"收到 <您的> 诉求 & 已登记"},"touser":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY"}`, string(sent[0].Body))
+	// The library's CustomerMessage, without HTML escaping.
+	require.Equal(t, `{"touser":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","msgtype":"text","text":{"content":"收到 <您的> 诉求 & 已登记"}}`, string(sent[0].Body))
 	require.Equal(t, "text", sent[0].MsgType)
 	require.Equal(t, openID, sent[0].ToUser)
 	require.Equal(t, `收到 <您的> 诉求 & 已登记`, sent[0].Text)
@@ -381,4 +383,82 @@ func TestConnectionRefusedRedactsURL(t *testing.T) {
 	require.NotContains(t, err.Error(), secret)
 	require.False(t, wechatapi.Permanent(err))
 	require.False(t, errors.Is(err, wechatapi.ErrInvalidArgument))
+}
+
+// countingCache is a cache.Cache shared between clients, standing in for the
+// library's Redis cache, that counts what it is asked.
+type countingCache struct {
+	mu   sync.Mutex
+	m    map[string]any
+	sets int
+	dels int
+}
+
+var _ cache.Cache = (*countingCache)(nil)
+
+func (c *countingCache) Get(k string) any      { c.mu.Lock(); defer c.mu.Unlock(); return c.m[k] }
+func (c *countingCache) IsExist(k string) bool { return c.Get(k) != nil }
+func (c *countingCache) Set(k string, v any, _ time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]any{}
+	}
+	c.m[k] = v
+	c.sets++
+	return nil
+}
+func (c *countingCache) Delete(k string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+	c.dels++
+	return nil
+}
+
+// Two clients (two gateway replicas) on one cache share one token, and a
+// token WeChat refused is dropped from it for both.
+func TestSharedCache(t *testing.T) {
+	fake := wechatfake.New(appID, secret)
+	t.Cleanup(fake.Close)
+	shared := &countingCache{}
+	clk := &clock{now: time.Date(2025, 5, 17, 10, 0, 0, 0, time.UTC)}
+	newClient := func() *wechatapi.Client {
+		c, err := wechatapi.New(wechatapi.Config{AppID: appID, AppSecret: secret, APIBase: fake.URL(),
+			Now: clk.Now, Cache: shared, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		return c
+	}
+	a, b := newClient(), newClient()
+	ctx := t.Context()
+
+	steps := []struct {
+		name   string
+		client *wechatapi.Client
+		expire bool
+		issued int
+	}{
+		{"first replica fetches", a, false, 1},
+		{"second replica reuses it", b, false, 1},
+		{"refused token is refreshed once", b, true, 2},
+		{"and the first replica uses the new one", a, false, 2},
+	}
+	for _, st := range steps {
+		if st.expire {
+			fake.ExpireTokens()
+		}
+		require.NoError(t, st.client.SendText(ctx, openID, "hi"), st.name)
+		require.Equal(t, st.issued, fake.TokensIssued(), st.name)
+	}
+	sent := fake.Sent()
+	require.Len(t, sent, 4)
+	require.Equal(t, sent[0].Token, sent[1].Token)
+	require.Equal(t, sent[2].Token, sent[3].Token)
+	require.NotEqual(t, sent[0].Token, sent[2].Token)
+	require.Equal(t, 1, shared.dels, "the refused token was dropped")
+
+	// The library's token interface gives the same token.
+	tok, err := a.GetAccessTokenContext(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sent[3].Token, tok)
 }

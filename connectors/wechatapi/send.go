@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"github.com/silenceper/wechat/v2/miniprogram/message"
 )
 
-// Link is a customer-service link card.
-type Link struct {
-	Title       string `json:"title"`
-	Description string `json:"description"`
-	URL         string `json:"url"`
-	ThumbURL    string `json:"thumb_url"`
-}
+// Link is a customer-service link card (title, description, url, thumb_url).
+type Link = message.MediaLink
 
 // SendText sends a customer-service text message to openID. Errors: see
 // send. The text is never logged.
@@ -23,7 +20,7 @@ func (c *Client) SendText(ctx context.Context, openID, text string) error {
 	if text == "" {
 		return fmt.Errorf("%w: empty text", ErrInvalidArgument)
 	}
-	return c.send(ctx, openID, "text", map[string]string{"content": text})
+	return c.send(ctx, message.NewCustomerTextMessage(openID, text))
 }
 
 // SendImage sends an image previously uploaded as temporary media.
@@ -31,7 +28,7 @@ func (c *Client) SendImage(ctx context.Context, openID, mediaID string) error {
 	if mediaID == "" {
 		return fmt.Errorf("%w: empty media_id", ErrInvalidArgument)
 	}
-	return c.send(ctx, openID, "image", map[string]string{"media_id": mediaID})
+	return c.send(ctx, message.NewCustomerImgMessage(openID, mediaID))
 }
 
 // SendLink sends a link card (for example to a request's status page).
@@ -39,23 +36,24 @@ func (c *Client) SendLink(ctx context.Context, openID string, l Link) error {
 	if l.URL == "" || l.Title == "" {
 		return fmt.Errorf("%w: link needs title and url", ErrInvalidArgument)
 	}
-	return c.send(ctx, openID, "link", l)
+	return c.send(ctx, message.NewCustomerLinkMessage(openID, l.Title, l.Description, l.URL, l.ThumbURL))
 }
 
-// send POSTs {"touser", "msgtype", <msgtype>: content} to
+// send POSTs m, the library's customer-service message, to
 // cgi-bin/message/custom/send. When WeChat refuses the token (40001, 40014,
 // 42001) it drops the token and retries once with a fresh one, so an expiry
 // in mid-conversation loses nothing. The error is an *APIError (matching
 // ErrOutOfWindow or ErrQuota where it applies), an *HTTPError, a ctx error or
 // a transport error; Permanent tells whether to give up.
-func (c *Client) send(ctx context.Context, openID, msgType string, content any) error {
-	if openID == "" {
+func (c *Client) send(ctx context.Context, m *message.CustomerMessage) error {
+	msgType := string(m.Msgtype)
+	if m.ToUser == "" {
 		return fmt.Errorf("%w: empty openid", ErrInvalidArgument)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // WeChat shows \u003c literally in some clients
-	if err := enc.Encode(map[string]any{"touser": openID, "msgtype": msgType, msgType: content}); err != nil {
+	if err := enc.Encode(m); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
@@ -75,10 +73,10 @@ func (c *Client) send(ctx context.Context, openID, msgType string, content any) 
 		}
 		if st.ErrCode != 0 && tokenInvalid(st.ErrCode) && attempt == 0 {
 			c.log.Warn("access token refused, refreshing", "errcode", st.ErrCode)
-			c.invalidate(tok)
+			c.invalidate(ctx, tok)
 			continue
 		}
-		c.log.Warn("customer-service message failed", "msgtype", msgType, "openid", maskID(openID), "error", err, "permanent", Permanent(err))
+		c.log.Warn("customer-service message failed", "msgtype", msgType, "openid", maskID(m.ToUser), "error", err, "permanent", Permanent(err))
 		return fmt.Errorf("wechatapi: send %s: %w", msgType, err)
 	}
 }
