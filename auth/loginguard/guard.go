@@ -67,8 +67,8 @@ type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// HashCost is the bcrypt cost of the dummy hash checked for unknown ids
-	// and plaintext agents: the highest cost among the configured hashes.
-	// Zero means bcrypt.DefaultCost.
+	// and plaintext agents: the highest cost among the configured hashes
+	// (CostOf). Zero (no hashed agent) means bcrypt's minimum.
 	HashCost int
 }
 
@@ -138,8 +138,9 @@ func (g *Guard) countCheck() { g.checks.Inc(); g.nChecks.Add(1) }
 func (g *Guard) Check(hash, plain, given string) bool { return g.pw.check(hash, plain, given) }
 
 // Login runs one attempt for id from ip. verify checks the password (with
-// Check) and says whether id is a known agent; it runs on a bounded pool slot
-// and only when neither the account nor the IP is backing off or locked out.
+// Check) and says whether id is a known agent; it runs on a bounded pool slot,
+// on a thread of the lowest CPU priority, and only when neither the account
+// nor the IP is backing off or locked out.
 // Login returns nil on success, ErrWrongPassword, a *Denied, or ctx's error
 // if ctx ends while the attempt waits for a slot.
 func (g *Guard) Login(ctx context.Context, id, ip string, verify func() (ok, known bool)) error {
@@ -161,7 +162,8 @@ func (g *Guard) Login(ctx context.Context, id, ip string, verify func() (ok, kno
 		}
 		return fmt.Errorf("loginguard: waiting for a slot: %w", err)
 	}
-	ok, known := verify()
+	var ok, known bool
+	run(func() { ok, known = verify() })
 	release()
 	if ok {
 		g.succeeded(id)
