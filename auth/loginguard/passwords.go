@@ -20,9 +20,8 @@ type passwords struct {
 }
 
 func newPasswords(cost int, counted func()) passwords {
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
-	}
+	// With no hashed agent, unknown ids and plaintext agents both run the
+	// dummy: their work is equal at any cost, and the least is cheapest.
 	cost = min(max(cost, bcrypt.MinCost), bcrypt.MaxCost)
 	return passwords{counted: counted, dummy: sync.OnceValue(func() []byte {
 		// Made on first use: a gateway nobody logs in to pays nothing. The
