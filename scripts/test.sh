@@ -3,7 +3,8 @@
 #   1. the tools the integration tests drive: kcat (an independent Kafka
 #      client) and chromium + chromedriver (browser tests), installed with
 #      apt-get when missing;
-#   2. go vet ./...;
+#   2. go vet ./... and golangci-lint (a pinned version, installed with
+#      go install when missing);
 #   3. the whole test suite with the race detector;
 #   4. a brief run of every fuzz target in the repository (func Fuzz…).
 #
@@ -82,13 +83,29 @@ fuzz_all() {
   log "fuzzed $n targets"
 }
 
+# The linter, pinned: a newer one may find new things, which is a change to
+# make on purpose, not one that breaks CI on its own.
+GOLANGCI_VERSION=v2.15.0
+GOLANGCI="$(go env GOPATH)/bin/golangci-lint"
+install_linter() {
+  if [ -x "$GOLANGCI" ] && "$GOLANGCI" version 2>/dev/null | grep -q "version ${GOLANGCI_VERSION#v} "; then
+    return 0
+  fi
+  log "installing golangci-lint $GOLANGCI_VERSION"
+  go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VERSION"
+}
+
 start=$(date +%s)
 if [ "${INSTALL:-1}" != 0 ]; then
   install_tools || { echo "tool install failed" >&2; exit 1; }
+  install_linter || { echo "golangci-lint install failed" >&2; exit 1; }
 fi
 
 log "go vet $PKGS"
 go vet $PKGS
+
+log "golangci-lint run $PKGS (.golangci.yml)"
+"$GOLANGCI" run $PKGS
 
 log "go test -race $PKGS"
 go test -race -count=1 -timeout 15m $PKGS
