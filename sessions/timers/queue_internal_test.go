@@ -146,7 +146,6 @@ func TestParseIndex(t *testing.T) {
 
 // FuzzParseRecordKey: stored keys come from disk; a damaged file must give
 // an error, never a panic, and whatever decodes must encode back identically.
-// The first layout's keys (read once, by the migration) likewise.
 func FuzzParseRecordKey(f *testing.F) {
 	f.Add(recordKey(Key{ID: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Kind: KindFirstResponse}))
 	f.Add(recordKey(Key{ID: "x", Kind: "k"}))
@@ -154,17 +153,11 @@ func FuzzParseRecordKey(f *testing.F) {
 	f.Add([]byte("short"))
 	f.Add([]byte("\x00id"))
 	f.Add([]byte("id\x00"))
-	f.Add([]byte("first_response\x00id"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if k, err := parseRecordKey(b); err != nil {
 			require.ErrorIs(t, err, errCorrupt)
 		} else {
 			require.Equal(t, b, recordKey(k))
-		}
-		if k, err := parseOldIndexKey(b); err != nil {
-			require.ErrorIs(t, err, errCorrupt)
-		} else {
-			require.Equal(t, b, append(append([]byte(k.Kind), 0), k.ID...))
 		}
 	})
 }

@@ -26,11 +26,6 @@ import (
 const (
 	bucketRecords = "timer_records"
 	flagFiring    = 0x01
-
-	// The first layout: timers (due + kind + 0x00 + id → empty) and
-	// timers_by_key (kind + 0x00 + id → due [+ flagFiring]).
-	oldBucketByDue = "timers"
-	oldBucketByKey = "timers_by_key"
 )
 
 // Buckets are the store buckets the timer service uses: pass them to
@@ -76,21 +71,7 @@ func parseRecordKey(b []byte) (Key, error) {
 	return k, nil
 }
 
-// parseOldIndexKey decodes a key of the first layout's timers_by_key.
-func parseOldIndexKey(b []byte) (Key, error) {
-	i := bytes.IndexByte(b, 0)
-	if i <= 0 || i == len(b)-1 {
-		return Key{}, fmt.Errorf("%w: key without kind or id", errCorrupt)
-	}
-	k := Key{Kind: string(b[:i]), ID: string(b[i+1:])}
-	if err := k.validate(); err != nil {
-		return Key{}, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	return k, nil
-}
-
-// parseIndex decodes a value of the records bucket (and of the first
-// layout's timers_by_key, which had the same values).
+// parseIndex decodes a value of the records bucket.
 func parseIndex(v []byte) (due int64, firing bool, err error) {
 	switch {
 	case len(v) == 8:
@@ -137,38 +118,3 @@ func (b buckets) markFiring(k Key, due int64) error {
 
 // del removes the record of k.
 func (b buckets) del(k Key) error { return b.recs.Delete(recordKey(k)) }
-
-// migrate moves the first layout's records into the records bucket and drops
-// its two buckets, in tx. It reports how many records moved and how many
-// were unreadable (dropped, as Load would skip them).
-func migrate(tx *store.Tx) (moved, corrupt int, err error) {
-	if old := tx.Bucket([]byte(oldBucketByKey)); old != nil {
-		b, err := open(tx)
-		if err != nil {
-			return 0, 0, err
-		}
-		err = old.ForEach(func(k, v []byte) error {
-			key, err := parseOldIndexKey(k)
-			if err == nil {
-				_, _, err = parseIndex(v)
-			}
-			if err != nil {
-				corrupt++
-				return nil
-			}
-			moved++
-			return b.recs.Put(recordKey(key), bytes.Clone(v))
-		})
-		if err != nil {
-			return 0, 0, err
-		}
-	}
-	for _, name := range []string{oldBucketByKey, oldBucketByDue} {
-		if tx.Bucket([]byte(name)) != nil {
-			if err := tx.DeleteBucket([]byte(name)); err != nil {
-				return 0, 0, err
-			}
-		}
-	}
-	return moved, corrupt, nil
-}

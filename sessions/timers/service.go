@@ -404,9 +404,6 @@ func (s *Service) Load(ctx context.Context) error {
 	if s.db == nil {
 		return nil
 	}
-	if err := s.migrate(ctx); err != nil {
-		return err
-	}
 	var loaded, corrupt int
 	err := s.db.View(func(tx *store.Tx) error {
 		b, err := open(tx)
@@ -459,27 +456,6 @@ func (s *Service) Load(ctx context.Context) error {
 		return fmt.Errorf("timers: cannot load: %w", err)
 	}
 	s.log.Info("timers: loaded", "timers", loaded, "unreadable", corrupt)
-	return nil
-}
-
-// migrate converts a store of the first layout (records.go), once.
-func (s *Service) migrate(ctx context.Context) error {
-	var found bool
-	if err := s.db.View(func(tx *store.Tx) error {
-		found = tx.Bucket([]byte(oldBucketByKey)) != nil || tx.Bucket([]byte(oldBucketByDue)) != nil
-		return nil
-	}); err != nil || !found {
-		return err
-	}
-	var moved, corrupt int
-	if err := s.db.Update(ctx, func(tx *store.Tx) error {
-		var err error
-		moved, corrupt, err = migrate(tx)
-		return err
-	}); err != nil {
-		return fmt.Errorf("timers: cannot migrate the stored timers: %w", err)
-	}
-	s.log.Info("timers: migrated the stored timers to one bucket", "timers", moved, "unreadable", corrupt)
 	return nil
 }
 
