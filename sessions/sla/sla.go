@@ -75,7 +75,7 @@ func New(cfg Config, log *intakelog.Log, clock timers.Clock, logger *slog.Logger
 		warned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_warnings_total",
 			Help: "Warnings before a due time."}, []string{"channel", "clock"}),
 	}
-	t, err := timers.New(log.DB(), clock, nil, timers.Options{FireTx: s.fireTx, AfterFire: s.afterFire, Logger: logger})
+	t, err := timers.New(log.DB(), clock, timers.Options{FireTx: s.fireTx, AfterFire: s.afterFire, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

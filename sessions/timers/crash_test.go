@@ -31,61 +31,55 @@ func envKey(i int) timers.Key {
 // a further restart fires nothing.
 func TestCrashRestart(t *testing.T) {
 	const n = 1000
-	for _, mode := range []string{callbackMode, txMode} {
-		t.Run(mode, func(t *testing.T) {
-			h := newHarness(t, mode, timers.Options{})
-			h.start()
-			var ds []timers.Deadline
-			for i := range n {
-				ds = append(ds, timers.Deadline{Key: envKey(i), Due: epoch.Add(time.Duration(i+1) * time.Second)})
-			}
-			require.NoError(t, h.svc.SetMany(context.Background(), ds))
-			stopped := map[timers.Key]bool{}
-			for i := 0; i < n; i += 100 {
-				require.True(t, h.stop(envKey(i)))
-				stopped[envKey(i)] = true
-			}
-			h.advance(500 * time.Second)
-			before := len(h.firings())
-			require.Equal(t, 495, before)
-
-			// Crash: the store goes away under the running service, which
-			// then fails to fire anything more.
-			require.NoError(t, h.db.Close())
-			h.advance(time.Hour)
-			require.Len(t, h.firings(), before, "nothing fires without the store")
-
-			// Restart after every due time has passed.
-			h.restart()
-			require.Equal(t, n-len(stopped)-before, h.svc.Len(), "only the unfired timers are loaded")
-			h.stopRun = startRun(t, h.svc)
-			syncRun(t, h.svc)
-			fired := h.firings()
-			require.Len(t, fired, n-len(stopped), "every due timer fires at start-up")
-			seen := map[timers.Key]int{}
-			for _, f := range fired {
-				seen[f.Key]++
-				require.False(t, stopped[f.Key], "stopped timer %s fired", f.Key)
-			}
-			for k, c := range seen {
-				require.Equal(t, 1, c, "%s fired %d times", k, c)
-			}
-			if mode == txMode {
-				eff := readEffects(t, h.db)
-				require.Len(t, eff, n-len(stopped))
-				for k, c := range eff {
-					require.Equal(t, 1, c, "%s", k)
-				}
-			}
-
-			// Another restart: nothing is left to fire.
-			h.restart()
-			require.Zero(t, h.svc.Len())
-			h.stopRun = startRun(t, h.svc)
-			h.advance(48 * time.Hour)
-			require.Len(t, h.firings(), n-len(stopped))
-		})
+	h := newHarness(t, timers.Options{})
+	h.start()
+	var ds []timers.Deadline
+	for i := range n {
+		ds = append(ds, timers.Deadline{Key: envKey(i), Due: epoch.Add(time.Duration(i+1) * time.Second)})
 	}
+	require.NoError(t, h.svc.SetMany(context.Background(), ds))
+	stopped := map[timers.Key]bool{}
+	for i := 0; i < n; i += 100 {
+		require.True(t, h.stop(envKey(i)))
+		stopped[envKey(i)] = true
+	}
+	h.advance(500 * time.Second)
+	before := len(h.firings())
+	require.Equal(t, 495, before)
+
+	// Crash: the store goes away under the running service, which
+	// then fails to fire anything more.
+	require.NoError(t, h.db.Close())
+	h.advance(time.Hour)
+	require.Len(t, h.firings(), before, "nothing fires without the store")
+
+	// Restart after every due time has passed.
+	h.restart()
+	require.Equal(t, n-len(stopped)-before, h.svc.Len(), "only the unfired timers are loaded")
+	h.stopRun = startRun(t, h.svc)
+	syncRun(t, h.svc)
+	fired := h.firings()
+	require.Len(t, fired, n-len(stopped), "every due timer fires at start-up")
+	seen := map[timers.Key]int{}
+	for _, f := range fired {
+		seen[f.Key]++
+		require.False(t, stopped[f.Key], "stopped timer %s fired", f.Key)
+	}
+	for k, c := range seen {
+		require.Equal(t, 1, c, "%s fired %d times", k, c)
+	}
+	eff := readEffects(t, h.db)
+	require.Len(t, eff, n-len(stopped))
+	for k, c := range eff {
+		require.Equal(t, 1, c, "%s", k)
+	}
+
+	// Another restart: nothing is left to fire.
+	h.restart()
+	require.Zero(t, h.svc.Len())
+	h.stopRun = startRun(t, h.svc)
+	h.advance(48 * time.Hour)
+	require.Len(t, h.firings(), n-len(stopped))
 }
 
 // TestPersistConcurrentSets: 10,000 timers set by concurrent callers (the
@@ -93,7 +87,7 @@ func TestCrashRestart(t *testing.T) {
 // times, and all fire once.
 func TestPersistConcurrentSets(t *testing.T) {
 	const n, workers = 10_000, 64
-	h := newHarness(t, txMode, timers.Options{})
+	h := newHarness(t, timers.Options{})
 	h.start()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -140,7 +134,7 @@ func TestCrashChild(t *testing.T) {
 	require.NoError(t, err)
 	clock := timers.NewFakeClock(epoch)
 	var fired atomic.Int64
-	svc, err := timers.New(db, clock, nil, timers.Options{FireTx: countEffect,
+	svc, err := timers.New(db, clock, timers.Options{FireTx: countEffect,
 		AfterFire: func(f []timers.Deadline) { fired.Add(int64(len(f))) }})
 	require.NoError(t, err)
 	var ds []timers.Deadline
@@ -156,8 +150,8 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
-// TestKillRestart kills (SIGKILL) a process in the middle of firing timers
-// in transaction mode, restarts on its store: every timer fires exactly once
+// TestKillRestart kills (SIGKILL) a process in the middle of firing timers,
+// restarts on its store: every timer fires exactly once
 // overall.
 func TestKillRestart(t *testing.T) {
 	if testing.Short() {
@@ -191,7 +185,7 @@ func TestKillRestart(t *testing.T) {
 	require.GreaterOrEqual(t, len(before), killedAt)
 
 	clock := timers.NewFakeClock(epoch.Add(time.Hour)) // restarted after every due time
-	svc, err := timers.New(db, clock, nil, timers.Options{FireTx: countEffect})
+	svc, err := timers.New(db, clock, timers.Options{FireTx: countEffect})
 	require.NoError(t, err)
 	require.NoError(t, svc.Load(context.Background()))
 	require.Equal(t, childN-len(before), svc.Len())

@@ -14,17 +14,7 @@ import (
 	"github.com/hotline12345/gateway/sessions/timers"
 )
 
-// The three ways a Service fires.
-const (
-	memoryMode   = "memory"
-	callbackMode = "callback"
-	txMode       = "tx"
-)
-
-var modes = []string{memoryMode, callbackMode, txMode}
-
-// effects is the test bucket where transaction-mode firings count
-// themselves: key → number of firings (uint32), so a double firing shows.
+// effects is the test bucket where firings count themselves: key → number of firings (uint32), so a double firing shows.
 const effects = "effects"
 
 func openStore(t *testing.T, path string) *store.DB {
@@ -66,7 +56,6 @@ type firing struct {
 // harness is one Service under a FakeClock that records its firings.
 type harness struct {
 	t     *testing.T
-	mode  string
 	clock *timers.FakeClock
 	db    *store.DB
 	path  string // of db
@@ -78,37 +67,29 @@ type harness struct {
 	fired []firing
 }
 
-func newHarness(t *testing.T, mode string, opts timers.Options) *harness {
+// newHarness builds a service over a new store; opts.FireTx defaults to
+// countEffect, and AfterFire records the firings.
+func newHarness(t *testing.T, opts timers.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, mode: mode, clock: timers.NewFakeClock(epoch)}
-	if mode != memoryMode {
-		h.path = filepath.Join(t.TempDir(), "gateway.db")
-		h.db = openStore(t, h.path)
-	}
+	h := &harness{t: t, clock: timers.NewFakeClock(epoch)}
+	h.path = filepath.Join(t.TempDir(), "gateway.db")
+	h.db = openStore(t, h.path)
 	h.svc = h.newService(opts)
 	return h
 }
 
 func (h *harness) newService(opts timers.Options) *timers.Service {
-	record := func(k timers.Key, due time.Time) {
+	if opts.FireTx == nil {
+		opts.FireTx = countEffect
+	}
+	opts.AfterFire = func(fired []timers.Deadline) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.fired = append(h.fired, firing{Key: k, Due: due, At: h.clock.Now()})
-	}
-	var fire func(context.Context, timers.Key, time.Time)
-	if h.mode == txMode {
-		if opts.FireTx == nil {
-			opts.FireTx = countEffect
+		for _, d := range fired {
+			h.fired = append(h.fired, firing{Key: d.Key, Due: d.Due, At: h.clock.Now()})
 		}
-		opts.AfterFire = func(fired []timers.Deadline) {
-			for _, d := range fired {
-				record(d.Key, d.Due)
-			}
-		}
-	} else {
-		fire = func(_ context.Context, k timers.Key, due time.Time) { record(k, due) }
 	}
-	svc, err := timers.New(h.db, h.clock, fire, opts)
+	svc, err := timers.New(h.db, h.clock, opts)
 	require.NoError(h.t, err)
 	return svc
 }

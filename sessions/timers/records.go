@@ -13,20 +13,13 @@ import (
 
 // Storage layout: one bucket (pass Buckets to store.Open).
 //
-//	timer_records  id + 0x00 + kind → due (8 bytes, big-endian unix ns) [+ flagFiring]
+//	timer_records  id + 0x00 + kind → due (8 bytes, big-endian unix ns)
 //
-// The id comes first: ids are time-ordered (UUIDv7), so the four clocks a
-// new request starts sit side by side at the end of the tree and dirty one
-// leaf and its path. No index by due time is kept on disk: Load puts every
-// record into the in-memory queue, which orders them. (The first layout kept
-// one, and keyed by kind first; its two trees were 60 % of the pages every
-// accepting commit wrote, docs/benchmarks.md. Load migrates it.)
-// flagFiring marks a timer whose callback has been started in callback mode
-// (see Service): Stop then reports false, and a restart fires it again.
-const (
-	bucketRecords = "timer_records"
-	flagFiring    = 0x01
-)
+// The id comes first: ids are time-ordered (UUIDv7), so the clocks a new
+// request starts sit side by side at the end of the tree and dirty one leaf
+// and its path. No index by due time is kept on disk: Load puts every record
+// into the in-memory queue, which orders them.
+const bucketRecords = "timer_records"
 
 // Buckets are the store buckets the timer service uses: pass them to
 // store.Open.
@@ -71,49 +64,31 @@ func parseRecordKey(b []byte) (Key, error) {
 	return k, nil
 }
 
-// parseIndex decodes a value of the records bucket.
-func parseIndex(v []byte) (due int64, firing bool, err error) {
-	switch {
-	case len(v) == 8:
-	case len(v) == 9 && v[8] == flagFiring:
-		firing = true
-	default:
-		return 0, false, fmt.Errorf("%w: index value of %d bytes", errCorrupt, len(v))
+// parseValue decodes a value of the records bucket.
+func parseValue(v []byte) (due int64, err error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: value of %d bytes", errCorrupt, len(v))
 	}
-	return int64(binary.BigEndian.Uint64(v)), firing, nil
-}
-
-func indexValue(due int64, firing bool) []byte {
-	b := make([]byte, 8, 9)
-	binary.BigEndian.PutUint64(b, uint64(due))
-	if firing {
-		b = append(b, flagFiring)
-	}
-	return b
+	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
 // lookup returns the stored due time of k; ok is false when there is none
 // (or it is unreadable, in which case it is treated as absent).
-func (b buckets) lookup(k Key) (due int64, firing, ok bool) {
+func (b buckets) lookup(k Key) (due int64, ok bool) {
 	v := b.recs.Get(recordKey(k))
 	if v == nil {
-		return 0, false, false
+		return 0, false
 	}
-	due, firing, err := parseIndex(v)
+	due, err := parseValue(v)
 	if err != nil {
-		return 0, false, false
+		return 0, false
 	}
-	return due, firing, true
+	return due, true
 }
 
 // put stores k at due, replacing any earlier record of k.
 func (b buckets) put(k Key, due int64) error {
-	return b.recs.Put(recordKey(k), indexValue(due, false))
-}
-
-// markFiring flags the record of k, which is due at due.
-func (b buckets) markFiring(k Key, due int64) error {
-	return b.recs.Put(recordKey(k), indexValue(due, true))
+	return b.recs.Put(recordKey(k), binary.BigEndian.AppendUint64(nil, uint64(due)))
 }
 
 // del removes the record of k.

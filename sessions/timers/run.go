@@ -107,39 +107,22 @@ func (s *Service) popDue(now int64) []due {
 }
 
 func (s *Service) fireBatch(ctx context.Context, batch []due) {
-	var fired []Deadline
-	switch {
-	case s.db == nil:
-		if s.opts.AfterFire != nil {
-			fired = make([]Deadline, 0, len(batch))
-		}
-		for _, d := range batch {
-			s.fire(ctx, d.key, utc(d.due))
-			if s.opts.AfterFire != nil {
-				fired = append(fired, Deadline{Key: d.key, Due: utc(d.due)})
-			}
-		}
-	case s.opts.FireTx != nil:
-		fired = s.fireInTx(ctx, batch)
-	default:
-		fired = s.fireCallbacks(ctx, batch)
-	}
-	if len(fired) > 0 && s.opts.AfterFire != nil {
+	if fired := s.fireInTx(ctx, batch); len(fired) > 0 && s.opts.AfterFire != nil {
 		s.opts.AfterFire(fired)
 	}
 }
 
-// callbackError carries which timer of a batch failed its FireTx.
-type callbackError struct {
+// fireTxError carries which timer of a batch failed its FireTx.
+type fireTxError struct {
 	i   int
 	err error
 }
 
-func (e *callbackError) Error() string { return e.err.Error() }
-func (e *callbackError) Unwrap() error { return e.err }
+func (e *fireTxError) Error() string { return e.err.Error() }
+func (e *fireTxError) Unwrap() error { return e.err }
 
 // fireInTx fires the batch in one transaction that also deletes the records.
-// A failing callback is taken out of the batch and retried later.
+// A failing FireTx is taken out of the batch and retried later.
 func (s *Service) fireInTx(ctx context.Context, batch []due) []Deadline {
 	// An interrupted commit would leave the outcome unknown; finish it.
 	ctx = context.WithoutCancel(ctx)
@@ -153,7 +136,7 @@ func (s *Service) fireInTx(ctx context.Context, batch []due) []Deadline {
 				return err
 			}
 			for i, d := range batch {
-				at, _, ok := b.lookup(d.key)
+				at, ok := b.lookup(d.key)
 				if !ok { // stopped, or fired already
 					continue
 				}
@@ -165,13 +148,13 @@ func (s *Service) fireInTx(ctx context.Context, batch []due) []Deadline {
 					return err
 				}
 				if err := s.opts.FireTx(tx, d.key, utc(at)); err != nil {
-					return &callbackError{i: i, err: err}
+					return &fireTxError{i: i, err: err}
 				}
 				fired = append(fired, Deadline{Key: d.key, Due: utc(at)})
 			}
 			return nil
 		})
-		var ce *callbackError
+		var ce *fireTxError
 		switch {
 		case err == nil:
 			s.resync(stale)
@@ -187,64 +170,9 @@ func (s *Service) fireInTx(ctx context.Context, batch []due) []Deadline {
 	return nil
 }
 
-// fireCallbacks marks the batch as firing, runs the callbacks, then deletes
-// the records. A crash before the deletion fires them again at start-up.
-func (s *Service) fireCallbacks(ctx context.Context, batch []due) []Deadline {
-	var claimed, stale []Deadline
-	err := s.db.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
-		claimed, stale = claimed[:0], stale[:0]
-		b, err := open(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range batch {
-			at, _, ok := b.lookup(d.key)
-			switch {
-			case !ok:
-			case at != d.due:
-				stale = append(stale, Deadline{Key: d.key, Due: utc(at)})
-			default:
-				if err := b.markFiring(d.key, at); err != nil {
-					return err
-				}
-				claimed = append(claimed, Deadline{Key: d.key, Due: utc(at)})
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.deferRetry(batch, err)
-		return nil
-	}
-	s.resync(stale)
-	for _, d := range claimed {
-		s.fire(ctx, d.Key, d.Due)
-	}
-	err = s.db.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
-		b, err := open(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range claimed {
-			n := d.Due.UnixNano()
-			// Delete only our own record: a Set may have replaced it since.
-			if at, firing, ok := b.lookup(d.Key); ok && firing && at == n {
-				if err := b.del(d.Key); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.Error("timers: fired, but cannot delete the records; they will fire again at start-up",
-			"timers", len(claimed), "err", err)
-	}
-	return claimed
-}
-
 // resync schedules the stored due time of timers that memory had wrong
-// (possible only when Schedule raced with a Set of the same key).
+// (possible when Load, reading an older snapshot, raced with a Set of the
+// same key whose firing then failed).
 func (s *Service) resync(stale []Deadline) {
 	if len(stale) == 0 {
 		return
@@ -258,7 +186,7 @@ func (s *Service) resync(stale []Deadline) {
 	}
 }
 
-// deferRetry puts failed timers back with exponential backoff; the callback
+// deferRetry puts failed timers back with exponential backoff; FireTx
 // will still receive their original due time.
 func (s *Service) deferRetry(batch []due, cause error) {
 	now := s.clock.Now().UnixNano()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
 
@@ -33,22 +35,40 @@ func heapAlloc() uint64 {
 	return m.HeapAlloc
 }
 
-// scheduleAll schedules timer i at epoch+dues[i] and returns the heap bytes
-// the service holds per timer (the ids excepted: they belong to the caller).
-func scheduleAll(tb testing.TB, svc *timers.Service, ids []string, dues []time.Duration) float64 {
+// scaleService returns a service over a store without fsyncs (the test is
+// about the schedule, not the disk) whose firings go to afterFire.
+func scaleService(tb testing.TB, clock timers.Clock, afterFire func([]timers.Deadline)) *timers.Service {
+	db, err := store.Open(filepath.Join(tb.TempDir(), "scale.db"), store.Options{NoSync: true}, timers.Buckets...)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = db.Close() })
+	svc, err := timers.New(db, clock, timers.Options{AfterFire: afterFire,
+		FireTx: func(*store.Tx, timers.Key, time.Time) error { return nil }})
+	require.NoError(tb, err)
+	return svc
+}
+
+// setAll sets timer i at epoch+dues[i] and returns the heap bytes the
+// service holds per timer (the ids excepted: they belong to the caller).
+func setAll(tb testing.TB, svc *timers.Service, ids []string, dues []time.Duration) float64 {
+	const chunk = 20_000 // Sets per transaction
 	before := heapAlloc()
+	ds := make([]timers.Deadline, 0, chunk)
 	for i, id := range ids {
-		if err := svc.Schedule(timers.Key{ID: id, Kind: scaleKinds[i%len(scaleKinds)]}, epoch.Add(dues[i])); err != nil {
-			tb.Fatal(err)
+		ds = append(ds, timers.Deadline{Key: timers.Key{ID: id, Kind: scaleKinds[i%len(scaleKinds)]}, Due: epoch.Add(dues[i])})
+		if len(ds) == chunk || i == len(ids)-1 {
+			require.NoError(tb, svc.SetMany(context.Background(), ds))
+			ds = ds[:0]
 		}
 	}
+	ds = nil
 	after := heapAlloc()
 	runtime.KeepAlive(svc)
 	return float64(after-before) / float64(len(ids))
 }
 
-// TestScale: n open timers in one process, spread over an hour, fired in
-// compressed time (the fake clock advanced in 250 ms steps): each fires
+// TestScale: n open timers in one process, stored and spread over an hour,
+// fired in compressed time (the fake clock advanced in 250 ms steps) each in
+// its own store transaction's batch: each fires
 // once, in due order, within 1 s of its due time. 100k always; 1M unless
 // -short or -race (TIMERS_SCALE=1000000 forces it).
 func TestScale(t *testing.T) {
@@ -80,23 +100,24 @@ func scale(t *testing.T, n int) {
 	var maxLag time.Duration
 	var last time.Time
 	var disorder int
-	fire := func(_ context.Context, k timers.Key, due time.Time) { // on the Run goroutine only
-		i, err := strconv.Atoi(k.ID[24:])
-		if err != nil || i >= n {
-			panic("unexpected key " + k.String())
+	afterFire := func(fired []timers.Deadline) { // on the Run goroutine only
+		for _, d := range fired {
+			i, err := strconv.Atoi(d.Key.ID[24:])
+			if err != nil || i >= n {
+				panic("unexpected key " + d.Key.String())
+			}
+			counts[i]++
+			maxLag = max(maxLag, clock.Now().Sub(d.Due))
+			if d.Due.Before(last) {
+				disorder++
+			}
+			last = d.Due
 		}
-		counts[i]++
-		maxLag = max(maxLag, clock.Now().Sub(due))
-		if due.Before(last) {
-			disorder++
-		}
-		last = due
 	}
-	svc, err := timers.New(nil, clock, fire, timers.Options{})
-	require.NoError(t, err)
+	svc := scaleService(t, clock, afterFire)
 
 	start := time.Now()
-	perTimer := scheduleAll(t, svc, ids, dues)
+	perTimer := setAll(t, svc, ids, dues)
 	built := time.Since(start)
 	require.Equal(t, n, svc.Len())
 

@@ -3,13 +3,13 @@
 // and fires each one when it falls due.
 //
 // All pending timers live in ONE in-memory structure (a min-heap with a hash
-// index: about 50 bytes a timer besides its ID string) served by ONE
-// goroutine, Run, which sleeps until the earliest due time; there is no
-// goroutine or runtime timer per request. With a store, every timer is also a record in the store (due
-// times as UTC unix nanoseconds), written in the caller's transaction, so a
-// timer is exactly as durable as the request that started it. Load reads the
-// records back at start-up; a timer that fell due while the gateway was down
-// fires as soon as Run starts.
+// index, see queue.go) served by ONE goroutine, Run, which sleeps until the
+// earliest due time; there is no goroutine or runtime timer per request.
+// Every timer is also a record in the store (due times as UTC unix
+// nanoseconds), written in the caller's transaction, so a timer is exactly as
+// durable as the request that started it. Load reads the records back at
+// start-up; a timer that fell due while the gateway was down fires as soon
+// as Run starts.
 //
 // The store is the truth, memory only a schedule: a timer fires only if its
 // record still holds the due time it was scheduled for, in the same
@@ -17,18 +17,10 @@
 // firing race inside the store, and the loser learns it (Stop returns false;
 // the firing is skipped).
 //
-// Firing modes, chosen at New (firing order is due time, then kind, then
-// id):
-//   - transaction mode (Options.FireTx): the callback runs inside the
-//     transaction that deletes the timer's record, so its durable effects
-//     (outbox records, events) and the deletion commit together: a timer
-//     fires exactly once, across crashes.
-//   - callback mode (fire): the record is first marked as firing, then the
-//     callback runs, then the record is deleted. A crash between the callback
-//     and the deletion fires the timer again at start-up (at least once):
-//     make the callback's effects idempotent by key, e.g. with event ids
-//     derived from Key and due.
-//   - memory only (db == nil): nothing survives a restart.
+// Options.FireTx runs inside the transaction that deletes the timer's
+// record, so its durable effects (outbox records, events) and the deletion
+// commit together: a timer fires exactly once, across crashes. Timers fire
+// in order of due time, then kind, then id.
 package timers
 
 import (
@@ -70,13 +62,11 @@ var (
 	ErrInvalidDue = errors.New("timers: invalid due time")
 	// ErrTooManyKinds: more than 65536 distinct kinds, a caller's bug.
 	ErrTooManyKinds = errors.New("timers: too many distinct kinds")
-	// ErrNoStore: a transactional method was called on a memory-only service.
-	ErrNoStore = errors.New("timers: service has no store")
 	// ErrRunning: Run was called while another Run is active.
 	ErrRunning = errors.New("timers: already running")
 	// ErrNotRunning: Sync found no Run (or Run ended while waiting).
 	ErrNotRunning = errors.New("timers: not running")
-	// ErrConfig: New was given neither or both callbacks, or FireTx without a store.
+	// ErrConfig: New was given no store or no Options.FireTx.
 	ErrConfig = errors.New("timers: invalid configuration")
 )
 
@@ -130,14 +120,14 @@ func validate(k Key, due time.Time) error {
 
 func utc(n int64) time.Time { return time.Unix(0, n).UTC() }
 
-// Options tune the service. The zero value is valid for callback mode.
+// Options tune the service. FireTx is required.
 type Options struct {
-	// FireTx selects transaction mode: it runs inside the transaction that
-	// deletes the timer's record. It must have no effect outside tx (the
-	// store may run it more than once, see store.DB.Update); it may start or
-	// stop other timers with SetTx and StopTx on tx, never with Set or Stop,
-	// which would wait for the very transaction they run in. An error rolls
-	// back this timer only; it is retried with backoff.
+	// FireTx fires a timer: it runs inside the transaction that deletes the
+	// timer's record. It must have no effect outside tx (the store may run
+	// it more than once, see store.DB.Update); it may start or stop other
+	// timers with SetTx and StopTx on tx, never with Set or Stop, which would
+	// wait for the very transaction they run in. An error rolls back this
+	// timer only; it is retried with backoff.
 	FireTx func(tx *store.Tx, k Key, due time.Time) error
 	// AfterFire, if set, runs on the Run goroutine after each batch of
 	// firings is durable, for in-memory effects (metrics, notifying
@@ -178,7 +168,6 @@ func (o *Options) setDefaults() {
 type Service struct {
 	db    *store.DB
 	clock Clock
-	fire  func(ctx context.Context, k Key, due time.Time)
 	opts  Options
 	log   *slog.Logger
 
@@ -192,25 +181,24 @@ type Service struct {
 }
 
 type retry struct {
-	due      int64 // the original due time, passed to the callback
+	due      int64 // the original due time, passed to FireTx
 	attempts int
 }
 
-// New returns a service over db (nil: memory only) and clock (nil: System).
-// Exactly one of fire (callback mode) and opts.FireTx (transaction mode, needs
-// db) must be set. fire runs on the Run goroutine with Run's context.
-func New(db *store.DB, clock Clock, fire func(ctx context.Context, k Key, due time.Time), opts Options) (*Service, error) {
+// New returns a service over db and clock (nil: System) that fires timers
+// with opts.FireTx.
+func New(db *store.DB, clock Clock, opts Options) (*Service, error) {
 	switch {
-	case (fire == nil) == (opts.FireTx == nil):
-		return nil, fmt.Errorf("%w: set exactly one of fire and Options.FireTx", ErrConfig)
-	case opts.FireTx != nil && db == nil:
-		return nil, fmt.Errorf("%w: Options.FireTx needs a store", ErrConfig)
+	case db == nil:
+		return nil, fmt.Errorf("%w: no store", ErrConfig)
+	case opts.FireTx == nil:
+		return nil, fmt.Errorf("%w: no Options.FireTx", ErrConfig)
 	}
 	if clock == nil {
 		clock = System
 	}
 	opts.setDefaults()
-	return &Service{db: db, clock: clock, fire: fire, opts: opts, log: opts.Logger,
+	return &Service{db: db, clock: clock, opts: opts, log: opts.Logger,
 		q: newQueue(), retries: map[Key]retry{},
 		wake: make(chan struct{}, 1), syncs: make(chan chan error)}, nil
 }
@@ -234,22 +222,8 @@ func (s *Service) Due(k Key) (time.Time, bool) {
 	return utc(n), ok
 }
 
-// Schedule puts k at due in memory only, replacing any timer of k. With a
-// store it is a hint: the timer fires only if its record (SetTx) holds due.
-// SetTx schedules by itself on commit, so callers need not call Schedule.
-func (s *Service) Schedule(k Key, due time.Time) error {
-	if err := k.validate(); err != nil {
-		return err
-	}
-	n, err := dueNanos(due)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.scheduleLocked(k, n)
-}
-
+// scheduleLocked puts k at due in memory, replacing any timer of k, and
+// wakes Run when k is now the earliest.
 func (s *Service) scheduleLocked(k Key, due int64) error {
 	if len(s.retries) > 0 {
 		delete(s.retries, k)
@@ -267,9 +241,6 @@ func (s *Service) scheduleLocked(k Key, due int64) error {
 // Set starts (or moves) the timer k to fire at due. It returns once the timer
 // is durable and scheduled. A due time in the past fires at once.
 func (s *Service) Set(ctx context.Context, k Key, due time.Time) error {
-	if s.db == nil {
-		return s.Schedule(k, due)
-	}
 	if err := validate(k, due); err != nil {
 		return err
 	}
@@ -278,14 +249,6 @@ func (s *Service) Set(ctx context.Context, k Key, due time.Time) error {
 
 // SetMany is Set for many timers in one transaction.
 func (s *Service) SetMany(ctx context.Context, ds []Deadline) error {
-	if s.db == nil {
-		for _, d := range ds {
-			if err := s.Schedule(d.Key, d.Due); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	for _, d := range ds {
 		if err := validate(d.Key, d.Due); err != nil {
 			return err
@@ -304,9 +267,6 @@ func (s *Service) SetMany(ctx context.Context, ds []Deadline) error {
 // SetTx writes the timer k into tx (e.g. the intake transaction, via an
 // intakelog hook) and schedules it in memory when, and only if, tx commits.
 func (s *Service) SetTx(tx *store.Tx, k Key, due time.Time) error {
-	if s.db == nil {
-		return ErrNoStore
-	}
 	if err := k.validate(); err != nil {
 		return err
 	}
@@ -338,20 +298,8 @@ func (s *Service) SetTx(tx *store.Tx, k Key, due time.Time) error {
 }
 
 // Stop stops the timer k. It reports true exactly once per timer: false when
-// k has already fired (or started firing), was stopped, or never existed.
+// k has already fired, was stopped, or never existed.
 func (s *Service) Stop(ctx context.Context, k Key) (bool, error) {
-	if s.db == nil {
-		if err := k.validate(); err != nil {
-			return false, err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		_, ok := s.q.remove(k)
-		if ok {
-			delete(s.retries, k)
-		}
-		return ok, nil
-	}
 	if err := k.validate(); err != nil {
 		return false, err
 	}
@@ -367,9 +315,6 @@ func (s *Service) Stop(ctx context.Context, k Key) (bool, error) {
 // StopTx is Stop inside the caller's transaction (e.g. the one that records
 // the agent's reply). The outcome holds only if tx commits.
 func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
-	if s.db == nil {
-		return false, ErrNoStore
-	}
 	if err := k.validate(); err != nil {
 		return false, err
 	}
@@ -377,8 +322,8 @@ func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	due, firing, ok := b.lookup(k)
-	if !ok || firing {
+	due, ok := b.lookup(k)
+	if !ok {
 		return false, nil
 	}
 	if err := b.del(k); err != nil {
@@ -401,9 +346,6 @@ func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
 // after Run starts. Timers already in memory are kept (they are newer).
 // Unreadable records are logged and skipped.
 func (s *Service) Load(ctx context.Context) error {
-	if s.db == nil {
-		return nil
-	}
 	var loaded, corrupt int
 	err := s.db.View(func(tx *store.Tx) error {
 		b, err := open(tx)
@@ -433,7 +375,7 @@ func (s *Service) Load(ctx context.Context) error {
 			key, err := parseRecordKey(k)
 			var due int64
 			if err == nil {
-				due, _, err = parseIndex(v)
+				due, err = parseValue(v)
 			}
 			if err == nil {
 				err = validDue(due)

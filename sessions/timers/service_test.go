@@ -34,7 +34,7 @@ func keysOf(fs []firing) []timers.Key {
 	return ks
 }
 
-// TestClocks runs the contract's clock behaviour in every firing mode.
+// TestClocks runs the contract's clock behaviour.
 func TestClocks(t *testing.T) {
 	tests := []struct {
 		name string
@@ -125,14 +125,12 @@ func TestClocks(t *testing.T) {
 			require.Zero(t, h.svc.Len())
 		}},
 	}
-	for _, mode := range modes {
-		for _, tc := range tests {
-			t.Run(mode+"/"+tc.name, func(t *testing.T) {
-				h := newHarness(t, mode, timers.Options{})
-				h.start()
-				tc.run(t, h)
-			})
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, timers.Options{})
+			h.start()
+			tc.run(t, h)
+		})
 	}
 }
 
@@ -151,41 +149,35 @@ func TestInvalidInput(t *testing.T) {
 		{name: "before 1970", key: firstResp, due: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), want: timers.ErrInvalidDue},
 		{name: "after 2262", key: firstResp, due: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), want: timers.ErrInvalidDue},
 	}
-	for _, mode := range modes {
-		for _, tc := range tests {
-			t.Run(mode+"/"+tc.name, func(t *testing.T) {
-				h := newHarness(t, mode, timers.Options{})
-				require.ErrorIs(t, h.svc.Set(context.Background(), tc.key, tc.due), tc.want)
-				if tc.want == timers.ErrInvalidKey {
-					_, err := h.svc.Stop(context.Background(), tc.key)
-					require.ErrorIs(t, err, tc.want)
-				}
-				require.Zero(t, h.svc.Len())
-			})
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, timers.Options{})
+			require.ErrorIs(t, h.svc.Set(context.Background(), tc.key, tc.due), tc.want)
+			require.ErrorIs(t, h.svc.SetMany(context.Background(), []timers.Deadline{{Key: tc.key, Due: tc.due}}), tc.want)
+			if tc.want == timers.ErrInvalidKey {
+				_, err := h.svc.Stop(context.Background(), tc.key)
+				require.ErrorIs(t, err, tc.want)
+			}
+			require.Zero(t, h.svc.Len())
+		})
 	}
 }
 
 func TestNewConfig(t *testing.T) {
 	db := openStore(t, t.TempDir()+"/gateway.db")
-	fire := func(context.Context, timers.Key, time.Time) {}
 	tests := []struct {
 		name string
 		db   *store.DB
-		fire func(context.Context, timers.Key, time.Time)
 		opts timers.Options
 		ok   bool
 	}{
-		{name: "callback, memory", fire: fire, ok: true},
-		{name: "callback, store", db: db, fire: fire, ok: true},
-		{name: "tx, store", db: db, opts: timers.Options{FireTx: countEffect}, ok: true},
-		{name: "neither", db: db},
-		{name: "both", db: db, fire: fire, opts: timers.Options{FireTx: countEffect}},
-		{name: "tx without store", opts: timers.Options{FireTx: countEffect}},
+		{name: "store and FireTx", db: db, opts: timers.Options{FireTx: countEffect}, ok: true},
+		{name: "no FireTx", db: db},
+		{name: "no store", opts: timers.Options{FireTx: countEffect}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := timers.New(tc.db, nil, tc.fire, tc.opts)
+			_, err := timers.New(tc.db, nil, tc.opts)
 			if tc.ok {
 				require.NoError(t, err)
 			} else {
@@ -195,22 +187,11 @@ func TestNewConfig(t *testing.T) {
 	}
 }
 
-func TestMemoryOnlyRejectsTx(t *testing.T) {
-	h := newHarness(t, memoryMode, timers.Options{})
-	db := openStore(t, t.TempDir()+"/other.db")
-	require.NoError(t, db.Update(context.Background(), func(tx *store.Tx) error {
-		require.ErrorIs(t, h.svc.SetTx(tx, firstResp, dueFirst), timers.ErrNoStore)
-		_, err := h.svc.StopTx(tx, firstResp)
-		require.ErrorIs(t, err, timers.ErrNoStore)
-		return nil
-	}))
-}
-
 func TestStoreWithoutBuckets(t *testing.T) {
 	db, err := store.Open(t.TempDir()+"/bare.db", store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	svc, err := timers.New(db, timers.NewFakeClock(epoch), func(context.Context, timers.Key, time.Time) {}, timers.Options{})
+	svc, err := timers.New(db, timers.NewFakeClock(epoch), timers.Options{FireTx: countEffect})
 	require.NoError(t, err)
 	require.ErrorIs(t, svc.Set(context.Background(), firstResp, dueFirst), timers.ErrNoBuckets)
 	require.ErrorIs(t, svc.Load(context.Background()), timers.ErrNoBuckets)
@@ -219,7 +200,7 @@ func TestStoreWithoutBuckets(t *testing.T) {
 // TestSetTxRollback: a timer written in a transaction that fails is neither
 // stored nor scheduled, and the earlier timer of the key stays.
 func TestSetTxRollback(t *testing.T) {
-	h := newHarness(t, txMode, timers.Options{})
+	h := newHarness(t, timers.Options{})
 	h.start()
 	h.set(firstResp, dueFirst)
 	boom := errors.New("intake failed")
@@ -238,7 +219,7 @@ func TestSetTxRollback(t *testing.T) {
 // TestStopTxInCallerTransaction: the agent's reply and the stop of the clock
 // commit together.
 func TestStopTxInCallerTransaction(t *testing.T) {
-	h := newHarness(t, txMode, timers.Options{})
+	h := newHarness(t, timers.Options{})
 	h.start()
 	h.set(firstResp, dueFirst)
 	var stopped bool
@@ -253,7 +234,7 @@ func TestStopTxInCallerTransaction(t *testing.T) {
 	require.Empty(t, h.firings())
 }
 
-// TestFireTxErrorIsRetried: a failing callback delays only its own timer,
+// TestFireTxErrorIsRetried: a failing FireTx delays only its own timer,
 // which later fires with its original due time.
 func TestFireTxErrorIsRetried(t *testing.T) {
 	failures := 2
@@ -265,7 +246,7 @@ func TestFireTxErrorIsRetried(t *testing.T) {
 			}
 			return countEffect(tx, k, due)
 		}}
-	h := newHarness(t, txMode, opts)
+	h := newHarness(t, opts)
 	h.start()
 	h.set(firstResp, dueFirst)
 	h.set(otherFirst, dueFirst)
@@ -288,7 +269,7 @@ func TestFireTxErrorIsRetried(t *testing.T) {
 func TestStopDuringRetry(t *testing.T) {
 	opts := timers.Options{RetryMin: time.Minute,
 		FireTx: func(*store.Tx, timers.Key, time.Time) error { return errors.New("down") }}
-	h := newHarness(t, txMode, opts)
+	h := newHarness(t, opts)
 	h.start()
 	h.set(firstResp, dueFirst)
 	h.advance(threeMin)
@@ -297,134 +278,85 @@ func TestStopDuringRetry(t *testing.T) {
 }
 
 func TestRunTwice(t *testing.T) {
-	h := newHarness(t, memoryMode, timers.Options{})
+	h := newHarness(t, timers.Options{})
 	h.start()
 	syncRun(t, h.svc) // Run is up
 	require.ErrorIs(t, h.svc.Run(context.Background()), timers.ErrRunning)
 }
 
-func TestSyncAfterRunStops(t *testing.T) {
-	h := newHarness(t, memoryMode, timers.Options{})
+// TestSyncWithoutRun: a Sync made while no Run is active waits for the next
+// Run, or for its ctx.
+func TestSyncWithoutRun(t *testing.T) {
+	h := newHarness(t, timers.Options{})
 	stop := startRun(t, h.svc)
 	syncRun(t, h.svc)
 	stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	require.ErrorIs(t, h.svc.Sync(ctx), context.DeadlineExceeded, "no Run: Sync waits for ctx")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, h.svc.Sync(ctx), context.Canceled)
+
+	synced := make(chan error, 1)
+	go func() { synced <- h.svc.Sync(context.Background()) }()
+	h.set(firstResp, epoch) // due now: fires once Run is back
+	startRun(t, h.svc)
+	require.NoError(t, <-synced)
+	require.Equal(t, []timers.Key{firstResp}, keysOf(h.firings()))
 }
 
 // TestChainedTimers: a firing may start the next timer (a re-offer every
-// 30 s, until a minute after the first) from inside its callback, in every
-// mode.
+// 30 s, until a minute after the first) with SetTx in its own transaction.
 func TestChainedTimers(t *testing.T) {
 	offer := timers.Key{ID: env1, Kind: "offer"}
-	for _, mode := range modes {
-		t.Run(mode, func(t *testing.T) {
-			var h *harness
-			opts := timers.Options{}
-			next := func(due time.Time) (time.Time, bool) {
-				return due.Add(30 * time.Second), due.Before(dueFirst.Add(time.Minute))
-			}
-			if mode == txMode {
-				opts.FireTx = func(tx *store.Tx, k timers.Key, due time.Time) error {
-					if at, ok := next(due); ok {
-						return h.svc.SetTx(tx, k, at)
-					}
-					return nil
-				}
-			}
-			h = newHarness(t, mode, opts)
-			if mode != txMode { // wrap the recording callback
-				svc, err := timers.New(h.db, h.clock, func(ctx context.Context, k timers.Key, due time.Time) {
-					h.mu.Lock()
-					h.fired = append(h.fired, firing{Key: k, Due: due, At: h.clock.Now()})
-					h.mu.Unlock()
-					if at, ok := next(due); ok {
-						require.NoError(t, h.svc.Set(ctx, k, at))
-					}
-				}, timers.Options{})
-				require.NoError(t, err)
-				h.svc = svc
-			}
-			h.start()
-			h.set(offer, dueFirst)
-			h.advance(threeMin)
-			for range 10 {
-				h.advance(10 * time.Second)
-			}
-			h.advance(time.Hour)
-			var ats []time.Time
-			for _, f := range h.firings() {
-				ats = append(ats, f.At)
-			}
-			require.Equal(t, []time.Time{dueFirst, dueFirst.Add(30 * time.Second), dueFirst.Add(time.Minute)}, ats)
-			require.Zero(t, h.svc.Len())
-		})
-	}
-}
-
-// TestCallbackModeAtLeastOnce: in callback mode a crash after the callback
-// but before the record's deletion fires the timer again at start-up, and
-// while the callback runs the clock can no longer be stopped.
-func TestCallbackModeAtLeastOnce(t *testing.T) {
-	path := t.TempDir() + "/gateway.db"
-	db := openStore(t, path)
-	clock := timers.NewFakeClock(epoch)
-	var svc *timers.Service
-	var stoppedInCallback bool
-	var calls int
-	svc, err := timers.New(db, clock, func(ctx context.Context, k timers.Key, _ time.Time) {
-		calls++
-		ok, err := svc.Stop(ctx, k)
-		require.NoError(t, err)
-		stoppedInCallback = ok
-		require.NoError(t, db.Close()) // crash before the deletion
-	}, timers.Options{})
-	require.NoError(t, err)
-	require.NoError(t, svc.Set(context.Background(), firstResp, dueFirst))
-	stop := startRun(t, svc)
-	clock.Advance(threeMin)
-	syncRun(t, svc)
-	stop()
-	require.Equal(t, 1, calls)
-	require.False(t, stoppedInCallback, "a firing clock cannot be stopped")
-
-	h := &harness{t: t, mode: callbackMode, clock: clock, path: path, db: openStore(t, path)}
-	h.svc = h.newService(timers.Options{})
+	var h *harness
+	h = newHarness(t, timers.Options{FireTx: func(tx *store.Tx, k timers.Key, due time.Time) error {
+		if due.Before(dueFirst.Add(time.Minute)) {
+			return h.svc.SetTx(tx, k, due.Add(30*time.Second))
+		}
+		return nil
+	}})
 	h.start()
-	syncRun(t, h.svc)
-	require.Equal(t, []firing{{Key: firstResp, Due: dueFirst, At: dueFirst}}, h.firings(), "fires again at start-up")
-	require.False(t, h.stop(firstResp))
-	h.restart()
+	h.set(offer, dueFirst)
+	h.advance(threeMin)
+	for range 10 {
+		h.advance(10 * time.Second)
+	}
+	h.advance(time.Hour)
+	var ats []time.Time
+	for _, f := range h.firings() {
+		ats = append(ats, f.At)
+	}
+	require.Equal(t, []time.Time{dueFirst, dueFirst.Add(30 * time.Second), dueFirst.Add(time.Minute)}, ats)
 	require.Zero(t, h.svc.Len())
 }
 
-// TestStaleScheduleHeals: with a store, a Schedule that disagrees with the
+// TestStaleScheduleHeals: a schedule in memory that disagrees with the
 // stored timer is only a hint: at the wrong time nothing fires, and the
 // stored due time is scheduled instead.
 func TestStaleScheduleHeals(t *testing.T) {
-	for _, mode := range []string{callbackMode, txMode} {
-		t.Run(mode, func(t *testing.T) {
-			h := newHarness(t, mode, timers.Options{})
-			h.start()
-			h.set(firstResp, dueFirst)
-			require.NoError(t, h.svc.Schedule(firstResp, epoch.Add(time.Minute)))  // stale, earlier
-			require.NoError(t, h.svc.Schedule(otherFirst, epoch.Add(time.Minute))) // never stored
-			h.advance(time.Minute)
-			require.Empty(t, h.firings())
-			due, ok := h.svc.Due(firstResp)
-			require.True(t, ok, "the stored timer is back in memory")
-			require.Equal(t, dueFirst, due)
-			h.advance(2 * time.Minute)
-			require.Equal(t, []firing{{Key: firstResp, Due: dueFirst, At: dueFirst}}, h.firings())
-		})
-	}
+	h := newHarness(t, timers.Options{})
+	h.start()
+	h.set(firstResp, dueFirst)
+	h.svc.ScheduleStale(firstResp, epoch.Add(time.Minute))  // stale, earlier
+	h.svc.ScheduleStale(otherFirst, epoch.Add(time.Minute)) // never stored
+	h.advance(time.Minute)
+	require.Empty(t, h.firings())
+	due, ok := h.svc.Due(firstResp)
+	require.True(t, ok, "the stored timer is back in memory")
+	require.Equal(t, dueFirst, due)
+	_, ok = h.svc.Due(otherFirst)
+	require.False(t, ok)
+	h.advance(2 * time.Minute)
+	require.Equal(t, []firing{{Key: firstResp, Due: dueFirst, At: dueFirst}}, h.firings())
+	require.Equal(t, map[string]int{firstResp.String(): 1}, readEffects(t, h.db))
 }
 
-// TestSystemClock runs a timer on the real clock.
+// TestSystemClock runs a timer on the real clock (nil: System).
 func TestSystemClock(t *testing.T) {
+	db := openStore(t, t.TempDir()+"/gateway.db")
 	fired := make(chan timers.Key, 1)
-	svc, err := timers.New(nil, nil, func(_ context.Context, k timers.Key, _ time.Time) { fired <- k }, timers.Options{})
+	svc, err := timers.New(db, nil, timers.Options{FireTx: countEffect,
+		AfterFire: func(ds []timers.Deadline) { fired <- ds[0].Key }})
 	require.NoError(t, err)
 	startRun(t, svc)
 	require.NoError(t, svc.Set(context.Background(), firstResp, time.Now().Add(20*time.Millisecond)))
