@@ -115,7 +115,7 @@ func TestBadInputIsAnsweredWithTheContractsErrorBody(t *testing.T) {
 		{name: "bad occurred_at", path: webPath, body: `{"text":"a","occurred_at":"yesterday"}`, status: 400,
 			code: "invalid_request", fields: map[string]string{"occurred_at": "must be an RFC 3339 date-time"}},
 		{name: "bad attachment url", path: webPath, body: `{"text":"a","attachments":[{"type":"image","url":"ftp://x"}]}`,
-			status: 400, code: "invalid_request", fields: map[string]string{"attachments[0].url": "must be an http(s) URL"}},
+			status: 400, code: "invalid_request", fields: map[string]string{"attachments[0].url": "must be an https URL"}},
 		{name: "invalid UTF-8", path: webPath, body: "{\"text\":\"caf\xe9\"}", status: 400, code: "bad_request"},
 		{name: "oversize body", path: webPath, body: big, status: 413, code: "too_large"},
 		{name: "oversize chunked body", path: webPath, body: big, chunk: true, status: 413, code: "too_large"},
@@ -247,4 +247,30 @@ func TestAppRateLimitPerKey(t *testing.T) {
 	requireError(t, w, http.StatusTooManyRequests, "rate_limited", nil)
 	require.NotEmpty(t, w.Header().Get("Retry-After"))
 	require.Equal(t, http.StatusAccepted, post("k2", 3, "198.51.100.20:1").Code, "another app key is not affected")
+}
+
+// What reaches the router is answered with the contract's error body, a
+// failed websocket handshake included (it was the upgrader's plain text).
+// What net/http answers before any handler runs (a malformed request line,
+// 431, 501, 505) it answers itself: docs/contract-deviations.md says so.
+func TestProtocolErrorsUseTheContractsErrorBody(t *testing.T) {
+	g, _ := newGateway(t, nil)
+	tests := []struct {
+		name, method, path string
+		hdr                http.Header
+		status             int
+		code               string
+	}{
+		{"websocket endpoint without an upgrade", http.MethodGet, "/v1/ws/citizen", nil, 400, "bad_request"},
+		{"websocket handshake with a wrong version", http.MethodGet, "/v1/ws/agent", http.Header{
+			"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"8"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}},
+			400, "bad_request"},
+		{"method not allowed", http.MethodDelete, webPath, nil, 405, "method_not_allowed"},
+		{"no such endpoint", http.MethodGet, "/v2/anything", nil, 404, "not_found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			requireError(t, call(g, tc.method, tc.path, nil, tc.hdr, ""), tc.status, tc.code, nil)
+		})
+	}
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
@@ -11,7 +10,6 @@ import (
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
-	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions/sla"
 )
 
@@ -28,39 +26,16 @@ func (g *Gateway) wireChannels() error {
 
 	var appCh *app.Channel
 	if enabled["app"] {
-		appCh = app.New(d, g.cfg.Channels.App, g.cfg.RateLimit)
+		appCh = app.New(d, g.cfg.Channels.App, g.cfg.RateLimit, g.intake)
 		mounted = append(mounted, appCh)
-		v := appCh.Verifier()
-		g.statusAuth = append(g.statusAuth, func(r *http.Request) (string, bool, error) {
-			if r.Header.Get("X-App-Key") == "" {
-				return "", false, nil
-			}
-			s, err := v.Verify(r, nil)
-			if err != nil {
-				return "", true, err
-			}
-			if err := g.intake.UseNonce(r.Context(), "app:"+s.AppKey, s.Nonce); err != nil {
-				return "", true, apierr.Wrap(apierr.CodeReplay, "X-Nonce was already used", err)
-			}
-			return "app:" + s.AppKey, true, nil
-		})
+		g.statusAuth = append(g.statusAuth, appCh.StatusOwner)
 	}
 	if enabled["web"] {
-		w := webch.New(d, g.cfg.Channels.Web, g.cfg.RateLimit)
+		var appAuth webch.AppAuth
 		if appCh != nil {
-			v := appCh.Verifier()
-			w.AppAuth = func(r *http.Request, body []byte) (string, error) {
-				s, err := v.Verify(r, body)
-				if err != nil {
-					return "", err
-				}
-				if err := g.intake.UseNonce(r.Context(), "app:"+s.AppKey, s.Nonce); err != nil {
-					return "", apierr.Wrap(apierr.CodeReplay, "X-Nonce was already used", err)
-				}
-				return s.AppKey + ":" + r.Header.Get("X-App-User"), nil
-			}
+			appAuth = appCh.CitizenSubject
 		}
-		mounted = append(mounted, w)
+		mounted = append(mounted, webch.New(d, g.cfg.Channels.Web, g.cfg.RateLimit, appAuth))
 	}
 	for _, ch := range mounted {
 		ch.Mount(g.echo)

@@ -73,7 +73,12 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		return h.refuseConn(why, role, claims.Sub, ip)
 	}
 	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
-		CheckOrigin: func(*http.Request) bool { return true }}
+		CheckOrigin: func(*http.Request) bool { return true },
+		// A failed handshake is answered with the contract's error body
+		// through the one error handler, not the upgrader's plain text.
+		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
+			c.Error(apierr.Wrap(upgradeErrorCode(status), "this is a websocket endpoint: "+reason.Error(), reason))
+		}}
 	ws, upErr := up.Upgrade(c.Response(), r, nil)
 	if upErr != nil {
 		h.caps.release(ip, capKey)
@@ -111,6 +116,18 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		h.untrack(cn)
 	}()
 	return nil
+}
+
+// upgradeErrorCode maps the upgrader's handshake statuses (400, 403, 405)
+// onto the contract's codes.
+func upgradeErrorCode(status int) apierr.Code {
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return apierr.CodeMethodNotAllow
+	case http.StatusForbidden:
+		return apierr.CodeForbidden
+	}
+	return apierr.CodeBadRequest
 }
 
 // refuse closes a websocket the hub does not take, saying why.
