@@ -55,10 +55,10 @@ type Outbound struct {
 	Status        string // request status, for partners
 }
 
-// Deliverer sends a message to a citizen on its channel. A permanent failure
-// (outside WeChat's 48-hour window, a number that cannot receive) is reported
-// as an error for which Permanent returns true; the caller records
-// message.delivery_failed instead of retrying.
+// Deliverer sends a message to a citizen on its channel. Deliver returns once
+// the channel has the message or has given up: a channel retries what is
+// worth retrying itself, within ctx. The caller never retries; it records
+// any error as message.delivery_failed and tells the agent.
 type Deliverer interface {
 	Deliver(ctx context.Context, m Outbound) error
 }
@@ -102,7 +102,4 @@ type Conversations interface {
 	// OpenConversation opens (or returns) the citizen's conversation without a
 	// message, e.g. on WeChat's user_enter_tempsession event.
 	OpenConversation(ctx context.Context, m InboundMessage) (ChatResult, error)
-	// RegisterDeliverer routes agent messages, receipts and ticket replies for
-	// channel to d.
-	RegisterDeliverer(channel string, d Deliverer)
 }

@@ -148,6 +148,8 @@ func New(name string, d channels.Deps, cfg configs.Partner, q *delivery.Queue, l
 	return c, nil
 }
 
+var _ channels.Channel = (*Channel)(nil)
+
 // Name is the channel value.
 func (c *Channel) Name() string { return c.name }
 

@@ -29,8 +29,8 @@ const (
 	bucketSent     = "sms_sent"  // provider:message id → session, envelope, report state
 )
 
-// Buckets lists the buckets the store must have for this package; New also
-// creates them if they are missing.
+// Buckets lists the buckets the store must have for this package: pass them
+// to store.Open (New refuses a store without them).
 var Buckets = []string{bucketParts, bucketPartKeys, bucketSent}
 
 // Errors callers branch on.
@@ -210,22 +210,27 @@ func New(d channels.Deps, cfg configs.SMS, conv channels.Conversations, db *stor
 	if c.noSender != nil {
 		c.log.Warn("sms: replies disabled", "err", c.noSender)
 	}
-	if err := db.Update(context.Background(), func(tx *store.Tx) error {
+	if err := db.View(func(tx *store.Tx) error {
 		for _, b := range Buckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return err
+			if tx.Bucket([]byte(b)) == nil {
+				return fmt.Errorf("sms: the store was opened without sms.Buckets (%s missing)", b)
 			}
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("sms: cannot create buckets: %w", err)
+		return nil, err
 	}
 	if err := c.reload(); err != nil {
 		return nil, err
 	}
-	conv.RegisterDeliverer(normalize.ChannelSMS, c)
 	return c, nil
 }
+
+// The SMS channel takes uplinks and delivers replies.
+var (
+	_ channels.Channel   = (*Channel)(nil)
+	_ channels.Deliverer = (*Channel)(nil)
+)
 
 // Name is the channel value.
 func (c *Channel) Name() string { return normalize.ChannelSMS }

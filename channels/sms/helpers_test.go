@@ -114,8 +114,21 @@ func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sm
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	require.NoError(t, db.Update(t.Context(), func(tx *store.Tx) error {
+		for _, b := range sms.Buckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 	ch, err := sms.New(channels.Deps{Logger: logger, Now: now}, cfg, conv, db, em, opts)
 	require.NoError(t, err)
+	if r, ok := conv.(interface {
+		RegisterDeliverer(string, channels.Deliverer)
+	}); ok {
+		r.RegisterDeliverer(ch.Name(), ch) // as the gateway does
+	}
 	e := echo.New()
 	ch.Mount(e)
 	srv := httptest.NewServer(e)

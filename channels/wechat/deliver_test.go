@@ -18,7 +18,7 @@ func outbound(kind, text string) channels.Outbound {
 }
 
 // TestRoundTrip: a citizen's push comes in, and the reply goes back through
-// the deliverer New registered, to the same openid.
+// the channel's Deliver, to the same openid.
 func TestRoundTrip(t *testing.T) {
 	v := newEnv(t, setup{safe: true})
 	q, body := v.encrypted(textXML)
@@ -26,8 +26,7 @@ func TestRoundTrip(t *testing.T) {
 	msgs, _, _ := v.conv.snapshot()
 	require.Len(t, msgs, 1)
 
-	d := v.conv.deliverers[normalize.ChannelWechat]
-	require.NotNil(t, d)
+	var d channels.Deliverer = v.ch
 	for _, o := range []channels.Outbound{
 		outbound("receipt", "您的诉求已受理"),
 		outbound("agent", "您好，请问路灯在哪条路上？"),

@@ -140,10 +140,14 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 		log.Warn("no recorder for unknown WeChat pushes: they are acknowledged and only logged")
 		rec = logRecorder{log}
 	}
-	c := &Channel{d: d, conv: conv, verifier: v, api: api, rec: rec, log: log, now: now, maxBody: maxBody}
-	conv.RegisterDeliverer(normalize.ChannelWechat, c)
-	return c, nil
+	return &Channel{d: d, conv: conv, verifier: v, api: api, rec: rec, log: log, now: now, maxBody: maxBody}, nil
 }
+
+// The WeChat channel takes pushes and delivers replies.
+var (
+	_ channels.Channel   = (*Channel)(nil)
+	_ channels.Deliverer = (*Channel)(nil)
+)
 
 // Name is the channel value, wechat_miniprogram.
 func (c *Channel) Name() string { return normalize.ChannelWechat }
