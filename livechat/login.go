@@ -17,7 +17,7 @@ import (
 // back-off and lockout per account and IP, bounded bcrypt work, and the same
 // work and answer for an unknown id as for a wrong password.
 func (h *Hub) login(c echo.Context) error {
-	body, err := httpin.ReadBody(c.Request(), 4096)
+	body, err := httpin.ReadJSON(c.Request(), 4096)
 	if err != nil {
 		return err
 	}

@@ -202,3 +202,17 @@ func TestLoginEnumeration(t *testing.T) {
 	}
 	require.JSONEq(t, `{"error":{"code":"unauthorized","message":"unknown agent or wrong password"}}`, bodies[0])
 }
+
+// A login must be JSON: a page elsewhere cannot make a visitor's browser try
+// passwords with a text/plain form post.
+func TestLoginWantsJSON(t *testing.T) {
+	g, _ := loginGateway(t)
+	resp, err := http.Post(g.Base+"/v1/agents/login", "text/plain", bytes.NewReader([]byte(`{"id":"li","password":"pw-li"}`)))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"code":"unsupported_media_type"`)
+	require.Equal(t, http.StatusOK, login(t, g, "li", "pw-li").status)
+}
