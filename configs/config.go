@@ -202,6 +202,10 @@ type AuthLogin struct {
 	IPMaxFailures int           `yaml:"ip_max_failures"`
 	Workers       int           `yaml:"workers"`
 	Queue         int           `yaml:"queue"`
+	// ChecksPerSecond and ChecksBurst bound the bcrypt comparisons in all,
+	// whatever the ids and addresses: the CPU a distributed storm can take.
+	ChecksPerSecond float64 `yaml:"checks_per_second"`
+	ChecksBurst     int     `yaml:"checks_burst"`
 }
 
 // SLA holds the timeliness limits (contract §5).
@@ -327,7 +331,7 @@ func Default() *Config {
 			CitizenTokenTTL: 24 * time.Hour,
 			AgentTokenTTL:   12 * time.Hour,
 			Login: AuthLogin{MaxFailures: 5, Lockout: 15 * time.Minute, Backoff: time.Second,
-				IPMaxFailures: 10, Workers: 1, Queue: 32},
+				IPMaxFailures: 10, Workers: 1, Queue: 32, ChecksPerSecond: 2, ChecksBurst: 10},
 		},
 		SLA: SLA{
 			FirstResponse: 3 * time.Minute,

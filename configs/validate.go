@@ -77,6 +77,8 @@ func (c *Config) Validate() error {
 	positive(v, "auth.login.backoff", c.Auth.Login.Backoff)
 	positive(v, "auth.login.ip_max_failures", c.Auth.Login.IPMaxFailures)
 	positive(v, "auth.login.workers", c.Auth.Login.Workers)
+	positive(v, "auth.login.checks_per_second", c.Auth.Login.ChecksPerSecond)
+	positive(v, "auth.login.checks_burst", c.Auth.Login.ChecksBurst)
 	if c.Auth.Login.Queue < 0 {
 		v.add("auth.login.queue", errors.New("must be >= 0"))
 	}

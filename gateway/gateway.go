@@ -45,6 +45,10 @@ type Options struct {
 	Logger *slog.Logger
 	// TimersClock drives the timeliness clocks (tests compress time with a fake).
 	TimersClock timers.Clock
+	// BcryptWorker is the command of the process that compares agents'
+	// passwords (cmd/gateway: its own binary with loginguard.WorkerArg), so
+	// that a login storm does not take intake's CPU. Empty: in-process.
+	BcryptWorker []string
 }
 
 // Gateway is one running gateway process.
@@ -63,6 +67,8 @@ type Gateway struct {
 	brokers  []string
 	producer *kafka.Producer
 	relay    *relay.Relay
+
+	bcryptWorker []string
 
 	echo     *echo.Echo
 	srv      *http.Server
@@ -106,7 +112,7 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, timersClk: opts.TimersClock}
+	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, timersClk: opts.TimersClock, bcryptWorker: opts.BcryptWorker}
 	defer func() {
 		if err != nil {
 			g.closeAll()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"time"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
@@ -80,7 +81,13 @@ func (g *Gateway) wireLiveChat() error {
 
 // loginGuard throttles agent logins and counts them (gateway_agent_logins_total).
 func (g *Gateway) loginGuard(agents []configs.AgentSpec) *loginguard.Guard {
-	lg := loginguard.New(g.cfg.Auth.Login, loginguard.Options{Now: g.now, Logger: g.log, HashCost: livechat.HashCost(agents)})
+	o := loginguard.Options{Now: g.now, Logger: g.log, HashCost: livechat.HashCost(agents)}
+	if len(g.bcryptWorker) > 0 {
+		w := loginguard.NewWorker(g.log, g.bcryptWorker...)
+		g.onShutdown(func(context.Context) error { return w.Close() })
+		o.Compare = w.Compare
+	}
+	lg := loginguard.New(g.cfg.Auth.Login, o)
 	g.Register(lg.Collectors()...)
 	return lg
 }

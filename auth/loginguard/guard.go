@@ -70,6 +70,10 @@ type Options struct {
 	// and plaintext agents: the highest cost among the configured hashes
 	// (CostOf). Zero (no hashed agent) means bcrypt's minimum.
 	HashCost int
+	// Compare compares a password with a bcrypt hash: Worker.Compare, so
+	// that the work runs outside the gateway's process; nil compares in
+	// the calling goroutine.
+	Compare func(hash, password []byte) bool
 }
 
 // Guard decides whether a login attempt may check a password and records its
@@ -109,7 +113,7 @@ func New(cfg configs.AuthLogin, o Options) *Guard {
 		o.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
 	g := &Guard{cfg: cfg, now: o.Now, log: o.Logger, accounts: map[string]*failures{}, ips: map[string]*failures{},
-		pool: newPool(cfg.Workers, cfg.Queue),
+		pool: newPool(cfg.Workers, cfg.Queue, cfg.ChecksPerSecond, cfg.ChecksBurst, o.Now),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_agent_logins_total",
 			Help: "Agent login attempts by outcome (ok, wrong_password, unknown_agent, throttled, locked, busy)."}, []string{"outcome"}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "gateway_agent_lockouts_total",
@@ -117,7 +121,7 @@ func New(cfg configs.AuthLogin, o Options) *Guard {
 		checks: prometheus.NewCounter(prometheus.CounterOpts{Name: "gateway_agent_login_hash_checks_total",
 			Help: "bcrypt comparisons run for agent logins: one per checked attempt, known agent or not."}),
 	}
-	g.pw = newPasswords(o.HashCost, g.countCheck)
+	g.pw = newPasswords(o.HashCost, g.countCheck, o.Compare)
 	return g
 }
 
@@ -138,9 +142,9 @@ func (g *Guard) countCheck() { g.checks.Inc(); g.nChecks.Add(1) }
 func (g *Guard) Check(hash, plain, given string) bool { return g.pw.check(hash, plain, given) }
 
 // Login runs one attempt for id from ip. verify checks the password (with
-// Check) and says whether id is a known agent; it runs on a bounded pool slot,
-// on a thread of the lowest CPU priority, and only when neither the account
-// nor the IP is backing off or locked out.
+// Check) and says whether id is a known agent; it runs on a bounded pool
+// slot, and only when neither the account nor the IP is backing off or
+// locked out.
 // Login returns nil on success, ErrWrongPassword, a *Denied, or ctx's error
 // if ctx ends while the attempt waits for a slot.
 func (g *Guard) Login(ctx context.Context, id, ip string, verify func() (ok, known bool)) error {
@@ -162,8 +166,7 @@ func (g *Guard) Login(ctx context.Context, id, ip string, verify func() (ok, kno
 		}
 		return fmt.Errorf("loginguard: waiting for a slot: %w", err)
 	}
-	var ok, known bool
-	run(func() { ok, known = verify() })
+	ok, known := verify()
 	release()
 	if ok {
 		g.succeeded(id)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -52,7 +53,8 @@ func (s *syncBuf) lines(t *testing.T) []map[string]any {
 }
 
 func limits() configs.AuthLogin {
-	return configs.AuthLogin{MaxFailures: 5, Lockout: 15 * time.Minute, Backoff: time.Second, IPMaxFailures: 10, Workers: 1, Queue: 2}
+	return configs.AuthLogin{MaxFailures: 5, Lockout: 15 * time.Minute, Backoff: time.Second, IPMaxFailures: 10, Workers: 1, Queue: 2,
+		ChecksPerSecond: 1000, ChecksBurst: 1000}
 }
 
 func newGuard(t *testing.T, cfg configs.AuthLogin) (*loginguard.Guard, *clock, *syncBuf) {
@@ -270,6 +272,31 @@ func TestPoolBound(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, <-errs)
 	require.NoError(t, g.Login(context.Background(), "c", "192.0.2.3", func() (bool, bool) { return true, true }), "the slot is free again")
+}
+
+// The checks in all are bounded, whatever the ids and addresses: a storm
+// from many of them costs at most the budget's share of the CPU.
+func TestCheckBudget(t *testing.T) {
+	cfg := limits()
+	cfg.ChecksPerSecond, cfg.ChecksBurst = 2, 3
+	g, clk, _ := newGuard(t, cfg)
+	n, checked := 0, 0
+	try := func() error {
+		n++
+		return g.Login(context.Background(), fmt.Sprintf("id-%d", n), fmt.Sprintf("192.0.2.%d", n), func() (bool, bool) { checked++; return false, false })
+	}
+	for range 3 {
+		require.ErrorIs(t, try(), loginguard.ErrWrongPassword, "within the burst")
+	}
+	err := try()
+	require.ErrorIs(t, err, loginguard.ErrBusy)
+	var d *loginguard.Denied
+	require.ErrorAs(t, err, &d)
+	require.Equal(t, time.Second, d.RetryAfter)
+	clk.Advance(500 * time.Millisecond) // one check back at 2/s
+	require.ErrorIs(t, try(), loginguard.ErrWrongPassword)
+	require.ErrorIs(t, try(), loginguard.ErrBusy)
+	require.Equal(t, 4, checked)
 }
 
 func TestCheckSameWork(t *testing.T) {

@@ -19,7 +19,7 @@ func TestDummyHashHasTheAgentsCost(t *testing.T) {
 		{"below bcrypt's minimum", 2, bcrypt.MinCost},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPasswords(tt.cost, func() {})
+			p := newPasswords(tt.cost, func() {}, nil)
 			got, err := bcrypt.Cost(p.dummy())
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)

@@ -2,6 +2,6 @@
 
 package loginguard
 
-// lowerPriority is a no-op where threads have no priority of their own: the
-// pool's bound on concurrent checks remains.
+// lowerPriority is a no-op elsewhere: the pool's bound on concurrent
+// checks remains.
 func lowerPriority() {}

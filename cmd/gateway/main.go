@@ -12,11 +12,21 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
 )
 
 func main() {
+	// The same binary compares agents' passwords in a child process of the
+	// lowest priority (auth/loginguard.Worker).
+	if len(os.Args) == 2 && os.Args[1] == loginguard.WorkerArg {
+		if err := loginguard.ServeWorker(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "gateway: bcrypt worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	// The runtime's own defaults and GOMAXPROCS, GOMEMLIMIT and GOGC from
 	// the environment apply (README, "Running it").
 	cfgPath := flag.String("config", "", "YAML configuration file (optional; every key also as GATEWAY_<KEY>)")
@@ -38,7 +48,11 @@ func run(cfgPath string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger})
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find the gateway's own binary: %w", err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, BcryptWorker: []string{exe, loginguard.WorkerArg}})
 	if err != nil {
 		return err
 	}
