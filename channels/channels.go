@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions/tokens"
@@ -31,7 +32,7 @@ type Deps struct {
 	Stamp    normalize.Stamp
 	Tokens   *tokens.Signer
 	Logger   *slog.Logger
-	Now      func() time.Time
+	Clock    clock.Clock
 	MaxBody  int64
 	ClientIP func(*http.Request) string
 	// CitizenTTL is the lifetime of citizen tokens the channel mints.

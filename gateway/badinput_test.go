@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/app"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
@@ -23,15 +24,15 @@ const appSecret = "secret"
 
 // newGateway builds an in-process gateway with the web and app channels
 // (app key k1) and a settable clock.
-func newGateway(t *testing.T, mutate func(*configs.Config)) (*gateway.Gateway, *gatewaytest.Clock) {
+func newGateway(t *testing.T, mutate func(*configs.Config)) (*gateway.Gateway, *clock.Fake) {
 	t.Helper()
 	cfg := gatewaytest.Config(t)
 	cfg.Channels.App.Keys = map[string]string{"k1": appSecret}
 	if mutate != nil {
 		mutate(cfg)
 	}
-	clk := gatewaytest.NewClock(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
-	return gatewaytest.New(t, cfg, gateway.Options{Now: clk.Now}), clk
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
+	return gatewaytest.New(t, cfg, gateway.Options{Clock: clk}), clk
 }
 
 // call serves one request through the gateway's router and middleware.
@@ -52,7 +53,7 @@ func call(g *gateway.Gateway, method, path string, body io.Reader, hdr http.Head
 }
 
 // signed returns the app channel's headers for body at the clock's time.
-func signed(clk *gatewaytest.Clock, path, nonce string, body []byte) http.Header {
+func signed(clk *clock.Fake, path, nonce string, body []byte) http.Header {
 	ts := strconv.FormatInt(clk.Now().Unix(), 10)
 	return http.Header{"X-App-Key": {"k1"}, "X-Timestamp": {ts}, "X-Nonce": {nonce},
 		"X-Signature": {app.Sign(appSecret, http.MethodPost, path, ts, nonce, body)}}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
@@ -41,10 +42,11 @@ import (
 
 // Options are what tests inject; zero values mean the real thing.
 type Options struct {
-	Now    func() time.Time
+	// Clock is every component's time source: timestamps, timeliness
+	// clocks, rate limits, token expiry, timers (tests pass a clock.Fake and
+	// Advance it); nil means clock.System.
+	Clock  clock.Clock
 	Logger *slog.Logger
-	// TimersClock drives the timeliness clocks (tests compress time with a fake).
-	TimersClock timers.Clock
 	// BcryptWorker is the command of the process that compares agents'
 	// passwords (cmd/gateway: its own binary with loginguard.WorkerArg), so
 	// that a login storm does not take intake's CPU. Empty: in-process.
@@ -79,7 +81,7 @@ type Gateway struct {
 	sla      *sla.Service
 	webhooks *delivery.Queue
 
-	timersClk       timers.Clock
+	clock           clock.Clock
 	background      []func(ctx context.Context) // component loops started by Start
 	statusNotifiers []func(ctx context.Context, req *intakelog.Request, ev *normalize.TicketEvent) error
 	chState         []configs.ChannelState
@@ -103,16 +105,13 @@ var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTic
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-		if opts.TimersClock != nil { // one timeline for timestamps and clocks
-			opts.Now = opts.TimersClock.Now
-		}
+	if opts.Clock == nil {
+		opts.Clock = clock.System
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, timersClk: opts.TimersClock, bcryptWorker: opts.BcryptWorker}
+	g := &Gateway{cfg: cfg, log: opts.Logger, clock: opts.Clock, now: opts.Clock.Now, bcryptWorker: opts.BcryptWorker}
 	defer func() {
 		if err != nil {
 			g.closeAll()
@@ -127,17 +126,17 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g.intake = intakelog.New(g.db, intakelog.Topics{Envelopes: cfg.Kafka.Topics.Envelopes, Events: cfg.Kafka.Topics.Events}, g.now)
+	g.intake = intakelog.New(g.db, intakelog.Topics{Envelopes: cfg.Kafka.Topics.Envelopes, Events: cfg.Kafka.Topics.Events}, g.clock)
 	salt, err := g.citizenKeySalt()
 	if err != nil {
 		return nil, err
 	}
 	g.stamp = normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: salt}, FirstResponse: cfg.SLA.FirstResponse,
-		Handling: cfg.SLA.Handling, Now: g.now}
+		Handling: cfg.SLA.Handling, Clock: g.clock}
 	if cfg.Auth.TokenSecret == "" {
 		g.log.Warn("auth.token_secret not set: tokens are signed with a random key and die with the process")
 	}
-	g.tokens = tokens.NewSigner(cfg.Auth.TokenSecret, g.now)
+	g.tokens = tokens.NewSigner(cfg.Auth.TokenSecret, g.clock)
 
 	if len(cfg.Kafka.Brokers) == 0 {
 		g.broker, err = kafka.StartEmbedded(cfg.Kafka.Embedded.Addr, filepath.Join(cfg.DataDir, "kafka"), 3,
@@ -179,7 +178,7 @@ func (g *Gateway) citizenKeySalt() ([]byte, error) {
 
 // deps returns what every channel is built with.
 func (g *Gateway) deps() channels.Deps {
-	return channels.Deps{Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Now: g.now,
+	return channels.Deps{Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Clock: g.clock,
 		MaxBody: g.cfg.HTTP.MaxBodyBytes, ClientIP: g.clientIP, CitizenTTL: g.cfg.Auth.CitizenTokenTTL}
 }
 

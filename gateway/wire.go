@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"time"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
@@ -66,7 +65,7 @@ func (g *Gateway) wireLiveChat() error {
 	}
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
 		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
-		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: hubClock{g.now},
+		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
 			Login: g.loginGuard(agents), ClientIP: g.clientIP})
 	if err != nil {
 		return err
@@ -81,7 +80,7 @@ func (g *Gateway) wireLiveChat() error {
 
 // loginGuard throttles agent logins and counts them (gateway_agent_logins_total).
 func (g *Gateway) loginGuard(agents []configs.AgentSpec) *loginguard.Guard {
-	o := loginguard.Options{Now: g.now, Logger: g.log, HashCost: livechat.HashCost(agents)}
+	o := loginguard.Options{Clock: g.clock, Logger: g.log, HashCost: livechat.HashCost(agents)}
 	if len(g.bcryptWorker) > 0 {
 		w := loginguard.NewWorker(g.log, g.bcryptWorker...)
 		g.onShutdown(func(context.Context) error { return w.Close() })
@@ -90,13 +89,4 @@ func (g *Gateway) loginGuard(agents []configs.AgentSpec) *loginguard.Guard {
 	lg := loginguard.New(g.cfg.Auth.Login, o)
 	g.Register(lg.Collectors()...)
 	return lg
-}
-
-// hubClock takes the gateway's time (which tests may drive) for timestamps
-// and real timers for offers and grace periods.
-type hubClock struct{ now func() time.Time }
-
-func (c hubClock) Now() time.Time { return c.now() }
-func (c hubClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
 }

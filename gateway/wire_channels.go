@@ -31,7 +31,7 @@ func (r unsupportedRecorder) Record(ctx context.Context, channel, openid, dedupK
 // wireMessaging wires the channels that feed live chat (WeChat, SMS).
 func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 	if enabled["wechat_miniprogram"] {
-		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.hub, wechat.Options{Now: g.now, Recorder: unsupportedRecorder{g.db}})
+		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.hub, wechat.Options{Recorder: unsupportedRecorder{g.db}})
 		if err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 	}
 	if enabled["sms"] {
 		c := g.cfg.Channels.SMS
-		s, err := sms.New(g.deps(), c, g.hub, g.db, g.intake, sms.Options{Clock: hubClock{g.now},
+		s, err := sms.New(g.deps(), c, g.hub, g.db, g.intake, sms.Options{
 			CallbackToken: c.CallbackToken, CallbackSecret: c.CallbackSecret,
 			AliyunTemplateCode: c.Template, TencentTemplateID: c.Template})
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 // wirePartners builds the Suishenban and Yiwangtongban channels and the
 // durable outbound webhook queue that tells them what became of requests.
 func (g *Gateway) wirePartners(enabled map[string]bool) error {
-	q := delivery.New(g.db, delivery.Options{AllowHosts: g.cfg.Webhooks.AllowHosts, Now: g.now, Logger: g.log})
+	q := delivery.New(g.db, delivery.Options{AllowHosts: g.cfg.Webhooks.AllowHosts, Clock: g.clock, Logger: g.log})
 	g.webhooks = q
 	q.MountAdmin(g.echo, g.cfg.Auth.AdminToken)
 	var chans []*partner.Channel

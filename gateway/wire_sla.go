@@ -6,39 +6,33 @@ import (
 	"strings"
 
 	"errors"
-	"github.com/hotline12345/gateway/normalize/apierr"
+
 	"github.com/labstack/echo/v4"
+
+	"github.com/hotline12345/gateway/normalize/apierr"
 
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions/sla"
 	"github.com/hotline12345/gateway/sessions/sla/report"
-	"github.com/hotline12345/gateway/sessions/timers"
 )
 
 // wireSLA builds the timeliness clocks and the ticket-events consumer.
 func (g *Gateway) wireSLA() error {
 	c := g.cfg.SLA
 	svc, err := sla.New(sla.Config{FirstResponse: c.FirstResponse, NextResponse: c.NextResponse, Handling: c.Handling,
-		LeadResponse: c.WarningLead.Response, LeadHandling: c.WarningLead.Handling}, g.intake, g.timersClock(), g.log)
+		LeadResponse: c.WarningLead.Response, LeadHandling: c.WarningLead.Handling}, g.intake, g.clock, g.log)
 	if err != nil {
 		return err
 	}
 	g.sla = svc
 	g.Register(svc.Collectors()...)
-	g.echo.GET("/v1/timeliness", report.Handler(g.intake.ForEachRequest, g.now), g.requireAdmin)
+	g.echo.GET("/v1/timeliness", report.Handler(g.intake.ForEachRequest, g.clock), g.requireAdmin)
 	if err := svc.Load(context.Background()); err != nil {
 		return err
 	}
 	return nil
-}
-
-func (g *Gateway) timersClock() timers.Clock {
-	if g.timersClk != nil {
-		return g.timersClk
-	}
-	return timers.System
 }
 
 // replyToCitizen delivers a ticket's reply on the channel the request came

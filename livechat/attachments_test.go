@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 	"github.com/hotline12345/gateway/normalize"
@@ -15,7 +16,7 @@ import (
 // The chat takes the attachments every channel takes: https links and the
 // gateway's own media references, from the widget and from channels alike.
 func TestChatAttachmentsAreChecked(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "")
 	cit, sid := citizenUp(t, h, "attacher")
 	tests := []struct {
 		name string

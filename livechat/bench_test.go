@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -27,7 +28,7 @@ import (
 // sends, the message is stored (one group commit, fsync'ed), the agent
 // receives it and the citizen receives its echo (the ack).
 func BenchmarkMessageRoundTrip(b *testing.B) {
-	h := lt.StartHub(b, "a1:p:general:5", lt.NewFakeClock(t0), "", noFrameLimits) // b.N frames on a clock that stands still
+	h := lt.StartHub(b, "a1:p:general:5", clock.NewFake(t0), "", noFrameLimits) // b.N frames on a clock that stands still
 	agent, cit, sid := benchPair(b, h)
 	msg := newMsgFrame(sid, "c", "路灯不亮了，麻烦派人看看")
 	st0 := h.DB.Stats()
@@ -56,7 +57,7 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 func benchFanOut(b *testing.B, kind string, subs int) {
-	h := lt.StartHub(b, "a1:p:general:5", lt.NewFakeClock(t0), "", noFrameLimits) // b.N frames on a clock that stands still
+	h := lt.StartHub(b, "a1:p:general:5", clock.NewFake(t0), "", noFrameLimits) // b.N frames on a clock that stands still
 	agent, first, sid := benchPair(b, h)
 	cits := []*wsClient{first}
 	for range subs - 1 { // the same citizen again: each connection rejoins the open session

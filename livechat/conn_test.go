@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -30,7 +31,7 @@ func dialBare(t *testing.T, h *lt.Hub, sub string) *websocket.Conn {
 // (its reader) with a small stack; the writer exists only while there is
 // something to send. 20,000 of them must fit in 16 KiB each (issue 3).
 func TestIdleConnectionCost(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:5", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:general:5", clock.NewFake(t0), "")
 	const n = 200
 	time.Sleep(50 * time.Millisecond)
 	runtime.GC()
@@ -59,7 +60,7 @@ func TestIdleConnectionCost(t *testing.T) {
 // TestPings: the server pings idle connections; a client that answers stays
 // connected, one that does not is closed after the pong wait.
 func TestPings(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:5", lt.NewFakeClock(t0), "", func(c *livechat.Config) {
+	h := lt.StartHub(t, "a1:p:general:5", clock.NewFake(t0), "", func(c *livechat.Config) {
 		c.PingInterval = 50 * time.Millisecond
 		c.PongWait = 300 * time.Millisecond
 	})
@@ -100,7 +101,7 @@ func TestPings(t *testing.T) {
 // Shutdown reaches every socket, also one that never said hello: the client
 // is told to reconnect (1001) and Close does not wait for it to leave.
 func TestCloseReachesConnectionsWithoutSession(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:5", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:general:5", clock.NewFake(t0), "")
 	// Registered or refused as the hub closes: either way it hears 1001.
 	c := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("silent"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -92,7 +92,7 @@ func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
 		}
 		h.requeue(context.Background(), s, aid, "offer_timeout")
 		h.route(context.Background())
-	})
+	}).Stop
 }
 
 // requeue puts an offered session back in the queue, excluding agent.
@@ -362,7 +362,7 @@ func (h *Hub) startGrace(a *agent) {
 			s.mu.Unlock()
 		}
 		h.route(ctx)
-	})
+	}).Stop
 }
 
 // Escalate re-offers an unanswered active session to another agent with

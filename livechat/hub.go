@@ -12,6 +12,7 @@ import (
 	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -20,19 +21,6 @@ import (
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
-// Clock is the time source of the hub; tests inject a fake.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
-
 // Deps are what the hub is built with.
 type Deps struct {
 	DB     *store.DB
@@ -40,7 +28,7 @@ type Deps struct {
 	Stamp  normalize.Stamp
 	Tokens *tokens.Signer
 	Logger *slog.Logger
-	Clock  Clock
+	Clock  clock.Clock
 	Agents []configs.AgentSpec
 	// Login guards POST /v1/agents/login (login.go); nil: the default limits.
 	Login *loginguard.Guard
@@ -82,7 +70,7 @@ var (
 type Hub struct {
 	cfg   Config
 	d     Deps
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	mu       sync.Mutex
@@ -152,7 +140,7 @@ type agent struct {
 // New builds the hub and loads open sessions from the store.
 func New(cfg Config, d Deps) (*Hub, error) {
 	if d.Clock == nil {
-		d.Clock = realClock{}
+		d.Clock = clock.System
 	}
 	if d.Login == nil {
 		d.Login = defaultLoginGuard(d)
@@ -162,9 +150,9 @@ func New(cfg Config, d Deps) (*Hub, error) {
 		live: map[*conn]struct{}{}}
 	maxConns, derived := maxConnections(cfg.MaxConnections)
 	h.caps = newConnCaps(maxConns, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerToken)
-	h.limits = newFrameLimits(cfg.LiveChat, d.Clock.Now)
+	h.limits = newFrameLimits(cfg.LiveChat, d.Clock)
 	h.limitMet = newLimitMetrics()
-	h.logSample = newLogSampler(d.Clock.Now)
+	h.logSample = newLogSampler(d.Clock)
 	h.log.Info("livechat: websocket caps", "max_connections", maxConns, "derived_from_file_limit", derived,
 		"per_ip", cfg.MaxConnectionsPerIP, "per_token", cfg.MaxConnectionsPerToken)
 	for _, a := range d.Agents {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -55,7 +56,7 @@ func noFrame(t *testing.T, c *lt.Client, typ string, d time.Duration) {
 }
 
 func TestOfferTimeoutGoesToNextAgent(t *testing.T) {
-	clock := lt.NewFakeClock(t0)
+	clock := clock.NewFake(t0)
 	h := lt.StartHub(t, "a1:p:general:1,a2:p:general:1", clock, "")
 	a1, a2 := agentUp(t, h, "a1"), agentUp(t, h, "a2")
 	_, sid := citizenUp(t, h, "c1")
@@ -82,7 +83,7 @@ func TestOfferTimeoutGoesToNextAgent(t *testing.T) {
 }
 
 func TestBackfillOnFreeCapacity(t *testing.T) {
-	clock := lt.NewFakeClock(t0)
+	clock := clock.NewFake(t0)
 	h := lt.StartHub(t, "a1:p:general:1", clock, "")
 	a1 := agentUp(t, h, "a1")
 	_, s1 := citizenUp(t, h, "c1")
@@ -100,7 +101,7 @@ func TestBackfillOnFreeCapacity(t *testing.T) {
 }
 
 func TestDeclineGoesToAnotherAgent(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", clock.NewFake(t0), "")
 	a1 := agentUp(t, h, "a1")
 	_, sid := citizenUp(t, h, "c1")
 	require.Equal(t, sid, a1.Expect(livechat.TypeOffer, wait).SessionID)
@@ -110,7 +111,7 @@ func TestDeclineGoesToAnotherAgent(t *testing.T) {
 }
 
 func TestAgentDropGracePeriod(t *testing.T) {
-	clock := lt.NewFakeClock(t0)
+	clock := clock.NewFake(t0)
 	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", clock, "")
 	a1 := agentUp(t, h, "a1")
 	cit, sid := citizenUp(t, h, "c1")
@@ -143,7 +144,7 @@ func TestAgentDropGracePeriod(t *testing.T) {
 }
 
 func TestResumeAfterConnectionKilledMidBurst(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) { c.SendQueue = 4096 }, noFrameLimits)
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "", func(c *livechat.Config) { c.SendQueue = 4096 }, noFrameLimits)
 	a1 := agentUp(t, h, "a1")
 	cit, sid := citizenUp(t, h, "c1")
 	a1.Expect(livechat.TypeOffer, wait)
@@ -185,7 +186,7 @@ func itoa(i int) string {
 }
 
 func TestSeveralTabsOfOneAgentSeeTheSameSessions(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:3", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:general:3", clock.NewFake(t0), "")
 	tab1 := agentUp(t, h, "a1")
 	tab2 := agentUp(t, h, "a1")
 	cit, sid := citizenUp(t, h, "c1")
@@ -211,7 +212,7 @@ func TestSeveralTabsOfOneAgentSeeTheSameSessions(t *testing.T) {
 }
 
 func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {
-	clock := lt.NewFakeClock(t0)
+	clock := clock.NewFake(t0)
 	h := lt.StartHub(t, "a1:p:general:1", clock, "", func(c *livechat.Config) { c.AbandonAfter = 2 * time.Minute })
 	// A citizen who reloads the page within the time keeps their place.
 	cit, stay := citizenUp(t, h, "stays")
@@ -235,7 +236,7 @@ func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {
 }
 
 func TestNegativeLastSeqReplaysEverything(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:1", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:general:1", clock.NewFake(t0), "")
 	a1 := agentUp(t, h, "a1")
 	cit, sid := citizenUp(t, h, "c1")
 	a1.Expect(livechat.TypeOffer, wait)

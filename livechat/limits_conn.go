@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
@@ -205,4 +206,4 @@ func (h *Hub) Collectors() []prometheus.Collector {
 
 // newLogSampler allows about one log line a second per kind of refusal: a
 // flood is in the metrics, the log needs only to say that it happens.
-func newLogSampler(now func() time.Time) *httpin.Limiter { return httpin.NewLimiter(1, 5, now) }
+func newLogSampler(clk clock.Clock) *httpin.Limiter { return httpin.NewLimiter(1, 5, clk) }

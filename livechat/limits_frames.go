@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 )
 
@@ -30,16 +31,16 @@ type frameLimits struct {
 	refusals *httpin.Limiter // keyed by connection; nil: never closed for abuse
 }
 
-func newFrameLimits(cfg configs.LiveChat, now func() time.Time) frameLimits {
+func newFrameLimits(cfg configs.LiveChat, clk clock.Clock) frameLimits {
 	fl := frameLimits{
-		messages: httpin.NewLimiter(cfg.MessageRate, cfg.MessageBurst, now),
-		signals:  httpin.NewLimiter(cfg.SignalRate, cfg.SignalBurst, now),
+		messages: httpin.NewLimiter(cfg.MessageRate, cfg.MessageBurst, clk),
+		signals:  httpin.NewLimiter(cfg.SignalRate, cfg.SignalBurst, clk),
 	}
 	if cfg.TypingInterval > 0 {
-		fl.typing = httpin.NewLimiter(float64(time.Second)/float64(cfg.TypingInterval), 1, now)
+		fl.typing = httpin.NewLimiter(float64(time.Second)/float64(cfg.TypingInterval), 1, clk)
 	}
 	if cfg.AbuseRefusals > 0 && cfg.AbuseWindow > 0 {
-		fl.refusals = httpin.NewLimiter(float64(cfg.AbuseRefusals)/cfg.AbuseWindow.Seconds(), cfg.AbuseRefusals, now)
+		fl.refusals = httpin.NewLimiter(float64(cfg.AbuseRefusals)/cfg.AbuseWindow.Seconds(), cfg.AbuseRefusals, clk)
 	}
 	return fl
 }

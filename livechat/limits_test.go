@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -93,7 +94,7 @@ func TestWebsocketCaps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", tc.tune)
+			h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "", tc.tune)
 			var open []*lt.Client
 			for i := range tc.n {
 				open = append(open, lt.MustDial(t, h.Base, "/v1/ws/citizen", tc.tokens(h, i)))
@@ -147,7 +148,7 @@ func TestWebsocketCapsThroughTheGateway(t *testing.T) {
 
 // A socket refused for its token gives back the slot it held meanwhile.
 func TestWebsocketCapsBadTokenGivesItsSlotBack(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) { c.MaxConnectionsPerIP = 1 })
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "", func(c *livechat.Config) { c.MaxConnectionsPerIP = 1 })
 	for range 3 {
 		c, _, err := lt.Dial(t, h.Base, "/v1/ws/citizen", "x.y", nil)
 		require.NoError(t, err)
@@ -190,7 +191,7 @@ func activePair(t *testing.T, h *lt.Hub, sub string) (agent, cit *lt.Client, sid
 // Messages: a burst per side of a session, then rate_limited error frames
 // until the bucket refills; the other side keeps its own budget.
 func TestChatMessagesAreRateLimited(t *testing.T) {
-	clock := lt.NewFakeClock(t0)
+	clock := clock.NewFake(t0)
 	h := lt.StartHub(t, "a1:p:general:2", clock, "", func(c *livechat.Config) {
 		c.MessageRate, c.MessageBurst, c.AbuseRefusals = 1, 3, 0
 	})
@@ -220,7 +221,7 @@ func TestChatMessagesAreRateLimited(t *testing.T) {
 // Typing is coalesced: one frame per side and interval reaches the other
 // side, the rest are dropped silently (no error frame).
 func TestTypingIsCoalesced(t *testing.T) {
-	clock := lt.NewFakeClock(t0)
+	clock := clock.NewFake(t0)
 	h := lt.StartHub(t, "a1:p:general:2", clock, "")
 	agent, cit, sid := activePair(t, h, "typist")
 	tests := []struct {
@@ -261,7 +262,7 @@ func TestTypingIsCoalesced(t *testing.T) {
 
 // A client that goes on over its limits is closed with 1008.
 func TestAbuseClosesTheConnection(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) {
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "", func(c *livechat.Config) {
 		c.MessageRate, c.MessageBurst, c.AbuseRefusals, c.AbuseWindow = 1, 2, 3, time.Minute
 	})
 	cit, sid := citizenUp(t, h, "flooder")

@@ -107,7 +107,7 @@ func (h *Hub) liftLockout(c echo.Context) error {
 // defaultLoginGuard is the guard of a hub built without one (tests): the
 // default limits on the hub's clock.
 func defaultLoginGuard(d Deps) *loginguard.Guard {
-	return loginguard.New(configs.Default().Auth.Login, loginguard.Options{Now: d.Clock.Now, Logger: d.Logger, HashCost: HashCost(d.Agents)})
+	return loginguard.New(configs.Default().Auth.Login, loginguard.Options{Clock: d.Clock, Logger: d.Logger, HashCost: HashCost(d.Agents)})
 }
 
 // HashCost is the bcrypt cost of the agents' password hashes (the highest),

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
@@ -54,15 +55,15 @@ func call(t *testing.T, method, url, token string, v any) answer {
 
 // loginGateway starts a gateway on a settable clock with li (plaintext, from
 // the agents key), chen (bcrypt, from agents_file) and zhou, a supervisor.
-func loginGateway(t *testing.T) (*lt.Gateway, *gatewaytest.Clock) {
+func loginGateway(t *testing.T) (*lt.Gateway, *clock.Fake) {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte("pw-chen"), loginCost)
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "agents.yaml")
 	require.NoError(t, os.WriteFile(file, []byte("agents:\n  - {id: chen, password_hash: '"+string(h)+"', skills: [general]}\n"+
 		"  - {id: zhou, password_hash: '"+string(h)+"', roles: [supervisor]}\n"), 0o600))
-	clk := gatewaytest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	g := lt.StartWith(t, t.TempDir(), gateway.Options{Now: clk.Now},
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	g := lt.StartWith(t, t.TempDir(), gateway.Options{Clock: clk},
 		"GATEWAY_AGENTS=li:pw-li:general", "GATEWAY_AGENTS_FILE="+file)
 	return g, clk
 }
@@ -103,7 +104,7 @@ func TestLoginThrottled(t *testing.T) {
 func TestLoginLockout(t *testing.T) {
 	const locked = `{"error":{"code":"rate_limited","message":"too many failed logins: this agent is locked out; retry later or ask a supervisor"}}`
 	// lockOut makes five failures, each once the previous back-off is over.
-	lockOut := func(t *testing.T, g *lt.Gateway, clk *gatewaytest.Clock, id string) {
+	lockOut := func(t *testing.T, g *lt.Gateway, clk *clock.Fake, id string) {
 		for i := range 5 {
 			require.Equal(t, http.StatusUnauthorized, login(t, g, id, "guess").status, "failure %d", i+1)
 			clk.Advance(time.Duration(1<<i) * time.Second)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -15,7 +16,7 @@ import (
 // each; each session still gets its messages in the order they were sent.
 func TestAgentBurstAcrossSessionsSharesCommitsAndKeepsOrder(t *testing.T) {
 	const sessions, rounds = 8, 20
-	h := lt.StartHub(t, fmt.Sprintf("a1:p:general:%d", sessions), lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, fmt.Sprintf("a1:p:general:%d", sessions), clock.NewFake(t0), "")
 	agent := lt.MustDial(t, h.Base, "/v1/ws/agent", h.AgentToken("a1"))
 	agent.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
 	agent.Expect(livechat.TypeWelcome, wait)

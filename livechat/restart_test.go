@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -66,7 +67,7 @@ func TestRestartMidConversation(t *testing.T) {
 func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
 	// No fsync: what is compared is the hub's fan-out, and a disk stall in
 	// one round but not the other would decide the comparison.
-	h := lt.StartHubNoSync(t, "a1:p:general:1,a2:p:general:50", lt.NewFakeClock(t0), "", func(c *livechat.Config) { c.SendQueue = 64 }, noFrameLimits)
+	h := lt.StartHubNoSync(t, "a1:p:general:1,a2:p:general:50", clock.NewFake(t0), "", func(c *livechat.Config) { c.SendQueue = 64 }, noFrameLimits)
 	a1 := agentUp(t, h, "a1")
 	_, sidFast := citizenUp(t, h, "fast")
 	a1.Expect(livechat.TypeOffer, wait)

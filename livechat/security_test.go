@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
@@ -26,7 +27,7 @@ func closeCode(t *testing.T, c *lt.Client) int {
 }
 
 func TestWebsocketSecurity(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", lt.NewFakeClock(t0), "", func(c *livechat.Config) {
+	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", clock.NewFake(t0), "", func(c *livechat.Config) {
 		c.AllowedOrigins = []string{"https://console.hotline.example"}
 	})
 

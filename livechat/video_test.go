@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/turn"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
@@ -440,7 +441,7 @@ func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 // before accepting are refused and reach no one. Relayed frames arrive in
 // order with their data untouched.
 func TestRTCFramesOnlyBetweenTheParties(t *testing.T) {
-	h := lt.StartHub(t, "a1:p:sign_language:1,a2:p:sign_language|general:2", lt.NewFakeClock(t0), "")
+	h := lt.StartHub(t, "a1:p:sign_language:1,a2:p:sign_language|general:2", clock.NewFake(t0), "")
 	a1 := agentUp(t, h, "a1")
 	alice := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("alice"))
 	alice.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web", "video": true})

@@ -9,6 +9,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/schemas"
 )
@@ -41,7 +42,7 @@ var now = time.Date(2026, 3, 2, 9, 30, 0, 123456789, time.FixedZone("CST", 8*360
 
 func stamp() normalize.Stamp {
 	return normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("salt")}, FirstResponse: 3 * time.Minute,
-		Handling: 24 * time.Hour, Now: func() time.Time { return now }}
+		Handling: 24 * time.Hour, Clock: clock.NewFake(now)}
 }
 
 // What Envelope.Validate accepts, the contract's schema accepts too, and the

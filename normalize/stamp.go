@@ -1,6 +1,10 @@
 package normalize
 
-import "time"
+import (
+	"time"
+
+	"github.com/hotline12345/gateway/clock"
+)
 
 // Stamp fills in what the gateway, not the channel, decides about a new
 // envelope: its id, when it was received, its citizen key and its due times.
@@ -8,13 +12,13 @@ type Stamp struct {
 	Keyer         CitizenKeyer
 	FirstResponse time.Duration
 	Handling      time.Duration
-	Now           func() time.Time
+	Clock         clock.Clock
 }
 
 // New returns an envelope for channel with the given idempotency key
 // ("<channel>:<native id>") and channel user id.
 func (s Stamp) New(channel, idemKey, channelUserID string) *Envelope {
-	now := s.Now().UTC().Truncate(time.Millisecond)
+	now := s.Clock.Now().UTC().Truncate(time.Millisecond)
 	return &Envelope{
 		Schema:         SchemaEnvelope,
 		ID:             NewID(),

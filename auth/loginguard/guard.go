@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 )
 
@@ -63,8 +64,8 @@ const maxTracked = 1 << 16
 
 // Options are the guard's dependencies.
 type Options struct {
-	// Now is the clock (httpin.Limiter's convention); nil means time.Now.
-	Now    func() time.Time
+	// Clock is the time source; nil means clock.System.
+	Clock  clock.Clock
 	Logger *slog.Logger
 	// HashCost is the bcrypt cost of the dummy hash checked for unknown ids
 	// and plaintext agents: the highest cost among the configured hashes
@@ -106,14 +107,14 @@ type failures struct {
 
 // New returns a guard with cfg (already validated; see configs.AuthLogin).
 func New(cfg configs.AuthLogin, o Options) *Guard {
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	g := &Guard{cfg: cfg, now: o.Now, log: o.Logger, accounts: map[string]*failures{}, ips: map[string]*failures{},
-		pool: newPool(cfg.Workers, cfg.Queue, cfg.ChecksPerSecond, cfg.ChecksBurst, o.Now),
+	g := &Guard{cfg: cfg, now: o.Clock.Now, log: o.Logger, accounts: map[string]*failures{}, ips: map[string]*failures{},
+		pool: newPool(cfg.Workers, cfg.Queue, cfg.ChecksPerSecond, cfg.ChecksBurst, o.Clock),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_agent_logins_total",
 			Help: "Agent login attempts by outcome (ok, wrong_password, unknown_agent, throttled, locked, busy)."}, []string{"outcome"}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "gateway_agent_lockouts_total",

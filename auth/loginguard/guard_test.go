@@ -16,17 +16,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 )
-
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // syncBuf is a log sink the guard may write from several goroutines.
 type syncBuf struct {
@@ -57,10 +49,10 @@ func limits() configs.AuthLogin {
 		ChecksPerSecond: 1000, ChecksBurst: 1000}
 }
 
-func newGuard(t *testing.T, cfg configs.AuthLogin) (*loginguard.Guard, *clock, *syncBuf) {
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+func newGuard(t *testing.T, cfg configs.AuthLogin) (*loginguard.Guard, *clock.Fake, *syncBuf) {
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	logs := &syncBuf{}
-	g := loginguard.New(cfg, loginguard.Options{Now: clk.Now, HashCost: bcrypt.MinCost,
+	g := loginguard.New(cfg, loginguard.Options{Clock: clk, HashCost: bcrypt.MinCost,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	return g, clk, logs
 }
@@ -76,7 +68,7 @@ type attempt struct {
 	retry time.Duration // the Retry-After of a refusal
 }
 
-func run(t *testing.T, g *loginguard.Guard, clk *clock, steps []attempt) {
+func run(t *testing.T, g *loginguard.Guard, clk *clock.Fake, steps []attempt) {
 	t.Helper()
 	for i, s := range steps {
 		clk.Advance(s.wait)

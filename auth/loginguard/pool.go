@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // pool bounds the bcrypt work: at most workers checks run at once, at most
@@ -21,8 +23,8 @@ type pool struct {
 	queue   int64
 }
 
-func newPool(workers, queue int, perSecond float64, burst int, now func() time.Time) pool {
-	return pool{budget: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1)), now: now,
+func newPool(workers, queue int, perSecond float64, burst int, clk clock.Clock) pool {
+	return pool{budget: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1)), now: clk.Now,
 		slots: make(chan struct{}, max(workers, 1)), queue: int64(max(queue, 0))}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/form"
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/normalize"
@@ -28,9 +29,9 @@ import (
 
 // Verifier checks app signatures.
 type Verifier struct {
-	Keys map[string]string
-	Skew time.Duration
-	Now  func() time.Time
+	Keys  map[string]string
+	Skew  time.Duration
+	Clock clock.Clock
 }
 
 // Signed is a verified request's identity.
@@ -71,7 +72,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Signed, error) {
 	if err != nil {
 		return Signed{}, apierr.New(apierr.CodeStale, "X-Timestamp must be unix seconds")
 	}
-	if d := v.Now().Sub(time.Unix(sec, 0)); d > v.Skew || d < -v.Skew {
+	if d := v.Clock.Now().Sub(time.Unix(sec, 0)); d > v.Skew || d < -v.Skew {
 		return Signed{}, apierr.New(apierr.CodeStale, "X-Timestamp outside the accepted window of ±"+v.Skew.String())
 	}
 	return Signed{AppKey: key, Nonce: nonce}, nil
@@ -100,9 +101,9 @@ var _ channels.Channel = (*Channel)(nil)
 
 // New returns the app channel.
 func New(d channels.Deps, cfg configs.App, rl configs.RateLimit, nonces Nonces) *Channel {
-	return &Channel{d: d, v: &Verifier{Keys: cfg.Keys, Skew: cfg.TimestampSkew, Now: d.Now}, nonces: nonces,
-		limiter: httpin.NewLimiter(rl.PerAppKey, rl.PerAppKeyBurst, d.Now),
-		ipLimit: httpin.NewLimiter(rl.PerIP*10, rl.PerIPBurst*10, d.Now)}
+	return &Channel{d: d, v: &Verifier{Keys: cfg.Keys, Skew: cfg.TimestampSkew, Clock: d.Clock}, nonces: nonces,
+		limiter: httpin.NewLimiter(rl.PerAppKey, rl.PerAppKeyBurst, d.Clock),
+		ipLimit: httpin.NewLimiter(rl.PerIP*10, rl.PerIPBurst*10, d.Clock)}
 }
 
 // Subject is the citizen subject of an app's user: the app key and the

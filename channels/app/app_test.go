@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/normalize/apierr"
@@ -35,7 +36,7 @@ func TestSignMatchesTheContract(t *testing.T) {
 var now = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 
 func TestVerify(t *testing.T) {
-	v := &app.Verifier{Keys: map[string]string{"k1": "s3cret"}, Skew: 300 * time.Second, Now: func() time.Time { return now }}
+	v := &app.Verifier{Keys: map[string]string{"k1": "s3cret"}, Skew: 300 * time.Second, Clock: clock.NewFake(now)}
 	body := []byte(`{"text":"hello"}`)
 	const path = "/v1/channels/app/requests"
 	ts := strconv.FormatInt(now.Unix(), 10)
@@ -109,7 +110,7 @@ func TestVerify(t *testing.T) {
 // An unknown key and a bad signature get the same answer, so that keys
 // cannot be told apart by probing (the answers differed).
 func TestUnknownKeyLooksLikeABadSignature(t *testing.T) {
-	v := &app.Verifier{Keys: map[string]string{"k1": "s3cret"}, Skew: 300 * time.Second, Now: func() time.Time { return now }}
+	v := &app.Verifier{Keys: map[string]string{"k1": "s3cret"}, Skew: 300 * time.Second, Clock: clock.NewFake(now)}
 	ts := strconv.FormatInt(now.Unix(), 10)
 	body := []byte(`{}`)
 	answer := func(key, secret string) *apierr.Error {
@@ -140,7 +141,7 @@ func (n nonces) UseNonce(_ context.Context, scope, nonce string) error {
 // header the signature did not cover decided the identity, and without it
 // every user of an app was one citizen.
 func TestCitizenSubjectIsTheSignedUser(t *testing.T) {
-	ch := app.New(channels.Deps{Now: func() time.Time { return now }},
+	ch := app.New(channels.Deps{Clock: clock.NewFake(now)},
 		configs.App{Keys: map[string]string{"k1": "s3cret"}, TimestampSkew: 300 * time.Second},
 		configs.RateLimit{PerIP: 10, PerIPBurst: 10, PerAppKey: 10, PerAppKeyBurst: 10}, nonces{})
 	const path = "/v1/citizen/sessions"

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/form"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/apierr"
 )
@@ -111,7 +112,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	stamp := normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: time.Minute,
-		Handling: time.Hour, Now: time.Now}
+		Handling: time.Hour, Clock: clock.System}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := form.Decode(body)
 		if err != nil {

@@ -5,13 +5,13 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
@@ -179,17 +179,9 @@ func TestReadJSONWantsApplicationJSON(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestLimiterTokenBucket(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l := httpin.NewLimiter(2, 3, clk.now) // 2/s, burst 3
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l := httpin.NewLimiter(2, 3, clk) // 2/s, burst 3
 	for i := range 3 {
 		ok, _ := l.Allow("a")
 		require.True(t, ok, "burst token %d", i)
@@ -200,13 +192,13 @@ func TestLimiterTokenBucket(t *testing.T) {
 	ok, _ = l.Allow("b")
 	require.True(t, ok, "keys are independent")
 
-	clk.advance(500 * time.Millisecond) // one token back at 2/s
+	clk.Advance(500 * time.Millisecond) // one token back at 2/s
 	ok, _ = l.Allow("a")
 	require.True(t, ok)
 	ok, _ = l.Allow("a")
 	require.False(t, ok)
 
-	clk.advance(time.Hour) // refills to the burst, not beyond; idle buckets are swept
+	clk.Advance(time.Hour) // refills to the burst, not beyond; idle buckets are swept
 	for range 3 {
 		ok, _ = l.Allow("a")
 		require.True(t, ok)
@@ -216,15 +208,15 @@ func TestLimiterTokenBucket(t *testing.T) {
 }
 
 func TestLimiterLongWaitAndDisabled(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l := httpin.NewLimiter(0.1, 1, clk.now) // one per 10 s
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l := httpin.NewLimiter(0.1, 1, clk) // one per 10 s
 	ok, _ := l.Allow("a")
 	require.True(t, ok)
 	ok, wait := l.Allow("a")
 	require.False(t, ok)
 	require.InDelta(t, 10*time.Second, wait, float64(10*time.Millisecond))
 
-	for _, off := range []*httpin.Limiter{nil, httpin.NewLimiter(0, 1, clk.now)} {
+	for _, off := range []*httpin.Limiter{nil, httpin.NewLimiter(0, 1, clk)} {
 		for range 100 {
 			ok, _ := off.Allow("a")
 			require.True(t, ok)

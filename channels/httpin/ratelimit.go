@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Limiter is a set of token buckets keyed by client IP, app key or the like.
@@ -25,11 +27,11 @@ type bucket struct {
 
 // NewLimiter returns a limiter allowing rate per second with the given burst.
 // A rate ≤ 0 allows everything.
-func NewLimiter(rate float64, burst int, now func() time.Time) *Limiter {
+func NewLimiter(rate float64, burst int, clk clock.Clock) *Limiter {
 	if burst < 1 {
 		burst = 1
 	}
-	return &Limiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+	return &Limiter{rate: rate, burst: float64(burst), now: clk.Now, buckets: map[string]*bucket{}}
 }
 
 // Allow takes a token for key; when none is left it says how long to wait.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/partner"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -45,52 +46,7 @@ const defaultBody = `{
   "attachments": [{"type": "image", "url": "https://partner.example/a.jpg", "mime": "image/jpeg", "size": 12345}]
 }`
 
-// fakeClock is a manual clock usable as the queue's Now/After.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-}
-
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-	} else {
-		c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
-	}
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
-}
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)) }
 
 func mustSecret(t testing.TB, s string) stdwebhook.Secret {
 	t.Helper()
@@ -102,7 +58,7 @@ func mustSecret(t testing.TB, s string) stdwebhook.Secret {
 // fixture is a gateway slice: a store, the intake log, the webhook queue
 // and partner channels mounted on echo.
 type fixture struct {
-	clk *fakeClock
+	clk *clock.Fake
 	db  *store.DB
 	log *intakelog.Log
 	q   *delivery.Queue
@@ -118,18 +74,18 @@ func newFixture(t *testing.T, cfgs map[string]configs.Partner) *fixture {
 	return newFixtureAt(t, newClock(), cfgs)
 }
 
-func newFixtureAt(t *testing.T, clk *fakeClock, cfgs map[string]configs.Partner) *fixture {
+func newFixtureAt(t *testing.T, clk *clock.Fake, cfgs map[string]configs.Partner) *fixture {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "gw.db"), store.Options{},
 		append(append([]string{}, intakelog.Buckets...), delivery.Buckets...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	log := intakelog.New(db, intakelog.Topics{Envelopes: "e", Events: "v"}, clk.Now)
-	q := delivery.New(db, delivery.Options{AllowHosts: []string{"127.0.0.1"}, Now: clk.Now, After: clk.After,
+	log := intakelog.New(db, intakelog.Topics{Envelopes: "e", Events: "v"}, clk)
+	q := delivery.New(db, delivery.Options{AllowHosts: []string{"127.0.0.1"}, Clock: clk,
 		Rand: func() float64 { return 0.5 }, Logger: slog.New(slog.DiscardHandler)})
-	d := channels.Deps{Intake: log, Now: clk.Now, MaxBody: 64 << 10, Logger: slog.New(slog.DiscardHandler),
+	d := channels.Deps{Intake: log, Clock: clk, MaxBody: 64 << 10, Logger: slog.New(slog.DiscardHandler),
 		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("salt")}, FirstResponse: 3 * time.Minute,
-			Handling: 24 * time.Hour, Now: clk.Now}}
+			Handling: 24 * time.Hour, Clock: clk}}
 	f := &fixture{clk: clk, db: db, log: log, q: q, e: newEcho(), d: d, ch: map[string]*partner.Channel{}}
 	for name, cfg := range cfgs {
 		ch, err := partner.New(name, d, cfg, q, log, partner.Options{})
@@ -227,10 +183,10 @@ type callback struct {
 	ids  []string
 }
 
-func newCallback(t *testing.T, clk *fakeClock, secrets ...stdwebhook.Secret) *callback {
+func newCallback(t *testing.T, clk *clock.Fake, secrets ...stdwebhook.Secret) *callback {
 	t.Helper()
 	cb := &callback{}
-	v := &stdwebhook.Verifier{Secrets: secrets, Now: clk.Now}
+	v := &stdwebhook.Verifier{Secrets: secrets, Clock: clk}
 	cb.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		cb.mu.Lock()

@@ -89,7 +89,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
 	if status == "" {
 		status = req.Status
 	}
-	return c.notifyStatus(ctx, req, status, c.d.Now(), m.Text)
+	return c.notifyStatus(ctx, req, status, c.d.Clock.Now(), m.Text)
 }
 
 // NotifyStatus enqueues a request.status webhook: the request's status
@@ -132,7 +132,7 @@ func (c *Channel) NotifyTimeliness(ctx context.Context, envelopeID, clock, state
 	if c.q == nil {
 		return nil
 	}
-	payload, err := json.Marshal(TimelinessWebhook{Type: delivery.TypeTimeliness, Timestamp: c.d.Now().UTC(),
+	payload, err := json.Marshal(TimelinessWebhook{Type: delivery.TypeTimeliness, Timestamp: c.d.Clock.Now().UTC(),
 		Data: TimelinessData{ID: req.ID, RequestID: req.Extra["request_id"], Clock: clock, State: state, Due: due.UTC()}})
 	if err != nil {
 		return err
@@ -153,7 +153,7 @@ func (c *Channel) request(envelopeID string) (*intakelog.Request, error) {
 }
 
 func (c *Channel) statusMessage(envelopeID, requestID, status string, at time.Time, reply string) (delivery.Message, error) {
-	payload, err := json.Marshal(StatusWebhook{Type: delivery.TypeStatus, Timestamp: c.d.Now().UTC(),
+	payload, err := json.Marshal(StatusWebhook{Type: delivery.TypeStatus, Timestamp: c.d.Clock.Now().UTC(),
 		Data: StatusData{ID: envelopeID, RequestID: requestID, Status: status, At: at.UTC(), Reply: reply}})
 	if err != nil {
 		return delivery.Message{}, err

@@ -108,8 +108,8 @@ func New(name string, d channels.Deps, cfg configs.Partner, q *delivery.Queue, l
 		return nil, fmt.Errorf("partner: unknown partner %q", name)
 	}
 	key := "channels." + name + "."
-	if log == nil || d.Intake == nil || d.Now == nil || d.Stamp.Now == nil {
-		return nil, fmt.Errorf("partner %s: intake log, Deps.Intake, Deps.Now and Deps.Stamp are required", name)
+	if log == nil || d.Intake == nil || d.Clock == nil || d.Stamp.Clock == nil {
+		return nil, fmt.Errorf("partner %s: intake log, Deps.Intake, Deps.Clock and Deps.Stamp are required", name)
 	}
 	secrets, err := ParseSecrets(cfg.Secret)
 	if err != nil {
@@ -120,7 +120,7 @@ func New(name string, d channels.Deps, cfg configs.Partner, q *delivery.Queue, l
 		return nil, fmt.Errorf("%s%w", key, err)
 	}
 	c := &Channel{name: name, d: d, cfg: cfg, log: log, mapper: mapper, logger: d.Logger, maxBody: d.MaxBody,
-		verifier: &stdwebhook.Verifier{Secrets: secrets, Tolerance: opts.Tolerance, Now: d.Now}}
+		verifier: &stdwebhook.Verifier{Secrets: secrets, Tolerance: opts.Tolerance, Clock: d.Clock}}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}

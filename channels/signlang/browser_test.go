@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
@@ -49,8 +50,8 @@ func nextWeekdayAt(hh, mm int) time.Time {
 // the gateway, and both video panes connect. No page logs an error.
 func TestBrowserSignLanguageVideo(t *testing.T) {
 	chrome := chromePath(t)
-	clk := &testClock{t: nextWeekdayAt(8, 30)}
-	g := lt.StartWith(t, t.TempDir(), gateway.Options{Now: clk.Now}, "GATEWAY_AGENTS=s1:pw1:sign_language:1,g1:pw:general:3")
+	clk := clock.NewFake(nextWeekdayAt(8, 30))
+	g := lt.StartWith(t, t.TempDir(), gateway.Options{Clock: clk}, "GATEWAY_AGENTS=s1:pw1:sign_language:1,g1:pw:general:3")
 
 	// A general agent takes the widget's text chat, so that the
 	// sign-language agent stays free for the call.

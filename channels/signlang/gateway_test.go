@@ -4,24 +4,17 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func bearer(tok string) (string, string) { return "Authorization", "Bearer " + tok }
 
 // The POST answers open or closed by the configured calendar, holidays and
@@ -29,8 +22,8 @@ func bearer(tok string) (string, string) { return "Authorization", "Bearer " + t
 // a video hello is refused while text chat still opens, and a call-back
 // request becomes an envelope on intake.envelopes.
 func TestSignLanguageCalendarThroughTheGateway(t *testing.T) {
-	clk := &testClock{t: cst(2025, 3, 7, 16, 59)}
-	g := lt.StartWith(t, t.TempDir(), gateway.Options{Now: clk.Now},
+	clk := clock.NewFake(cst(2025, 3, 7, 16, 59))
+	g := lt.StartWith(t, t.TempDir(), gateway.Options{Clock: clk},
 		"GATEWAY_AGENTS=s1:pw:sign_language:1",
 		"GATEWAY_SIGN_LANGUAGE_HOLIDAYS="+strings.Join(nationalDay, ","),
 		"GATEWAY_SIGN_LANGUAGE_WORKDAYS="+strings.Join(makeUpDays, ","))

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/turn"
 	"github.com/hotline12345/gateway/normalize"
@@ -62,8 +63,8 @@ var _ channels.Channel = (*Channel)(nil)
 // New builds the channel; the calendar spec, holidays and workdays of cfg
 // must parse (an error names the key).
 func New(d channels.Deps, cfg configs.SignLanguage, rl configs.RateLimit, q Queue) (*Channel, error) {
-	if d.Now == nil {
-		d.Now = time.Now
+	if d.Clock == nil {
+		d.Clock = clock.System
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -80,7 +81,7 @@ func New(d channels.Deps, cfg configs.SignLanguage, rl configs.RateLimit, q Queu
 		return nil, fmt.Errorf("sign_language.calendar: %w", err)
 	}
 	cfg.Calendar = spec
-	return &Channel{d: d, cfg: cfg, cal: cal, queue: q, limiter: httpin.NewLimiter(rl.PerIP, rl.PerIPBurst, d.Now)}, nil
+	return &Channel{d: d, cfg: cfg, cal: cal, queue: q, limiter: httpin.NewLimiter(rl.PerIP, rl.PerIPBurst, d.Clock)}, nil
 }
 
 // Name is the channel value.
@@ -105,7 +106,7 @@ func (c *Channel) OpenAt(t time.Time) (bool, time.Time) {
 // ICEServers returns the STUN entry and the TURN entry with time-limited
 // TURN REST credentials for user (an opaque id, never personal data).
 func (c *Channel) ICEServers(user string) []turn.ICEServer {
-	return turn.ICEServers(c.cfg.STUNURLs, c.cfg.TURNURLs, c.cfg.TURNSecret, user, c.cfg.TURNTTL, c.d.Now())
+	return turn.ICEServers(c.cfg.STUNURLs, c.cfg.TURNURLs, c.cfg.TURNSecret, user, c.cfg.TURNTTL, c.d.Clock.Now())
 }
 
 // Welcome is the live-chat welcome extra of a video session: its ICE
@@ -197,7 +198,7 @@ func (c *Channel) requestSession(ec echo.Context) error {
 			return err
 		}
 	}
-	return ec.JSON(http.StatusOK, c.Answer(cl.Sub, cl.Channel, c.d.Now()))
+	return ec.JSON(http.StatusOK, c.Answer(cl.Sub, cl.Channel, c.d.Clock.Now()))
 }
 
 // Answer is the answer to a citizen (token subject and channel) asking for

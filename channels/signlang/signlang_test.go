@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/signlang"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/apierr"
@@ -41,10 +42,10 @@ func (q fakeQueue) VideoQueue(string, string) (int, time.Duration) {
 	return q.pos, time.Duration(q.pos) * 30 * time.Second
 }
 
-func newChannel(t *testing.T, cfg configs.SignLanguage, now func() time.Time) *signlang.Channel {
+func newChannel(t *testing.T, cfg configs.SignLanguage, clk clock.Clock) *signlang.Channel {
 	t.Helper()
-	d := channels.Deps{Now: now, Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")},
-		FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Now: now}}
+	d := channels.Deps{Clock: clk, Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")},
+		FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Clock: clk}}
 	c, err := signlang.New(d, cfg, configs.Default().RateLimit, fakeQueue{pos: 4})
 	require.NoError(t, err)
 	return c
@@ -54,7 +55,7 @@ func TestAnswerFollowsTheCalendar(t *testing.T) {
 	cfg := configs.Default().SignLanguage
 	cfg.Holidays, cfg.Workdays = nationalDay, makeUpDays
 	var now time.Time
-	c := newChannel(t, cfg, func() time.Time { return now })
+	c := newChannel(t, cfg, clock.NewFake(now))
 	tests := []struct {
 		name  string
 		at    time.Time
@@ -106,7 +107,7 @@ func TestClosedWithNoScheduledOpening(t *testing.T) {
 	}
 	cfg := configs.Default().SignLanguage
 	cfg.Holidays = days
-	c := newChannel(t, cfg, time.Now)
+	c := newChannel(t, cfg, clock.System)
 	a := c.Answer("web-1", "app", cst(2025, 1, 2, 10, 0))
 	require.False(t, a.Open)
 	require.Nil(t, a.OpensAt)
@@ -130,7 +131,7 @@ func TestICEServersUseTheTURNVector(t *testing.T) {
 	cfg.Calendar = "Mon-Sun 00:00-24:00 UTC"
 	cfg.STUNURLs, cfg.TURNURLs, cfg.TURNSecret, cfg.TURNTTL = []string{"stun:stun.example:3478"}, []string{"turn:turn.example:3478"}, vec.TURN.Secret, time.Hour
 	now := time.Unix(exp, 0).Add(-time.Hour)
-	c := newChannel(t, cfg, func() time.Time { return now })
+	c := newChannel(t, cfg, clock.NewFake(now))
 
 	a := c.Answer("web-1", "web", now)
 	require.True(t, a.Open)
@@ -195,7 +196,7 @@ func TestDecodeCallback(t *testing.T) {
 
 func TestCallbackEnvelope(t *testing.T) {
 	now := cst(2025, 3, 7, 17, 1)
-	c := newChannel(t, configs.Default().SignLanguage, func() time.Time { return now })
+	c := newChannel(t, configs.Default().SignLanguage, clock.NewFake(now))
 	r, err := signlang.DecodeCallback([]byte(`{"phone":"+86 138 0013 8000","name":"李华","preferred_time":"2025-03-10T02:00:00Z","note":"下午方便"}`))
 	require.NoError(t, err)
 	env := c.Envelope(r, "web-abc")

@@ -16,6 +16,7 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms/reassembly"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -68,24 +69,8 @@ type TxEmitter interface {
 	Notify()
 }
 
-// Clock is the channel's time source; livechat's test clock satisfies it.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{ now func() time.Time }
-
-func (c realClock) Now() time.Time { return c.now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
-
 // Options tune the channel; zero values take the defaults.
 type Options struct {
-	// Clock drives reassembly deadlines, retries, compaction and request
-	// timestamps. Default: real time (Deps.Now for the current time if set).
-	Clock Clock
 	// HTTPClient calls the provider's send API (default: 10 s timeout).
 	HTTPClient *http.Client
 	// CallbackToken and CallbackSecret, when either is set, replace
@@ -114,13 +99,6 @@ type Options struct {
 }
 
 func (o *Options) setDefaults(d channels.Deps) {
-	if o.Clock == nil {
-		now := d.Now
-		if now == nil {
-			now = time.Now
-		}
-		o.Clock = realClock{now: now}
-	}
 	if o.AliyunTemplateCode == "" {
 		o.AliyunTemplateCode = AliyunTemplateCode
 	}
@@ -166,6 +144,7 @@ type Channel struct {
 	// reloadAt, while set, is the arrival time reassembly stamps on a group
 	// (start-up reload keeps the original deadlines).
 	reloadAt atomic.Pointer[time.Time]
+	clock    clock.Clock
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -199,14 +178,19 @@ func New(d channels.Deps, cfg configs.SMS, conv channels.Conversations, db *stor
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	clk := d.Clock
+	if clk == nil {
+		clk = clock.System
+	}
 	c := &Channel{cfg: cfg, opts: opts, provider: cfg.Provider, log: log.With("channel", normalize.ChannelSMS),
-		conv: conv, db: db, em: em, wake: make(chan struct{}, 1), metrics: newMetrics()}
-	c.auth = smsformat.Authenticator{Token: cfg.Token, Secret: cfg.Secret, Now: opts.Clock.Now}
+		conv: conv, db: db, em: em, clock: clk, wake: make(chan struct{}, 1), metrics: newMetrics()}
+	c.auth = smsformat.Authenticator{Token: cfg.Token, Secret: cfg.Secret, Clock: c.clock}
 	if opts.CallbackToken != "" || opts.CallbackSecret != "" {
 		c.auth.Token, c.auth.Secret = opts.CallbackToken, opts.CallbackSecret
 	}
-	c.asm = reassembly.New(reassembly.Config{Wait: cfg.ReassemblyWait, MaxGroups: opts.MaxGroups, Now: c.assemblerNow})
-	c.sender, c.noSender = newSender(cfg, opts, c.log)
+	c.asm = reassembly.New(reassembly.Config{Wait: cfg.ReassemblyWait, MaxGroups: opts.MaxGroups,
+		Clock: arrivalClock{Clock: c.clock, at: &c.reloadAt}})
+	c.sender, c.noSender = newSender(cfg, opts, clk, c.log)
 	if c.noSender != nil {
 		c.log.Warn("sms: replies disabled", "err", c.noSender)
 	}
@@ -245,11 +229,18 @@ func (c *Channel) Mount(e *echo.Echo) {
 // metrics).
 func (c *Channel) Pending() int { return c.asm.Len() }
 
-func (c *Channel) assemblerNow() time.Time {
-	if t := c.reloadAt.Load(); t != nil {
+// arrivalClock is the channel's clock for reassembly, except that while
+// reload replays stored parts it reads their arrival time.
+type arrivalClock struct {
+	clock.Clock
+	at *atomic.Pointer[time.Time]
+}
+
+func (a arrivalClock) Now() time.Time {
+	if t := a.at.Load(); t != nil {
 		return *t
 	}
-	return c.opts.Clock.Now()
+	return a.Clock.Now()
 }
 
 // kick wakes Run to recompute its next deadline.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -38,9 +39,9 @@ func sentKey(provider, id string) []byte { return []byte(provider + ":" + id) }
 
 // newSender builds the provider's send API client, wrapped in the
 // per-number limiter.
-func newSender(cfg configs.SMS, opts Options, log *slog.Logger) (smsapi.Sender, error) {
+func newSender(cfg configs.SMS, opts Options, clk clock.Clock, log *slog.Logger) (smsapi.Sender, error) {
 	o := smsapi.Options{APIBase: cfg.APIBase, SignName: cfg.SignName, MaxChars: cfg.MaxReplyChars,
-		HTTPClient: opts.HTTPClient, Now: opts.Clock.Now}
+		HTTPClient: opts.HTTPClient, Clock: clk}
 	if cfg.Provider != smsformat.ProviderGeneric { // only templates have a fixed text and a variable
 		o.MaxVariableChars, o.TemplateFixedChars = cfg.MaxVariableChars, cfg.TemplateFixedChars
 	}
@@ -60,8 +61,8 @@ func newSender(cfg configs.SMS, opts Options, log *slog.Logger) (smsapi.Sender, 
 		return nil, fmt.Errorf("%w: %w", ErrNoSender, err)
 	}
 	// The limiter is outside the retries: one reply takes one slot.
-	s = &retrying{next: s, backoff: opts.SendBackoff, clock: opts.Clock, log: log}
-	return smsapi.WithLimiter(s, smsapi.NewPerNumberLimiter(cfg.PerNumberPerMinute, opts.Clock.Now)), nil
+	s = &retrying{next: s, backoff: opts.SendBackoff, clock: clk, log: log}
+	return smsapi.WithLimiter(s, smsapi.NewPerNumberLimiter(cfg.PerNumberPerMinute, clk)), nil
 }
 
 // retrying re-sends after a transient failure before any part was accepted
@@ -71,7 +72,7 @@ func newSender(cfg configs.SMS, opts Options, log *slog.Logger) (smsapi.Sender, 
 type retrying struct {
 	next    smsapi.Sender
 	backoff []time.Duration
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 }
 
@@ -147,21 +148,21 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
 	return nil
 }
 
-// sleep waits d on clock, or until ctx ends.
-func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+// sleep waits d on clk, or until ctx ends.
+func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
 	done := make(chan struct{})
-	stop := clock.AfterFunc(d, func() { close(done) })
+	t := clk.AfterFunc(d, func() { close(done) })
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		stop()
+		t.Stop()
 		return ctx.Err()
 	}
 }
 
 func (c *Channel) recordSent(ctx context.Context, m channels.Outbound, masked string, res smsapi.Result) error {
-	now := c.opts.Clock.Now().UTC()
+	now := c.clock.Now().UTC()
 	return c.db.Update(ctx, func(tx *store.Tx) error {
 		b := tx.Bucket([]byte(bucketSent))
 		for i, id := range res.MessageIDs {

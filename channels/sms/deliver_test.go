@@ -193,7 +193,7 @@ func TestReports(t *testing.T) {
 				h := e.chanHarness
 				if plain {
 					e.Stop()
-					h = startChannel(t, e.Hub.Hub, e.Hub.DB, emitOnly{e.Hub.Intake}, e.cfg, sms.Options{Clock: e.Clock}, e.Clock.Now)
+					h = startChannel(t, e.Hub.Hub, e.Hub.DB, emitOnly{e.Hub.Intake}, e.cfg, sms.Options{}, e.Clock)
 				}
 				require.NoError(t, h.Ch.Deliver(context.Background(), outbound("第一条")))
 				require.NoError(t, h.Ch.Deliver(context.Background(), outbound("第二条")))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
@@ -31,9 +32,9 @@ func TestEndToEnd(t *testing.T) {
 	for _, provider := range providers {
 		t.Run(provider, func(t *testing.T) {
 			g := lt.Start(t, "GATEWAY_AGENTS=a1:pw:general:5")
-			fake := newFake(t, provider, time.Now)
+			fake := newFake(t, provider, clock.System)
 			cfg := smsConfig(provider, fake.URL())
-			h := startChannel(t, g.Hub(), g.Intake().DB(), g.Intake(), cfg, sms.Options{}, time.Now)
+			h := startChannel(t, g.Hub(), g.Intake().DB(), g.Intake(), cfg, sms.Options{}, clock.System)
 
 			agent := g.MustDial(t, "/v1/ws/agent", g.AgentToken(t, "a1", "pw"))
 			agent.SendData(livechat.TypeHello, "", "", map[string]any{})

@@ -20,6 +20,7 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
@@ -60,15 +61,15 @@ type fakeProvider interface {
 	Calls() int
 }
 
-func newFake(t testing.TB, provider string, now func() time.Time) fakeProvider {
+func newFake(t testing.TB, provider string, clk clock.Clock) fakeProvider {
 	c := providerCreds(provider)
 	switch provider {
 	case smsformat.ProviderAliyun:
-		return smsfake.NewAliyun(t, c.token, c.secret, smsfake.WithNow(now))
+		return smsfake.NewAliyun(t, c.token, c.secret, smsfake.WithClock(clk))
 	case smsformat.ProviderTencent:
-		return smsfake.NewTencent(t, c.token, c.secret, smsfake.WithNow(now))
+		return smsfake.NewTencent(t, c.token, c.secret, smsfake.WithClock(clk))
 	default:
-		return smsfake.NewGeneric(t, c.secret, c.token, smsfake.WithNow(now))
+		return smsfake.NewGeneric(t, c.secret, c.token, smsfake.WithClock(clk))
 	}
 }
 
@@ -106,11 +107,11 @@ type chanHarness struct {
 	Fake     fakeProvider
 	provider string
 	cfg      configs.SMS
-	now      func() time.Time
+	clock    clock.Clock
 	stop     func()
 }
 
-func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sms.Emitter, cfg configs.SMS, opts sms.Options, now func() time.Time) *chanHarness {
+func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sms.Emitter, cfg configs.SMS, opts sms.Options, clk clock.Clock) *chanHarness {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -122,7 +123,7 @@ func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sm
 		}
 		return nil
 	}))
-	ch, err := sms.New(channels.Deps{Logger: logger, Now: now}, cfg, conv, db, em, opts)
+	ch, err := sms.New(channels.Deps{Logger: logger, Clock: clk}, cfg, conv, db, em, opts)
 	require.NoError(t, err)
 	if r, ok := conv.(interface {
 		RegisterDeliverer(string, channels.Deliverer)
@@ -136,7 +137,7 @@ func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sm
 	done := make(chan struct{})
 	go func() { ch.Run(ctx); close(done) }()
 	var once sync.Once
-	h := &chanHarness{Ch: ch, URL: srv.URL, Logs: logs, provider: cfg.Provider, cfg: cfg, now: now}
+	h := &chanHarness{Ch: ch, URL: srv.URL, Logs: logs, provider: cfg.Provider, cfg: cfg, clock: clk}
 	h.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -152,7 +153,7 @@ func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sm
 func (h *chanHarness) Stop() { h.stop() }
 
 func (h *chanHarness) auth() smsfake.CallbackAuth {
-	return smsfake.CallbackAuth{Secret: h.cfg.Secret, Token: h.cfg.Token, Now: h.now()}
+	return smsfake.CallbackAuth{Secret: h.cfg.Secret, Token: h.cfg.Token, Now: h.clock.Now()}
 }
 
 // post sends a built callback and returns the status and body.
@@ -214,22 +215,22 @@ func ackBody(provider string) string {
 type hubEnv struct {
 	*chanHarness
 	Hub   *lt.Hub
-	Clock *lt.FakeClock
+	Clock *clock.Fake
 }
 
 func startHubEnv(t testing.TB, provider, dir string, start time.Time, tune func(*configs.SMS, *sms.Options)) *hubEnv {
 	t.Helper()
-	clock := lt.NewFakeClock(start)
-	hub := lt.StartHub(t, "a1:pw:general:5", clock, dir)
-	fake := newFake(t, provider, clock.Now)
+	clk := clock.NewFake(start)
+	hub := lt.StartHub(t, "a1:pw:general:5", clk, dir)
+	fake := newFake(t, provider, clk)
 	cfg := smsConfig(provider, fake.URL())
-	opts := sms.Options{Clock: clock}
+	opts := sms.Options{}
 	if tune != nil {
 		tune(&cfg, &opts)
 	}
-	h := startChannel(t, hub.Hub, hub.DB, hub.Intake, cfg, opts, clock.Now)
+	h := startChannel(t, hub.Hub, hub.DB, hub.Intake, cfg, opts, clk)
 	h.Fake = fake
-	return &hubEnv{chanHarness: h, Hub: hub, Clock: clock}
+	return &hubEnv{chanHarness: h, Hub: hub, Clock: clk}
 }
 
 // stopAll stops the channel, then the hub and its store: a process exit.

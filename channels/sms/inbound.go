@@ -141,7 +141,7 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 			for _, w := range list {
 				if failed { // keep the number's order: what follows waits for the retry
 					if !w.whole {
-						c.queueRetry(w.g, c.opts.Clock.Now())
+						c.queueRetry(w.g, c.clock.Now())
 					}
 					continue
 				}
@@ -157,7 +157,7 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 					errMu.Unlock()
 				default:
 					c.log.Warn("sms: hand-off failed, will retry", "phone", smsformat.MaskPhone(phone), "err", err)
-					c.queueRetry(w.g, c.opts.Clock.Now())
+					c.queueRetry(w.g, c.clock.Now())
 				}
 			}
 		}()

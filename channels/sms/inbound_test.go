@@ -273,7 +273,7 @@ func TestHandOffFailures(t *testing.T) {
 	e.Stop()
 	conv := &flakyConv{Conversations: e.Hub.Hub}
 	conv.fails.Store(1)
-	h := startChannel(t, conv, e.Hub.DB, e.Hub.Intake, e.cfg, sms.Options{Clock: e.Clock}, e.Clock.Now)
+	h := startChannel(t, conv, e.Hub.DB, e.Hub.Intake, e.cfg, sms.Options{}, e.Clock)
 	in := smsformat.Inbound{Phone: phone, Text: "你好", SentAt: t0}
 	status, body := h.uplink(t, in)
 	require.Equal(t, 503, status)
@@ -288,7 +288,7 @@ func TestHandOffFailures(t *testing.T) {
 	g.Stop()
 	conv = &flakyConv{Conversations: g.Hub.Hub}
 	conv.fails.Store(2)
-	h = startChannel(t, conv, g.Hub.DB, g.Hub.Intake, g.cfg, sms.Options{Clock: g.Clock}, g.Clock.Now)
+	h = startChannel(t, conv, g.Hub.DB, g.Hub.Intake, g.cfg, sms.Options{}, g.Clock)
 	for _, p := range []smsformat.Inbound{part("x1", "甲", "e5", 2, 1), part("x2", "乙", "e5", 2, 2)} {
 		status, body := h.uplink(t, p)
 		require.Equal(t, 200, status, body)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
@@ -127,15 +128,15 @@ func TestLongTicketReplyArrivesWhole(t *testing.T) {
 }
 
 // startWithAPI is startHubEnv over a given provider fake.
-func startWithAPI(t *testing.T, provider string, clock *lt.FakeClock, api limitedAPI, tune func(*configs.SMS)) *hubEnv {
+func startWithAPI(t *testing.T, provider string, clk *clock.Fake, api limitedAPI, tune func(*configs.SMS)) *hubEnv {
 	t.Helper()
-	hub := lt.StartHub(t, "a1:pw:general:5", clock, "")
+	hub := lt.StartHub(t, "a1:pw:general:5", clk, "")
 	cfg := smsConfig(provider, api.URL())
 	if tune != nil {
 		tune(&cfg)
 	}
-	h := startChannel(t, hub.Hub, hub.DB, hub.Intake, cfg, sms.Options{Clock: clock}, clock.Now)
-	return &hubEnv{chanHarness: h, Hub: hub, Clock: clock}
+	h := startChannel(t, hub.Hub, hub.DB, hub.Intake, cfg, sms.Options{}, clk)
+	return &hubEnv{chanHarness: h, Hub: hub, Clock: clk}
 }
 
 // counter reads one of the channel's counters by name and labels
@@ -170,9 +171,9 @@ func TestDeliverSplitsByConfiguredLimits(t *testing.T) {
 		t.Run(provider, func(t *testing.T) {
 			c := providerCreds(provider)
 			tmpl := map[string]string{smsformat.ProviderAliyun: "市民热线答复：${content}", smsformat.ProviderTencent: "市民热线答复：{1}"}[provider]
-			clock := lt.NewFakeClock(t0)
-			api := newLimitedAPI(t, provider, c.token, c.secret, smsfake.WithNow(clock.Now), smsfake.WithTemplate(tmpl), smsfake.WithVariableCap(300))
-			e := startWithAPI(t, provider, clock, api, func(s *configs.SMS) { s.TemplateFixedChars, s.MaxVariableChars = 6, 300 })
+			clk := clock.NewFake(t0)
+			api := newLimitedAPI(t, provider, c.token, c.secret, smsfake.WithClock(clk), smsfake.WithTemplate(tmpl), smsfake.WithVariableCap(300))
+			e := startWithAPI(t, provider, clk, api, func(s *configs.SMS) { s.TemplateFixedChars, s.MaxVariableChars = 6, 300 })
 			reply := longReply(600)
 			require.NoError(t, e.Ch.Deliver(context.Background(), outbound(reply)))
 			sent := api.Sent()
@@ -209,9 +210,9 @@ func TestLengthRefusalIsLoggedAndCounted(t *testing.T) {
 		t.Run(provider, func(t *testing.T) {
 			c := providerCreds(provider)
 			tmpl := map[string]string{smsformat.ProviderAliyun: "${content}", smsformat.ProviderTencent: "{1}"}[provider]
-			clock := lt.NewFakeClock(t0)
-			api := newLimitedAPI(t, provider, c.token, c.secret, smsfake.WithNow(clock.Now), smsfake.WithTemplate(strings.Repeat("字", 30)+tmpl))
-			e := startWithAPI(t, provider, clock, api, nil)
+			clk := clock.NewFake(t0)
+			api := newLimitedAPI(t, provider, c.token, c.secret, smsfake.WithClock(clk), smsfake.WithTemplate(strings.Repeat("字", 30)+tmpl))
+			e := startWithAPI(t, provider, clk, api, nil)
 			reply := longReply(600)
 			require.NoError(t, e.Ch.Deliver(context.Background(), outbound(reply)))
 			require.Equal(t, 1, api.LengthRefusals())
@@ -221,8 +222,8 @@ func TestLengthRefusalIsLoggedAndCounted(t *testing.T) {
 			require.Contains(t, logs, `"level":"ERROR","msg":"sms: provider refused a send for length`)
 			require.Contains(t, logs, `"recovered":true`)
 
-			stuck := newLimitedAPI(t, provider, c.token, c.secret, smsfake.WithNow(clock.Now), smsfake.WithContentLimit(15))
-			e2 := startWithAPI(t, provider, lt.NewFakeClock(t0), stuck, nil)
+			stuck := newLimitedAPI(t, provider, c.token, c.secret, smsfake.WithClock(clk), smsfake.WithContentLimit(15))
+			e2 := startWithAPI(t, provider, clock.NewFake(t0), stuck, nil)
 			err := e2.Ch.Deliver(context.Background(), outbound(reply))
 			require.ErrorIs(t, err, smsapi.ErrTooLong)
 			require.True(t, sms.Permanent(err))

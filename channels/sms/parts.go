@@ -59,7 +59,7 @@ func partStoreKey(p smsformat.Inbound, key string) []byte {
 // provider retry of a part, pending or already assembled, is not).
 func (c *Channel) persistParts(ctx context.Context, parts []smsformat.Inbound, keys []string) ([]bool, error) {
 	fresh := make([]bool, len(parts))
-	now := c.opts.Clock.Now().UTC()
+	now := c.clock.Now().UTC()
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		clear(fresh) // fn may run more than once
 		pb, ib := tx.Bucket([]byte(bucketParts)), tx.Bucket([]byte(bucketPartKeys))
@@ -95,7 +95,7 @@ func (c *Channel) persistParts(ctx context.Context, parts []smsformat.Inbound, k
 // text, so a retry the provider sent under another id (which reassembly
 // ignored as a duplicate) goes too.
 func (c *Channel) consumeGroup(ctx context.Context, g reassembly.Group) error {
-	now := c.opts.Clock.Now().UTC()
+	now := c.clock.Now().UTC()
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		pb, ib := tx.Bucket([]byte(bucketParts)), tx.Bucket([]byte(bucketPartKeys))
 		st, _ := json.Marshal(partKeyState{Done: true, At: now})
@@ -177,7 +177,7 @@ func (c *Channel) seenKey(key string) bool {
 
 // markKey records that a whole message was handed over.
 func (c *Channel) markKey(ctx context.Context, key string) error {
-	st, _ := json.Marshal(partKeyState{Done: true, At: c.opts.Clock.Now().UTC()})
+	st, _ := json.Marshal(partKeyState{Done: true, At: c.clock.Now().UTC()})
 	return c.db.Update(ctx, func(tx *store.Tx) error {
 		return tx.Bucket([]byte(bucketPartKeys)).Put([]byte(key), st)
 	})

@@ -39,7 +39,7 @@ func (c *Channel) reports(ec echo.Context) error {
 // and the events share one transaction; otherwise events are emitted first
 // and a crash in between may repeat one (consumers de-duplicate by id).
 func (c *Channel) recordReports(ctx context.Context, reps []smsformat.Report) error {
-	now := c.opts.Clock.Now().UTC()
+	now := c.clock.Now().UTC()
 	if txe, ok := c.em.(TxEmitter); ok {
 		err := c.db.Update(ctx, func(tx *store.Tx) error {
 			marks, evs, err := c.planReports(tx, reps, now)

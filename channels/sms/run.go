@@ -39,12 +39,12 @@ func (c *Channel) queueRetry(g reassembly.Group, at time.Time) {
 // retries failed hand-offs and compacts old records, until ctx ends. Call it
 // once, in a goroutine the caller waits for; it returns when ctx is done.
 func (c *Channel) Run(ctx context.Context) {
-	nextCompact := c.opts.Clock.Now()
+	nextCompact := c.clock.Now()
 	for {
 		if ctx.Err() != nil {
 			return
 		}
-		now := c.opts.Clock.Now()
+		now := c.clock.Now()
 		c.expire(ctx, now)
 		c.retryDue(ctx, now)
 		if !now.Before(nextCompact) {
@@ -78,17 +78,17 @@ func (c *Channel) Run(ctx context.Context) {
 // (a test advancing it) would make the timer late, so it is set again.
 func (c *Channel) timerAt(wake time.Time) (<-chan struct{}, func() bool, bool) {
 	for {
-		before := c.opts.Clock.Now()
+		before := c.clock.Now()
 		d := wake.Sub(before)
 		if d <= 0 {
 			return nil, nil, false
 		}
 		fired := make(chan struct{})
-		stop := c.opts.Clock.AfterFunc(d, func() { close(fired) })
-		if c.opts.Clock.Now().Sub(before) <= time.Millisecond {
-			return fired, stop, true
+		t := c.clock.AfterFunc(d, func() { close(fired) })
+		if c.clock.Now().Sub(before) <= time.Millisecond {
+			return fired, t.Stop, true
 		}
-		stop()
+		t.Stop()
 	}
 }
 

@@ -46,7 +46,7 @@ var _ channels.Channel = (*Channel)(nil)
 // New returns the web channel. appAuth, when not nil, lets a signed app
 // obtain citizen tokens too.
 func New(d channels.Deps, cfg configs.Web, rl configs.RateLimit, appAuth AppAuth) *Channel {
-	return &Channel{d: d, cfg: cfg, limiter: httpin.NewLimiter(rl.PerIP, rl.PerIPBurst, d.Now),
+	return &Channel{d: d, cfg: cfg, limiter: httpin.NewLimiter(rl.PerIP, rl.PerIPBurst, d.Clock),
 		captcha: &http.Client{Timeout: 2 * time.Second}, appAuth: appAuth}
 }
 

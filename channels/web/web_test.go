@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/web"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/normalize"
@@ -56,18 +57,18 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg configs.Web) *fixture {
 	t.Helper()
-	clock := func() time.Time { return now }
+	clk := clock.NewFake(now)
 	f := &fixture{e: echo.New(), intake: &fakeIntake{byKey: map[string]intakelog.Result{}},
-		tokens: tokens.NewSigner("test-secret", clock)}
+		tokens: tokens.NewSigner("test-secret", clk)}
 	f.e.HTTPErrorHandler = func(err error, c echo.Context) {
 		ae := apierr.From(err)
 		_ = c.JSON(apierr.Status(ae.Code), apierr.Body{Error: ae})
 	}
-	d := channels.Deps{Intake: f.intake, Tokens: f.tokens, Now: clock, MaxBody: 1 << 16, CitizenTTL: time.Hour,
+	d := channels.Deps{Intake: f.intake, Tokens: f.tokens, Clock: clk, MaxBody: 1 << 16, CitizenTTL: time.Hour,
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		ClientIP: func(r *http.Request) string { return r.RemoteAddr },
 		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute,
-			Handling: 24 * time.Hour, Now: clock}}
+			Handling: 24 * time.Hour, Clock: clk}}
 	web.New(d, cfg, configs.RateLimit{PerIP: 100, PerIPBurst: 100}, nil).Mount(f.e)
 	return f
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/wechat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 	"github.com/hotline12345/gateway/normalize/apierr"
@@ -239,8 +240,8 @@ func newEnv(t testing.TB, s setup) *env {
 		cfg.EncodingAESKey = aesKey
 	}
 	conv, rec := newFakeConv(), &fakeRecorder{}
-	ch, err := wechat.New(channels.Deps{MaxBody: s.maxBody}, cfg, conv,
-		wechat.Options{Now: func() time.Time { return now }, Recorder: rec, AllowPlaintext: s.allowPlaintext})
+	ch, err := wechat.New(channels.Deps{MaxBody: s.maxBody, Clock: clock.NewFake(now)}, cfg, conv,
+		wechat.Options{Recorder: rec, AllowPlaintext: s.allowPlaintext})
 	require.NoError(t, err)
 	e := echo.New()
 	e.HTTPErrorHandler = renderError

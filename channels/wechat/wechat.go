@@ -29,6 +29,7 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/wechatapi"
 	"github.com/hotline12345/gateway/normalize"
@@ -61,9 +62,6 @@ type Options struct {
 	// one in this process. The library's Redis cache shares it between
 	// replicas.
 	TokenCache cache.Cache
-	// Now is the clock for timestamps and token expiry; nil means Deps.Now,
-	// then time.Now.
-	Now func() time.Time
 	// Recorder records unknown message types and events. Nil means they are
 	// only logged (without content) and acknowledged: wire it in production.
 	Recorder Recorder
@@ -100,12 +98,9 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 	if conv == nil {
 		return nil, errors.New("wechat: Conversations is required")
 	}
-	now := opts.Now
-	if now == nil {
-		now = d.Now
-	}
-	if now == nil {
-		now = time.Now
+	clk := d.Clock
+	if clk == nil {
+		clk = clock.System
 	}
 	log := d.Logger
 	if log == nil {
@@ -113,7 +108,7 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 	}
 	log = log.With("channel", normalize.ChannelWechat)
 
-	vcfg := wxcrypto.VerifierConfig{Token: cfg.Token, Now: now}
+	vcfg := wxcrypto.VerifierConfig{Token: cfg.Token, Clock: clk}
 	if cfg.EncodingAESKey != "" {
 		c, err := wxcrypto.NewCipher(cfg.EncodingAESKey, cfg.AppID)
 		if err != nil {
@@ -127,7 +122,7 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
 	api, err := wechatapi.New(wechatapi.Config{AppID: cfg.AppID, AppSecret: cfg.AppSecret, APIBase: cfg.APIBase,
-		HTTP: opts.HTTP, Now: now, Cache: opts.TokenCache, Logger: log})
+		HTTP: opts.HTTP, Clock: clk, Cache: opts.TokenCache, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
@@ -140,7 +135,7 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 		log.Warn("no recorder for unknown WeChat pushes: they are acknowledged and only logged")
 		rec = logRecorder{log}
 	}
-	return &Channel{d: d, conv: conv, verifier: v, api: api, rec: rec, log: log, now: now, maxBody: maxBody}, nil
+	return &Channel{d: d, conv: conv, verifier: v, api: api, rec: rec, log: log, now: clk.Now, maxBody: maxBody}, nil
 }
 
 // The WeChat channel takes pushes and delivers replies.

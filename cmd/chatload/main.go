@@ -41,7 +41,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 type options struct {

@@ -14,6 +14,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/normalize"
 )
@@ -32,8 +33,8 @@ type config struct {
 	Reply string
 	// MaxInFlight bounds the tickets whose sequence is running at once.
 	MaxInFlight int
-	// Now stamps the events' "at" (default time.Now).
-	Now func() time.Time
+	// Clock stamps the events' "at" (default clock.System).
+	Clock clock.Clock
 }
 
 const maxReplyRunes = 2000 // ticket-event.schema.json: reply.text maxLength
@@ -51,8 +52,8 @@ func (c *config) setDefaults() {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 10000
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.System
 	}
 }
 
@@ -270,7 +271,7 @@ func (s *sim) ticket(ctx context.Context, env envelopeRef) error {
 			return err
 		}
 		ev := normalize.TicketEvent{Schema: normalize.SchemaTicketEvent, EnvelopeID: env.ID, TicketID: id,
-			Status: st.status, At: s.cfg.Now().UTC()}
+			Status: st.status, At: s.cfg.Clock.Now().UTC()}
 		if st.reply != "" {
 			ev.Reply = &normalize.TicketReply{Text: st.reply}
 		}

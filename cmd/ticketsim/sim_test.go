@@ -16,6 +16,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/schemas"
@@ -94,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 
 	fixed := time.Date(2024, 5, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	cfg := config{Brokers: brokers, AcceptDelay: time.Millisecond, DispatchDelay: time.Millisecond,
-		ResolveDelay: time.Millisecond, Reply: defaultReply, Now: func() time.Time { return fixed }}
+		ResolveDelay: time.Millisecond, Reply: defaultReply, Clock: clock.NewFake(fixed)}
 	var logs syncBuffer
 	stop := start(t, cfg, &logs)
 
@@ -201,7 +202,7 @@ func TestTicketSequence(t *testing.T) {
 			var got []normalize.TicketEvent
 			fails := tc.failures
 			s := &sim{log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-				cfg: config{OutTopic: "out", ResolveDelay: tc.resolve, Reply: tc.reply, Now: time.Now},
+				cfg: config{OutTopic: "out", ResolveDelay: tc.resolve, Reply: tc.reply, Clock: clock.System},
 				produce: func(_ context.Context, msgs []kafka.Message) error {
 					if fails > 0 {
 						fails--
@@ -229,7 +230,7 @@ func TestTicketSequence(t *testing.T) {
 
 func TestTicketStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &sim{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg: config{OutTopic: "out", DispatchDelay: time.Hour, Now: time.Now},
+	s := &sim{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg: config{OutTopic: "out", DispatchDelay: time.Hour, Clock: clock.System},
 		produce: func(context.Context, []kafka.Message) error { cancel(); return nil }}
 	require.ErrorIs(t, s.ticket(ctx, envelopeRef{ID: "e1"}), context.Canceled)
 }

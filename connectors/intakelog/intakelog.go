@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/normalize"
 )
@@ -126,9 +127,9 @@ type Log struct {
 	wake chan struct{}
 }
 
-// New returns the log over db. now is the gateway's clock.
-func New(db *store.DB, topics Topics, now func() time.Time) *Log {
-	return &Log{db: db, topics: topics, now: now, wake: make(chan struct{}, 1)}
+// New returns the log over db with the gateway's clock.
+func New(db *store.DB, topics Topics, clk clock.Clock) *Log {
+	return &Log{db: db, topics: topics, now: clk.Now, wake: make(chan struct{}, 1)}
 }
 
 // OnAccept registers a hook that runs in the transaction of every new envelope.

@@ -12,23 +12,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/normalize"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type fixture struct {
 	log   *intakelog.Log
 	db    *store.DB
-	clk   *clock
+	clk   *clock.Fake
 	stamp normalize.Stamp
 	path  string
 }
@@ -41,11 +34,11 @@ func newFixture(t *testing.T) *fixture {
 	db, err := store.Open(path, store.Options{NoSync: true}, intakelog.Buckets...)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
 	return &fixture{db: db, clk: clk, path: path,
-		log: intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clk.Now),
+		log: intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clk),
 		stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute,
-			Handling: 24 * time.Hour, Now: clk.Now}}
+			Handling: 24 * time.Hour, Clock: clk}}
 }
 
 func (f *fixture) env(key, text string) *normalize.Envelope {
@@ -222,7 +215,7 @@ func TestPendingSurvivesReopen(t *testing.T) {
 	db, err := store.Open(f.path, store.Options{}, intakelog.Buckets...)
 	require.NoError(t, err)
 	defer db.Close()
-	l := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, f.clk.Now)
+	l := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, f.clk)
 	rest, err := l.Pending(10)
 	require.NoError(t, err)
 	require.Len(t, rest, 2)

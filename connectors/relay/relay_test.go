@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -52,12 +53,12 @@ func newLog(t testing.TB) *intakelog.Log {
 	db, err := store.Open(filepath.Join(t.TempDir(), "g.db"), store.Options{NoSync: true}, intakelog.Buckets...)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	return intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, time.Now)
+	return intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clock.System)
 }
 
 func accept(t testing.TB, l *intakelog.Log, n int, citizens int) []string {
 	t.Helper()
-	st := normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: time.Minute, Handling: time.Hour, Now: time.Now}
+	st := normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: time.Minute, Handling: time.Hour, Clock: clock.System}
 	var ids []string
 	for i := range n {
 		e := st.New(normalize.ChannelWeb, fmt.Sprintf("web:%d-%s", i, normalize.NewID()), fmt.Sprintf("citizen-%d", i%citizens))

@@ -105,7 +105,7 @@ func (a *Aliyun) sendOne(ctx context.Context, e164, piece string) (string, int, 
 	v.Set("SignatureVersion", "1.0")
 	v.Set("TemplateCode", a.cfg.TemplateCode)
 	v.Set("TemplateParam", strings.TrimSuffix(param.String(), "\n"))
-	v.Set("Timestamp", a.cfg.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	v.Set("Timestamp", a.cfg.Clock.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	v.Set("Version", "2017-05-25")
 	v.Set("Signature", popSignature(http.MethodPost, v, a.cfg.AccessKeySecret))
 

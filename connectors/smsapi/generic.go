@@ -99,7 +99,7 @@ func (g *Generic) sendPart(ctx context.Context, target string, msg genericSend) 
 	h := http.Header{}
 	h.Set("Content-Type", smsformat.ContentTypeJSON)
 	if g.cfg.Secret != "" {
-		ts := strconv.FormatInt(g.cfg.Now().Unix(), 10)
+		ts := strconv.FormatInt(g.cfg.Clock.Now().Unix(), 10)
 		h.Set(smsformat.HeaderTimestamp, ts)
 		h.Set(smsformat.HeaderSignature, smsformat.SignBody(g.cfg.Secret, ts, body))
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // PerNumberLimiter allows at most N sends to one phone number in any sliding
@@ -20,24 +22,24 @@ type PerNumberLimiter struct {
 	sweeps int
 }
 
-// NewPerNumberLimiter allows perMinute sends per number per minute; now is
-// the clock (time.Now when nil). perMinute ≤ 0 means 1.
-func NewPerNumberLimiter(perMinute int, now func() time.Time) *PerNumberLimiter {
-	return NewWindowLimiter(perMinute, time.Minute, now)
+// NewPerNumberLimiter allows perMinute sends per number per minute on clk
+// (clock.System when nil). perMinute ≤ 0 means 1.
+func NewPerNumberLimiter(perMinute int, clk clock.Clock) *PerNumberLimiter {
+	return NewWindowLimiter(perMinute, time.Minute, clk)
 }
 
 // NewWindowLimiter is NewPerNumberLimiter with another window length.
-func NewWindowLimiter(n int, window time.Duration, now func() time.Time) *PerNumberLimiter {
+func NewWindowLimiter(n int, window time.Duration, clk clock.Clock) *PerNumberLimiter {
 	if n <= 0 {
 		n = 1
 	}
 	if window <= 0 {
 		window = time.Minute
 	}
-	if now == nil {
-		now = time.Now
+	if clk == nil {
+		clk = clock.System
 	}
-	return &PerNumberLimiter{n: n, window: window, now: now, sends: make(map[string][]time.Time)}
+	return &PerNumberLimiter{n: n, window: window, now: clk.Now, sends: make(map[string][]time.Time)}
 }
 
 // Allow records a send to phone and returns true if it is within the limit;

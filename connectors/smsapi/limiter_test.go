@@ -9,24 +9,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestPerNumberLimiter(t *testing.T) {
-	c := &fakeClock{t: now}
-	l := smsapi.NewPerNumberLimiter(3, c.Now)
+	c := clock.NewFake(now)
+	l := smsapi.NewPerNumberLimiter(3, c)
 
 	for i := range 3 {
 		ok, _ := l.Allow(citizen)
@@ -48,8 +37,8 @@ func TestPerNumberLimiter(t *testing.T) {
 }
 
 func TestPerNumberLimiterForgetsIdleNumbers(t *testing.T) {
-	c := &fakeClock{t: now}
-	l := smsapi.NewPerNumberLimiter(1, c.Now)
+	c := clock.NewFake(now)
+	l := smsapi.NewPerNumberLimiter(1, c)
 	for i := range 2000 {
 		l.Allow(fmt.Sprintf("+86139%08d", i))
 	}
@@ -61,9 +50,9 @@ func TestPerNumberLimiterForgetsIdleNumbers(t *testing.T) {
 }
 
 func TestWithLimiter(t *testing.T) {
-	c := &fakeClock{t: now}
+	c := clock.NewFake(now)
 	s, fake := newGeneric(t)
-	limited := smsapi.WithLimiter(s, smsapi.NewPerNumberLimiter(2, c.Now))
+	limited := smsapi.WithLimiter(s, smsapi.NewPerNumberLimiter(2, c))
 	for range 2 {
 		_, err := limited.Send(context.Background(), citizen, "hi")
 		require.NoError(t, err)

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Sender sends one text message to one phone number.
@@ -83,8 +85,8 @@ type Options struct {
 	TemplateFixedChars int
 	// HTTPClient defaults to a client with a 10 s timeout.
 	HTTPClient *http.Client
-	// Now is the clock for request timestamps; time.Now when nil.
-	Now func() time.Time
+	// Clock is the time source for request timestamps; clock.System when nil.
+	Clock clock.Clock
 }
 
 func (o *Options) setDefaults(defaultBase string) {
@@ -97,8 +99,8 @@ func (o *Options) setDefaults(defaultBase string) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System
 	}
 }
 

@@ -12,21 +12,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
 )
 
 var now = time.Date(2024, 5, 1, 2, 0, 0, 0, time.UTC)
 
-func clock() time.Time { return now }
+var clk = clock.NewFake(now)
 
 const citizen = "+8613800138000"
 
 func newGeneric(t *testing.T) (*smsapi.Generic, *smsfake.Generic) {
 	t.Helper()
-	fake := smsfake.NewGeneric(t, "send-secret", "send-token", smsfake.WithNow(clock))
+	fake := smsfake.NewGeneric(t, "send-secret", "send-token", smsfake.WithClock(clk))
 	s, err := smsapi.NewGeneric(smsapi.GenericConfig{
-		Options: smsapi.Options{APIBase: fake.URL(), SignName: sign, Now: clock},
+		Options: smsapi.Options{APIBase: fake.URL(), SignName: sign, Clock: clk},
 		Secret:  "send-secret", Token: "send-token",
 	})
 	require.NoError(t, err)
@@ -35,9 +36,9 @@ func newGeneric(t *testing.T) (*smsapi.Generic, *smsfake.Generic) {
 
 func newAliyun(t *testing.T) (*smsapi.Aliyun, *smsfake.Aliyun) {
 	t.Helper()
-	fake := smsfake.NewAliyun(t, "LTAI-test", "aliyun-secret", smsfake.WithNow(clock))
+	fake := smsfake.NewAliyun(t, "LTAI-test", "aliyun-secret", smsfake.WithClock(clk))
 	s, err := smsapi.NewAliyun(smsapi.AliyunConfig{
-		Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, Now: clock},
+		Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, Clock: clk},
 		AccessKeyID: "LTAI-test", AccessKeySecret: "aliyun-secret", TemplateCode: "SMS_123456",
 	})
 	require.NoError(t, err)
@@ -46,9 +47,9 @@ func newAliyun(t *testing.T) (*smsapi.Aliyun, *smsfake.Aliyun) {
 
 func newTencent(t *testing.T) (*smsapi.Tencent, *smsfake.Tencent) {
 	t.Helper()
-	fake := smsfake.NewTencent(t, "AKID-test", "tencent-key", smsfake.WithNow(clock))
+	fake := smsfake.NewTencent(t, "AKID-test", "tencent-key", smsfake.WithClock(clk))
 	s, err := smsapi.NewTencent(smsapi.TencentConfig{
-		Options:  smsapi.Options{APIBase: fake.URL(), SignName: sign, Now: clock},
+		Options:  smsapi.Options{APIBase: fake.URL(), SignName: sign, Clock: clk},
 		SecretID: "AKID-test", SecretKey: "tencent-key", SmsSdkAppID: "1400000000", TemplateID: "449739",
 	})
 	require.NoError(t, err)
@@ -140,8 +141,8 @@ func TestGenericPartialFailureReportsSentParts(t *testing.T) {
 }
 
 func TestGenericWrongSecretIsRefused(t *testing.T) {
-	fake := smsfake.NewGeneric(t, "right", "", smsfake.WithNow(clock))
-	s, err := smsapi.NewGeneric(smsapi.GenericConfig{Options: smsapi.Options{APIBase: fake.URL(), Now: clock}, Secret: "wrong"})
+	fake := smsfake.NewGeneric(t, "right", "", smsfake.WithClock(clk))
+	s, err := smsapi.NewGeneric(smsapi.GenericConfig{Options: smsapi.Options{APIBase: fake.URL(), Clock: clk}, Secret: "wrong"})
 	require.NoError(t, err)
 	_, err = s.Send(context.Background(), citizen, "hi")
 	requireKind(t, err, smsapi.ErrRejected, true)
@@ -169,9 +170,9 @@ func TestAliyunSend(t *testing.T) {
 }
 
 func TestAliyunCutsAtMaxChars(t *testing.T) {
-	fake := smsfake.NewAliyun(t, "id", "secret", smsfake.WithNow(clock))
+	fake := smsfake.NewAliyun(t, "id", "secret", smsfake.WithClock(clk))
 	s, err := smsapi.NewAliyun(smsapi.AliyunConfig{
-		Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, MaxChars: 100, Now: clock},
+		Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, MaxChars: 100, Clock: clk},
 		AccessKeyID: "id", AccessKeySecret: "secret", TemplateCode: "SMS_1",
 	})
 	require.NoError(t, err)
@@ -214,9 +215,9 @@ func TestAliyunFailures(t *testing.T) {
 func TestAliyunBadCredentials(t *testing.T) {
 	for name, cfg := range map[string][2]string{"wrong secret": {"LTAI-test", "nope"}, "unknown key": {"LTAI-other", "aliyun-secret"}} {
 		t.Run(name, func(t *testing.T) {
-			fake := smsfake.NewAliyun(t, "LTAI-test", "aliyun-secret", smsfake.WithNow(clock))
+			fake := smsfake.NewAliyun(t, "LTAI-test", "aliyun-secret", smsfake.WithClock(clk))
 			s, err := smsapi.NewAliyun(smsapi.AliyunConfig{
-				Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, Now: clock},
+				Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, Clock: clk},
 				AccessKeyID: cfg[0], AccessKeySecret: cfg[1], TemplateCode: "SMS_1",
 			})
 			require.NoError(t, err)
@@ -228,9 +229,9 @@ func TestAliyunBadCredentials(t *testing.T) {
 }
 
 func TestAliyunStaleClockIsRefused(t *testing.T) {
-	fake := smsfake.NewAliyun(t, "id", "secret", smsfake.WithNow(clock))
+	fake := smsfake.NewAliyun(t, "id", "secret", smsfake.WithClock(clk))
 	s, err := smsapi.NewAliyun(smsapi.AliyunConfig{
-		Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, Now: func() time.Time { return now.Add(-time.Hour) }},
+		Options:     smsapi.Options{APIBase: fake.URL(), SignName: sign, Clock: clock.NewFake(now.Add(-time.Hour))},
 		AccessKeyID: "id", AccessKeySecret: "secret", TemplateCode: "SMS_1",
 	})
 	require.NoError(t, err)
@@ -278,9 +279,9 @@ func TestTencentFailures(t *testing.T) {
 }
 
 func TestTencentWrongKey(t *testing.T) {
-	fake := smsfake.NewTencent(t, "AKID-test", "tencent-key", smsfake.WithNow(clock))
+	fake := smsfake.NewTencent(t, "AKID-test", "tencent-key", smsfake.WithClock(clk))
 	s, err := smsapi.NewTencent(smsapi.TencentConfig{
-		Options:  smsapi.Options{APIBase: fake.URL() + "/", SignName: sign, Now: clock},
+		Options:  smsapi.Options{APIBase: fake.URL() + "/", SignName: sign, Clock: clk},
 		SecretID: "AKID-test", SecretKey: "other", SmsSdkAppID: "1400000000", TemplateID: "1",
 	})
 	require.NoError(t, err)

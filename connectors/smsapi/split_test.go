@@ -132,7 +132,7 @@ func TestLongReplyFitsProviderLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := []smsfake.Option{smsfake.WithNow(clock)}
+			opts := []smsfake.Option{smsfake.WithClock(clk)}
 			if tt.fixed > 0 {
 				tmpl := template
 				if tt.provider == "tencent" {
@@ -143,7 +143,7 @@ func TestLongReplyFitsProviderLimits(t *testing.T) {
 			if tt.varCap > 0 {
 				opts = append(opts, smsfake.WithVariableCap(tt.varCap))
 			}
-			o := smsapi.Options{SignName: sign, Now: clock, TemplateFixedChars: tt.fixed, MaxVariableChars: tt.varCap}
+			o := smsapi.Options{SignName: sign, Clock: clk, TemplateFixedChars: tt.fixed, MaxVariableChars: tt.varCap}
 			s, fake := newLimited(t, tt.provider, o, opts...)
 			reply := replyOf(tt.n)
 			res, err := s.Send(context.Background(), citizen, reply)
@@ -179,7 +179,7 @@ func TestLengthRefusal(t *testing.T) {
 		t.Run(provider, func(t *testing.T) {
 			// The template has 40 characters of fixed text the sender does not know.
 			tmpl := strings.Repeat("字", 40) + map[string]string{"aliyun": "${content}", "tencent": "{1}"}[provider]
-			s, fake := newLimited(t, provider, smsapi.Options{SignName: sign, Now: clock}, smsfake.WithNow(clock), smsfake.WithTemplate(tmpl))
+			s, fake := newLimited(t, provider, smsapi.Options{SignName: sign, Clock: clk}, smsfake.WithClock(clk), smsfake.WithTemplate(tmpl))
 			reply := replyOf(600)
 			res, err := s.Send(context.Background(), citizen, reply)
 			require.NoError(t, err)
@@ -196,7 +196,7 @@ func TestLengthRefusal(t *testing.T) {
 			require.Equal(t, reply, joined.String())
 
 			// A provider that refuses everything: three tries, then ErrTooLong.
-			s, fake = newLimited(t, provider, smsapi.Options{SignName: sign, Now: clock}, smsfake.WithNow(clock), smsfake.WithContentLimit(15))
+			s, fake = newLimited(t, provider, smsapi.Options{SignName: sign, Clock: clk}, smsfake.WithClock(clk), smsfake.WithContentLimit(15))
 			res, err = s.Send(context.Background(), citizen, reply)
 			requireKind(t, err, smsapi.ErrTooLong, true)
 			require.ErrorIs(t, err, smsapi.ErrRejected)
@@ -215,7 +215,7 @@ func TestLengthCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			s, fake := newLimited(t, tt.provider, smsapi.Options{SignName: sign, Now: clock}, smsfake.WithNow(clock))
+			s, fake := newLimited(t, tt.provider, smsapi.Options{SignName: sign, Clock: clk}, smsfake.WithClock(clk))
 			fake.FailNext(http.StatusOK, tt.code)
 			fake.FailNext(http.StatusOK, tt.code)
 			fake.FailNext(http.StatusOK, tt.code)

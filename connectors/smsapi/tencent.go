@@ -115,7 +115,7 @@ func (t *Tencent) sendOne(ctx context.Context, e164, piece string) (string, int,
 		return "", 0, fmt.Errorf("smsapi: tencent: encode: %w", err)
 	}
 	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	ts := t.cfg.Now().Unix()
+	ts := t.cfg.Clock.Now().Unix()
 	sig := tc3Signature(t.cfg.SecretKey, tencentService, t.canonURI, t.host, tencentJSON, payload, ts)
 
 	h := http.Header{}

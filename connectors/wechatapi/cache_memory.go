@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/silenceper/wechat/v2/cache"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 var _ cache.Cache = (*memoryCache)(nil)
@@ -12,7 +14,7 @@ var _ cache.Cache = (*memoryCache)(nil)
 // memoryCache is the default token cache. It is ours, not the library's
 // cache.Memory, because that one reads its map without holding its lock (a
 // data race as soon as a send and a refresh overlap) and expires entries on
-// the wall clock rather than Config.Now.
+// the wall clock rather than Config.Clock.
 type memoryCache struct {
 	now func() time.Time
 
@@ -25,8 +27,8 @@ type memoryItem struct {
 	expires time.Time // zero: never
 }
 
-func newMemoryCache(now func() time.Time) *memoryCache {
-	return &memoryCache{now: now, m: map[string]memoryItem{}}
+func newMemoryCache(clk clock.Clock) *memoryCache {
+	return &memoryCache{now: clk.Now, m: map[string]memoryItem{}}
 }
 
 // Get returns the value, or nil when it is absent or expired.

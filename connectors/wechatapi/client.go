@@ -45,6 +45,8 @@ import (
 
 	"github.com/silenceper/wechat/v2/cache"
 	"github.com/silenceper/wechat/v2/credential"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // DefaultAPIBase is WeChat's API host.
@@ -66,9 +68,9 @@ type Config struct {
 	// HTTP is the client used for every call; nil means one with a 30 s
 	// timeout. Per-call deadlines come from the ctx of each method.
 	HTTP *http.Client
-	// Now is the clock for token expiry; nil means time.Now.
-	Now func() time.Time
-	// Cache holds the access token; nil means one in this process on Now.
+	// Clock is the time source for token expiry; nil means clock.System.
+	Clock clock.Clock
+	// Cache holds the access token; nil means one in this process on Clock.
 	// A shared cache (the library's cache.NewRedis) lets several gateways
 	// use one token; fetches are shared only within a process.
 	Cache cache.Cache
@@ -83,14 +85,14 @@ func (c *Config) setDefaults() {
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 30 * time.Second}
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.System
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.Cache == nil {
-		c.Cache = newMemoryCache(c.Now)
+		c.Cache = newMemoryCache(c.Clock)
 	}
 }
 
@@ -170,14 +172,14 @@ func (c *Client) GetAccessTokenContext(ctx context.Context) (string, error) {
 // fetch. When a proactive refresh fails but the cached token has not expired
 // yet, the cached token is returned (and the refresh retried 30 s later).
 func (c *Client) AccessToken(ctx context.Context) (string, error) {
-	if e, ok := c.cached(ctx); ok && c.cfg.Now().Before(e.RefreshAt) {
+	if e, ok := c.cached(ctx); ok && c.cfg.Clock.Now().Before(e.RefreshAt) {
 		return e.Token, nil
 	}
 	for {
 		c.mu.Lock()
 		// Again under the lock: a fetch may have finished since.
 		e, cachedOK := c.cached(ctx)
-		if cachedOK && c.cfg.Now().Before(e.RefreshAt) {
+		if cachedOK && c.cfg.Clock.Now().Before(e.RefreshAt) {
 			c.mu.Unlock()
 			return e.Token, nil
 		}
@@ -201,7 +203,7 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 		tok, ttl, err := c.fetchToken(ctx)
 
 		c.mu.Lock()
-		now := c.cfg.Now()
+		now := c.cfg.Clock.Now()
 		switch {
 		case err == nil:
 			c.store(ctx, tokenEntry{Token: tok, ExpiresAt: now.Add(ttl), RefreshAt: now.Add(ttl - refreshLead(ttl))}, now)

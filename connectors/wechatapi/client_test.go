@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/gateway/connectors/wechatapi"
-	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 	"github.com/silenceper/wechat/v2/cache"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/connectors/wechatapi"
+	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 )
 
 const (
@@ -25,28 +27,15 @@ const (
 	openID = "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"
 )
 
-// clock is a manual clock for token expiry.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // setup returns a fake WeChat, a client pointed at it, and the client's clock.
-func setup(t *testing.T) (*wechatfake.Server, *wechatapi.Client, *clock) {
+func setup(t *testing.T) (*wechatfake.Server, *wechatapi.Client, *clock.Fake) {
 	t.Helper()
 	fake := wechatfake.New(appID, secret)
 	t.Cleanup(fake.Close)
-	clk := &clock{now: time.Date(2025, 5, 17, 10, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2025, 5, 17, 10, 0, 0, 0, time.UTC))
 	c, err := wechatapi.New(wechatapi.Config{
 		AppID: appID, AppSecret: secret, APIBase: fake.URL() + "/",
-		Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		Clock: clk, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return fake, c, clk
@@ -422,10 +411,10 @@ func TestSharedCache(t *testing.T) {
 	fake := wechatfake.New(appID, secret)
 	t.Cleanup(fake.Close)
 	shared := &countingCache{}
-	clk := &clock{now: time.Date(2025, 5, 17, 10, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2025, 5, 17, 10, 0, 0, 0, time.UTC))
 	newClient := func() *wechatapi.Client {
 		c, err := wechatapi.New(wechatapi.Config{AppID: appID, AppSecret: secret, APIBase: fake.URL(),
-			Now: clk.Now, Cache: shared, Logger: slog.New(slog.DiscardHandler)})
+			Clock: clk, Cache: shared, Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
 		return c
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
 )
@@ -25,15 +25,15 @@ func Config(t testing.TB) *configs.Config {
 
 // New builds a gateway in the test process from cfg (see Config) without
 // starting it: its router (g.Echo()) serves requests through every
-// middleware, the relay does not run. A nil Now means a Clock at a fixed
-// instant; a nil Logger discards logs. Shutdown runs at cleanup.
+// middleware, the relay does not run. A nil Clock means a clock.Fake at a
+// fixed instant; a nil Logger discards logs. Shutdown runs at cleanup.
 func New(t testing.TB, cfg *configs.Config, opts gateway.Options) *gateway.Gateway {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("gatewaytest: config: %v", err)
 	}
-	if opts.Now == nil {
-		opts.Now = NewClock(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)).Now
+	if opts.Clock == nil {
+		opts.Clock = clock.NewFake(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -49,18 +49,3 @@ func New(t testing.TB, cfg *configs.Config, opts gateway.Options) *gateway.Gatew
 	})
 	return g
 }
-
-// Clock is a settable clock for gateway.Options.Now. Safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock standing at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }

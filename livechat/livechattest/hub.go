@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
@@ -23,62 +23,6 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
-
-// FakeClock runs AfterFunc callbacks when Advance passes their time.
-type FakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-// NewFakeClock starts at t.
-func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{now: t} }
-
-// Now is the fake time.
-func (c *FakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-// AfterFunc schedules f.
-func (c *FakeClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ft := &fakeTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, ft)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !ft.stopped
-		ft.stopped = true
-		return was
-	}
-}
-
-// Advance moves time and runs due callbacks in order (outside the lock).
-func (c *FakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	rest := c.timers[:0]
-	for _, ft := range c.timers {
-		if !ft.stopped && !ft.at.After(c.now) {
-			ft.stopped = true
-			due = append(due, ft)
-		} else if !ft.stopped {
-			rest = append(rest, ft)
-		}
-	}
-	c.timers = rest
-	c.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
-	for _, ft := range due {
-		ft.f()
-	}
-}
 
 // Hub is a hub served by an httptest server, without Kafka.
 type Hub struct {
@@ -92,38 +36,37 @@ type Hub struct {
 }
 
 // StartHub builds a hub with the agents spec and clock on dir ("" = temp).
-func StartHub(t testing.TB, agents string, clock livechat.Clock, dir string, tune ...func(*livechat.Config)) *Hub {
+func StartHub(t testing.TB, agents string, clk clock.Clock, dir string, tune ...func(*livechat.Config)) *Hub {
 	t.Helper()
-	return startHub(t, agents, clock, dir, store.Options{}, tune...)
+	return startHub(t, agents, clk, dir, store.Options{}, tune...)
 }
 
 // StartHubNoSync is StartHub with a store that does not fsync: for tests
 // that compare latencies of the hub itself, which the disk's stalls would
 // swamp.
-func StartHubNoSync(t testing.TB, agents string, clock livechat.Clock, dir string, tune ...func(*livechat.Config)) *Hub {
+func StartHubNoSync(t testing.TB, agents string, clk clock.Clock, dir string, tune ...func(*livechat.Config)) *Hub {
 	t.Helper()
-	return startHub(t, agents, clock, dir, store.Options{NoSync: true}, tune...)
+	return startHub(t, agents, clk, dir, store.Options{NoSync: true}, tune...)
 }
 
-func startHub(t testing.TB, agents string, clock livechat.Clock, dir string, opts store.Options, tune ...func(*livechat.Config)) *Hub {
+func startHub(t testing.TB, agents string, clk clock.Clock, dir string, opts store.Options, tune ...func(*livechat.Config)) *Hub {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	db, err := store.Open(filepath.Join(dir, "g.db"), opts, append(intakelog.Buckets, sessions.Buckets...)...)
 	require.NoError(t, err)
-	now := func() time.Time { return clock.Now() }
-	log := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, now)
+	log := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clk)
 	specs, err := configs.ParseAgents(agents)
 	require.NoError(t, err)
-	signer := tokens.NewSigner("test-secret-0123456789", now)
+	signer := tokens.NewSigner("test-secret-0123456789", clk)
 	cfg := livechat.Config{LiveChat: configs.Default().LiveChat, AgentTokenTTL: time.Hour, ResponseWindow: 3 * time.Minute}
 	for _, f := range tune {
 		f(&cfg)
 	}
-	h, err := livechat.New(cfg, livechat.Deps{DB: db, Intake: log, Tokens: signer, Clock: clock,
+	h, err := livechat.New(cfg, livechat.Deps{DB: db, Intake: log, Tokens: signer, Clock: clk,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Agents: specs,
-		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Now: now}})
+		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Clock: clk}})
 	require.NoError(t, err)
 	e := echo.New()
 	e.HTTPErrorHandler = func(err error, c echo.Context) {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
@@ -43,7 +44,7 @@ func TestTicketReplyReachesEveryChannel(t *testing.T) {
 	defer smsAPI.Close()
 	var mu sync.Mutex
 	var hooks []map[string]any
-	verifier := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{mustSecret(t)}, Now: time.Now}
+	verifier := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{mustSecret(t)}, Clock: clock.System}
 	partnerSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if verifier.Verify(r.Header, body) != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/normalize"
@@ -67,15 +68,15 @@ type Service struct {
 
 // New builds the service over the intake log's store. Register the returned
 // service's hooks with the intake log and live chat, call Load, then Run.
-func New(cfg Config, log *intakelog.Log, clock timers.Clock, logger *slog.Logger) (*Service, error) {
-	s := &Service{cfg: cfg, log: log, db: log.DB(), logger: logger, now: func() time.Time { return clock.Now().UTC() },
+func New(cfg Config, log *intakelog.Log, clk clock.Clock, logger *slog.Logger) (*Service, error) {
+	s := &Service{cfg: cfg, log: log, db: log.DB(), logger: logger, now: func() time.Time { return clk.Now().UTC() },
 		met: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_met_total", Help: "Clocks stopped in time."}, []string{"channel", "clock"}),
 		breached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_breached_total",
 			Help: "Clocks that ran out."}, []string{"channel", "clock"}),
 		warned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_warnings_total",
 			Help: "Warnings before a due time."}, []string{"channel", "clock"}),
 	}
-	t, err := timers.New(log.DB(), clock, timers.Options{FireTx: s.fireTx, AfterFire: s.afterFire, Logger: logger})
+	t, err := timers.New(log.DB(), clk, timers.Options{FireTx: s.fireTx, AfterFire: s.afterFire, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,10 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
-	"github.com/hotline12345/gateway/sessions/timers"
 )
 
 const wait = 5 * time.Second
@@ -20,12 +20,12 @@ const wait = 5 * time.Second
 type env struct {
 	t     *testing.T
 	g     *lt.Gateway
-	clock *timers.FakeClock
+	clock *clock.Fake
 }
 
 func start(t *testing.T, agents string) *env {
-	clock := timers.NewFakeClock(time.Now())
-	g := lt.StartWith(t, t.TempDir(), gateway.Options{TimersClock: clock}, "GATEWAY_AGENTS="+agents)
+	clock := clock.NewFake(time.Now())
+	g := lt.StartWith(t, t.TempDir(), gateway.Options{Clock: clock}, "GATEWAY_AGENTS="+agents)
 	return &env{t: t, g: g, clock: clock}
 }
 

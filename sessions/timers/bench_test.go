@@ -8,14 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
 
 // BenchmarkFire measures Run firing stored timers, per timer (no fsyncs).
 func BenchmarkFire(b *testing.B) {
-	clock := timers.NewFakeClock(epoch)
+	clk := clock.NewFake(epoch)
 	var fired atomic.Int64
-	svc := scaleService(b, clock, func(ds []timers.Deadline) { fired.Add(int64(len(ds))) })
+	svc := scaleService(b, clk, func(ds []timers.Deadline) { fired.Add(int64(len(ds))) })
 	ids := scaleIDs(b.N)
 	dues := make([]time.Duration, b.N)
 	for i := range dues {
@@ -27,7 +28,7 @@ func BenchmarkFire(b *testing.B) {
 	go func() { done <- svc.Run(ctx) }()
 	b.ReportAllocs()
 	b.ResetTimer()
-	clock.Advance(time.Duration(b.N) * time.Millisecond)
+	clk.Advance(time.Duration(b.N) * time.Millisecond)
 	if err := svc.Sync(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func BenchmarkFire(b *testing.B) {
 // BenchmarkSetParallel: durable Sets from many goroutines sharing group
 // commits; no fsyncs, so it measures everything but the disk.
 func BenchmarkSetParallel(b *testing.B) {
-	svc := scaleService(b, timers.NewFakeClock(epoch), nil)
+	svc := scaleService(b, clock.NewFake(epoch), nil)
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(16)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
@@ -132,9 +133,9 @@ func TestCrashChild(t *testing.T) {
 	}
 	db, err := store.Open(path, store.Options{}, append([]string{effects}, timers.Buckets...)...)
 	require.NoError(t, err)
-	clock := timers.NewFakeClock(epoch)
+	clk := clock.NewFake(epoch)
 	var fired atomic.Int64
-	svc, err := timers.New(db, clock, timers.Options{FireTx: countEffect,
+	svc, err := timers.New(db, clk, timers.Options{FireTx: countEffect,
 		AfterFire: func(f []timers.Deadline) { fired.Add(int64(len(f))) }})
 	require.NoError(t, err)
 	var ds []timers.Deadline
@@ -144,7 +145,7 @@ func TestCrashChild(t *testing.T) {
 	require.NoError(t, svc.SetMany(context.Background(), ds))
 	go func() { _ = svc.Run(context.Background()) }()
 	for { // until killed
-		clock.Advance(childStep)
+		clk.Advance(childStep)
 		require.NoError(t, svc.Sync(context.Background()))
 		fmt.Printf("fired %d\n", fired.Load())
 	}
@@ -184,8 +185,8 @@ func TestKillRestart(t *testing.T) {
 	t.Logf("killed after %d firings reported, %d durable", killedAt, len(before))
 	require.GreaterOrEqual(t, len(before), killedAt)
 
-	clock := timers.NewFakeClock(epoch.Add(time.Hour)) // restarted after every due time
-	svc, err := timers.New(db, clock, timers.Options{FireTx: countEffect})
+	clk := clock.NewFake(epoch.Add(time.Hour)) // restarted after every due time
+	svc, err := timers.New(db, clk, timers.Options{FireTx: countEffect})
 	require.NoError(t, err)
 	require.NoError(t, svc.Load(context.Background()))
 	require.Equal(t, childN-len(before), svc.Len())

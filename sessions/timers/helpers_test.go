@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
@@ -48,15 +49,17 @@ func readEffects(t *testing.T, db *store.DB) map[string]int {
 	return got
 }
 
+var epoch = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+
 type firing struct {
 	Key     timers.Key
 	Due, At time.Time
 }
 
-// harness is one Service under a FakeClock that records its firings.
+// harness is one Service under a fake clock that records its firings.
 type harness struct {
 	t     *testing.T
-	clock *timers.FakeClock
+	clock *clock.Fake
 	db    *store.DB
 	path  string // of db
 	svc   *timers.Service
@@ -71,7 +74,7 @@ type harness struct {
 // countEffect, and AfterFire records the firings.
 func newHarness(t *testing.T, opts timers.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: timers.NewFakeClock(epoch)}
+	h := &harness{t: t, clock: clock.NewFake(epoch)}
 	h.path = filepath.Join(t.TempDir(), "gateway.db")
 	h.db = openStore(t, h.path)
 	h.svc = h.newService(opts)

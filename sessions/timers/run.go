@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 )
 
@@ -38,7 +39,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		waiters = waiters[:0]
 
-		var t Timer
+		var t clock.Timer
 		var expired <-chan time.Time
 		s.mu.Lock()
 		next, ok := s.q.peek()

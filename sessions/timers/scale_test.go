@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
@@ -37,11 +38,11 @@ func heapAlloc() uint64 {
 
 // scaleService returns a service over a store without fsyncs (the test is
 // about the schedule, not the disk) whose firings go to afterFire.
-func scaleService(tb testing.TB, clock timers.Clock, afterFire func([]timers.Deadline)) *timers.Service {
+func scaleService(tb testing.TB, clk clock.Clock, afterFire func([]timers.Deadline)) *timers.Service {
 	db, err := store.Open(filepath.Join(tb.TempDir(), "scale.db"), store.Options{NoSync: true}, timers.Buckets...)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = db.Close() })
-	svc, err := timers.New(db, clock, timers.Options{AfterFire: afterFire,
+	svc, err := timers.New(db, clk, timers.Options{AfterFire: afterFire,
 		FireTx: func(*store.Tx, timers.Key, time.Time) error { return nil }})
 	require.NoError(tb, err)
 	return svc
@@ -95,7 +96,7 @@ func scale(t *testing.T, n int) {
 		dues[i] = time.Duration(rng.Int64N(int64(span)))
 	}
 
-	clock := timers.NewFakeClock(epoch)
+	clk := clock.NewFake(epoch)
 	counts := make([]uint8, n)
 	var maxLag time.Duration
 	var last time.Time
@@ -107,14 +108,14 @@ func scale(t *testing.T, n int) {
 				panic("unexpected key " + d.Key.String())
 			}
 			counts[i]++
-			maxLag = max(maxLag, clock.Now().Sub(d.Due))
+			maxLag = max(maxLag, clk.Now().Sub(d.Due))
 			if d.Due.Before(last) {
 				disorder++
 			}
 			last = d.Due
 		}
 	}
-	svc := scaleService(t, clock, afterFire)
+	svc := scaleService(t, clk, afterFire)
 
 	start := time.Now()
 	perTimer := setAll(t, svc, ids, dues)
@@ -124,8 +125,8 @@ func scale(t *testing.T, n int) {
 	startRun(t, svc)
 	start = time.Now()
 	steps := 0
-	for end := epoch.Add(span + step); clock.Now().Before(end); steps++ {
-		clock.Advance(step)
+	for end := epoch.Add(span + step); clk.Now().Before(end); steps++ {
+		clk.Advance(step)
 		syncRun(t, svc)
 	}
 	ran := time.Since(start)

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 )
 
@@ -167,7 +168,7 @@ func (o *Options) setDefaults() {
 // use; Run must be running for timers to fire.
 type Service struct {
 	db    *store.DB
-	clock Clock
+	clock clock.Clock
 	opts  Options
 	log   *slog.Logger
 
@@ -185,20 +186,20 @@ type retry struct {
 	attempts int
 }
 
-// New returns a service over db and clock (nil: System) that fires timers
-// with opts.FireTx.
-func New(db *store.DB, clock Clock, opts Options) (*Service, error) {
+// New returns a service over db and clk (nil: clock.System) that fires
+// timers with opts.FireTx.
+func New(db *store.DB, clk clock.Clock, opts Options) (*Service, error) {
 	switch {
 	case db == nil:
 		return nil, fmt.Errorf("%w: no store", ErrConfig)
 	case opts.FireTx == nil:
 		return nil, fmt.Errorf("%w: no Options.FireTx", ErrConfig)
 	}
-	if clock == nil {
-		clock = System
+	if clk == nil {
+		clk = clock.System
 	}
 	opts.setDefaults()
-	return &Service{db: db, clock: clock, opts: opts, log: opts.Logger,
+	return &Service{db: db, clock: clk, opts: opts, log: opts.Logger,
 		q: newQueue(), retries: map[Key]retry{},
 		wake: make(chan struct{}, 1), syncs: make(chan chan error)}, nil
 }
@@ -402,7 +403,7 @@ func (s *Service) Load(ctx context.Context) error {
 }
 
 // Sync waits until Run has fired (or deferred for retry) every timer due at
-// the clock's current time. Tests call it after FakeClock.Advance. It waits
+// the clock's current time. Tests call it after clock.Fake.Advance. It waits
 // for Run to start if need be, until ctx ends; it returns ErrNotRunning if
 // Run stops first.
 func (s *Service) Sync(ctx context.Context) error {

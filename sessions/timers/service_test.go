@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/sessions/timers"
 )
@@ -191,7 +192,7 @@ func TestStoreWithoutBuckets(t *testing.T) {
 	db, err := store.Open(t.TempDir()+"/bare.db", store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	svc, err := timers.New(db, timers.NewFakeClock(epoch), timers.Options{FireTx: countEffect})
+	svc, err := timers.New(db, clock.NewFake(epoch), timers.Options{FireTx: countEffect})
 	require.NoError(t, err)
 	require.ErrorIs(t, svc.Set(context.Background(), firstResp, dueFirst), timers.ErrNoBuckets)
 	require.ErrorIs(t, svc.Load(context.Background()), timers.ErrNoBuckets)

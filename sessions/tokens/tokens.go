@@ -12,6 +12,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Roles.
@@ -42,13 +44,13 @@ type Signer struct {
 }
 
 // NewSigner returns a signer; an empty secret means a random key per process.
-func NewSigner(secret string, now func() time.Time) *Signer {
+func NewSigner(secret string, clk clock.Clock) *Signer {
 	key := []byte(secret)
 	if secret == "" {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
-	return &Signer{key: key, now: now}
+	return &Signer{key: key, now: clk.Now}
 }
 
 // Issue returns a token for c valid for ttl.

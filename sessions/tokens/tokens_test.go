@@ -6,12 +6,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 func TestTokens(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	s := tokens.NewSigner("secret", func() time.Time { return now })
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := tokens.NewSigner("secret", clk)
 	tok := s.Issue(tokens.Claims{Sub: "c1", Role: tokens.RoleCitizen}, time.Hour)
 	c, err := s.Verify(tok, tokens.RoleCitizen)
 	require.NoError(t, err)
@@ -23,16 +24,16 @@ func TestTokens(t *testing.T) {
 		_, err = s.Verify(bad, "")
 		require.ErrorIs(t, err, tokens.ErrInvalid, bad)
 	}
-	other := tokens.NewSigner("other", func() time.Time { return now })
+	other := tokens.NewSigner("other", clk)
 	_, err = other.Verify(tok, "")
 	require.ErrorIs(t, err, tokens.ErrInvalid)
-	now = now.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	_, err = s.Verify(tok, "")
 	require.ErrorIs(t, err, tokens.ErrExpired)
 }
 
 func FuzzVerify(f *testing.F) {
-	s := tokens.NewSigner("k", time.Now)
+	s := tokens.NewSigner("k", clock.System)
 	f.Add(s.Issue(tokens.Claims{Sub: "a", Role: "agent"}, time.Hour))
 	f.Add("a.b")
 	f.Fuzz(func(t *testing.T, tok string) { _, _ = s.Verify(tok, "") })

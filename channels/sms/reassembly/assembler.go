@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -31,8 +33,8 @@ type Config struct {
 	// MaxGroups × smsformat.MaxParts parts). Adding a new group beyond it
 	// releases the oldest group early, as by Expire.
 	MaxGroups int
-	// Now stamps arrivals; time.Now when nil.
-	Now func() time.Time
+	// Clock stamps arrivals; clock.System when nil.
+	Clock clock.Clock
 }
 
 type key struct{ phone, ref string }
@@ -75,8 +77,8 @@ func New(cfg Config) *Assembler {
 	if cfg.MaxGroups <= 0 {
 		cfg.MaxGroups = DefaultMaxGroups
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
 	}
 	return &Assembler{cfg: cfg, groups: make(map[key]*group), order: list.New()}
 }
@@ -125,7 +127,7 @@ func (a *Assembler) AddGroup(in smsformat.Inbound) (*Group, bool) {
 		for len(a.groups) >= a.cfg.MaxGroups {
 			a.releaseLocked(a.order.Front().Value.(*group))
 		}
-		g = &group{key: k, total: p.Total, parts: make(map[int]smsformat.Inbound, p.Total), arrived: a.cfg.Now()}
+		g = &group{key: k, total: p.Total, parts: make(map[int]smsformat.Inbound, p.Total), arrived: a.cfg.Clock.Now()}
 		g.elem = a.order.PushBack(g)
 		a.groups[k] = g
 	}

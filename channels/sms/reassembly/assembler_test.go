@@ -10,19 +10,8 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/reassembly"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
@@ -52,8 +41,8 @@ func TestAssemble(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &clock{t: t0}
-			a := reassembly.New(reassembly.Config{Wait: time.Minute, Now: c.Now})
+			c := clock.NewFake(t0)
+			a := reassembly.New(reassembly.Config{Wait: time.Minute, Clock: c})
 			var got *smsformat.Inbound
 			for i, seq := range tt.order {
 				out, ok := a.Add(part(phone, "a7", 3, seq, texts[seq-1]))
@@ -90,8 +79,8 @@ func TestWholeMessagePassesThrough(t *testing.T) {
 }
 
 func TestMissingPartTimesOut(t *testing.T) {
-	c := &clock{t: t0}
-	a := reassembly.New(reassembly.Config{Wait: 30 * time.Second, Now: c.Now})
+	c := clock.NewFake(t0)
+	a := reassembly.New(reassembly.Config{Wait: 30 * time.Second, Clock: c})
 
 	_, ok := a.Add(part(phone, "r1", 4, 4, "D"))
 	require.False(t, ok)
@@ -143,8 +132,8 @@ func TestGroupsAreKeyedByPhoneAndRef(t *testing.T) {
 }
 
 func TestRefReuseReleasesOldGroup(t *testing.T) {
-	c := &clock{t: t0}
-	a := reassembly.New(reassembly.Config{Wait: time.Minute, Now: c.Now})
+	c := clock.NewFake(t0)
+	a := reassembly.New(reassembly.Config{Wait: time.Minute, Clock: c})
 	_, ok := a.Add(part(phone, "9", 2, 1, "old"))
 	require.False(t, ok)
 
@@ -164,8 +153,8 @@ func TestRefReuseReleasesOldGroup(t *testing.T) {
 }
 
 func TestMaxGroupsEvictsOldest(t *testing.T) {
-	c := &clock{t: t0}
-	a := reassembly.New(reassembly.Config{Wait: time.Hour, MaxGroups: 2, Now: c.Now})
+	c := clock.NewFake(t0)
+	a := reassembly.New(reassembly.Config{Wait: time.Hour, MaxGroups: 2, Clock: c})
 	for i, ref := range []string{"a", "b", "c"} {
 		c.Advance(time.Second)
 		_, ok := a.Add(part(phone, ref, 2, 1, fmt.Sprint(i)))
@@ -216,8 +205,8 @@ func TestConcurrentAdds(t *testing.T) {
 // AddGroup and ExpireGroups say which parts a message was made of, so that
 // a caller can delete exactly the records it consumed.
 func TestGroupsCarryParts(t *testing.T) {
-	c := &clock{t: t0}
-	a := reassembly.New(reassembly.Config{Wait: time.Minute, Now: c.Now})
+	c := clock.NewFake(t0)
+	a := reassembly.New(reassembly.Config{Wait: time.Minute, Clock: c})
 
 	g, ok := a.AddGroup(smsformat.Inbound{Phone: phone, Text: "whole"})
 	require.True(t, ok)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Header and query names of the callback authentication scheme (FORMAT.md).
@@ -30,14 +32,14 @@ const DefaultMaxSkew = 300 * time.Second
 // Token is set, the request must carry it in X-SMS-Token or in the "token"
 // query parameter (for providers such as Aliyun and Tencent that can only be
 // given a URL). With neither configured every request is refused.
-// Comparisons are constant-time. The zero Now means time.Now.
+// Comparisons are constant-time. A nil Clock means clock.System.
 //
 // Check is safe for concurrent use; it does not read r.Body (pass the bytes
 // already read, under a size limit).
 type Authenticator struct {
 	Token   string
 	Secret  string
-	Now     func() time.Time
+	Clock   clock.Clock
 	MaxSkew time.Duration
 }
 
@@ -73,9 +75,9 @@ func (a Authenticator) checkSignature(r *http.Request, body []byte) error {
 	if err != nil {
 		return ErrStaleTimestamp
 	}
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
+	now := clock.System.Now
+	if a.Clock != nil {
+		now = a.Clock.Now
 	}
 	skew := a.MaxSkew
 	if skew <= 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 )
 
 func TestAuthenticatorToken(t *testing.T) {
@@ -49,7 +50,7 @@ func TestAuthenticatorToken(t *testing.T) {
 func TestAuthenticatorSignature(t *testing.T) {
 	now := time.Unix(1714557600, 0)
 	const secret = "hmac-secret"
-	a := smsformat.Authenticator{Secret: secret, Token: "also-set", Now: func() time.Time { return now }}
+	a := smsformat.Authenticator{Secret: secret, Token: "also-set", Clock: clock.NewFake(now)}
 	body := []byte(genericUp)
 	ts := strconv.FormatInt(now.Unix(), 10)
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 )
 
 // checkInbound asserts the decoder's invariants: an error is always
@@ -125,7 +126,7 @@ func FuzzAuthenticatorCheck(f *testing.F) {
 	f.Add("1714557600", smsformat.SignBody("k", "1714557600", []byte(genericUp)), []byte(genericUp))
 	f.Add("", "", []byte{})
 	f.Add("-9223372036854775808", "00", []byte("x"))
-	a := smsformat.Authenticator{Secret: "k", Now: func() time.Time { return now }}
+	a := smsformat.Authenticator{Secret: "k", Clock: clock.NewFake(now)}
 	f.Fuzz(func(t *testing.T, ts, sig string, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.Header.Set(smsformat.HeaderTimestamp, ts)

@@ -4,8 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
 )
 
 const testKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
+	"github.com/hotline12345/gateway/clock"
 )
 
 // sentinels are the errors a caller may branch on; every failure must wrap one.
@@ -80,7 +81,7 @@ func FuzzVerifierOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	v, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: token, Cipher: c, Now: func() time.Time { return time.Unix(1700000000, 0) }})
+	v, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: token, Cipher: c, Clock: clock.NewFake(time.Unix(1700000000, 0))})
 	if err != nil {
 		f.Fatal(err)
 	}

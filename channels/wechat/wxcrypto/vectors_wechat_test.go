@@ -5,16 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
+	"github.com/hotline12345/gateway/clock"
 )
 
-// at returns a clock frozen at the unix-seconds timestamp ts.
-func at(t testing.TB, ts string) func() time.Time {
+// at returns a clock standing at the unix-seconds timestamp ts.
+func at(t testing.TB, ts string) *clock.Fake {
 	t.Helper()
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	require.NoError(t, err)
-	return func() time.Time { return time.Unix(sec, 0) }
+	return clock.NewFake(time.Unix(sec, 0))
 }
 
 func TestVectorURLVerification(t *testing.T) {
@@ -36,7 +38,7 @@ func TestVectorURLVerification(t *testing.T) {
 
 func TestVectorPlaintextPushJSON(t *testing.T) {
 	v := loadVectors(t).PlaintextJSON
-	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Now: at(t, v.Query["timestamp"])})
+	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Clock: at(t, v.Query["timestamp"])})
 	require.NoError(t, err)
 
 	p, err := ver.Open(values(v.Query), []byte(v.Body))
@@ -83,7 +85,7 @@ func TestVectorSafeModeOpen(t *testing.T) {
 	v := loadVectors(t).SafeMode
 	c, err := wxcrypto.NewCipher(v.EncodingAESKey, v.AppID)
 	require.NoError(t, err)
-	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Cipher: c, RequireEncrypted: true, Now: at(t, v.Query["timestamp"])})
+	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Cipher: c, RequireEncrypted: true, Clock: at(t, v.Query["timestamp"])})
 	require.NoError(t, err)
 
 	for name, body := range map[string][]byte{

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // DefaultMaxAge is how far a push's timestamp may be from now.
@@ -23,16 +25,16 @@ type VerifierConfig struct {
 	// MaxAge is how far the timestamp may be from now in either direction.
 	// Zero means DefaultMaxAge.
 	MaxAge time.Duration
-	// Now is the clock. Nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source. Nil means clock.System.
+	Clock clock.Clock
 }
 
 func (c *VerifierConfig) setDefaults() {
 	if c.MaxAge <= 0 {
 		c.MaxAge = DefaultMaxAge
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.System
 	}
 }
 
@@ -132,7 +134,7 @@ func (v *Verifier) checkAge(ts string) error {
 	if err != nil {
 		return fmt.Errorf("%w: timestamp %q", ErrStale, ts)
 	}
-	now := v.cfg.Now().Unix()
+	now := v.cfg.Clock.Now().Unix()
 	maxAge := int64(v.cfg.MaxAge / time.Second)
 	// Compare without overflow for any int64 timestamp.
 	if sec < now-maxAge || sec > now+maxAge {

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
+	"github.com/hotline12345/gateway/clock"
 )
 
 // rawEncrypt AES-256-CBC encrypts pt (already a multiple of 16 bytes) with the
@@ -91,28 +93,28 @@ func TestVerifierOpenErrors(t *testing.T) {
 	q7, b7 := signedSafe("not base64!")
 	q8, b8 := signedSafe(base64.StdEncoding.EncodeToString([]byte("short")))
 	q9, b9 := signedSafe(notAPush)
-	plainCfg := wxcrypto.VerifierConfig{Token: plain.Token, Now: plainNow}
-	safeCfg := wxcrypto.VerifierConfig{Token: safe.Token, Cipher: c, Now: safeNow}
+	plainCfg := wxcrypto.VerifierConfig{Token: plain.Token, Clock: plainNow}
+	safeCfg := wxcrypto.VerifierConfig{Token: safe.Token, Cipher: c, Clock: safeNow}
 	cases := []tc{
 		{"bad signature", plainCfg, withQuery(plain.Query, "signature", "899cf89e464efb63f54ddac96b0a0a235f53aa79"), []byte(plain.Body), wxcrypto.ErrBadSignature},
 		{"missing signature", plainCfg, withQuery(plain.Query, "signature", ""), []byte(plain.Body), wxcrypto.ErrBadSignature},
-		{"wrong token", wxcrypto.VerifierConfig{Token: "BBBBB", Now: plainNow}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrBadSignature},
+		{"wrong token", wxcrypto.VerifierConfig{Token: "BBBBB", Clock: plainNow}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrBadSignature},
 		{"tampered nonce", plainCfg, withQuery(plain.Query, "nonce", "486452657"), []byte(plain.Body), wxcrypto.ErrBadSignature},
-		{"stale timestamp", wxcrypto.VerifierConfig{Token: plain.Token, Now: func() time.Time { return plainNow().Add(5*time.Minute + time.Second) }}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrStale},
-		{"future timestamp", wxcrypto.VerifierConfig{Token: plain.Token, Now: func() time.Time { return plainNow().Add(-5*time.Minute - time.Second) }}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrStale},
+		{"stale timestamp", wxcrypto.VerifierConfig{Token: plain.Token, Clock: clock.NewFake(plainNow.Now().Add(5*time.Minute + time.Second))}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrStale},
+		{"future timestamp", wxcrypto.VerifierConfig{Token: plain.Token, Clock: clock.NewFake(plainNow.Now().Add(-5*time.Minute - time.Second))}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrStale},
 		{"real clock, old vector", wxcrypto.VerifierConfig{Token: plain.Token}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrStale},
 		{"timestamp not a number", plainCfg, url.Values{"timestamp": {"soon"}, "nonce": {"1"}, "signature": {wxcrypto.Signature(plain.Token, "soon", "1")}}, []byte(plain.Body), wxcrypto.ErrStale},
 		{"malformed json", plainCfg, values(plain.Query), []byte(`{"MsgType":"text",`), wxcrypto.ErrMalformed},
 		{"malformed xml", plainCfg, values(plain.Query), []byte(`<xml><MsgType>text</MsgType>`), wxcrypto.ErrMalformed},
-		{"encryption required", wxcrypto.VerifierConfig{Token: safe.Token, Cipher: c, RequireEncrypted: true, Now: plainNow}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrEncryptionRequired},
+		{"encryption required", wxcrypto.VerifierConfig{Token: safe.Token, Cipher: c, RequireEncrypted: true, Clock: plainNow}, values(plain.Query), []byte(plain.Body), wxcrypto.ErrEncryptionRequired},
 		{"unknown encrypt_type", safeCfg, withQuery(safe.Query, "encrypt_type", "sm4"), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrMalformed},
-		{"aes without cipher", wxcrypto.VerifierConfig{Token: safe.Token, Now: safeNow}, values(safe.Query), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrNoCipher},
+		{"aes without cipher", wxcrypto.VerifierConfig{Token: safe.Token, Clock: safeNow}, values(safe.Query), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrNoCipher},
 		{"bad msg_signature", safeCfg, withQuery(safe.Query, "msg_signature", "6c12a4205838198b8fa631b3220723bb07f1015d"), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrBadSignature},
 		{"plain signature is not msg_signature", safeCfg, withQuery(safe.Query, "msg_signature", safe.Query["signature"]), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrBadSignature},
 		{"tampered Encrypt", safeCfg, values(safe.Query), safeModeXML("gh", "A"+safe.Encrypt[1:]), wxcrypto.ErrBadSignature},
-		{"stale safe mode", wxcrypto.VerifierConfig{Token: safe.Token, Cipher: c, Now: func() time.Time { return safeNow().Add(6 * time.Minute) }}, values(safe.Query), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrStale},
+		{"stale safe mode", wxcrypto.VerifierConfig{Token: safe.Token, Cipher: c, Clock: clock.NewFake(safeNow.Now().Add(6 * time.Minute))}, values(safe.Query), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrStale},
 		{"missing Encrypt", safeCfg, values(safe.Query), []byte(`<xml><ToUserName>gh</ToUserName></xml>`), wxcrypto.ErrMalformed},
-		{"wrong appid in cipher config", wxcrypto.VerifierConfig{Token: safe.Token, Cipher: otherApp, Now: safeNow}, values(safe.Query), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrAppIDMismatch},
+		{"wrong appid in cipher config", wxcrypto.VerifierConfig{Token: safe.Token, Cipher: otherApp, Clock: safeNow}, values(safe.Query), safeModeXML("gh", safe.Encrypt), wxcrypto.ErrAppIDMismatch},
 		{"wrong appid in ciphertext", safeCfg, q4, b4, wxcrypto.ErrAppIDMismatch},
 		{"padding zero", safeCfg, q1, b1, wxcrypto.ErrBadPadding},
 		{"padding 33", safeCfg, q2, b2, wxcrypto.ErrBadPadding},
@@ -146,12 +148,12 @@ func TestNewVerifierValidate(t *testing.T) {
 func TestVerifierCustomMaxAge(t *testing.T) {
 	v := loadVectors(t).PlaintextJSON
 	now := at(t, v.Query["timestamp"])
-	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, MaxAge: time.Minute, Now: func() time.Time { return now().Add(61 * time.Second) }})
+	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, MaxAge: time.Minute, Clock: clock.NewFake(now.Now().Add(61 * time.Second))})
 	require.NoError(t, err)
 	_, err = ver.Open(values(v.Query), []byte(v.Body))
 	require.ErrorIs(t, err, wxcrypto.ErrStale)
 
-	ver, err = wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Now: func() time.Time { return now().Add(5 * time.Minute) }})
+	ver, err = wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Clock: clock.NewFake(now.Now().Add(5 * time.Minute))})
 	require.NoError(t, err)
 	_, err = ver.Open(values(v.Query), []byte(v.Body))
 	require.NoError(t, err, "exactly 5 minutes old is still accepted")
@@ -166,7 +168,7 @@ func BenchmarkVerifierOpenSafeMode(b *testing.B) {
 	v := loadVectors(b).SafeMode
 	c, err := wxcrypto.NewCipher(v.EncodingAESKey, v.AppID)
 	require.NoError(b, err)
-	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Cipher: c, Now: at(b, v.Query["timestamp"])})
+	ver, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: v.Token, Cipher: c, Clock: at(b, v.Query["timestamp"])})
 	require.NoError(b, err)
 	q, body := values(v.Query), safeModeXML("gh_97417a04a28d", v.Encrypt)
 	b.ReportAllocs()

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
 )
 
@@ -32,7 +33,7 @@ func TestUplinkRoundTrip(t *testing.T) {
 		{"generic", []smsformat.Inbound{{Phone: "+8613800138000", Text: "x", SentAt: at}, {Phone: "+8613800138000", Text: "y", SentAt: at}}},
 	}
 	for _, tt := range tests {
-		for _, auth := range []smsformat.Authenticator{{Token: "tok"}, {Secret: "sec", Now: func() time.Time { return at }}} {
+		for _, auth := range []smsformat.Authenticator{{Token: "tok"}, {Secret: "sec", Clock: clock.NewFake(at)}} {
 			t.Run(tt.provider, func(t *testing.T) {
 				cb, err := smsfake.Uplink(tt.provider, smsfake.CallbackAuth{Token: auth.Token, Secret: auth.Secret, Now: at}, tt.msgs...)
 				require.NoError(t, err)

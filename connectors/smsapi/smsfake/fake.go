@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Sent is one accepted send-API request, as the fake understood it.
@@ -42,8 +44,8 @@ type Sent struct {
 // Option configures a fake.
 type Option func(*base)
 
-// WithNow sets the fake's clock, used to check request timestamps.
-func WithNow(now func() time.Time) Option { return func(b *base) { b.now = now } }
+// WithClock sets the fake's clock, used to check request timestamps.
+func WithClock(clk clock.Clock) Option { return func(b *base) { b.now = clk.Now } }
 
 type failure struct {
 	pass   bool // a placeholder: this call succeeds

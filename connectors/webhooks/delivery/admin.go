@@ -61,7 +61,7 @@ func (q *Queue) list(bucket, endpoint string, limit int) ([]Entry, error) {
 // ErrEndpointDisabled while the endpoint is disabled.
 func (q *Queue) Replay(ctx context.Context, id string) (*Entry, error) {
 	var out Entry
-	now := q.opts.Now().UTC()
+	now := q.opts.Clock.Now().UTC()
 	err := q.db.Update(ctx, func(tx *store.Tx) error {
 		dead := tx.Bucket([]byte(bucketDead))
 		v := dead.Get([]byte(id))

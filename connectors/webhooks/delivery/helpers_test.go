@@ -13,64 +13,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )
 
-// fakeClock is a manual clock; in auto mode every After jumps the clock to
-// its deadline at once, so that a whole retry schedule runs in milliseconds.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	auto    bool
-	waiters []fakeWaiter
-}
-
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newClock(auto bool) *fakeClock {
-	return &fakeClock{now: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC), auto: auto}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	switch {
-	case d <= 0:
-		ch <- c.now
-	case c.auto:
-		c.now = c.now.Add(d)
-		ch <- c.now
-	default:
-		c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
-	}
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
+// newClock is a fake clock; in auto mode every timer jumps the clock to its
+// deadline at once, so that a whole retry schedule runs in milliseconds.
+func newClock(auto bool) *clock.Fake {
+	c := clock.NewFake(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
+	c.Auto(auto)
+	return c
 }
 
 // eventually polls cond; it never sleeps for long.
@@ -108,14 +62,14 @@ func tempDB(t *testing.T) *store.DB {
 	return db
 }
 
-func newQueue(t *testing.T, db *store.DB, clk *fakeClock, mod ...func(*delivery.Options)) *delivery.Queue {
+func newQueue(t *testing.T, db *store.DB, clk *clock.Fake, mod ...func(*delivery.Options)) *delivery.Queue {
 	t.Helper()
 	opts := delivery.Options{
 		AllowHosts: []string{"127.0.0.1"},
 		Secrets:    map[string][]stdwebhook.Secret{"suishenban": {mustSecret(t, testSecret)}},
-		Now:        clk.Now, After: clk.After,
-		Rand:    func() float64 { return 0.5 }, // no jitter: exact delays
-		Workers: 2,
+		Clock:      clk,
+		Rand:       func() float64 { return 0.5 }, // no jitter: exact delays
+		Workers:    2,
 	}
 	for _, m := range mod {
 		m(&opts)
@@ -164,10 +118,10 @@ type stub struct {
 	answer   func(h hit, n int) int
 }
 
-func newStub(t *testing.T, clk *fakeClock, secrets []stdwebhook.Secret, statuses ...int) *stub {
+func newStub(t *testing.T, clk *clock.Fake, secrets []stdwebhook.Secret, statuses ...int) *stub {
 	t.Helper()
 	s := &stub{statuses: statuses}
-	v := &stdwebhook.Verifier{Secrets: secrets, Now: clk.Now}
+	v := &stdwebhook.Verifier{Secrets: secrets, Clock: clk}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		h := hit{ID: r.Header.Get("webhook-id"), TS: r.Header.Get("webhook-timestamp"),

@@ -30,6 +30,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hotline12345/gateway/clock"
+
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
@@ -130,10 +132,8 @@ type Options struct {
 	// either the old or the new secret accepts it during a rotation.
 	// Register adds endpoints later.
 	Secrets map[string][]stdwebhook.Secret
-	// Now and After are the clock; tests pass a fake one. After must deliver
-	// once the clock reached Now()+d.
-	Now   func() time.Time
-	After func(time.Duration) <-chan time.Time
+	// Clock is the time source (nil: clock.System); tests pass a fake one.
+	Clock clock.Clock
 	// Rand returns a value in [0, 1) for the retry jitter.
 	Rand func() float64
 	// Schedule is the retry schedule; nil means safehttp.DefaultSchedule.
@@ -166,11 +166,8 @@ type Queue struct {
 
 // New returns a queue over db, which must have been opened with Buckets.
 func New(db *store.DB, opts Options) *Queue {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.After == nil {
-		opts.After = time.After
+	if opts.Clock == nil {
+		opts.Clock = clock.System
 	}
 	if opts.Schedule == nil {
 		opts.Schedule = safehttp.DefaultSchedule
@@ -246,7 +243,7 @@ func (q *Queue) Enqueue(ctx context.Context, m Message) error {
 		return err
 	}
 	id := newID()
-	now := q.opts.Now().UTC()
+	now := q.opts.Clock.Now().UTC()
 	if err := q.db.Update(ctx, func(tx *store.Tx) error { return q.put(tx, m, id, now) }); err != nil {
 		return fmt.Errorf("delivery: cannot enqueue: %w", err)
 	}
@@ -261,7 +258,7 @@ func (q *Queue) EnqueueTx(tx *store.Tx, m Message) error {
 	if err := q.check(m); err != nil {
 		return err
 	}
-	return q.put(tx, m, newID(), q.opts.Now().UTC())
+	return q.put(tx, m, newID(), q.opts.Clock.Now().UTC())
 }
 
 func (q *Queue) check(m Message) error {

@@ -316,7 +316,7 @@ func BenchmarkEnqueueWithBacklog(b *testing.B) {
 	clk := newClock(false)
 	q := delivery.New(db, delivery.Options{
 		Secrets: map[string][]stdwebhook.Secret{"suishenban": {mustSecret(b, testSecret)}},
-		Now:     clk.Now, After: clk.After,
+		Clock:   clk,
 	})
 	ctx := context.Background()
 	payload := []byte(`{"type":"request.status","timestamp":"2025-03-01T08:00:00Z","data":{"id":"0195","request_id":"SSB-1","status":"dispatched","at":"2025-03-01T08:00:00Z"}}`)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
@@ -72,8 +73,9 @@ func (q *Queue) Run(ctx context.Context) error {
 	inflight := map[string]bool{}
 	for {
 		var timer <-chan time.Time
+		var t clock.Timer
 		if idle := q.opts.Workers - len(inflight); idle > 0 && ctx.Err() == nil {
-			now := q.opts.Now()
+			now := q.opts.Clock.Now()
 			due, next, err := q.scan(now, inflight, idle)
 			if err != nil {
 				q.log.Error("webhook queue: cannot read the queue", "err", err)
@@ -84,11 +86,12 @@ func (q *Queue) Run(ctx context.Context) error {
 				jobs <- j
 			}
 			if len(due) < idle && !next.IsZero() {
-				timer = q.opts.After(next.Sub(now))
-				// After is relative to the clock when it is called; if the
+				t = q.opts.Clock.NewTimer(next.Sub(now))
+				timer = t.C()
+				// A timer is relative to the clock when it is made; if the
 				// clock passed next meanwhile (a fake clock advanced between
-				// Now and After), do not wait for a deadline that moved.
-				if !q.opts.Now().Before(next) {
+				// Now and NewTimer), do not wait for a deadline that moved.
+				if !q.opts.Clock.Now().Before(next) {
 					timer = fired
 				}
 			}
@@ -100,6 +103,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		case g := <-done:
 			delete(inflight, g)
 		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
 		}
 	}
 }
@@ -179,7 +185,7 @@ func (q *Queue) send(ctx context.Context, e *Entry, secrets []stdwebhook.Secret)
 	if err != nil {
 		return outcome{attempted: true, dead: "bad callback URL: " + err.Error()}
 	}
-	req.Header = SignedHeaders(secrets, e.ID, q.opts.Now(), e.Payload)
+	req.Header = SignedHeaders(secrets, e.ID, q.opts.Clock.Now(), e.Payload)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := q.client.Do(req)
@@ -205,7 +211,7 @@ func (q *Queue) send(ctx context.Context, e *Entry, secrets []stdwebhook.Secret)
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			o.err += " (redirect not followed)"
 		}
-		o.retryAfter, o.hasRA = safehttp.RetryAfter(resp.Header, q.opts.Now())
+		o.retryAfter, o.hasRA = safehttp.RetryAfter(resp.Header, q.opts.Clock.Now())
 	}
 	return o
 }
@@ -228,7 +234,7 @@ func SignedHeaders(secrets []stdwebhook.Secret, id string, ts time.Time, payload
 // or move to the dead letters. It outlives ctx briefly so that a delivery
 // that succeeded just before shutdown is not sent again.
 func (q *Queue) finish(ctx context.Context, j job, o outcome) {
-	now := q.opts.Now().UTC()
+	now := q.opts.Clock.Now().UTC()
 	attempts := j.entry.Attempts
 	if o.attempted {
 		attempts++

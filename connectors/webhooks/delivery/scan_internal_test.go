@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )
@@ -23,7 +24,7 @@ func BenchmarkScanBacklog(b *testing.B) {
 	sec, err := stdwebhook.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	require.NoError(b, err)
 	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
-	q := New(db, Options{Secrets: map[string][]stdwebhook.Secret{"suishenban": {sec}}, Now: func() time.Time { return now }})
+	q := New(db, Options{Secrets: map[string][]stdwebhook.Secret{"suishenban": {sec}}, Clock: clock.NewFake(now)})
 	ctx := context.Background()
 	for i := range 5000 {
 		require.NoError(b, q.Enqueue(ctx, Message{Endpoint: "suishenban", URL: "https://p.example/cb",

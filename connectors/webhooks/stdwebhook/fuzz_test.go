@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )
 
@@ -27,7 +28,7 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ver := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Now: func() time.Time { return time.Unix(1614265330, 0) }}
+	ver := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Clock: clock.NewFake(time.Unix(1614265330, 0))}
 	f.Fuzz(func(t *testing.T, id, ts, sig, payload string) {
 		h := http.Header{}
 		h.Set(stdwebhook.HeaderID, id)

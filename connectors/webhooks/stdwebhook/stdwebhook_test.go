@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/normalize/vectorstest"
 
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
@@ -43,7 +44,7 @@ func headers(id, ts string, sigs ...string) http.Header {
 	return h
 }
 
-func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+func fixedClock(t time.Time) clock.Clock { return clock.NewFake(t) }
 
 func TestSignVector(t *testing.T) {
 	v, sec, ts := vector(t)
@@ -100,7 +101,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ver := stdwebhook.Verifier{Secrets: tc.secrets, Now: fixedClock(tc.now)}
+			ver := stdwebhook.Verifier{Secrets: tc.secrets, Clock: fixedClock(tc.now)}
 			err := ver.Verify(tc.h, tc.payload)
 			if tc.wantErr == nil {
 				require.NoError(t, err)
@@ -114,12 +115,12 @@ func TestVerify(t *testing.T) {
 func TestVerifyTooOldTooNewMessages(t *testing.T) {
 	v, sec, ts := vector(t)
 	h := headers(v.WebhookID, v.WebhookTimestamp, v.WebhookSignature)
-	old := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Now: fixedClock(ts.Add(time.Hour))}
+	old := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Clock: fixedClock(ts.Add(time.Hour))}
 	require.ErrorContains(t, old.Verify(h, []byte(v.Payload)), "too old")
-	ahead := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Now: fixedClock(ts.Add(-time.Hour))}
+	ahead := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Clock: fixedClock(ts.Add(-time.Hour))}
 	require.ErrorContains(t, ahead.Verify(h, []byte(v.Payload)), "too new")
 	// A wider tolerance accepts the same message.
-	wide := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Tolerance: 2 * time.Hour, Now: fixedClock(ts.Add(time.Hour))}
+	wide := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Tolerance: 2 * time.Hour, Clock: fixedClock(ts.Add(time.Hour))}
 	require.NoError(t, wide.Verify(h, []byte(v.Payload)))
 }
 
@@ -129,7 +130,7 @@ func TestRoundTrip(t *testing.T) {
 	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 	body := []byte(`{"type":"request.status","data":{"status":"dispatched"}}`)
 	h := stdwebhook.Headers(sec, "msg_1", now, body)
-	ver := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Now: fixedClock(now.Add(10 * time.Second))}
+	ver := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Clock: fixedClock(now.Add(10 * time.Second))}
 	require.NoError(t, ver.Verify(h, body))
 }
 
@@ -166,7 +167,7 @@ func BenchmarkVerify(b *testing.B) {
 	now := time.Unix(1614265330, 0)
 	body := make([]byte, 2048)
 	h := stdwebhook.Headers(sec, "msg_1", now, body)
-	ver := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Now: fixedClock(now)}
+	ver := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{sec}, Clock: fixedClock(now)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

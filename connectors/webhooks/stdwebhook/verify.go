@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotline12345/gateway/clock"
 )
 
 // Verifier checks inbound Standard Webhooks requests. The zero value of
-// Tolerance means DefaultTolerance and a nil Now means time.Now. A Verifier
+// Tolerance means DefaultTolerance and a nil Clock means clock.System. A Verifier
 // is safe for concurrent use as long as its fields are not changed.
 type Verifier struct {
 	// Secrets are all keys currently accepted; a message signed with any of
@@ -19,8 +21,8 @@ type Verifier struct {
 	Secrets []Secret
 	// Tolerance is how far webhook-timestamp may be from Now, both ways.
 	Tolerance time.Duration
-	// Now is the clock; injectable for tests.
-	Now func() time.Time
+	// Clock is the time source; nil means clock.System.
+	Clock clock.Clock
 }
 
 // Verify checks the headers of one request against its raw body. It returns
@@ -85,9 +87,9 @@ func (v *Verifier) checkTimestamp(raw string) error {
 	if err != nil {
 		return fmt.Errorf("%w: malformed: %w", ErrTimestamp, err)
 	}
-	now := time.Now
-	if v.Now != nil {
-		now = v.Now
+	now := clock.System.Now
+	if v.Clock != nil {
+		now = v.Clock.Now
 	}
 	tol := v.Tolerance
 	if tol <= 0 {

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
-	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
+	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
 )
 
 const (
@@ -98,7 +100,7 @@ func TestEncryptPushOpensWithVerifier(t *testing.T) {
 	inner := []byte(`<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName><FromUserName><![CDATA[oUSER]]></FromUserName><CreateTime>1715943329</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[井盖丢了]]></Content><MsgId>42</MsgId></xml>`)
 	c, err := wxcrypto.NewCipher(aesKey, appID)
 	require.NoError(t, err)
-	v, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: token, Cipher: c, Now: func() time.Time { return time.Unix(1715943329, 0) }})
+	v, err := wxcrypto.NewVerifier(wxcrypto.VerifierConfig{Token: token, Cipher: c, Clock: clock.NewFake(time.Unix(1715943329, 0))})
 	require.NoError(t, err)
 
 	for name, build := range map[string]func(string, string, string, []byte, string, string) (url.Values, []byte){

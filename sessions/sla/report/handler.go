@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/apierr"
@@ -218,13 +219,13 @@ func prefersCSV(accept string) bool {
 type Source func(fn func(*intakelog.Request) error) error
 
 // Handler serves GET /v1/timeliness (see ParseQuery for the parameters) over
-// the records src yields, judging open clocks at now() and reporting days
+// the records src yields, judging open clocks at clk.Now() and reporting days
 // in Asia/Shanghai. Bad parameters return *apierr.Error (CodeInvalid); an
 // error from src is returned wrapped, for the gateway's one error mapping.
 // The CSV form (WriteCSV) is served as text/csv with a file name.
-func Handler(src Source, now func() time.Time) echo.HandlerFunc {
+func Handler(src Source, clk clock.Clock) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		at := now()
+		at := clk.Now()
 		req := c.Request()
 		q, err := ParseQuery(req.URL.Query(), req.Header.Get(echo.HeaderAccept), at, shanghai)
 		if err != nil {

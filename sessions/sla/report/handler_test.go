@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/normalize"
@@ -49,7 +50,7 @@ func serve(t *testing.T, h echo.HandlerFunc, query string, header http.Header) (
 }
 
 func fixtureHandler() echo.HandlerFunc {
-	return report.Handler(sliceSource(fixture()), func() time.Time { return fixtureNow })
+	return report.Handler(sliceSource(fixture()), clock.NewFake(fixtureNow))
 }
 
 func TestHandlerJSON(t *testing.T) {
@@ -168,7 +169,7 @@ func TestHandlerBadParameters(t *testing.T) {
 
 func TestHandlerSourceError(t *testing.T) {
 	boom := errors.New("store closed")
-	h := report.Handler(func(func(*intakelog.Request) error) error { return boom }, time.Now)
+	h := report.Handler(func(func(*intakelog.Request) error) error { return boom }, clock.System)
 	_, err := serve(t, h, "", nil)
 	require.ErrorIs(t, err, boom)
 	var ae *apierr.Error
@@ -177,7 +178,7 @@ func TestHandlerSourceError(t *testing.T) {
 
 func TestHandlerStopsWhenClientGone(t *testing.T) {
 	reqs := make([]intakelog.Request, 5000)
-	h := report.Handler(sliceSource(reqs), time.Now)
+	h := report.Handler(sliceSource(reqs), clock.System)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req := httptest.NewRequest(http.MethodGet, "/v1/timeliness", nil).WithContext(ctx)
@@ -191,7 +192,7 @@ func TestHandlerOverIntakeLog(t *testing.T) {
 	db, err := store.Open(filepath.Join(t.TempDir(), "gw.db"), store.Options{NoSync: true}, intakelog.Buckets...)
 	require.NoError(t, err)
 	defer db.Close()
-	l := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, func() time.Time { return fixtureNow })
+	l := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clock.NewFake(fixtureNow))
 	ctx := context.Background()
 	for _, r := range fixture() {
 		env := &normalize.Envelope{Schema: normalize.SchemaEnvelope, ID: r.ID + "-0123456789abcdef", IdempotencyKey: r.ID,
@@ -204,7 +205,7 @@ func TestHandlerOverIntakeLog(t *testing.T) {
 			return true, nil
 		}))
 	}
-	rec, err := serve(t, report.Handler(l.ForEachRequest, func() time.Time { return fixtureNow }), "from=2024-05-01&to=2024-05-02", nil)
+	rec, err := serve(t, report.Handler(l.ForEachRequest, clock.NewFake(fixtureNow)), "from=2024-05-01&to=2024-05-02", nil)
 	require.NoError(t, err)
 	require.JSONEq(t, fixtureJSON, rec.Body.String())
 }
