@@ -150,7 +150,7 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 		g.brokers = cfg.Kafka.Brokers
 	}
 	g.producer = kafka.NewProducer(g.brokers)
-	g.relay = relay.New(g.intake, g.producer, g.log)
+	g.relay = relay.New(g.intake, g.producer, clock.System, g.log)
 	g.metrics = newMetrics(g)
 	g.buildHTTP()
 	if err := g.wireChannels(); err != nil {

@@ -29,17 +29,6 @@ func citizenUp(t *testing.T, h *lt.Hub, sub string) (*lt.Client, string) {
 	return c, w.SessionID
 }
 
-func eventually(t *testing.T, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func noFrame(t *testing.T, c *lt.Client, typ string, d time.Duration) {
 	t.Helper()
 	end := time.After(d)
@@ -122,7 +111,7 @@ func TestAgentDropGracePeriod(t *testing.T) {
 
 	// Drop and come back within the grace period: the session stays with a1.
 	a1.WS.Close()
-	eventually(t, func() bool { c, _ := h.AgentState("a1"); return !c })
+	require.Eventually(t, func() bool { c, _ := h.AgentState("a1"); return !c }, wait, 5*time.Millisecond)
 	clock.Advance(59 * time.Second)
 	a1 = lt.MustDial(t, h.Base, "/v1/ws/agent", h.AgentToken("a1"))
 	a1.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
@@ -134,7 +123,7 @@ func TestAgentDropGracePeriod(t *testing.T) {
 	// Drop for longer than the grace period: re-queued at the front, a2 gets it.
 	cit.SendData(livechat.TypeMessage, sid, "m1", map[string]string{"text": "还在吗"})
 	a1.WS.Close()
-	eventually(t, func() bool { c, _ := h.AgentState("a1"); return !c })
+	require.Eventually(t, func() bool { c, _ := h.AgentState("a1"); return !c }, wait, 5*time.Millisecond)
 	clock.Advance(61 * time.Second)
 	off := a2.Expect(livechat.TypeOffer, wait)
 	require.Equal(t, sid, off.SessionID)
@@ -216,9 +205,11 @@ func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {
 	h := lt.StartHub(t, "a1:p:general:1", clock, "", func(c *livechat.Config) { c.AbandonAfter = 2 * time.Minute })
 	// A citizen who reloads the page within the time keeps their place.
 	cit, stay := citizenUp(t, h, "stays")
+	timers := clock.Waiters()
 	cit.WS.Close()
 	<-cit.Done
-	time.Sleep(50 * time.Millisecond) // let the server see the close
+	// The server has seen the close once it set the abandon timer.
+	require.NoError(t, clock.BlockUntil(t.Context(), timers+1))
 	clock.Advance(time.Minute)
 	cit = lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("stays"))
 	cit.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
@@ -226,11 +217,12 @@ func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {
 
 	// One who closed the page for good is not kept waiting in the queue.
 	gone, sid := citizenUp(t, h, "gone")
+	timers = clock.Waiters()
 	gone.WS.Close()
 	<-gone.Done
-	eventually(t, func() bool { time.Sleep(10 * time.Millisecond); return true })
+	require.NoError(t, clock.BlockUntil(t.Context(), timers+1))
 	clock.Advance(2*time.Minute + time.Second)
-	eventually(t, func() bool { s, ok := h.SessionInfo(sid); return ok && s.State == "closed" })
+	require.Eventually(t, func() bool { s, ok := h.SessionInfo(sid); return ok && s.State == "closed" }, wait, 5*time.Millisecond)
 	s, _ := h.SessionInfo(stay)
 	require.Equal(t, "queued", s.State)
 }

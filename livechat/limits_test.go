@@ -107,13 +107,13 @@ func TestWebsocketCaps(t *testing.T) {
 			}
 			// The slot comes back once the hub has let go of a closed socket.
 			open[0].WS.Close()
-			eventually(t, func() bool {
+			require.Eventually(t, func() bool {
 				c, _, err := lt.Dial(t, h.Base, "/v1/ws/citizen", tc.tokens(h, tc.n), nil)
 				if err == nil {
 					c.WS.Close()
 				}
 				return err == nil
-			})
+			}, wait, 5*time.Millisecond)
 		})
 	}
 }

@@ -228,10 +228,10 @@ func TestVideoCallThroughGatewaySignalling(t *testing.T) {
 	reload.WS.Close()
 
 	// The clock stops at the acceptance: the call is the first response.
-	eventually(t, func() bool {
+	require.Eventually(t, func() bool {
 		r, err := g.Intake().Request(envID)
 		return err == nil && r.FirstResponseAt != nil
-	})
+	}, wait, 5*time.Millisecond)
 
 	ap, cp := newPeer(t, agent, sid), newPeer(t, cit, sid)
 	cp.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
@@ -375,7 +375,7 @@ func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 			require.EqualValues(t, 1, answer["queue_position"], "caller %d", i+1)
 			// Offered at once to a free agent: one call per agent.
 			var got string
-			eventually(t, func() bool {
+			require.Eventually(t, func() bool {
 				for id, a := range agents {
 					if f, ok := a.Next(10 * time.Millisecond); ok && f.Type == livechat.TypeOffer {
 						require.Equal(t, w.SessionID, f.SessionID)
@@ -385,7 +385,7 @@ func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 					}
 				}
 				return false
-			})
+			}, wait, 5*time.Millisecond)
 			for _, a := range offered {
 				require.NotEqual(t, a, got, "an agent with a call offered gets no second call")
 			}

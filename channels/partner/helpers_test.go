@@ -46,6 +46,9 @@ const defaultBody = `{
   "attachments": [{"type": "image", "url": "https://partner.example/a.jpg", "mime": "image/jpeg", "size": 12345}]
 }`
 
+// wait bounds every wait for something the test set in motion.
+const wait = 10 * time.Second
+
 func newClock() *clock.Fake { return clock.NewFake(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)) }
 
 func mustSecret(t testing.TB, s string) stdwebhook.Secret {
@@ -161,17 +164,6 @@ func (f *fixture) run(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = f.q.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-}
-
-func eventually(t *testing.T, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", msg)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // callback is a partner's status endpoint that verifies every webhook.

@@ -46,7 +46,7 @@ func TestStatusWebhooksToPartner(t *testing.T) {
 	require.NoError(t, ch.NotifyStatus(ctx, id, normalize.StatusResolved, clk.Now(), ""))
 
 	f.run(t)
-	eventually(t, "five webhooks delivered", func() bool { b, _ := cb.bodies(); return len(b) == 5 })
+	require.Eventually(t, func() bool { b, _ := cb.bodies(); return len(b) == 5 }, wait, 5*time.Millisecond, "five webhooks delivered")
 	bodies, errs := cb.bodies()
 	for i, err := range errs {
 		require.NoError(t, err, "webhook %d verifies with the partner's secret", i)

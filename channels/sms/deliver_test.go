@@ -48,14 +48,13 @@ func TestDeliverSendsThroughProvider(t *testing.T) {
 // advanceUntil moves the fake clock in steps until cond holds.
 func advanceUntil(t *testing.T, e *hubEnv, step time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	require.Eventually(t, func() bool {
+		if cond() {
+			return true
 		}
 		e.Clock.Advance(step)
-		time.Sleep(2 * time.Millisecond) // let the woken goroutine run
-	}
+		return false
+	}, wait, 2*time.Millisecond, what)
 }
 
 // A transient provider failure before anything was sent is retried after
@@ -262,7 +261,7 @@ func TestReplyTemplateFromConfig(t *testing.T) {
 			require.NoError(t, err)
 			resp.Body.Close()
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			eventually(t, "the receipt", func() bool { return len(api.Sent()) > 0 })
+			require.Eventually(t, func() bool { return len(api.Sent()) > 0 }, wait, 5*time.Millisecond, "the receipt")
 			require.Equal(t, tc.template, api.Sent()[0].Template)
 		})
 	}

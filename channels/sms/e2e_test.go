@@ -62,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 			// Other messages (the automatic receipt) may go out too: pick the reply's.
 			var reply []smsfake.Sent
 			if provider == smsformat.ProviderGeneric {
-				eventually(t, "3 parts at the provider", func() bool { reply = replyParts(fake.Sent()); return reply != nil })
+				require.Eventually(t, func() bool { reply = replyParts(fake.Sent()); return reply != nil }, wait, 5*time.Millisecond, "3 parts at the provider")
 				var lens []int
 				for i, s := range reply {
 					require.Equal(t, phone, s.Phone)
@@ -72,14 +72,14 @@ func TestEndToEnd(t *testing.T) {
 				}
 				require.Equal(t, []int{58, 67, 25}, lens)
 			} else {
-				eventually(t, "1 call at the provider", func() bool {
+				require.Eventually(t, func() bool {
 					for _, s := range fake.Sent() {
 						if s.Text == reply150 {
 							reply = append(reply[:0], s)
 						}
 					}
 					return len(reply) == 1
-				})
+				}, wait, 5*time.Millisecond, "1 call at the provider")
 				require.Equal(t, phone, reply[0].Phone)
 				require.Equal(t, 3, reply[0].Parts)
 			}
@@ -89,9 +89,9 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			// The ids are recorded before "reply sent" is logged.
-			eventually(t, "the reply recorded", func() bool {
+			require.Eventually(t, func() bool {
 				return strings.Contains(h.Logs.String(), `"phone":"+86138****8000","session":"`+sid+`","kind":"agent","parts":`)
-			})
+			}, wait, 5*time.Millisecond, "the reply recorded")
 
 			// Reports: the first id failed, the others were delivered; the
 			// failure is sent twice (a provider retry) and counted once.
@@ -109,10 +109,10 @@ func TestEndToEnd(t *testing.T) {
 			// Kafka: one envelope of channel sms with the E.164 number,
 			// valid against the contract's schema.
 			var envs []lt.Record
-			eventually(t, "the envelope on Kafka", func() bool {
+			require.Eventually(t, func() bool {
 				envs = g.Consume(t, "intake.envelopes", 300*time.Millisecond)
 				return len(envs) > 0
-			})
+			}, wait, 5*time.Millisecond, "the envelope on Kafka")
 			require.Len(t, envs, 1)
 			lt.Validate(t, "envelope", envs[0].Raw)
 			env := envs[0].Value
@@ -126,7 +126,7 @@ func TestEndToEnd(t *testing.T) {
 			require.Equal(t, "sms", envs[0].Headers["channel"])
 
 			var fails []lt.Record
-			eventually(t, "message.delivery_failed on Kafka", func() bool {
+			require.Eventually(t, func() bool {
 				fails = fails[:0]
 				for _, r := range g.Consume(t, "intake.events", 300*time.Millisecond) {
 					if r.Value["type"] == "message.delivery_failed" {
@@ -134,7 +134,7 @@ func TestEndToEnd(t *testing.T) {
 					}
 				}
 				return len(fails) > 0
-			})
+			}, wait, 5*time.Millisecond, "message.delivery_failed on Kafka")
 			require.Len(t, fails, 1, "a retried report is recorded once, a delivered one not at all")
 			lt.Validate(t, "event", fails[0].Raw)
 			ev := fails[0].Value

@@ -306,20 +306,6 @@ func eventsOfType(evs []map[string]any, typ string) []map[string]any {
 	return out
 }
 
-// eventually polls cond until it holds or wait passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func part(id, text string, ref string, total, seq int) smsformat.Inbound {
 	return smsformat.Inbound{ProviderID: id, Phone: phone, Text: text, SentAt: t0.Add(time.Duration(seq) * time.Second),
 		DestCode: "12345", Part: &smsformat.Part{Ref: ref, Total: total, Seq: seq}}

@@ -123,7 +123,7 @@ func TestMissingPartTimesOut(t *testing.T) {
 	require.Equal(t, 1, e.Ch.Pending())
 
 	e.Clock.Advance(time.Second)
-	eventually(t, "the incomplete message", func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 1 })
+	require.Eventually(t, func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 1 }, wait, 5*time.Millisecond, "the incomplete message")
 	require.Equal(t, []string{"我家楼下的路灯请尽快修理。"}, citizenTexts(t, e.Hub.DB, phone))
 	s := openSession(t, e.Hub.DB, phone)
 	require.Equal(t, "true", s.Meta["incomplete"])
@@ -135,7 +135,7 @@ func TestMissingPartTimesOut(t *testing.T) {
 	status, _ = e.uplink(t, part("p2", "已经坏了三天，", "b1", 3, 2))
 	require.Equal(t, 200, status)
 	e.Clock.Advance(time.Minute)
-	eventually(t, "the late part", func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 2 })
+	require.Eventually(t, func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 2 }, wait, 5*time.Millisecond, "the late part")
 	require.Equal(t, "已经坏了三天，", citizenTexts(t, e.Hub.DB, phone)[1])
 }
 
@@ -150,7 +150,7 @@ func TestIncompleteMessageJoiningAConversationKeepsItsMark(t *testing.T) {
 	status, _ = e.uplink(t, part("p1", "我家楼下的路灯", "d4", 2, 1))
 	require.Equal(t, 200, status)
 	e.Clock.Advance(time.Minute)
-	eventually(t, "the incomplete message", func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 2 })
+	require.Eventually(t, func() bool { return len(citizenTexts(t, e.Hub.DB, phone)) == 2 }, wait, 5*time.Millisecond, "the incomplete message")
 
 	s := openSession(t, e.Hub.DB, phone)
 	require.Empty(t, s.Meta["incomplete"], "the conversation began with a whole message")
@@ -205,7 +205,7 @@ func TestPartsSurviveRestart(t *testing.T) {
 	require.Equal(t, 1, e.Ch.Pending())
 
 	e.Clock.Advance(30 * time.Second) // 60 s after the lonely part first arrived
-	eventually(t, "the lonely part released", func() bool { return len(citizenTexts(t, e.Hub.DB, "+8613900139000")) == 1 })
+	require.Eventually(t, func() bool { return len(citizenTexts(t, e.Hub.DB, "+8613900139000")) == 1 }, wait, 5*time.Millisecond, "the lonely part released")
 	require.Equal(t, "true", openSession(t, e.Hub.DB, "+8613900139000").Meta["incomplete"])
 	e.stopAll()
 
@@ -215,10 +215,10 @@ func TestPartsSurviveRestart(t *testing.T) {
 	require.Equal(t, 200, status)
 	e.stopAll()
 	e = startHubEnv(t, smsformat.ProviderGeneric, dir, t0.Add(3*time.Hour), nil)
-	eventually(t, "the overdue part released at start-up", func() bool {
+	require.Eventually(t, func() bool {
 		tx := citizenTexts(t, e.Hub.DB, phone)
 		return len(tx) > 0 && tx[len(tx)-1] == "迟到"
-	})
+	}, wait, 5*time.Millisecond, "the overdue part released at start-up")
 }
 
 // Texts from one number within channels.sms.conversation_window join one
@@ -295,9 +295,9 @@ func TestHandOffFailures(t *testing.T) {
 	}
 	// The inline hand-off failed; Run retried at once and failed; the next
 	// retry comes after a second.
-	eventually(t, "the first retry", func() bool { return conv.fails.Load() <= 0 })
+	require.Eventually(t, func() bool { return conv.fails.Load() <= 0 }, wait, 5*time.Millisecond, "the first retry")
 	g.Clock.Advance(time.Second)
-	eventually(t, "the retried hand-off", func() bool { return len(citizenTexts(t, g.Hub.DB, phone)) == 1 })
+	require.Eventually(t, func() bool { return len(citizenTexts(t, g.Hub.DB, phone)) == 1 }, wait, 5*time.Millisecond, "the retried hand-off")
 	require.Equal(t, []string{"甲乙"}, citizenTexts(t, g.Hub.DB, phone))
 }
 

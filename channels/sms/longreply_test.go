@@ -96,12 +96,12 @@ func TestLongTicketReplyArrivesWhole(t *testing.T) {
 				require.Equal(t, http.StatusOK, resp.StatusCode)
 
 				var envID string
-				eventually(t, "the envelope on Kafka", func() bool {
+				require.Eventually(t, func() bool {
 					for _, r := range g.Consume(t, "intake.envelopes", 200*time.Millisecond) {
 						envID, _ = r.Value["id"].(string)
 					}
 					return envID != ""
-				})
+				}, wait, 5*time.Millisecond, "the envelope on Kafka")
 				reply := longReply(n)
 				w := kafkago.Writer{Addr: kafkago.TCP(g.KafkaBrokers()...), Topic: "ticket.events", BatchTimeout: time.Millisecond}
 				defer w.Close()
@@ -110,10 +110,10 @@ func TestLongTicketReplyArrivesWhole(t *testing.T) {
 				require.NoError(t, w.WriteMessages(context.Background(), kafkago.Message{Key: []byte(envID), Value: []byte(v)}))
 
 				var got []string
-				eventually(t, "the whole reply on the phone", func() bool {
+				require.Eventually(t, func() bool {
 					got = numberedReply(api.Inbox(phone), reply)
 					return got != nil
-				})
+				}, wait, 5*time.Millisecond, "the whole reply on the phone")
 				want := (n + 480) / 481 // 500 less 【12345热线】 (9) and "(i/n)" (5), with slack for sentence breaks
 				require.GreaterOrEqual(t, len(got), want)
 				require.LessOrEqual(t, len(got), want+1)

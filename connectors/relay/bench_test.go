@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/kafka"
 )
 
@@ -22,7 +23,7 @@ func BenchmarkRelayToEmbeddedBroker(b *testing.B) {
 	defer p.Close()
 	l := newLog(b)
 	accept(b, l, b.N, 100)
-	r := New(l, p, quiet())
+	r := New(l, p, clock.System, quiet())
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
 )
@@ -25,6 +26,7 @@ type Relay struct {
 	log      *intakelog.Log
 	p        Producer
 	logger   *slog.Logger
+	clock    clock.Clock
 	batch    int
 	linger   time.Duration
 	minDelay time.Duration
@@ -37,9 +39,11 @@ type Relay struct {
 	idle      chan struct{}
 }
 
-// New returns a relay from log to p.
-func New(log *intakelog.Log, p Producer, logger *slog.Logger) *Relay {
-	return &Relay{log: log, p: p, logger: logger, batch: 2000, linger: 5 * time.Millisecond, minDelay: 100 * time.Millisecond,
+// New returns a relay from log to p. Its clock paces the linger and the
+// retries (the gateway passes clock.System: they pace real I/O, whatever
+// time the rest of a test sees).
+func New(log *intakelog.Log, p Producer, clk clock.Clock, logger *slog.Logger) *Relay {
+	return &Relay{log: log, p: p, clock: clk, logger: logger, batch: 2000, linger: 5 * time.Millisecond, minDelay: 100 * time.Millisecond,
 		maxDelay: 10 * time.Second, idle: make(chan struct{}, 1)}
 }
 
@@ -57,10 +61,8 @@ func (r *Relay) Run(ctx context.Context) {
 			r.errors.Add(1)
 			r.healthy.Store(false)
 			r.logger.Warn("relay: kafka unavailable, will retry", "err", err, "retry_in", delay)
-			select {
-			case <-ctx.Done():
+			if !r.sleep(ctx, delay) {
 				return
-			case <-time.After(delay):
 			}
 			delay = min(delay*2, r.maxDelay)
 			continue
@@ -71,12 +73,8 @@ func (r *Relay) Run(ctx context.Context) {
 			// pause lets the next batch fill: every produce request costs the
 			// broker an fsync, on the disk the store fsyncs on too. A full
 			// batch means a backlog: no pause.
-			if n < r.batch && r.linger > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(r.linger):
-				}
+			if n < r.batch && r.linger > 0 && !r.sleep(ctx, r.linger) {
+				return
 			}
 			continue // there may be more
 		}
@@ -85,12 +83,27 @@ func (r *Relay) Run(ctx context.Context) {
 		case r.idle <- struct{}{}:
 		default:
 		}
+		t := r.clock.NewTimer(time.Second) // safety net; wake-ups cover the normal case
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-r.log.Wake():
-		case <-time.After(time.Second): // safety net; wake-ups cover the normal case
+		case <-t.C():
 		}
+		t.Stop()
+	}
+}
+
+// sleep waits d on the relay's clock; false when ctx ended first.
+func (r *Relay) sleep(ctx context.Context, d time.Duration) bool {
+	t := r.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
 	}
 }
 
@@ -114,7 +127,7 @@ func (r *Relay) once(ctx context.Context) (int, error) {
 		r.lagNs.Store(0)
 		return 0, err
 	}
-	r.lagNs.Store(int64(time.Since(recs[0].At)))
+	r.lagNs.Store(int64(r.clock.Now().Sub(recs[0].At)))
 	msgs := make([]kafka.Message, len(recs))
 	for i, rec := range recs {
 		msgs[i] = kafka.Message{Topic: rec.Topic, Key: []byte(rec.Key), Value: rec.Value, Headers: rec.Headers}

@@ -111,7 +111,7 @@ func TestRelayRetriesUntilEverythingIsPublishedInOrder(t *testing.T) {
 			l := newLog(t)
 			ids := accept(t, l, 40, 3)
 			p := &flakyProducer{failures: failures}
-			r := fast(New(l, p, quiet()))
+			r := fast(New(l, p, clock.System, quiet()))
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { r.Run(ctx); close(done) }()
@@ -148,7 +148,7 @@ func TestRelayKeepsHeadersAndKeys(t *testing.T) {
 	l := newLog(t)
 	accept(t, l, 5, 1)
 	p := &flakyProducer{}
-	require.NoError(t, fast(New(l, p, quiet())).Drain(context.Background()))
+	require.NoError(t, fast(New(l, p, clock.System, quiet())).Drain(context.Background()))
 	msgs := p.messages()
 	require.Len(t, msgs, 5)
 	for _, m := range msgs {
@@ -165,7 +165,7 @@ func TestDrainAndRunStop(t *testing.T) {
 	l := newLog(t)
 	ids := accept(t, l, 10, 2)
 	p := &flakyProducer{failures: 1 << 30}
-	r := fast(New(l, p, quiet()))
+	r := fast(New(l, p, clock.System, quiet()))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	require.Error(t, r.Drain(ctx))
@@ -214,32 +214,34 @@ func (p *countingProducer) stats() (calls, records int) {
 	return len(p.calls), p.n
 }
 
-// A lone record is published at once; a steady stream is published in
-// batches, not one produce request (and one broker fsync) per record.
+// A lone record is published at once; records that arrive while the relay
+// lingers after a publish go out together, not one produce request (and one
+// broker fsync) each. The relay's clock is a fake: no wall time is judged.
 func TestRelayBatchesAStreamButNotALoneRecord(t *testing.T) {
 	l := newLog(t)
 	p := &countingProducer{}
-	r := New(l, p, quiet())
-	r.linger = 100 * time.Millisecond // long, so that scheduling noise cannot pass for it
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	r := New(l, p, clk, quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-r.Idle()
 
-	start := time.Now()
+	// The lone record goes out without the clock moving: no linger first.
 	accept(t, l, 1, 1)
-	require.Eventually(t, func() bool { _, n := p.stats(); return n == 1 }, time.Second, 100*time.Microsecond)
-	require.Less(t, time.Since(start), 50*time.Millisecond, "a lone record waits for no linger")
-	time.Sleep(150 * time.Millisecond)
+	require.Eventually(t, func() bool { _, n := p.stats(); return n == 1 }, 5*time.Second, time.Millisecond)
 
-	calls0, _ := p.stats()
-	const stream = 100 // one record every 2 ms for 200 ms: two lingers' worth
+	// The relay now lingers (its one timer); what arrives meanwhile waits.
+	require.NoError(t, clk.BlockUntil(ctx, 1))
+	const stream = 100
 	for range stream {
 		accept(t, l, 1, 1)
-		time.Sleep(2 * time.Millisecond)
 	}
+	calls0, n0 := p.stats()
+	require.Equal(t, 1, n0, "nothing is published while lingering")
+	clk.Advance(r.linger)
 	require.Eventually(t, func() bool { _, n := p.stats(); return n == 1+stream }, 5*time.Second, time.Millisecond)
 	calls, _ := p.stats()
-	require.LessOrEqual(t, calls-calls0, stream/4, "produce requests for %d records arriving 2 ms apart", stream)
+	require.Equal(t, 1, calls-calls0, "the records that arrived while lingering go out in one produce request")
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/normalize/schemas"
 )
@@ -81,21 +83,10 @@ func RequireSchema(t testing.TB, name string, doc []byte) {
 	}
 }
 
-// Eventually polls fn until it returns nil, with a short growing interval,
-// and fails the test with fn's last error if timeout passes first.
+// Eventually waits until fn returns nil, failing the test with fn's last
+// error if timeout passes first (testify's EventuallyWithT, for checks that
+// say why they are not met yet).
 func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := 5 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gatewaytest: still failing after %s: %v", timeout, err)
-		}
-		time.Sleep(delay)
-		delay = min(delay*2, 250*time.Millisecond)
-	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.NoError(c, fn()) }, timeout, 10*time.Millisecond)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
@@ -57,7 +58,7 @@ func TestDeadLetterListAndReplayViaAdmin(t *testing.T) {
 	}
 	require.NoError(t, q.Enqueue(context.Background(), msg(partner.URL, "env-1", `{"type":"request.status"}`)))
 	run(t, q)
-	eventually(t, "schedule exhausted", func() bool { return deadCount(t, q) == 1 })
+	require.Eventually(t, func() bool { return deadCount(t, q) == 1 }, wait, 5*time.Millisecond, "schedule exhausted")
 	require.Len(t, partner.Hits(), 10, "one attempt per step of the default schedule")
 
 	e := newEcho()
@@ -93,9 +94,9 @@ func TestDeadLetterListAndReplayViaAdmin(t *testing.T) {
 	code, body = call(t, e, http.MethodPost, "/v1/admin/webhooks/dead/"+id+"/replay", "s3cret-admin-token")
 	require.Equal(t, http.StatusAccepted, code)
 	require.Equal(t, "queued", body["status"])
-	eventually(t, "replayed and delivered", func() bool {
+	require.Eventually(t, func() bool {
 		return len(partner.Hits()) == 11 && pendingCount(t, q) == 0
-	})
+	}, wait, 5*time.Millisecond, "replayed and delivered")
 	require.Equal(t, id, partner.Hits()[10].ID, "a replay keeps the webhook-id")
 	require.NoError(t, partner.Hits()[10].VerifyErr)
 	require.Zero(t, deadCount(t, q))
@@ -107,7 +108,7 @@ func TestAdminEnableEndpoint(t *testing.T) {
 	partner := newStub(t, clk, []stdwebhook.Secret{mustSecret(t, testSecret)}, 410)
 	require.NoError(t, q.Enqueue(context.Background(), msg(partner.URL, "env-1", `{}`)))
 	run(t, q)
-	eventually(t, "disabled", func() bool { return deadCount(t, q) == 1 })
+	require.Eventually(t, func() bool { return deadCount(t, q) == 1 }, wait, 5*time.Millisecond, "disabled")
 
 	e := newEcho()
 	q.MountAdmin(e, "tok")

@@ -19,24 +19,15 @@ import (
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )
 
+// wait bounds every wait for something the test set in motion.
+const wait = 10 * time.Second
+
 // newClock is a fake clock; in auto mode every timer jumps the clock to its
 // deadline at once, so that a whole retry schedule runs in milliseconds.
 func newClock(auto bool) *clock.Fake {
 	c := clock.NewFake(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
 	c.Auto(auto)
 	return c
-}
-
-// eventually polls cond; it never sleeps for long.
-func eventually(t *testing.T, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", msg)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

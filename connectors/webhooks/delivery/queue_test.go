@@ -27,9 +27,9 @@ func TestRetrySameIDFreshSignature(t *testing.T) {
 	require.NoError(t, q.Enqueue(context.Background(), msg(partner.URL, "env-1", `{"type":"request.status"}`)))
 	run(t, q)
 
-	eventually(t, "three attempts and an empty queue", func() bool {
+	require.Eventually(t, func() bool {
 		return len(partner.Hits()) == 3 && pendingCount(t, q) == 0
-	})
+	}, wait, 5*time.Millisecond, "three attempts and an empty queue")
 	hits := partner.Hits()
 	for i, h := range hits {
 		require.NoError(t, h.VerifyErr, "attempt %d must verify", i)
@@ -51,7 +51,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	partner.header = http.Header{"Retry-After": {"3600"}}
 	require.NoError(t, q.Enqueue(context.Background(), msg(partner.URL, "env-1", `{}`)))
 	run(t, q)
-	eventually(t, "delivered", func() bool { return len(partner.Hits()) == 2 && pendingCount(t, q) == 0 })
+	require.Eventually(t, func() bool { return len(partner.Hits()) == 2 && pendingCount(t, q) == 0 }, wait, 5*time.Millisecond, "delivered")
 	hits := partner.Hits()
 	require.Equal(t, int64(3600), tsOf(t, hits[1])-tsOf(t, hits[0]), "Retry-After beats the 5 s step")
 }
@@ -63,7 +63,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, q.Enqueue(ctx, msg(partner.URL, "env-1", `{"n":1}`)))
 	run(t, q)
-	eventually(t, "dead-lettered", func() bool { return deadCount(t, q) == 1 })
+	require.Eventually(t, func() bool { return deadCount(t, q) == 1 }, wait, 5*time.Millisecond, "dead-lettered")
 	require.Len(t, partner.Hits(), 1, "a 410 is not retried")
 
 	eps, err := q.Endpoints()
@@ -88,7 +88,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	_, err = q.Replay(ctx, dead[1].ID)
 	require.NoError(t, err)
-	eventually(t, "replayed", func() bool { return len(partner.Hits()) == 2 && pendingCount(t, q) == 0 })
+	require.Eventually(t, func() bool { return len(partner.Hits()) == 2 && pendingCount(t, q) == 0 }, wait, 5*time.Millisecond, "replayed")
 	require.Equal(t, dead[1].ID, partner.Hits()[1].ID)
 	require.Equal(t, `{"n":2}`, partner.Hits()[1].Body)
 }
@@ -102,10 +102,10 @@ func TestRedirectNotFollowed(t *testing.T) {
 	require.NoError(t, q.Enqueue(context.Background(), msg(partner.URL, "env-1", `{}`)))
 	run(t, q)
 
-	eventually(t, "first attempt recorded", func() bool {
+	require.Eventually(t, func() bool {
 		p, err := q.Pending("", 10)
 		return err == nil && len(p) == 1 && p[0].Attempts == 1
-	})
+	}, wait, 5*time.Millisecond, "first attempt recorded")
 	p, err := q.Pending("", 10)
 	require.NoError(t, err)
 	require.Equal(t, 302, p[0].LastStatus)
@@ -114,7 +114,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	require.Empty(t, elsewhere.Hits())
 
 	clk.Advance(5 * time.Second)
-	eventually(t, "delivered on retry", func() bool { return pendingCount(t, q) == 0 })
+	require.Eventually(t, func() bool { return pendingCount(t, q) == 0 }, wait, 5*time.Millisecond, "delivered on retry")
 	require.Len(t, partner.Hits(), 2)
 	require.Empty(t, elsewhere.Hits(), "the redirect target is never contacted")
 }
@@ -145,7 +145,7 @@ func TestMetadataAddressRefused(t *testing.T) {
 	// once: retrying cannot help.
 	require.NoError(t, q.Enqueue(ctx, msg("http://callback.partner.example/hook", "env-2", `{}`)))
 	run(t, q)
-	eventually(t, "dead-lettered", func() bool { return deadCount(t, q) == 1 })
+	require.Eventually(t, func() bool { return deadCount(t, q) == 1 }, wait, 5*time.Millisecond, "dead-lettered")
 	dead, err := q.Dead("", 10)
 	require.NoError(t, err)
 	require.Contains(t, dead[0].Reason, "forbidden destination")
@@ -171,10 +171,10 @@ func TestOrderPerRequestIndependentAcrossRequests(t *testing.T) {
 	require.NoError(t, q.Enqueue(ctx, msg(partner.URL, "B", `{"m":"B1"}`)))
 	run(t, q)
 
-	eventually(t, "A1 failed once, B1 delivered", func() bool {
+	require.Eventually(t, func() bool {
 		p, err := q.Pending("", 10)
 		return err == nil && len(p) == 2 && p[0].Attempts == 1 && len(partner.Hits()) == 2
-	})
+	}, wait, 5*time.Millisecond, "A1 failed once, B1 delivered")
 	bodies := func() []string {
 		var out []string
 		for _, h := range partner.Hits() {
@@ -185,7 +185,7 @@ func TestOrderPerRequestIndependentAcrossRequests(t *testing.T) {
 	require.ElementsMatch(t, []string{`{"m":"A1"}`, `{"m":"B1"}`}, bodies(), "A2 waits behind A1; B is independent")
 
 	clk.Advance(5 * time.Second)
-	eventually(t, "all delivered", func() bool { return pendingCount(t, q) == 0 })
+	require.Eventually(t, func() bool { return pendingCount(t, q) == 0 }, wait, 5*time.Millisecond, "all delivered")
 	got := bodies()
 	require.Len(t, got, 4)
 	require.Equal(t, []string{`{"m":"A1"}`, `{"m":"A2"}`}, got[2:], "A1 then A2")
@@ -201,10 +201,10 @@ func TestResumeAfterRestart(t *testing.T) {
 	require.NoError(t, q.Enqueue(ctx, msg(partner.URL, "env-1", `{"m":1}`)))
 	require.NoError(t, q.Enqueue(ctx, msg(partner.URL, "env-1", `{"m":2}`)))
 	stop := run(t, q)
-	eventually(t, "first attempt failed and recorded", func() bool {
+	require.Eventually(t, func() bool {
 		p, err := q.Pending("", 10)
 		return err == nil && len(p) == 2 && p[0].Attempts == 1
-	})
+	}, wait, 5*time.Millisecond, "first attempt failed and recorded")
 	// Kill between attempts: stop the queue, close the store.
 	stop()
 	require.NoError(t, db.Close())
@@ -219,7 +219,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	require.Equal(t, 1, p[0].Attempts, "the attempt count survived the restart")
 	clk.Advance(5 * time.Second) // before Run: the first scan finds the retry due
 	run(t, q2)
-	eventually(t, "resumed and delivered", func() bool { return pendingCount(t, q2) == 0 })
+	require.Eventually(t, func() bool { return pendingCount(t, q2) == 0 }, wait, 5*time.Millisecond, "resumed and delivered")
 	hits := partner.Hits()
 	require.Len(t, hits, 3)
 	require.Equal(t, []string{`{"m":1}`, `{"m":1}`, `{"m":2}`}, []string{hits[0].Body, hits[1].Body, hits[2].Body})
@@ -242,7 +242,7 @@ func TestRotationSignsWithEverySecret(t *testing.T) {
 	require.NoError(t, q.Enqueue(ctx, msg(onlyOld.URL, "a", `{}`)))
 	require.NoError(t, q.Enqueue(ctx, msg(onlyNew.URL, "b", `{}`)))
 	run(t, q)
-	eventually(t, "both delivered", func() bool { return len(onlyOld.Hits()) == 1 && len(onlyNew.Hits()) == 1 })
+	require.Eventually(t, func() bool { return len(onlyOld.Hits()) == 1 && len(onlyNew.Hits()) == 1 }, wait, 5*time.Millisecond, "both delivered")
 	require.NoError(t, onlyOld.Hits()[0].VerifyErr)
 	require.NoError(t, onlyNew.Hits()[0].VerifyErr)
 	require.Len(t, strings.Fields(onlyOld.Hits()[0].Sig), 2)
