@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/channels"
+	"github.com/hotline12345/gateway/channels/partner"
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
@@ -80,6 +81,7 @@ type Gateway struct {
 	hub      *livechat.Hub
 	sla      *sla.Service
 	webhooks *delivery.Queue
+	partners []*partner.Channel
 
 	clock           clock.Clock
 	background      []func(ctx context.Context) // component loops started by Start

@@ -2,14 +2,17 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
+	"github.com/hotline12345/gateway/channels/signlang"
 	webch "github.com/hotline12345/gateway/channels/web"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
+	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/sessions/sla"
 )
 
@@ -40,22 +43,44 @@ func (g *Gateway) wireChannels() error {
 	for _, ch := range mounted {
 		ch.Mount(g.echo)
 	}
+	// In dependency order. The hub comes last of the core: it needs the
+	// clocks' MessageTx and the sign-language hooks at construction, and
+	// those reach the hub through hubLink, at call time.
+	if err := g.wirePartners(enabled); err != nil {
+		return err
+	}
 	if err := g.wireSLA(); err != nil {
 		return err
 	}
-	if err := g.wireLiveChat(); err != nil {
-		return err
-	}
-	g.sla.SetLive(g.hub)
-	g.wireSignLanguage()
-	if err := g.wirePartners(enabled); err != nil {
+	video := g.wireSignLanguage()
+	if err := g.wireLiveChat(video); err != nil {
 		return err
 	}
 	return g.wireMessaging(enabled)
 }
 
+// hubLink is the live-chat hub as the timeliness clocks (alerts,
+// escalation) and the sign-language channel (video queue) see it. They are
+// built before the hub, which needs them at its construction; by the time
+// either calls, the gateway has its hub.
+type hubLink struct{ g *Gateway }
+
+var (
+	_ sla.Live       = hubLink{}
+	_ signlang.Queue = hubLink{}
+)
+
+func (l hubLink) Alert(sessionID, state, clock string, due time.Time) {
+	l.g.hub.Alert(sessionID, state, clock, due)
+}
+func (l hubLink) Escalate(ctx context.Context, sessionID string)  { l.g.hub.Escalate(ctx, sessionID) }
+func (l hubLink) SessionInfo(sid string) (sessions.Session, bool) { return l.g.hub.SessionInfo(sid) }
+func (l hubLink) VideoQueue(citizen, channel string) (int, time.Duration) {
+	return l.g.hub.VideoQueue(citizen, channel)
+}
+
 // wireLiveChat builds the live-chat hub: agents, websockets, sessions.
-func (g *Gateway) wireLiveChat() error {
+func (g *Gateway) wireLiveChat(video livechat.Video) error {
 	agents, err := g.cfg.AgentSpecs()
 	if err != nil {
 		return err
@@ -66,7 +91,7 @@ func (g *Gateway) wireLiveChat() error {
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
 		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
 		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
-			Login: g.loginGuard(agents), ClientIP: g.clientIP})
+			Login: g.loginGuard(agents), ClientIP: g.clientIP, Video: video})
 	if err != nil {
 		return err
 	}

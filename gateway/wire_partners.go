@@ -35,6 +35,10 @@ func (g *Gateway) wirePartners(enabled map[string]bool) error {
 			return err
 		}
 		c.Mount(g.echo)
+		if c.Webhooks() { // the "accepted" webhook is queued in the accepting transaction
+			g.intake.OnAccept(c.OnAccept)
+			g.intake.AfterAccept(c.AfterAccept)
+		}
 		chans = append(chans, c)
 		g.statusAuth = append(g.statusAuth, c.StatusOwner)
 	}
@@ -55,14 +59,18 @@ func (g *Gateway) wirePartners(enabled map[string]bool) error {
 		}
 		return nil
 	})
-	g.sla.SetPartnerNotifier(func(ctx context.Context, req *intakelog.Request, clock, state string, due time.Time) {
-		for _, c := range chans {
-			if c.Name() == req.Channel {
-				if err := c.NotifyTimeliness(ctx, req.ID, clock, state, due); err != nil && !errors.Is(err, partner.ErrForeign) {
-					g.log.Warn("partner timeliness webhook not queued", "partner", c.Name(), "err", err)
-				}
+	g.partners = chans
+	return nil
+}
+
+// partnerTimeliness tells the partner that forwarded a request of a warning
+// or breach of its clocks (request.timeliness webhook).
+func (g *Gateway) partnerTimeliness(ctx context.Context, req *intakelog.Request, clock, state string, due time.Time) {
+	for _, c := range g.partners {
+		if c.Name() == req.Channel {
+			if err := c.NotifyTimeliness(ctx, req.ID, clock, state, due); err != nil && !errors.Is(err, partner.ErrForeign) {
+				g.log.Warn("partner timeliness webhook not queued", "partner", c.Name(), "err", err)
 			}
 		}
-	})
-	return nil
+	}
 }

@@ -13,14 +13,13 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 )
 
-// wireSignLanguage builds the sign-language video channel on top of live
-// chat (call it after wireLiveChat and wireSLA): its two endpoints, the
-// calendar gate and ICE servers of video sessions, and the stop of a video
-// request's first-response clock when an agent accepts the call. A calendar
-// that does not parse disables the channel (start-up log, /readyz) rather
-// than the gateway.
-func (g *Gateway) wireSignLanguage() {
-	ch, err := signlang.New(g.deps(), g.cfg.SignLanguage, g.cfg.RateLimit, g.hub)
+// wireSignLanguage builds the sign-language video channel (after wireSLA)
+// and returns the hub's video hooks: the calendar gate and ICE servers of
+// video sessions, and the stop of a video request's first-response clock
+// when an agent accepts the call. A calendar that does not parse disables
+// the channel (start-up log, /readyz) rather than the gateway.
+func (g *Gateway) wireSignLanguage() livechat.Video {
+	ch, err := signlang.New(g.deps(), g.cfg.SignLanguage, g.cfg.RateLimit, hubLink{g})
 	if err != nil {
 		g.log.Error("sign-language channel disabled", "err", err)
 		for i := range g.chState {
@@ -33,11 +32,10 @@ func (g *Gateway) wireSignLanguage() {
 		}
 		g.echo.POST(signlang.PathSessions, off)
 		g.echo.POST(signlang.PathCallbacks, off)
-		g.hub.SetVideo(livechat.Video{Open: func(time.Time) (bool, time.Time) { return false, time.Time{} }})
-		return
+		return livechat.Video{Open: func(time.Time) (bool, time.Time) { return false, time.Time{} }}
 	}
 	ch.Mount(g.echo)
-	g.hub.SetVideo(livechat.Video{
+	return livechat.Video{
 		Welcome: ch.Welcome,
 		Open:    ch.OpenAt,
 		Answered: func(ctx context.Context, s sessions.Session, at time.Time) {
@@ -48,5 +46,5 @@ func (g *Gateway) wireSignLanguage() {
 				g.log.Error("sign-language: cannot stop the first-response clock", "session", s.ID, "envelope", s.EnvelopeID, "err", err)
 			}
 		},
-	})
+	}
 }

@@ -22,10 +22,11 @@ import (
 func (g *Gateway) wireSLA() error {
 	c := g.cfg.SLA
 	svc, err := sla.New(sla.Config{FirstResponse: c.FirstResponse, NextResponse: c.NextResponse, Handling: c.Handling,
-		LeadResponse: c.WarningLead.Response, LeadHandling: c.WarningLead.Handling}, g.intake, g.clock, g.log)
+		LeadResponse: c.WarningLead.Response, LeadHandling: c.WarningLead.Handling}, g.intake, g.clock, g.log, hubLink{g}, g.partnerTimeliness)
 	if err != nil {
 		return err
 	}
+	g.intake.OnAccept(svc.OnAccept) // the clocks start in the accepting transaction
 	g.sla = svc
 	g.Register(svc.Collectors()...)
 	g.echo.GET("/v1/timeliness", report.Handler(g.intake.ForEachRequest, g.clock), g.requireAdmin)

@@ -35,6 +35,9 @@ type Deps struct {
 	// ClientIP is how the gateway's channels see a request's address (the
 	// proxy's X-Forwarded-For when trusted); nil: the peer's address.
 	ClientIP func(*http.Request) string
+	// Video are the sign-language hooks (video.go); zero: video always open,
+	// no extra welcome data.
+	Video Video
 }
 
 // Config tunes the hub.
@@ -159,6 +162,7 @@ func New(cfg Config, d Deps) (*Hub, error) {
 		h.agents[a.ID] = &agent{spec: a, presence: "offline", conns: map[*conn]bool{}, active: map[string]bool{},
 			offers: map[string]bool{}, idleSince: d.Clock.Now()}
 	}
+	h.setVideo(d.Video)
 	if err := h.load(); err != nil {
 		return nil, err
 	}

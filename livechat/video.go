@@ -45,10 +45,8 @@ type Video struct {
 	Answered func(ctx context.Context, s sessions.Session, at time.Time)
 }
 
-// SetVideo installs the sign-language hooks. Call it before serving.
-func (h *Hub) SetVideo(v Video) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// setVideo installs the sign-language hooks, at New.
+func (h *Hub) setVideo(v Video) {
 	h.video = v
 	h.welcomeExtra = func(r *sessions.Session) map[string]any {
 		if !r.Video {

@@ -93,6 +93,8 @@ func newFixtureAt(t *testing.T, clk *clock.Fake, cfgs map[string]configs.Partner
 	for name, cfg := range cfgs {
 		ch, err := partner.New(name, d, cfg, q, log, partner.Options{})
 		require.NoError(t, err)
+		log.OnAccept(ch.OnAccept) // as the gateway wires it
+		log.AfterAccept(ch.AfterAccept)
 		ch.Mount(f.e)
 		f.ch[name] = ch
 	}

@@ -55,11 +55,11 @@ var (
 // (channels.<name>.callback_url is set).
 func (c *Channel) Webhooks() bool { return c.q != nil }
 
-// onAccept runs inside the Accept transaction of every new envelope: for
+// OnAccept runs inside the Accept transaction of every new envelope: for
 // this partner's, the "accepted" webhook becomes exactly as durable as the
 // envelope.
-func (c *Channel) onAccept(tx *store.Tx, env *normalize.Envelope) error {
-	if env.Channel != c.name || env.Source == nil {
+func (c *Channel) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
+	if c.q == nil || env.Channel != c.name || env.Source == nil {
 		return nil
 	}
 	// The gateway acknowledges every request at once (its automatic

@@ -100,7 +100,8 @@ func ParseSecrets(s string) ([]stdwebhook.Secret, error) {
 
 // New returns the channel of partner name ("suishenban" or "yiwangtongban").
 // log is the intake log behind d.Intake (requests are looked up there and
-// the "accepted" webhook is enqueued inside its Accept transaction). When
+// the "accepted" webhook is enqueued inside its Accept transaction: register
+// OnAccept and AfterAccept with it when Webhooks is true). When
 // cfg.CallbackURL is set, q must be the delivery queue: New registers the
 // partner's secrets with it. Errors name the configuration key at fault.
 func New(name string, d channels.Deps, cfg configs.Partner, q *delivery.Queue, log *intakelog.Log, opts Options) (*Channel, error) {
@@ -138,14 +139,16 @@ func New(name string, d channels.Deps, cfg configs.Partner, q *delivery.Queue, l
 			return nil, fmt.Errorf("partner %s: %w", name, err)
 		}
 		c.q = q
-		log.OnAccept(c.onAccept)
-		log.AfterAccept(func(env *normalize.Envelope) {
-			if env.Channel == name {
-				q.Notify()
-			}
-		})
 	}
 	return c, nil
+}
+
+// AfterAccept wakes the webhook queue after an envelope of this partner's
+// was accepted (its "accepted" webhook is then durable).
+func (c *Channel) AfterAccept(env *normalize.Envelope) {
+	if c.q != nil && env.Channel == c.name {
+		c.q.Notify()
+	}
 }
 
 var _ channels.Channel = (*Channel)(nil)

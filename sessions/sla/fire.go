@@ -100,11 +100,8 @@ func (s *Service) afterFire(fired []timers.Deadline) {
 				go func() { defer s.bg.Done(); s.live.Escalate(context.Background(), sid) }()
 			}
 		}
-		s.mu.RLock()
-		p := s.partner
-		s.mu.RUnlock()
-		if p != nil && req != nil {
-			p(context.Background(), req, clock, state, due)
+		if s.partner != nil && req != nil {
+			s.partner(context.Background(), req, clock, state, due)
 		}
 	}
 }

@@ -59,17 +59,18 @@ type Service struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu      sync.RWMutex
 	partner PartnerNotifier
 
 	met, breached, warned *prometheus.CounterVec
 	bg                    sync.WaitGroup
 }
 
-// New builds the service over the intake log's store. Register the returned
-// service's hooks with the intake log and live chat, call Load, then Run.
-func New(cfg Config, log *intakelog.Log, clk clock.Clock, logger *slog.Logger) (*Service, error) {
-	s := &Service{cfg: cfg, log: log, db: log.DB(), logger: logger, now: func() time.Time { return clk.Now().UTC() },
+// New builds the service over the intake log's store. live is the live chat
+// (alerts, escalation; nil: none), partner tells partners of warnings and
+// breaches (nil: none). The caller registers OnAccept with the intake log,
+// passes MessageTx to live chat, then calls Load and Run.
+func New(cfg Config, log *intakelog.Log, clk clock.Clock, logger *slog.Logger, live Live, partner PartnerNotifier) (*Service, error) {
+	s := &Service{cfg: cfg, log: log, db: log.DB(), logger: logger, live: live, partner: partner, now: func() time.Time { return clk.Now().UTC() },
 		met: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_met_total", Help: "Clocks stopped in time."}, []string{"channel", "clock"}),
 		breached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_breached_total",
 			Help: "Clocks that ran out."}, []string{"channel", "clock"}),
@@ -82,15 +83,8 @@ func New(cfg Config, log *intakelog.Log, clk clock.Clock, logger *slog.Logger) (
 	}
 	s.timers = t
 	log.OnPrepare(s.acknowledge)
-	log.OnAccept(s.onAccept)
 	return s, nil
 }
-
-// SetLive connects live chat (alerts, escalation).
-func (s *Service) SetLive(l Live) { s.live = l }
-
-// SetPartnerNotifier connects partner webhooks.
-func (s *Service) SetPartnerNotifier(p PartnerNotifier) { s.mu.Lock(); s.partner = p; s.mu.Unlock() }
 
 // Collectors returns the Prometheus metrics of the service.
 func (s *Service) Collectors() []prometheus.Collector {
@@ -112,9 +106,9 @@ func (s *Service) Run(ctx context.Context) {
 	s.bg.Wait()
 }
 
-// onAccept starts the first-response and handling clocks of a new envelope
+// OnAccept starts the first-response and handling clocks of a new envelope
 // in its accepting transaction, and records the automatic acknowledgement.
-func (s *Service) onAccept(tx *store.Tx, env *normalize.Envelope) error {
+func (s *Service) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
 	for _, c := range []struct {
 		kind string
 		due  time.Time
