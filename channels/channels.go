@@ -12,10 +12,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hotline12345/gateway/clock"
-	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/auth/tokens"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 // Intake records an envelope durably, or returns the earlier receipt for a

@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/app"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 const appSecret = "secret"

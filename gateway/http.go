@@ -10,12 +10,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/connectors/kafka"
-	"github.com/hotline12345/gateway/connectors/store"
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize/schemas"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 func (g *Gateway) buildHTTP() {

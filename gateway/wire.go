@@ -13,7 +13,7 @@ import (
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/sessions"
-	"github.com/hotline12345/gateway/sessions/sla"
+	"github.com/hotline12345/gateway/timeliness/sla"
 )
 
 // wireChannels builds every enabled channel and mounts its routes. The list

@@ -6,7 +6,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/wechat"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 )
 
 // unsupportedBucket keeps channel messages the gateway cannot turn into chat

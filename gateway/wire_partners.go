@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/partner"
-	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
+	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/normalize"
 )
 

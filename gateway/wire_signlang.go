@@ -7,9 +7,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/channels/signlang"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions"
 )
 

@@ -9,13 +9,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/internal/apierr"
 
-	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/kafka"
+	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/sessions/sla"
-	"github.com/hotline12345/gateway/sessions/sla/report"
+	"github.com/hotline12345/gateway/timeliness/report"
+	"github.com/hotline12345/gateway/timeliness/sla"
 )
 
 // wireSLA builds the timeliness clocks and the ticket-events consumer.

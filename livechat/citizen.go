@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12345/gateway/channels"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )

@@ -14,9 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/auth/tokens"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/sessions"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 // Mount registers the agent login, the supervisor's lockout lift and both websockets.

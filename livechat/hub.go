@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 // Deps are what the hub is built with.

@@ -17,10 +17,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/clock"
-	"github.com/hotline12345/gateway/normalize/apierr"
-	"github.com/hotline12345/gateway/sessions/tokens"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Reasons a websocket is refused (the reason label of

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // CodeRateLimited is the code of the error frame for a frame over its

@@ -7,10 +7,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/normalize/apierr"
-	"github.com/hotline12345/gateway/sessions/tokens"
+	"github.com/hotline12345/gateway/internal/apierr"
 )
 
 // login is POST /v1/agents/login (contract §4), behind the login guard:

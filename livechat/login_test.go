@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
+	"github.com/hotline12345/gateway/internal/clock"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
 

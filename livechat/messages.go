@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 
 	"github.com/hotline12345/gateway/channels"
-	"github.com/hotline12345/gateway/connectors/intakelog"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )

@@ -13,11 +13,11 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/connectors/turn"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 // alwaysOpen keeps calendar edges out of tests that are not about them.

@@ -3,7 +3,7 @@ package normalize
 import (
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Stamp fills in what the gateway, not the channel, decides about a new

@@ -113,7 +113,7 @@ go test -race -count=1 -timeout 15m $PKGS
 # The race detector makes the 1,000,000-timer test too slow to run under it,
 # so it skips there; run it once without.
 log "1,000,000 timers (without -race)"
-go test -count=1 -run '^TestScale$' -v ./sessions/timers/
+go test -count=1 -run '^TestScale$' -v ./timeliness/timers/
 
 # A latency ratio needs the machine to itself: the login storm runs alone.
 log "login storm against web intake (alone)"

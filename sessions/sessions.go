@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 )
 

@@ -17,8 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Outcome labels gateway_agent_logins_total.

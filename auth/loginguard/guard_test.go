@@ -16,8 +16,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // syncBuf is a log sink the guard may write from several goroutines.

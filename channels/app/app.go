@@ -20,11 +20,11 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/form"
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // Verifier checks app signatures.

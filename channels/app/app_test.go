@@ -17,10 +17,10 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Sign follows the contract's canonical string, computed here independently.

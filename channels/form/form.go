@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // Request is the web/app request body.

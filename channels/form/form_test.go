@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/form"
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 func TestDecodeAcceptsTheContractsBody(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/internal/apierr"
 )
 
 // ReadBody reads at most max bytes; a larger body is 413.

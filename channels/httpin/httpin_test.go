@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/clock"
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 func code(t *testing.T, err error) apierr.Code {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Limiter is a set of token buckets keyed by client IP, app key or the like.

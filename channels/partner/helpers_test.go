@@ -19,14 +19,14 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/partner"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
-	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // The published Standard Webhooks secret, and a second one for rotation.

@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12345/gateway/channels/httpin"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // Envelope fields a partner mapping may fill (the keys of

@@ -9,8 +9,8 @@ import (
 
 	"github.com/hotline12345/gateway/channels/partner"
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 func TestCustomMappingFromConfig(t *testing.T) {

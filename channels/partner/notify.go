@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels"
-	"github.com/hotline12345/gateway/connectors/intakelog"
-	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/partner"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/normalize"
 )
 

@@ -33,11 +33,11 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // HeaderPartner names the partner a status look-up claims to come from; see

@@ -12,8 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )

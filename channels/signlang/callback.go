@@ -10,9 +10,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // CallbackText starts the text of a call-back request's envelope.

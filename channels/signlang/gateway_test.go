@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )

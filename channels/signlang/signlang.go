@@ -23,16 +23,16 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/turn"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions"
-	"github.com/hotline12345/gateway/sessions/calendar"
-	"github.com/hotline12345/gateway/sessions/tokens"
+	"github.com/hotline12345/gateway/timeliness/calendar"
 )
 
 // Paths of the channel's endpoints and of the websocket it hands over to.

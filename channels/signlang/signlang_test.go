@@ -12,10 +12,10 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/signlang"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions"
 )
 

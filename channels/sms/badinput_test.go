@@ -11,7 +11,7 @@ import (
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 )
 
 const validGeneric = `{"id":"m1","from":"+8613800138000","text":"你好","sent_at":"2024-05-01T10:00:00Z"}`

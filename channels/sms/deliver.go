@@ -12,10 +12,10 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
 )
 

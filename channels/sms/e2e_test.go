@@ -11,8 +11,8 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )

@@ -15,10 +15,10 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
+	"github.com/hotline12345/gateway/internal/clock"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 	"github.com/hotline12345/gateway/normalize"
 )

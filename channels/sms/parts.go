@@ -14,7 +14,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/reassembly"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 )
 
 // partRecord is a pending part as kept in bucketParts until the message it

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/reassembly"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/store"
 )
 
 // handOffTimeout bounds one hand-off made by Run.

@@ -15,14 +15,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/form"
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 // CookieName holds the citizen token for browsers.

@@ -21,10 +21,10 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/wechat"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // The published vectors: the shared file beside the project, else the copy

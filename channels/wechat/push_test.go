@@ -15,8 +15,8 @@ import (
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 const (

@@ -29,11 +29,11 @@ import (
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/wechatapi"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 )
 
 // Path is the route of both the URL verification and the message push.

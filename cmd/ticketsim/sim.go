@@ -14,8 +14,8 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/kafka"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
 )
 

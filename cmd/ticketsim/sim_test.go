@@ -16,8 +16,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/kafka"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/schemas"
 )

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // PerNumberLimiter allows at most N sends to one phone number in any sliding

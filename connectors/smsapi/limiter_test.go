@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 func TestPerNumberLimiter(t *testing.T) {

@@ -29,7 +29,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Sender sends one text message to one phone number.

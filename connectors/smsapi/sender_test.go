@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 var now = time.Date(2024, 5, 1, 2, 0, 0, 0, time.UTC)

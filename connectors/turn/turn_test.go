@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/normalize/vectorstest"
+	"github.com/hotline12345/gateway/internal/vectorstest"
 
 	"github.com/hotline12345/gateway/connectors/turn"
 )

@@ -6,7 +6,7 @@ import (
 
 	"github.com/silenceper/wechat/v2/cache"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 var _ cache.Cache = (*memoryCache)(nil)

@@ -16,9 +16,9 @@ import (
 	"github.com/silenceper/wechat/v2/cache"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/wechatapi"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 const (

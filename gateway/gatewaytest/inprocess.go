@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Config returns the default configuration with a temporary data directory,

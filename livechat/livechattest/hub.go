@@ -13,15 +13,15 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/configs"
-	"github.com/hotline12345/gateway/connectors/intakelog"
-	"github.com/hotline12345/gateway/connectors/store"
+	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
-	"github.com/hotline12345/gateway/normalize/apierr"
 	"github.com/hotline12345/gateway/sessions"
-	"github.com/hotline12345/gateway/sessions/tokens"
 )
 
 // Hub is a hub served by an httptest server, without Kafka.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Defaults applied by New to zero Config fields.

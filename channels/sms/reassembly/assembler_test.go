@@ -10,7 +10,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/reassembly"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)

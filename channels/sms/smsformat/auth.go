@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Header and query names of the callback authentication scheme (FORMAT.md).

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // checkInbound asserts the decoder's invariants: an error is always

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // sentinels are the errors a caller may branch on; every failure must wrap one.

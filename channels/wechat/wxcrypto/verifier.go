@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // DefaultMaxAge is how far a push's timestamp may be from now.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // rawEncrypt AES-256-CBC encrypts pt (already a multiple of 16 bytes) with the

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/smsapi/smsfake"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 var at = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Sent is one accepted send-API request, as the fake understood it.

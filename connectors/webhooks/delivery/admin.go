@@ -15,8 +15,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hotline12345/gateway/connectors/store"
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/apierr"
 )
 
 // Dead returns up to limit dead letters, oldest first, of one endpoint

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
-	"github.com/hotline12345/gateway/normalize/apierr"
+	"github.com/hotline12345/gateway/internal/apierr"
 )
 
 // newEcho renders errors as the gateway does (apierr code → status).

@@ -30,11 +30,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 
-	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/store"
 )
 
 // Bucket names owned by this package.

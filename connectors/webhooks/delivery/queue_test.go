@@ -13,10 +13,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/store"
 )
 
 func TestRetrySameIDFreshSignature(t *testing.T) {

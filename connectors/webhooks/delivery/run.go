@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
-	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 const userAgent = "hotline12345-gateway-webhooks/1"

@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
-	"github.com/hotline12345/gateway/connectors/store"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // BenchmarkScanBacklog is the scheduler's pass over a partner outage's

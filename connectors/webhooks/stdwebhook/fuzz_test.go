@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // FuzzVerify feeds arbitrary header values: Verify must never panic, must

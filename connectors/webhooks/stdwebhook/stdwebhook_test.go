@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hotline12345/gateway/clock"
-	"github.com/hotline12345/gateway/normalize/vectorstest"
+	"github.com/hotline12345/gateway/internal/clock"
+	"github.com/hotline12345/gateway/internal/vectorstest"
 
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )

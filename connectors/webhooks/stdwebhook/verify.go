@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hotline12345/gateway/clock"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Verifier checks inbound Standard Webhooks requests. The zero value of

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels/wechat/wxcrypto"
-	"github.com/hotline12345/gateway/clock"
 	"github.com/hotline12345/gateway/connectors/wechatapi/wechatfake"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 const (

@@ -1,0 +1,168 @@
+package intakelog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/normalize"
+)
+
+// Accept records env durably, or returns the earlier receipt if its
+// idempotency key was seen. env must be complete and valid (id, dues, key).
+// Everything is encoded before the transaction: the store runs transactions
+// one group at a time, so work done inside one delays every request.
+func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
+	p, err := l.prepare(env, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err = l.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		res, err = l.acceptPrepared(tx, p)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	l.Committed(env, res)
+	return res, nil
+}
+
+// OnPrepare registers f, called for every new envelope before its
+// transaction (outside the store's single writer): it may set the request's
+// initial status and add events recorded with it.
+func (l *Log) OnPrepare(f func(env *normalize.Envelope) (status string, events []*normalize.Event)) {
+	l.mu.Lock()
+	l.preps = append(l.preps, f)
+	l.mu.Unlock()
+}
+
+// Committed must follow a successful commit of a transaction in which
+// AcceptTx ran: it wakes the relay and runs the AfterAccept callbacks.
+func (l *Log) Committed(env *normalize.Envelope, res Result) {
+	l.notify()
+	if !res.Duplicate {
+		l.mu.RLock()
+		cbs := l.accepted
+		l.mu.RUnlock()
+		for _, f := range cbs {
+			f(env)
+		}
+	}
+}
+
+// AcceptTx is Accept inside the caller's transaction (e.g. a live-chat
+// message together with the envelope it creates). Call Committed after the
+// commit.
+func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
+	p, err := l.prepare(env, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return l.acceptPrepared(tx, p)
+}
+
+// prepared is an Accept with everything encoded.
+type prepared struct {
+	env     *normalize.Envelope
+	opts    AcceptOptions
+	idem    []byte   // idemEntry
+	req     []byte   // Request
+	records [][]byte // the envelope's outbox record, then its events'
+}
+
+func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
+	now := l.now()
+	p := &prepared{env: env, opts: opts}
+	status := normalize.StatusAccepted
+	l.mu.RLock()
+	preps := l.preps
+	l.mu.RUnlock()
+	var extra []*normalize.Event
+	for _, f := range preps {
+		st, evs := f(env)
+		if st != "" {
+			status = st
+		}
+		extra = append(extra, evs...)
+	}
+	p.idem, _ = json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: now.Unix()})
+	var err error
+	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
+		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
+		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
+		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra})
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode request: %w", err)
+	}
+	value, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
+	}
+	rec, err := encodeRecord(&Record{Topic: l.topics.Envelopes, Key: env.CitizenKey, Value: value, At: now.UTC(),
+		Headers: map[string]string{"schema": normalize.SchemaEnvelope, "channel": env.Channel, "idempotency-key": env.IdempotencyKey}})
+	if err != nil {
+		return nil, fmt.Errorf("intakelog: cannot encode envelope: %w", err)
+	}
+	p.records = append(p.records, rec)
+	for _, ev := range append(opts.Events, extra...) {
+		r, err := l.eventRecord(ev, now)
+		if err != nil {
+			return nil, err
+		}
+		p.records = append(p.records, r)
+	}
+	return p, nil
+}
+
+func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
+	env, opts := p.env, p.opts
+	l.mu.RLock()
+	hooks := l.hooks
+	l.mu.RUnlock()
+	// The nonce comes first: a replayed signed request is refused even
+	// when its idempotency key would have returned the earlier answer.
+	if opts.Nonce != "" {
+		if err := useNonce(tx, opts.NonceScope, opts.Nonce, l.now()); err != nil {
+			return Result{}, err
+		}
+	}
+	idem := tx.Bucket([]byte(bucketIdem))
+	if prev := idem.Get([]byte(env.IdempotencyKey)); prev != nil {
+		var e idemEntry
+		if err := json.Unmarshal(prev, &e); err != nil {
+			return Result{}, fmt.Errorf("intakelog: corrupt idempotency entry: %w", err)
+		}
+		if opts.Fingerprint != "" && e.Fingerprint != "" && e.Fingerprint != opts.Fingerprint {
+			return Result{}, ErrConflict
+		}
+		req, err := getRequest(tx, e.EnvelopeID)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
+			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue}}, nil
+	}
+	if err := idem.Put([]byte(env.IdempotencyKey), p.idem); err != nil {
+		return Result{}, err
+	}
+	reqs := tx.Bucket([]byte(bucketRequests))
+	reqs.FillPercent = appendFill // ids are time-ordered (UUIDv7)
+	if err := reqs.Put([]byte(env.ID), p.req); err != nil {
+		return Result{}, err
+	}
+	for _, r := range p.records {
+		if err := appendEncoded(tx, r); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, h := range hooks {
+		if err := h(tx, env); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Receipt: normalize.ReceiptFor(env), Owner: opts.Owner}, nil
+}
