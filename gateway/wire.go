@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/hotline12345/gateway/auth/agentlogin"
 	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/app"
@@ -91,11 +92,12 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
 		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
 		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
-			Login: g.loginGuard(agents), ClientIP: g.clientIP, Video: video})
+			ClientIP: g.clientIP, Video: video})
 	if err != nil {
 		return err
 	}
 	g.hub = h
+	agentlogin.New(g.loginGuard(agents), h, g.tokens, g.cfg.Auth.AgentTokenTTL).Mount(g.echo)
 	g.Register(h.Collectors()...)
 	h.Mount(g.echo)
 	web.Mount(g.echo) // the agent console and the citizen widget
@@ -105,7 +107,7 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 
 // loginGuard throttles agent logins and counts them (gateway_agent_logins_total).
 func (g *Gateway) loginGuard(agents []configs.AgentSpec) *loginguard.Guard {
-	o := loginguard.Options{Clock: g.clock, Logger: g.log, HashCost: livechat.HashCost(agents)}
+	o := loginguard.Options{Clock: g.clock, Logger: g.log, HashCost: agentlogin.HashCost(agents)}
 	if len(g.bcryptWorker) > 0 {
 		w := loginguard.NewWorker(g.log, g.bcryptWorker...)
 		g.onShutdown(func(context.Context) error { return w.Close() })

@@ -19,10 +19,8 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 )
 
-// Mount registers the agent login, the supervisor's lockout lift and both websockets.
+// Mount registers both websockets.
 func (h *Hub) Mount(e *echo.Echo) {
-	e.POST("/v1/agents/login", h.login) // login.go
-	e.DELETE("/v1/agents/:id/lockout", h.liftLockout)
 	e.GET("/v1/ws/citizen", func(c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) })
 	e.GET("/v1/ws/agent", func(c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) })
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/httpin"
@@ -30,8 +29,6 @@ type Deps struct {
 	Logger *slog.Logger
 	Clock  clock.Clock
 	Agents []configs.AgentSpec
-	// Login guards POST /v1/agents/login (login.go); nil: the default limits.
-	Login *loginguard.Guard
 	// ClientIP is how the gateway's channels see a request's address (the
 	// proxy's X-Forwarded-For when trusted); nil: the peer's address.
 	ClientIP func(*http.Request) string
@@ -140,13 +137,21 @@ type agent struct {
 	onCall    bool
 }
 
+// Agent returns an agent's configuration (the login checks passwords
+// against it).
+func (h *Hub) Agent(id string) (configs.AgentSpec, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a := h.agents[id]; a != nil {
+		return a.spec, true
+	}
+	return configs.AgentSpec{}, false
+}
+
 // New builds the hub and loads open sessions from the store.
 func New(cfg Config, d Deps) (*Hub, error) {
 	if d.Clock == nil {
 		d.Clock = clock.System
-	}
-	if d.Login == nil {
-		d.Login = defaultLoginGuard(d)
 	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
 		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{}),

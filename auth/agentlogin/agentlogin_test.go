@@ -1,4 +1,4 @@
-package livechat_test
+package agentlogin_test
 
 import (
 	"bytes"

@@ -1,8 +1,12 @@
-package livechat
+// Package agentlogin is the agents' way in (contract §4): POST
+// /v1/agents/login behind the login guard, and DELETE /v1/agents/{id}/lockout
+// for supervisors. It issues agent tokens; the live-chat hub only checks them.
+package agentlogin
 
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,10 +17,34 @@ import (
 	"github.com/hotline12345/gateway/internal/apierr"
 )
 
+// Agents tells who the agents are (the live-chat hub's roster).
+type Agents interface {
+	Agent(id string) (configs.AgentSpec, bool)
+}
+
+// Handler serves the agent login and the lockout lift.
+type Handler struct {
+	guard  *loginguard.Guard
+	agents Agents
+	tokens *tokens.Signer
+	ttl    time.Duration
+}
+
+// New returns the handler; ttl is the lifetime of the agent tokens it issues.
+func New(guard *loginguard.Guard, agents Agents, signer *tokens.Signer, ttl time.Duration) *Handler {
+	return &Handler{guard: guard, agents: agents, tokens: signer, ttl: ttl}
+}
+
+// Mount registers POST /v1/agents/login and DELETE /v1/agents/{id}/lockout.
+func (h *Handler) Mount(e *echo.Echo) {
+	e.POST("/v1/agents/login", h.login)
+	e.DELETE("/v1/agents/:id/lockout", h.liftLockout)
+}
+
 // login is POST /v1/agents/login (contract §4), behind the login guard:
 // back-off and lockout per account and IP, bounded bcrypt work, and the same
 // work and answer for an unknown id as for a wrong password.
-func (h *Hub) login(c echo.Context) error {
+func (h *Handler) login(c echo.Context) error {
 	body, err := httpin.ReadJSON(c.Request(), 4096)
 	if err != nil {
 		return err
@@ -34,22 +62,18 @@ func (h *Hub) login(c echo.Context) error {
 	var spec configs.AgentSpec
 	// c.RealIP goes through the gateway's IPExtractor: the client IP of the
 	// web channel's per-IP limit, from X-Forwarded-For only with http.trust_proxy.
-	err = h.d.Login.Login(c.Request().Context(), req.ID, c.RealIP(), func() (ok, known bool) {
-		h.mu.Lock()
-		a := h.agents[req.ID]
-		if a != nil {
-			spec = a.spec
+	err = h.guard.Login(c.Request().Context(), req.ID, c.RealIP(), func() (ok, known bool) {
+		s, known := h.agents.Agent(req.ID)
+		if !known {
+			return h.guard.Check("", "", req.Password), false
 		}
-		h.mu.Unlock()
-		if a == nil {
-			return h.d.Login.Check("", "", req.Password), false
-		}
-		return h.d.Login.Check(spec.PasswordHash, spec.Password, req.Password), true
+		spec = s
+		return h.guard.Check(spec.PasswordHash, spec.Password, req.Password), true
 	})
 	if err != nil {
 		return loginError(err)
 	}
-	tok := h.d.Tokens.Issue(tokens.Claims{Sub: spec.ID, Role: tokens.RoleAgent}, h.cfg.AgentTokenTTL)
+	tok := h.tokens.Issue(tokens.Claims{Sub: spec.ID, Role: tokens.RoleAgent}, h.ttl)
 	return c.JSON(http.StatusOK, map[string]any{"token": tok, "agent": map[string]any{
 		"id": spec.ID, "skills": spec.Skills, "max_concurrent": spec.MaxConcurrent}})
 }
@@ -83,31 +107,23 @@ func loginError(err error) error {
 // liftLockout is DELETE /v1/agents/{id}/lockout: a supervisor (an agent
 // token whose agent has the supervisor role) ends an agent's lockout or
 // back-off. The answer says whether there was one.
-func (h *Hub) liftLockout(c echo.Context) error {
+func (h *Handler) liftLockout(c echo.Context) error {
 	r := c.Request()
 	tok := tokens.FromRequest(r.Header.Get("Authorization"), "", "")
-	claims, err := h.d.Tokens.Verify(tok, tokens.RoleAgent)
+	claims, err := h.tokens.Verify(tok, tokens.RoleAgent)
 	if tok == "" || err != nil {
 		return apierr.Wrap(apierr.CodeUnauthorized, "a supervisor's agent token is required: Authorization: Bearer …", err)
 	}
 	id := c.Param("id")
-	h.mu.Lock()
-	sup, target := h.agents[claims.Sub], h.agents[id]
-	h.mu.Unlock()
-	if sup == nil || !sup.spec.Supervisor() {
+	sup, isAgent := h.agents.Agent(claims.Sub)
+	if !isAgent || !sup.Supervisor() {
 		return apierr.New(apierr.CodeForbidden, "only a supervisor may lift a lockout")
 	}
-	if target == nil {
+	if _, ok := h.agents.Agent(id); !ok {
 		return apierr.New(apierr.CodeNotFound, "no such agent")
 	}
-	lifted := h.d.Login.Lift(id, claims.Sub)
+	lifted := h.guard.Lift(id, claims.Sub)
 	return c.JSON(http.StatusOK, map[string]any{"agent_id": id, "lifted": lifted})
-}
-
-// defaultLoginGuard is the guard of a hub built without one (tests): the
-// default limits on the hub's clock.
-func defaultLoginGuard(d Deps) *loginguard.Guard {
-	return loginguard.New(configs.Default().Auth.Login, loginguard.Options{Clock: d.Clock, Logger: d.Logger, HashCost: HashCost(d.Agents)})
 }
 
 // HashCost is the bcrypt cost of the agents' password hashes (the highest),
