@@ -80,17 +80,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		}
 		at := m.At
 		noteMessage(&n, m)
-		env = h.d.Stamp.New(n.Channel, "chat:"+n.ID, n.Citizen)
-		env.SessionID = n.ID
-		env.Kind = normalize.KindUnclassified
-		env.Content = normalize.Content{Text: m.Text, Attachments: m.Attachments}
-		env.Citizen.Language = n.Language
-		if p := n.Meta["phone"]; p != "" {
-			env.Citizen.Phone = p
-		}
-		if n.Meta["native_id"] != "" || n.Meta["native_type"] != "" {
-			env.Source = &normalize.Source{NativeID: n.Meta["native_id"], NativeType: n.Meta["native_type"]}
-		}
+		env = sessions.ConversationEnvelope(h.d.Stamp, &n, m)
 		if err := env.Validate(); err != nil {
 			return err
 		}

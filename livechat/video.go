@@ -20,7 +20,7 @@ import (
 // media.
 
 // VideoEnvelopeText is the content of the envelope a video session creates.
-const VideoEnvelopeText = "手语视频通话请求"
+const VideoEnvelopeText = sessions.VideoEnvelopeText
 
 // SkillSignLanguage is the skill a video session needs.
 const SkillSignLanguage = "sign_language"
@@ -127,12 +127,7 @@ func videoOpenArgs(c *conn, video bool) (string, map[string]string) {
 // run after the commit. fn may run more than once: each run builds a fresh
 // envelope.
 func (h *Hub) videoEnvelopeTx(tx *store.Tx, r *sessions.Session) (func(), error) {
-	env := h.d.Stamp.New(normalize.ChannelSignLanguage, normalize.ChannelSignLanguage+":video:"+r.ID, r.Citizen)
-	env.SessionID = r.ID
-	env.Kind = normalize.KindUnclassified
-	env.Content = normalize.Content{Text: VideoEnvelopeText}
-	env.Citizen.Language = r.Language
-	env.Source = &normalize.Source{NativeID: r.ID, NativeType: "video_session"}
+	env := sessions.VideoEnvelope(h.d.Stamp, r)
 	if err := env.Validate(); err != nil {
 		return nil, err
 	}
@@ -144,7 +139,7 @@ func (h *Hub) videoEnvelopeTx(tx *store.Tx, r *sessions.Session) (func(), error)
 		return nil, err
 	}
 	r.EnvelopeID = res.Receipt.ID
-	r.Preview = VideoEnvelopeText
+	r.Preview = sessions.VideoEnvelopeText
 	return func() { h.d.Intake.Committed(env, res) }, nil
 }
 
