@@ -33,11 +33,9 @@ func NewProducer(brokers []string) *Producer {
 		Balancer:     &kafkago.Murmur2Balancer{}, // same partition for a key as Java clients choose
 		RequiredAcks: kafkago.RequireAll,
 		BatchTimeout: time.Millisecond,
-		// kafka-go allocates room for BatchSize messages (152 bytes each) in
-		// every batch, one batch per partition per WriteMessages: at 1,000
-		// that was ~1 MiB of garbage per relay round, a quarter of the
-		// gateway's allocation at 5,000 requests/s. A backlog still drains in
-		// a few batches per partition.
+		// kafka-go allocates room for BatchSize messages in every batch, one
+		// batch per partition per WriteMessages: a large size is garbage on
+		// every relay round. A backlog still drains in a few batches.
 		BatchSize:    100,
 		BatchBytes:   8 << 20,
 		MaxAttempts:  1, // the relay retries, with its own backoff, forever
