@@ -43,6 +43,22 @@ func TestIdempotentRetryGetsTheSameAnswerAndNoSecondEnvelope(t *testing.T) {
 	require.Equal(t, a.FirstResponseDue, b.FirstResponseDue)
 	require.Equal(t, a.HandlingDue, b.HandlingDue)
 	require.Equal(t, 1, envelopesPending(t, g), "a repeated key must not produce a second envelope")
+	// The ticket team sees the repeat: request.duplicate, keyed by the envelope.
+	recs, err := g.Intake().Pending(10000)
+	require.NoError(t, err)
+	dups := 0
+	for _, r := range recs {
+		var ev struct {
+			Type       string `json:"type"`
+			EnvelopeID string `json:"envelope_id"`
+		}
+		if r.Topic == "intake.events" && json.Unmarshal(r.Value, &ev) == nil && ev.Type == "request.duplicate" {
+			require.Equal(t, a.ID, ev.EnvelopeID)
+			require.Equal(t, a.ID, r.Key)
+			dups++
+		}
+	}
+	require.Equal(t, 1, dups)
 
 	// Only the first answer carries a token: re-sending a body is no proof
 	// of being the citizen who filed it.

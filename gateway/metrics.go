@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hotline12345/gateway/intake/intakelog"
 )
 
 type metrics struct {
@@ -77,6 +79,8 @@ func (g *Gateway) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			channel = "wechat_miniprogram"
 		}
 		start := time.Now()
+		ctx, duplicate := intakelog.WithDuplicateMark(c.Request().Context())
+		c.SetRequest(c.Request().WithContext(ctx))
 		err := next(c)
 		if err != nil {
 			c.Error(err)
@@ -88,6 +92,8 @@ func (g *Gateway) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			outcome = "error"
 		case status >= 400:
 			outcome = "rejected"
+		case *duplicate:
+			outcome = "duplicate"
 		}
 		m := g.metrics
 		m.requests.WithLabelValues(channel, outcome).Inc()

@@ -16,6 +16,10 @@ import (
 func TestMetricsExposeIntakeRelayAndStore(t *testing.T) {
 	g, _ := newGateway(t, nil)
 	require.Equal(t, http.StatusAccepted, call(g, http.MethodPost, webPath, strings.NewReader(`{"text":"ok"}`), nil, "").Code)
+	// A retry is counted as a duplicate, not a second acceptance (it was).
+	for range 2 {
+		require.Equal(t, http.StatusAccepted, call(g, http.MethodPost, webPath, strings.NewReader(`{"client_request_id":"m-1","text":"ok"}`), nil, "").Code)
+	}
 	require.Equal(t, http.StatusBadRequest, call(g, http.MethodPost, webPath, strings.NewReader(`{"text":1}`), nil, "").Code)
 	require.Equal(t, http.StatusUnauthorized, call(g, http.MethodPost, appPath, strings.NewReader(`{"text":"x"}`), nil, "").Code)
 
@@ -23,10 +27,11 @@ func TestMetricsExposeIntakeRelayAndStore(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	body := w.Body.String()
 	for sample, want := range map[string]float64{
-		`gateway_requests_total{channel="web",outcome="accepted"}`: 1,
-		`gateway_requests_total{channel="web",outcome="rejected"}`: 1,
-		`gateway_requests_total{channel="app",outcome="rejected"}`: 1,
-		`gateway_intake_seconds_count{channel="web"}`:              2,
+		`gateway_requests_total{channel="web",outcome="accepted"}`:  2,
+		`gateway_requests_total{channel="web",outcome="duplicate"}`: 1,
+		`gateway_requests_total{channel="web",outcome="rejected"}`:  1,
+		`gateway_requests_total{channel="app",outcome="rejected"}`:  1,
+		`gateway_intake_seconds_count{channel="web"}`:               4,
 	} {
 		got, err := gatewaytest.ParseMetric(body, sample)
 		require.NoError(t, err)

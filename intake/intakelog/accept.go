@@ -27,8 +27,23 @@ func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOp
 	if err != nil {
 		return Result{}, err
 	}
+	if res.Duplicate {
+		if seen, ok := ctx.Value(duplicateKey{}).(*bool); ok {
+			*seen = true
+		}
+	}
 	l.Committed(env, res)
 	return res, nil
+}
+
+type duplicateKey struct{}
+
+// WithDuplicateMark returns a context in which Accept reports, through
+// *seen, that it answered a repeated idempotency key (the gateway counts
+// the outcome of each request by it).
+func WithDuplicateMark(ctx context.Context) (_ context.Context, seen *bool) {
+	seen = new(bool)
+	return context.WithValue(ctx, duplicateKey{}, seen), seen
 }
 
 // OnPrepare registers f, called for every new envelope before its
@@ -141,6 +156,14 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 		}
 		req, err := getRequest(tx, e.EnvelopeID)
 		if err != nil {
+			return Result{}, err
+		}
+		// The ticket team sees the repeat (contract: request.duplicate),
+		// durable with the answer it got.
+		dup := normalize.NewEvent(normalize.EventRequestDuplicate, l.now())
+		dup.Channel, dup.EnvelopeID, dup.SessionID = req.Channel, req.ID, req.SessionID
+		dup.Data = map[string]any{"idempotency_key": env.IdempotencyKey}
+		if err := l.AppendEvent(tx, dup); err != nil {
 			return Result{}, err
 		}
 		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,

@@ -104,7 +104,16 @@ func TestAcceptIsIdempotent(t *testing.T) {
 	require.True(t, first.Receipt.ReceivedAt.Equal(again.Receipt.ReceivedAt), "the first answer, not a new one")
 	require.True(t, first.Receipt.HandlingDue.Equal(again.Receipt.HandlingDue))
 	require.Equal(t, "citizen:a", again.Owner, "the first filer owns it")
-	require.Equal(t, 2, f.depth(t), "no second envelope")
+	require.Equal(t, 3, f.depth(t), "no second envelope: only the request.duplicate event")
+	recs, err := f.log.Pending(10)
+	require.NoError(t, err)
+	var last struct {
+		Type       string `json:"type"`
+		EnvelopeID string `json:"envelope_id"`
+	}
+	require.NoError(t, json.Unmarshal(recs[2].Value, &last))
+	require.Equal(t, normalize.EventRequestDuplicate, last.Type)
+	require.Equal(t, first.Receipt.ID, last.EnvelopeID)
 
 	req, err := f.log.Request(first.Receipt.ID)
 	require.NoError(t, err)
