@@ -266,7 +266,11 @@ func (h *Hub) run(c *conn, f Frame) {
 		return
 	}
 	if err := h.handle(context.Background(), c, f); err != nil {
-		c.enqueue(errorFrame(f, errCode(err), err.Error()))
+		code := errCode(err)
+		c.enqueue(errorFrame(f, code, err.Error()))
+		if code == "forbidden" || code == "not_found" { // probing others' sessions
+			h.refused(c)
+		}
 	}
 }
 
@@ -378,13 +382,17 @@ func (h *Hub) abandonLater(s *sess) {
 		return
 	}
 	sid := s.id
-	h.clock.AfterFunc(h.cfg.AbandonAfter, func() {
+	if s.abandonEnd != nil { // the wait starts from this departure, not an earlier one
+		s.abandonEnd()
+	}
+	s.abandonEnd = h.clock.AfterFunc(h.cfg.AbandonAfter, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		s := h.sessions[sid]
 		if s == nil || s.state != sessions.StateQueued || h.closed {
 			return
 		}
+		s.abandonEnd = nil
 		s.mu.Lock()
 		present := false
 		for c := range s.subs {
@@ -394,5 +402,5 @@ func (h *Hub) abandonLater(s *sess) {
 		if !present {
 			_ = h.closeSession(context.Background(), s, "", "abandoned")
 		}
-	})
+	}).Stop
 }

@@ -120,6 +120,9 @@ type sess struct {
 	toAgent  string
 	offerTo  string
 	offerEnd func() bool
+	// abandonEnd stops the pending abandon timer (http.go): each departure
+	// of the citizen starts the wait afresh. Guarded by the hub's mu.
+	abandonEnd func() bool
 
 	mu   sync.Mutex
 	rec  *sessions.Session
@@ -432,6 +435,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.closed = true
 	close(h.stop)
 	for _, s := range h.sessions {
+		if s.abandonEnd != nil {
+			s.abandonEnd()
+		}
 		if s.offerEnd != nil {
 			s.offerEnd()
 		}

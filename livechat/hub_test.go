@@ -243,3 +243,30 @@ func TestNegativeLastSeqReplaysEverything(t *testing.T) {
 	again.Expect(livechat.TypeWelcome, wait)
 	require.EqualValues(t, 1, again.Expect(livechat.TypeMessage, wait).Seq)
 }
+
+// The wait before a queued session is abandoned starts from the citizen's
+// last departure: a citizen who left, came back and left again is not
+// dropped by the first departure's timer (it was, seconds after the second).
+func TestAbandonWaitStartsFromTheLastDeparture(t *testing.T) {
+	clk := clock.NewFake(t0)
+	h := lt.StartHub(t, "a1:p:general:1", clk, "", func(c *livechat.Config) { c.AbandonAfter = 2 * time.Minute })
+	// The hub has seen a departure once the socket is no longer counted:
+	// it untracks a connection after it has started the abandon wait.
+	leave := func(c *lt.Client) {
+		c.WS.Close()
+		<-c.Done
+		require.Eventually(t, func() bool { return metricValue(t, h, "gateway_websockets_open", nil) == 0 }, wait, time.Millisecond)
+	}
+	cit, sid := citizenUp(t, h, "twice")
+	leave(cit)
+	clk.Advance(time.Minute)
+	cit = lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("twice"))
+	cit.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
+	require.Equal(t, sid, cit.Expect(livechat.TypeWelcome, wait).SessionID)
+	leave(cit)
+	clk.Advance(time.Minute + time.Second) // 2m1s after the first departure
+	s, _ := h.SessionInfo(sid)
+	require.Equal(t, "queued", s.State, "1m1s after the last departure")
+	clk.Advance(time.Minute)
+	require.Eventually(t, func() bool { s, ok := h.SessionInfo(sid); return ok && s.State == "closed" }, wait, 5*time.Millisecond)
+}

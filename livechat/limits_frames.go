@@ -58,7 +58,15 @@ func (h *Hub) admit(c *conn, f Frame) bool {
 	default:
 		return true
 	}
-	key := c.role + "\x00" + c.sub + "\x00" + f.SessionID
+	// A session the hub holds has a budget of its own; frames naming any
+	// other share the sender's one budget, so that made-up session ids
+	// neither buy fresh budgets nor fill the limiter with keys.
+	key := c.role + "\x00" + c.sub
+	h.mu.Lock()
+	if _, ok := h.sessions[f.SessionID]; ok {
+		key += "\x00" + f.SessionID
+	}
+	h.mu.Unlock()
 	ok, wait := bucket.Allow(key)
 	if ok && f.Type == TypeTyping {
 		// An indicator: one a second says as much as fifty, and the
@@ -75,10 +83,16 @@ func (h *Hub) admit(c *conn, f Frame) bool {
 			Code: CodeRateLimited, Message: "too many " + f.Type + " frames in this session: wait and send again",
 			RetryAfterS: int((wait + time.Second - 1) / time.Second)})}))
 	}
+	h.refused(c)
+	return false
+}
+
+// refused counts a frame the hub turned away against its connection: one
+// that keeps sending what is refused is closed for abuse.
+func (h *Hub) refused(c *conn) {
 	if ok, _ := h.limits.refusals.Allow(strconv.FormatUint(c.id, 36)); !ok {
 		h.abuseClose(c)
 	}
-	return false
 }
 
 // abuseClose ends a connection that kept sending over its limits, saying

@@ -293,3 +293,21 @@ func TestAbuseClosesTheConnection(t *testing.T) {
 	}
 	require.Equal(t, 2, stored, "the burst was stored, nothing more")
 }
+
+// Made-up session ids buy no fresh budgets: frames naming a session the hub
+// does not hold share the sender's one budget, and probing others'
+// sessions ends in a close for abuse (a new budget per id let one socket
+// flood without limit and fill the limiter with keys).
+func TestMadeUpSessionsShareOneBudget(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "", func(c *livechat.Config) {
+		c.SignalRate, c.SignalBurst, c.AbuseRefusals, c.AbuseWindow = 1, 3, 5, time.Minute
+	})
+	cit, _ := citizenUp(t, h, "prober")
+	for i := range 200 {
+		if cit.WriteFrame(livechat.Frame{Type: livechat.TypeRTCOffer, SessionID: "made-up-" + itoa(i), ID: "p" + itoa(i), Data: []byte(`{}`)}) != nil {
+			break // closed meanwhile
+		}
+	}
+	require.Equal(t, livechat.ClosePolicy, closeCode(t, cit))
+	require.EqualValues(t, 1, metricValue(t, h, "gateway_chat_abuse_closes_total", map[string]string{"side": "citizen"}))
+}
