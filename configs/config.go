@@ -193,8 +193,10 @@ type Auth struct {
 // backs off Backoff, 2·Backoff, 4·Backoff… after each failure and is locked
 // for Lockout at its MaxFailures-th (a supervisor may lift it); an IP backs
 // off likewise once it has failed more than IPMaxFailures times, whatever the
-// ids. Failures are forgotten after a quiet Lockout. At most Workers bcrypt
-// checks run at once and Queue attempts wait; more are answered 503.
+// ids (a success halves the IP's count). Failures are forgotten after a
+// quiet Lockout. At most Workers bcrypt checks run at once, Queue attempts
+// wait, and ChecksPerSecond (ChecksBurst at once) start; the rest are
+// answered 429.
 type AuthLogin struct {
 	MaxFailures   int           `yaml:"max_failures"`
 	Lockout       time.Duration `yaml:"lockout"`
@@ -331,7 +333,7 @@ func Default() *Config {
 			CitizenTokenTTL: 24 * time.Hour,
 			AgentTokenTTL:   12 * time.Hour,
 			Login: AuthLogin{MaxFailures: 5, Lockout: 15 * time.Minute, Backoff: time.Second,
-				IPMaxFailures: 10, Workers: 1, Queue: 32, ChecksPerSecond: 2, ChecksBurst: 10},
+				IPMaxFailures: 10, Workers: 1, Queue: 32, ChecksPerSecond: 2, ChecksBurst: 20},
 		},
 		SLA: SLA{
 			FirstResponse: 3 * time.Minute,

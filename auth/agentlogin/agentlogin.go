@@ -101,7 +101,12 @@ func loginError(err error) error {
 		e.Message, e.Err = "too many failed logins; retry later", err
 		return e
 	}
-	return err // the request ended while waiting: the gateway answers 503
+	// The request ended while it waited for a slot: the client has gone, or
+	// gave up. Answered as busy, not 503: a storm of abandoned logins must
+	// not fill the error log.
+	e := apierr.RateLimited(time.Second)
+	e.Message, e.Err = "too many logins at once; retry", err
+	return e
 }
 
 // liftLockout is DELETE /v1/agents/{id}/lockout: a supervisor (an agent

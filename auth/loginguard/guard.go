@@ -43,7 +43,8 @@ var (
 	// ErrLocked: the account is locked until Denied.RetryAfter has passed or a
 	// supervisor lifts the lockout.
 	ErrLocked = errors.New("loginguard: account locked after too many failed logins")
-	// ErrBusy: too many logins are being checked; retry in a second.
+	// ErrBusy: too many logins are being checked; retry after
+	// Denied.RetryAfter.
 	ErrBusy = errors.New("loginguard: too many logins at once")
 )
 
@@ -163,14 +164,14 @@ func (g *Guard) Login(ctx context.Context, id, ip string, verify func() (ok, kno
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
 			g.logins.WithLabelValues(string(Busy)).Inc()
-			return &Denied{Err: ErrBusy, RetryAfter: time.Second}
+			return &Denied{Err: ErrBusy, RetryAfter: g.pool.retryAfter()}
 		}
 		return fmt.Errorf("loginguard: waiting for a slot: %w", err)
 	}
 	ok, known := verify()
 	release()
 	if ok {
-		g.succeeded(id)
+		g.succeeded(id, ip)
 		g.logins.WithLabelValues(string(OK)).Inc()
 		g.log.Info("agent login", "agent_id", id, "ip", ip, "outcome", OK)
 		return nil
@@ -269,12 +270,19 @@ func (g *Guard) sweep(now time.Time) {
 	}
 }
 
-// succeeded clears the account's failures. The IP's stay: one good password
-// must not reset a guesser's count.
-func (g *Guard) succeeded(id string) {
+// succeeded clears the account's failures and halves the address's: an
+// office's good logins outweigh its typos (its agents share one address
+// behind NAT), while one stolen password cannot wipe a guesser's record.
+func (g *Guard) succeeded(id, ip string) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	delete(g.accounts, id)
-	g.mu.Unlock()
+	if f := g.ips[ip]; f != nil {
+		f.n /= 2
+		if f.n <= g.cfg.IPMaxFailures {
+			f.until = time.Time{}
+		}
+	}
 }
 
 // Lift ends id's lockout or back-off at once (a supervisor's decision) and

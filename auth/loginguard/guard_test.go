@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -157,12 +158,31 @@ func TestIPBackoff(t *testing.T) {
 		attempt{id: "li", ip: "198.51.100.1", ok: true}, // another IP is not affected
 		attempt{wait: time.Second, id: "guess-l", ip: "192.0.2.7", want: loginguard.ErrWrongPassword},
 		attempt{id: "guess-m", ip: "192.0.2.7", want: loginguard.ErrThrottled, retry: 2 * time.Second},
-		attempt{wait: 2 * time.Second, id: "li", ip: "192.0.2.7", ok: true}, // a success does not clear the IP's count
-		attempt{id: "guess-n", ip: "192.0.2.7", want: loginguard.ErrWrongPassword},
-		attempt{id: "guess-o", ip: "192.0.2.7", want: loginguard.ErrThrottled, retry: 4 * time.Second},
+		// A success halves the address's count (12 → 6): an office's good
+		// logins outweigh its typos, but the guesser's record stays.
+		attempt{wait: 2 * time.Second, id: "li", ip: "192.0.2.7", ok: true},
 	)
+	for _, id := range []string{"guess-n", "guess-o", "guess-p", "guess-q", "guess-r"} { // 7 … 11
+		steps = append(steps, attempt{id: id, ip: "192.0.2.7", want: loginguard.ErrWrongPassword})
+	}
+	steps = append(steps, attempt{id: "guess-s", ip: "192.0.2.7", want: loginguard.ErrThrottled, retry: time.Second})
 	g, clk, _ := newGuard(t, limits())
 	run(t, g, clk, steps)
+}
+
+// 75 agents behind one office address, 20 of whom mistype once: the good
+// logins keep the address from backing off the rest.
+func TestOfficeBehindOneAddress(t *testing.T) {
+	g, clk, _ := newGuard(t, limits())
+	for i := range 75 {
+		id := "agent" + strconv.Itoa(i)
+		if i%4 == 0 && i < 80 {
+			require.ErrorIs(t, g.Login(context.Background(), id, "203.0.113.9", func() (bool, bool) { return false, true }),
+				loginguard.ErrWrongPassword, "agent %d's typo", i)
+			clk.Advance(time.Second) // the agent's own back-off
+		}
+		require.NoError(t, g.Login(context.Background(), id, "203.0.113.9", func() (bool, bool) { return true, true }), "agent %d", i)
+	}
 }
 
 func TestLift(t *testing.T) {

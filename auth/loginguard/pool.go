@@ -62,3 +62,13 @@ func (p *pool) slot(ctx context.Context) error {
 }
 
 func (p *pool) release() { <-p.slots }
+
+// retryAfter is when a refused attempt may expect the budget to have a
+// check for it: at least a second (Retry-After is whole seconds).
+func (p *pool) retryAfter() time.Duration {
+	missing := 1 - p.budget.TokensAt(p.now())
+	if missing <= 0 || p.budget.Limit() <= 0 {
+		return time.Second
+	}
+	return max(time.Second, time.Duration(missing/float64(p.budget.Limit())*float64(time.Second)).Round(time.Second))
+}

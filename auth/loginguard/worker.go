@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -27,19 +29,26 @@ const WorkerArg = "bcrypt-worker"
 // gateway leaves a core idle: intake is not slowed by a login storm.
 //
 // One comparison at a time (the guard's pool bounds the queue). A child that
-// dies is started again at the next comparison; one that cannot be started
-// or fails mid-way leaves that comparison to the calling goroutine, so that
-// a login is never refused for the worker's sake.
+// dies is started again at the next comparison; one that cannot be started,
+// fails mid-way or does not answer within WorkerTimeout (a machine so busy
+// that an idle-class process gets no CPU) leaves that comparison to the
+// calling goroutine, so that a login is never refused for the worker's sake.
 type Worker struct {
 	command []string
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	enc   *json.Encoder
+	mu     sync.Mutex
+	closed bool
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *os.File
+	out    *bufio.Reader
+	enc    *json.Encoder
 }
+
+// WorkerTimeout bounds one comparison in the child (it takes ~50 ms when
+// the machine has a core to spare).
+const WorkerTimeout = 2 * time.Second
 
 type workerRequest struct {
 	Hash     []byte `json:"hash"`
@@ -56,6 +65,9 @@ func NewWorker(log *slog.Logger, command ...string) *Worker {
 func (w *Worker) Compare(hash, password []byte) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return bcrypt.CompareHashAndPassword(hash, password) == nil
+	}
 	ok, err := w.compare(hash, password)
 	if err != nil {
 		w.log.Error("loginguard: bcrypt worker failed; comparing in the gateway", "err", err)
@@ -74,6 +86,10 @@ func (w *Worker) compare(hash, password []byte) (bool, error) {
 	if err := w.enc.Encode(workerRequest{Hash: hash, Password: password}); err != nil {
 		return false, fmt.Errorf("writing to the worker: %w", err)
 	}
+	// Real time, whatever clock the gateway runs on: this bounds a process.
+	if err := w.stdout.SetReadDeadline(time.Now().Add(WorkerTimeout)); err != nil {
+		return false, err
+	}
 	line, err := w.out.ReadString('\n')
 	switch {
 	case err != nil:
@@ -90,19 +106,23 @@ func (w *Worker) start() error {
 	if len(w.command) == 0 {
 		return errors.New("no worker command")
 	}
+	// Our own pipes: an *os.File read end takes a deadline.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(w.command[0], w.command[1:]...)
+	cmd.Stdout = outW
 	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return err
+	if err == nil {
+		err = cmd.Start()
 	}
-	stdout, err := cmd.StdoutPipe()
+	outW.Close() // the child has its copy
 	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
+		outR.Close()
 		return fmt.Errorf("starting %s: %w", w.command[0], err)
 	}
-	w.cmd, w.stdin, w.out, w.enc = cmd, stdin, bufio.NewReader(stdout), json.NewEncoder(stdin)
+	w.cmd, w.stdin, w.stdout, w.out, w.enc = cmd, stdin, outR, bufio.NewReader(outR), json.NewEncoder(stdin)
 	return nil
 }
 
@@ -114,13 +134,16 @@ func (w *Worker) stop() {
 	_ = w.stdin.Close()
 	_ = w.cmd.Process.Kill()
 	_ = w.cmd.Wait()
+	_ = w.stdout.Close()
 	w.cmd = nil
 }
 
-// Close stops the child process. Idempotent.
+// Close stops the child process; comparisons after it run in the calling
+// goroutine. Idempotent.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	w.stop()
 	return nil
 }

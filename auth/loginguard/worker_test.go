@@ -18,7 +18,12 @@ import (
 // TestHelperWorker is not a test: run as a child with GATEWAY_TEST_WORKER=1,
 // it is the bcrypt worker process (os/exec's helper-process pattern).
 func TestHelperWorker(t *testing.T) {
-	if os.Getenv("GATEWAY_TEST_WORKER") != "1" {
+	switch os.Getenv("GATEWAY_TEST_WORKER") {
+	case "1":
+	case "hang": // a child that never answers: a machine with no CPU to spare
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	default:
 		t.Skip("the worker's child process, not a test")
 	}
 	if err := loginguard.ServeWorker(os.Stdin, os.Stdout); err != nil {
@@ -47,7 +52,7 @@ func TestWorkerComparesInAChildProcess(t *testing.T) {
 	}
 	require.Empty(t, logs.String(), "no fallback: the child answered")
 
-	// A child that went away is started again; the comparison still answers.
+	// Closed: the comparison still answers, in the gateway.
 	require.NoError(t, w.Close())
 	require.True(t, w.Compare(hash, []byte("right")))
 	require.Empty(t, logs.String())
@@ -78,3 +83,22 @@ func TestServeWorker(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// A child that does not answer in time leaves the comparison to the
+// gateway: a login waits WorkerTimeout at most, and is answered.
+func TestWorkerTimesOut(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	t.Setenv("GATEWAY_TEST_WORKER", "hang")
+	w := loginguard.NewWorker(slog.New(slog.NewJSONHandler(&logs, nil)), os.Args[0], "-test.run=^TestHelperWorker$")
+	defer w.Close()
+	require.True(t, w.Compare(hash, []byte("right")))
+	require.Contains(t, logs.String(), "bcrypt worker failed")
+
+	// After Close, comparisons run here and start no child.
+	require.NoError(t, w.Close())
+	logs.Reset()
+	require.False(t, w.Compare(hash, []byte("wrong")))
+	require.Empty(t, logs.String())
+}
