@@ -275,3 +275,47 @@ func TestProtocolErrorsUseTheContractsErrorBody(t *testing.T) {
 		})
 	}
 }
+
+// Two users of one app are two citizens: each reads only what they filed
+// (with the citizen token their app obtained for them), their
+// client_request_ids never collide, and the app's backend, signing its GET,
+// reads both.
+func TestAppUsersAreApart(t *testing.T) {
+	g, clk := newGateway(t, nil)
+	file := func(user, nonce string) (id, token string) {
+		body := []byte(`{"client_request_id":"r1","text":"pothole","user":{"id":"` + user + `"}}`)
+		w := call(g, http.MethodPost, appPath, bytes.NewReader(body), signed(clk, appPath, nonce, body), "")
+		require.Equal(t, http.StatusAccepted, w.Code, "%s", w.Body)
+		var r gatewaytest.Receipt
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &r))
+		sess := []byte(`{"user":{"id":"` + user + `"}}`)
+		w = call(g, http.MethodPost, "/v1/citizen/sessions", bytes.NewReader(sess), signed(clk, "/v1/citizen/sessions", nonce+"-s", sess), "")
+		require.Equal(t, http.StatusOK, w.Code, "%s", w.Body)
+		var tok struct{ Token string }
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tok))
+		return r.ID, tok.Token
+	}
+	idA, tokA := file("alice", "n-a")
+	idB, tokB := file("bob", "n-b")
+	require.NotEqual(t, idA, idB, "the same client_request_id from two users is two requests")
+	read := func(id string, hdr http.Header) int {
+		return call(g, http.MethodGet, "/v1/requests/"+id, nil, hdr, "").Code
+	}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	require.Equal(t, http.StatusOK, read(idA, bearer(tokA)))
+	require.Equal(t, http.StatusNotFound, read(idA, bearer(tokB)), "bob cannot read alice's")
+	require.Equal(t, http.StatusOK, read(idB, bearer(tokB)))
+	for i, id := range []string{idA, idB} {
+		path, nonce, ts := "/v1/requests/"+id, "n-get-"+strconv.Itoa(i), strconv.FormatInt(clk.Now().Unix(), 10)
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header = http.Header{"X-App-Key": {"k1"}, "X-Timestamp": {ts}, "X-Nonce": {nonce},
+			"X-Signature": {app.Sign(appSecret, http.MethodGet, path, ts, nonce, nil)}}
+		w := httptest.NewRecorder()
+		g.Echo().ServeHTTP(w, r)
+		require.Equal(t, http.StatusOK, w.Code, "the app reads its users' requests: %s", w.Body)
+	}
+	// "*" would stand for every user of the app: no user is called that.
+	body := []byte(`{"text":"x","user":{"id":"*"}}`)
+	requireError(t, call(g, http.MethodPost, appPath, bytes.NewReader(body), signed(clk, appPath, "n-star", body), ""),
+		http.StatusBadRequest, "invalid_request", map[string]string{"user.id": "must not contain *"})
+}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +101,18 @@ type Gateway struct {
 
 // StatusAuthorizer returns the owner a request presents ("citizen:<sub>",
 // "app:<key>", "partner:<name>"), or ok=false if it does not apply.
+// An owner ending in ":*" stands for every owner it is the prefix of (an
+// app's backend reads what any of its users filed).
 type StatusAuthorizer func(r *http.Request) (owner string, ok bool, err error)
+
+// owns tells whether the reader authorized as owner may read a request
+// whose owner is reqOwner.
+func owns(owner, reqOwner string) bool {
+	if prefix, all := strings.CutSuffix(owner, "*"); all && strings.HasSuffix(prefix, ":") {
+		return strings.HasPrefix(reqOwner, prefix)
+	}
+	return reqOwner == owner
+}
 
 // Buckets every component keeps in the store.
 var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets)

@@ -28,8 +28,11 @@ func (g *Gateway) buildHTTP() {
 	}
 	e.HTTPErrorHandler = g.handleError
 	e.Use(g.drainGate, g.observe)
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	healthz := func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) }
+	e.GET("/healthz", healthz)
+	e.HEAD("/healthz", healthz) // load balancers' and orchestrators' probes often send HEAD
 	e.GET("/readyz", g.readyz)
+	e.HEAD("/readyz", g.readyz)
 	e.GET("/metrics", echo.WrapHandler(g.metrics.handler()))
 	e.GET("/v1/schemas/:name", func(c echo.Context) error {
 		b, ok := schemas.Get(c.Param("name"))
@@ -188,7 +191,7 @@ func (g *Gateway) requestStatus(c echo.Context) error {
 		return apierr.New(apierr.CodeUnauthorized, "a citizen token, an app signature or a partner signature is required")
 	}
 	req, err := g.intake.Request(c.Param("id"))
-	if errors.Is(err, intakelog.ErrNotFound) || (err == nil && req.Owner != owner) {
+	if errors.Is(err, intakelog.ErrNotFound) || (err == nil && !owns(owner, req.Owner)) {
 		// The same answer for "not yours" as for "not there": ids are not probed.
 		return apierr.New(apierr.CodeNotFound, "no such request")
 	}

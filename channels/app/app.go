@@ -135,6 +135,8 @@ func (c *Channel) CitizenSubject(r *http.Request, body []byte) (string, error) {
 
 // StatusOwner authenticates an app's signed GET of a request's status
 // (empty body): ok is false when the request is not the app's to judge.
+// The owner it returns, "citizen:<app key>:*", stands for every user of
+// the app.
 func (c *Channel) StatusOwner(r *http.Request) (owner string, ok bool, err error) {
 	if r.Header.Get("X-App-Key") == "" {
 		return "", false, nil
@@ -146,7 +148,8 @@ func (c *Channel) StatusOwner(r *http.Request) (owner string, ok bool, err error
 	if err := c.spend(r.Context(), s); err != nil {
 		return "", true, err
 	}
-	return "app:" + s.AppKey, true, nil
+	// The app's backend reads what any of its users filed.
+	return "citizen:" + Subject(s.AppKey, "*"), true, nil
 }
 
 func (c *Channel) spend(ctx context.Context, s Signed) error {
@@ -161,6 +164,9 @@ func requireUser(u *form.AppUser) error {
 	if u == nil || strings.TrimSpace(u.ID) == "" {
 		return apierr.Invalid("the app's user is required in the signed body: {\"user\": {\"id\": …}}",
 			map[string]string{"user.id": "required"})
+	}
+	if strings.Contains(u.ID, "*") { // "*" in an owner means every user of the app
+		return apierr.Invalid("user.id must not contain *", map[string]string{"user.id": "must not contain *"})
 	}
 	return nil
 }
@@ -198,7 +204,8 @@ func (c *Channel) submit(ec echo.Context) error {
 	}
 	env := c.d.Stamp.New(normalize.ChannelApp, "", Subject(signed.AppKey, req.User.ID))
 	if req.ClientRequestID != "" {
-		env.IdempotencyKey = "app:" + signed.AppKey + ":" + req.ClientRequestID
+		// A user's ids are its own: two users reusing one never collide.
+		env.IdempotencyKey = "app:" + Subject(signed.AppKey, req.User.ID) + ":" + req.ClientRequestID
 	} else {
 		env.IdempotencyKey = "app:" + signed.AppKey + ":" + signed.Nonce
 	}
@@ -218,7 +225,7 @@ func (c *Channel) submit(ec echo.Context) error {
 	ev.Channel, ev.EnvelopeID = env.Channel, env.ID
 	res, err := c.d.Intake.Accept(r.Context(), env, intakelog.AcceptOptions{
 		Fingerprint: intakelog.Fingerprint(body), Nonce: signed.Nonce, NonceScope: "app:" + signed.AppKey,
-		Owner: "app:" + signed.AppKey, Events: []*normalize.Event{ev},
+		Owner: "citizen:" + Subject(signed.AppKey, req.User.ID), Events: []*normalize.Event{ev},
 	})
 	if errors.Is(err, intakelog.ErrReplay) {
 		return apierr.New(apierr.CodeReplay, "X-Nonce was already used")
