@@ -319,3 +319,11 @@ func TestAppUsersAreApart(t *testing.T) {
 	requireError(t, call(g, http.MethodPost, appPath, bytes.NewReader(body), signed(clk, appPath, "n-star", body), ""),
 		http.StatusBadRequest, "invalid_request", map[string]string{"user.id": "must not contain *"})
 }
+
+// Probes that send HEAD (load balancers, orchestrators) get the GET's status.
+func TestHealthAnswersHead(t *testing.T) {
+	g, _ := newGateway(t, nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		require.Equal(t, http.StatusOK, call(g, http.MethodHead, path, nil, nil, "").Code, path)
+	}
+}
