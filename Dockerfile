@@ -3,8 +3,9 @@
 #   docker build -t intake-gateway .
 #   docker run -p 8080:8080 -v gateway-data:/data intake-gateway
 # The embedded Kafka broker listens on 127.0.0.1:9092 inside the container;
-# to reach it from outside set GATEWAY_KAFKA_EMBEDDED_ADDR=0.0.0.0:9092 and
-# publish the port, or configure GATEWAY_KAFKA_BROKERS for a real cluster.
+# to reach it from outside set GATEWAY_KAFKA_EMBEDDED_ADDR=0.0.0.0:9092,
+# GATEWAY_KAFKA_EMBEDDED_ADVERTISE=<the host clients dial>:9092 and publish
+# the port, or configure GATEWAY_KAFKA_BROKERS for a real cluster.
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -24,4 +25,7 @@ ENV GATEWAY_DATA_DIR=/data \
 VOLUME /data
 EXPOSE 8080
 USER 65532:65532
+# The binary probes itself (the base image has no curl): /healthz on the
+# configured port.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["/usr/local/bin/gateway", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/gateway"]

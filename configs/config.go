@@ -66,6 +66,10 @@ type Kafka struct {
 // KafkaEmbedded configures the embedded Kafka-wire-compatible broker.
 type KafkaEmbedded struct {
 	Addr string `yaml:"addr"`
+	// Advertise is the host:port the broker gives its clients to dial
+	// (empty: Addr); a container listening on 0.0.0.0 advertises the name
+	// its clients reach it by.
+	Advertise string `yaml:"advertise"`
 }
 
 // Topics are the Kafka topic names (contract §2).

@@ -39,6 +39,11 @@ func (c *Config) Validate() error {
 		v.brokerAddr("kafka.brokers", b)
 	}
 	v.listenAddr("kafka.embedded.addr", c.Kafka.Embedded.Addr)
+	if a := c.Kafka.Embedded.Advertise; a != "" {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || !validPort(port, 1) {
+			v.add("kafka.embedded.advertise", errors.New("must be host:port that clients can dial, e.g. gateway.internal:9092"))
+		}
+	}
 	topics := map[string]string{} // topic name -> first key using it
 	for _, kv := range [][2]string{
 		{"kafka.topics.envelopes", c.Kafka.Topics.Envelopes}, {"kafka.topics.events", c.Kafka.Topics.Events},

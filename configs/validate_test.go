@@ -34,6 +34,8 @@ func TestValidateErrors(t *testing.T) {
 		{"http addr", func(c *configs.Config) { c.HTTP.Addr = "8080" }, `configs: http.addr: "8080": want host:port or :port`},
 		{"http port range", func(c *configs.Config) { c.HTTP.Addr = ":70000" }, `configs: http.addr: ":70000": want host:port or :port`},
 		{"embedded addr", func(c *configs.Config) { c.Kafka.Embedded.Addr = "localhost" }, `configs: kafka.embedded.addr: "localhost": want host:port or :port`},
+		{"advertise needs a host", func(c *configs.Config) { c.Kafka.Embedded.Advertise = ":9092" },
+			"configs: kafka.embedded.advertise: must be host:port that clients can dial, e.g. gateway.internal:9092"},
 		{"broker needs host", func(c *configs.Config) { c.Kafka.Brokers = []string{":9092"} }, `configs: kafka.brokers: ":9092": want host:port`},
 		{"broker port 0", func(c *configs.Config) { c.Kafka.Brokers = []string{"k:0"} }, `configs: kafka.brokers: "k:0": want host:port`},
 		{"empty topic", func(c *configs.Config) { c.Kafka.Topics.Events = "" }, "configs: kafka.topics.events: must not be empty"},

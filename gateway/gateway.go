@@ -153,7 +153,8 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	g.tokens = tokens.NewSigner(cfg.Auth.TokenSecret, g.clock)
 
 	if len(cfg.Kafka.Brokers) == 0 {
-		g.broker, err = kafka.StartEmbedded(cfg.Kafka.Embedded.Addr, filepath.Join(cfg.DataDir, "kafka"), 3,
+		g.broker, err = kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: cfg.Kafka.Embedded.Addr, Advertise: cfg.Kafka.Embedded.Advertise,
+			Dir: filepath.Join(cfg.DataDir, "kafka"), Partitions: 3},
 			cfg.Kafka.Topics.Envelopes, cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Tickets, cfg.Kafka.Topics.DeadLetter)
 		if err != nil {
 			return nil, err

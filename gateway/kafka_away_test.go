@@ -52,7 +52,7 @@ func TestKafkaAwayRequestsAcceptedThenRelayed(t *testing.T) {
 	require.Contains(t, string(ready.Body), "unreachable")
 
 	// The cluster comes back at the configured address.
-	broker, err := kafka.StartEmbedded(brokerAddr, filepath.Join(t.TempDir(), "kafka"), 3,
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: brokerAddr, Dir: filepath.Join(t.TempDir(), "kafka"), Partitions: 3},
 		"intake.envelopes", "intake.events", "ticket.events")
 	require.NoError(t, err)
 	t.Cleanup(broker.Close)

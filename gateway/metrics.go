@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline12345/gateway/internal/buildinfo"
+
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +23,11 @@ type metrics struct {
 
 func newMetrics(g *Gateway) *metrics {
 	reg := prometheus.NewRegistry()
+	bi := buildinfo.Read()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gateway_build_info",
+		Help: "The running build: 1, labelled with its version, commit and Go version."}, []string{"version", "revision", "goversion"})
+	build.WithLabelValues(bi.Version, bi.Revision, bi.GoVersion).Set(1)
+	reg.MustRegister(build)
 	m := &metrics{reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_requests_total",
 			Help: "Intake requests by channel and outcome (accepted, duplicate, rejected, error)."}, []string{"channel", "outcome"}),

@@ -8,9 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/hotline12345/gateway/internal/buildinfo"
 
 	"github.com/hotline12345/gateway/auth/loginguard"
 	"github.com/hotline12345/gateway/configs"
@@ -18,14 +23,26 @@ import (
 )
 
 func main() {
-	// The same binary compares agents' passwords in a child process of the
-	// lowest priority (auth/loginguard.Worker).
-	if len(os.Args) == 2 && os.Args[1] == loginguard.WorkerArg {
-		if err := loginguard.ServeWorker(os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "gateway: bcrypt worker:", err)
-			os.Exit(1)
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case "version":
+			fmt.Println(buildinfo.Read())
+			return
+		case "healthcheck": // for a container's HEALTHCHECK: distroless has no curl
+			if err := healthcheck(); err != nil {
+				fmt.Fprintln(os.Stderr, "gateway: healthcheck:", err)
+				os.Exit(1)
+			}
+			return
+		case loginguard.WorkerArg:
+			// The same binary compares agents' passwords in a child process
+			// of the lowest priority (auth/loginguard.Worker).
+			if err := loginguard.ServeWorker(os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "gateway: bcrypt worker:", err)
+				os.Exit(1)
+			}
+			return
 		}
-		return
 	}
 	// The runtime's own defaults and GOMAXPROCS, GOMEMLIMIT and GOGC from
 	// the environment apply (README, "Running it").
@@ -35,6 +52,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
+}
+
+// healthcheck asks the gateway configured by the environment (and
+// GATEWAY_CONFIG's file, if any) for /healthz on loopback.
+func healthcheck() error {
+	cfg, err := configs.Load(os.Getenv("GATEWAY_CONFIG"), os.Environ())
+	if err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(cfg.HTTP.Addr)
+	if err != nil {
+		return err
+	}
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort("127.0.0.1", port) + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz answered %s", resp.Status)
+	}
+	return nil
 }
 
 func run(cfgPath string) error {

@@ -77,7 +77,7 @@ func start(t *testing.T, cfg config, logs io.Writer) (stop func() error) {
 // contract's schema; a record that is not an envelope is skipped; offsets
 // are committed, so a restarted ticketsim does not answer it again.
 func TestEndToEnd(t *testing.T) {
-	b, err := kafka.StartEmbedded("127.0.0.1:0", t.TempDir(), 1, "intake.envelopes", "ticket.events")
+	b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: "127.0.0.1:0", Dir: t.TempDir(), Partitions: 1}, "intake.envelopes", "ticket.events")
 	require.NoError(t, err)
 	defer b.Close()
 	brokers := []string{b.Addr()}

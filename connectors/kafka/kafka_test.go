@@ -2,7 +2,9 @@ package kafka_test
 
 import (
 	"context"
+	"net"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 
 func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kafka")
-	e, err := kafka.StartEmbedded("127.0.0.1:0", dir, 3, "intake.envelopes")
+	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: "127.0.0.1:0", Dir: dir, Partitions: 3}, "intake.envelopes")
 	require.NoError(t, err)
 	addr := e.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -28,7 +30,7 @@ func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 	require.NoError(t, p.Close())
 	e.Close()
 
-	e2, err := kafka.StartEmbedded(addr, dir, 3, "intake.envelopes")
+	e2, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: addr, Dir: dir, Partitions: 3}, "intake.envelopes")
 	require.NoError(t, err)
 	defer e2.Close()
 	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{addr}, GroupID: "t", Topic: "intake.envelopes", StartOffset: kafkago.FirstOffset, MaxWait: 100 * time.Millisecond})
@@ -37,4 +39,28 @@ func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `{"a":1}`, string(m.Value))
 	require.Equal(t, "schema", m.Headers[0].Key)
+}
+
+// The broker tells its clients the advertised address, not the one it
+// listens on (a container's 0.0.0.0 is no address to dial), and the
+// gateway itself still reaches it on the listen address.
+func TestEmbeddedAdvertises(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: addr, Advertise: "localhost:" + strconv.Itoa(port),
+		Dir: filepath.Join(t.TempDir(), "kafka"), Partitions: 1}, "intake.envelopes")
+	require.NoError(t, err)
+	defer e.Close()
+	require.Equal(t, addr, e.Addr())
+	conn, err := kafkago.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	brokers, err := conn.Brokers()
+	require.NoError(t, err)
+	require.Len(t, brokers, 1)
+	require.Equal(t, "localhost", brokers[0].Host)
+	require.Equal(t, port, brokers[0].Port)
 }

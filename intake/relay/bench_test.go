@@ -14,7 +14,7 @@ import (
 // outbox to the embedded broker (fsync'ed) and marks them, as at start-up
 // after an outage: records/s is the relay's catch-up rate.
 func BenchmarkRelayToEmbeddedBroker(b *testing.B) {
-	br, err := kafka.StartEmbedded("127.0.0.1:0", filepath.Join(b.TempDir(), "kafka"), 3, "intake.envelopes", "intake.events")
+	br, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(b.TempDir(), "kafka"), Partitions: 3}, "intake.envelopes", "intake.events")
 	if err != nil {
 		b.Fatal(err)
 	}
