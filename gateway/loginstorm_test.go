@@ -92,8 +92,10 @@ func TestLoginStormKeepsIntakeLatency(t *testing.T) {
 	lat := web.stop()
 
 	base, during := split(lat, windows, "baseline"), split(lat, windows, "storm")
-	require.Greater(t, len(base), stormRounds*webRate*9/10, "baseline samples")
-	require.Greater(t, len(during), stormRounds*webRate*9/10, "storm samples")
+	// Enough samples for a p99 on each side; on a busy machine the open
+	// loop may fall short of its schedule, on both sides alike.
+	require.Greater(t, len(base), stormRounds*webRate/2, "baseline samples")
+	require.Greater(t, len(during), stormRounds*webRate/2, "storm samples")
 	require.Zero(t, web.failed.Load(), "web requests not answered 202")
 	checks, err := gatewaytest.Metric(ctx, "http://"+p.HTTPAddr, "gateway_agent_login_hash_checks_total")
 	require.NoError(t, err)
