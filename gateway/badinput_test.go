@@ -327,3 +327,14 @@ func TestHealthAnswersHead(t *testing.T) {
 		require.Equal(t, http.StatusOK, call(g, http.MethodHead, path, nil, nil, "").Code, path)
 	}
 }
+
+// GET / tells a newcomer where the pages and the API are.
+func TestIndexPage(t *testing.T) {
+	g, _ := newGateway(t, nil)
+	w := call(g, http.MethodGet, "/", nil, nil, "")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Header().Get("Content-Type"), "text/html")
+	for _, link := range []string{`href="/console/"`, `href="/widget/"`, `/widget/embed.js`, `href="/v1/openapi.json"`, `href="/metrics"`} {
+		require.Contains(t, w.Body.String(), link)
+	}
+}

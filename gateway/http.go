@@ -28,6 +28,7 @@ func (g *Gateway) buildHTTP() {
 	}
 	e.HTTPErrorHandler = g.handleError
 	e.Use(g.drainGate, g.observe)
+	e.GET("/", func(c echo.Context) error { return c.HTML(http.StatusOK, indexPage) })
 	healthz := func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) }
 	e.GET("/healthz", healthz)
 	e.HEAD("/healthz", healthz) // load balancers' and orchestrators' probes often send HEAD
@@ -244,3 +245,18 @@ func statusView(r *intakelog.Request, now time.Time) StatusView {
 			FirstResponse: clockOf(r.FirstResponseDue, r.FirstResponseAt, now),
 			Handling:      clockOf(r.HandlingDue, r.HandledAt, now)}}
 }
+
+// indexPage is GET /: where a newcomer finds the pages and the API.
+const indexPage = `<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>12345 热线接入网关 · intake gateway</title></head>
+<body>
+<h1>12345 热线接入网关 <small>intake gateway</small></h1>
+<ul>
+<li><a href="/console/">坐席工作台 · agent console</a></li>
+<li><a href="/widget/">市民在线咨询 · citizen chat widget</a> (websites embed <code>&lt;script src="/widget/embed.js"&gt;&lt;/script&gt;</code>)</li>
+<li><a href="/v1/openapi.json">REST API (OpenAPI 3.1)</a> · <a href="/v1/schemas/envelope">envelope schema</a></li>
+<li><a href="/readyz">/readyz</a> · <a href="/healthz">/healthz</a> · <a href="/metrics">/metrics</a></li>
+</ul>
+</body></html>
+`
