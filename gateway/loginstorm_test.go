@@ -50,8 +50,9 @@ const (
 // load on the machine falls on both alike; a storm window lasts until its
 // last login is answered, so queued bcrypt work counts against it.
 //
-// A latency ratio needs a machine to itself: scripts/test.sh runs it alone,
-// after the suite (GATEWAYTEST_LOGIN_STORM=1, about 40 s).
+// The verdict is the median over the rounds of the per-round ratio (see
+// the end). A latency ratio needs a machine to itself: scripts/test.sh
+// runs it alone, after the suite (GATEWAYTEST_LOGIN_STORM=1, about 20 s).
 func TestLoginStormKeepsIntakeLatency(t *testing.T) {
 	if os.Getenv("GATEWAYTEST_LOGIN_STORM") != "1" {
 		t.Skip("a 40 s latency test that needs the machine to itself: scripts/test.sh runs it alone with GATEWAYTEST_LOGIN_STORM=1")
@@ -105,7 +106,22 @@ func TestLoginStormKeepsIntakeLatency(t *testing.T) {
 	require.Equal(t, stormLogins, loginStatus[http.StatusUnauthorized]+loginStatus[http.StatusTooManyRequests],
 		"every storm login is a 401 or a 429: %v", loginStatus)
 	require.Positive(t, loginStatus[http.StatusUnauthorized], "the storm made the gateway check passwords")
-	require.LessOrEqual(t, p99s, 2*p99b, "web p99 during the login storm more than twice the baseline's")
+
+	// The verdict is the median over the rounds of each round's storm p99
+	// against the baseline p99 just before it: a stall of the shared host
+	// (one 80 ms hiccup is the whole p99 of 4,000 samples) then spoils one
+	// round, not the judgement, while a storm that slows intake shows in
+	// every round.
+	var ratios []float64
+	for i := 0; i+1 < len(windows); i += 2 {
+		rb := split(lat, windows[i:i+1], "baseline")
+		rs := split(lat, windows[i+1:i+2], "storm")
+		ratios = append(ratios, float64(pct(rs, 99))/float64(pct(rb, 99)))
+	}
+	slices.Sort(ratios)
+	median := (ratios[len(ratios)/2-1] + ratios[len(ratios)/2]) / 2
+	t.Logf("per-round storm/baseline p99: %.2f (median %.2f)", ratios, median)
+	require.LessOrEqual(t, median, 2.0, "web p99 during the login storm more than twice the baseline's (median of the rounds)")
 }
 
 // window is a span of the run and what happened in it.
