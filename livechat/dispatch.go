@@ -181,8 +181,17 @@ func (h *Hub) transfer(ctx context.Context, a *agent, sid, toAgent, toSkill stri
 	if toAgent == "" && toSkill == "" {
 		return ErrBadFrame
 	}
-	if toAgent != "" && h.agents[toAgent] == nil {
-		return ErrBadFrame
+	if toAgent != "" {
+		to := h.agents[toAgent]
+		if to == nil {
+			return ErrBadFrame
+		}
+		// Refused now, not queued for someone who cannot take it: the
+		// citizen would wait behind a full or absent agent, and the sender
+		// would believe it handed the conversation on.
+		if to == a || to.presence != "available" || !to.connected() || len(to.active) >= to.spec.MaxConcurrent {
+			return ErrAgentUnavailable
+		}
 	}
 	h.release(a, sid, s.video)
 	s.state, s.agentID, s.priority, s.exclude, s.toAgent = sessions.StateQueued, "", s.priority+1, []string{a.spec.ID}, toAgent

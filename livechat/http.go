@@ -284,6 +284,8 @@ func errCode(err error) string {
 		return "session_closed"
 	case errors.Is(err, ErrBadFrame):
 		return "bad_frame"
+	case errors.Is(err, ErrAgentUnavailable):
+		return "agent_unavailable"
 	}
 	return "internal"
 }

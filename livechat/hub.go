@@ -64,6 +64,9 @@ var (
 	ErrClosed      = errors.New("livechat: session closed")
 	ErrBadFrame    = errors.New("livechat: bad frame")
 	ErrNotAssigned = errors.New("livechat: session not assigned to you")
+	// ErrAgentUnavailable: a transfer named an agent who is not available
+	// or has no room; the session stays with the sender.
+	ErrAgentUnavailable = errors.New("livechat: that agent is not available or has no room for another session")
 )
 
 // Hub holds every live session and agent. Lock order: Hub.mu, then sess.mu.

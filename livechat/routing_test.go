@@ -6,7 +6,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
+	lt "github.com/hotline12345/gateway/livechat/livechattest"
 )
 
 func TestRoute(t *testing.T) {
@@ -71,4 +73,41 @@ func TestRoute(t *testing.T) {
 			require.Equal(t, tc.want, livechat.Route(tc.agents, tc.waiting))
 		})
 	}
+}
+
+// A transfer to an agent who cannot take the session is refused at once,
+// and the session stays with the sender (it was queued for them, and the
+// citizen waited behind a full or absent agent).
+func TestTransferToAnUnavailableAgentIsRefused(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:2,a2:p:tax:1,a3:p:general:1", clock.NewFake(t0), "")
+	a1, cit, sid := activePair(t, h, "c-1")
+	a2 := agentUp(t, h, "a2")
+	// a2 takes a tax conversation: full at 1 of 1.
+	other := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("c-2"))
+	other.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web", "skills": []string{"tax"}})
+	taxSID := other.Expect(livechat.TypeWelcome, wait).SessionID
+	require.Equal(t, taxSID, a2.Expect(livechat.TypeOffer, wait).SessionID)
+	a2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: taxSID})
+	a2.Expect(livechat.TypeSession, wait)
+
+	tests := []struct{ name, to string }{
+		{"at capacity", "a2"},
+		{"not logged in", "a3"},
+		{"oneself", "a1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a1.SendData(livechat.TypeTransfer, sid, "t-"+tc.to, map[string]string{"to_agent": tc.to})
+			e := a1.Expect(livechat.TypeError, wait)
+			require.Equal(t, "t-"+tc.to, e.ID)
+			require.Equal(t, "agent_unavailable", lt.Data(t, e)["code"])
+			info, ok := h.SessionInfo(sid)
+			require.True(t, ok)
+			require.Equal(t, "active", info.State)
+			require.Equal(t, "a1", info.AgentID, "the session stays with the sender")
+		})
+	}
+	// The conversation goes on with a1.
+	a1.SendData(livechat.TypeMessage, sid, "still-here", map[string]string{"text": "我还在"})
+	require.Equal(t, "still-here", cit.ExpectFrom("agent", wait).ID)
 }
