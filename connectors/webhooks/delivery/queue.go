@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/internal/clock"
 
@@ -162,6 +163,8 @@ type Queue struct {
 
 	wake    chan struct{}
 	running sync.Mutex
+
+	deliveries *prometheus.CounterVec // gateway_webhook_deliveries_total
 }
 
 // New returns a queue over db, which must have been opened with Buckets.
@@ -185,7 +188,7 @@ func New(db *store.DB, opts Options) *Queue {
 		opts.Logger = slog.Default()
 	}
 	q := &Queue{db: db, opts: opts, log: opts.Logger, secrets: map[string][]stdwebhook.Secret{},
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), deliveries: newDeliveries(),
 		client: safehttp.NewClient(safehttp.Options{AllowHosts: opts.AllowHosts, Timeout: opts.Timeout,
 			Resolver: opts.Resolver})}
 	for ep, s := range opts.Secrets {

@@ -254,8 +254,9 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var dead string
+	found := false // the message was still queued: the outcome was recorded
 	err := q.db.Update(pctx, func(tx *store.Tx) error {
-		dead = ""
+		dead, found = "", false
 		b := tx.Bucket([]byte(bucketQueue))
 		v := b.Get(j.key)
 		if v == nil {
@@ -265,6 +266,7 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 		if err := decodeQueued(v, &e); err != nil || e.ID != j.entry.ID {
 			return nil
 		}
+		found = true
 		e.Attempts = attempts
 		if o.attempted {
 			e.LastStatus, e.LastError = o.status, o.err
@@ -304,11 +306,16 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 	switch {
 	case err != nil:
 		log.Error("webhook queue: cannot record the attempt; it will be repeated", "err", err)
+	case !found:
+		log.Debug("webhook attempt not recorded: the message left the queue meanwhile")
 	case o.ok:
+		q.deliveries.WithLabelValues(j.entry.Endpoint, outcomeDelivered).Inc()
 		log.Debug("webhook delivered")
 	case dead != "":
+		q.deliveries.WithLabelValues(j.entry.Endpoint, outcomeDeadLetter).Inc()
 		log.Warn("webhook moved to the dead letters", "reason", dead, "err", o.err)
 	default:
+		q.deliveries.WithLabelValues(j.entry.Endpoint, outcomeRetry).Inc()
 		log.Info("webhook attempt failed; will retry", "err", o.err, "retry_in", delay.String())
 	}
 }
