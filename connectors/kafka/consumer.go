@@ -21,6 +21,7 @@ type Consumer struct {
 	dlq    string
 	p      *Producer
 	logger *slog.Logger
+	lag    *Lag
 }
 
 // NewConsumer returns a consumer of topic in group; poison records go to dlq.
@@ -30,6 +31,10 @@ func NewConsumer(brokers []string, group, topic, dlq string, p *Producer, logger
 		CommitInterval: 0, HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second}),
 		dlq: dlq, p: p, logger: logger}
 }
+
+// ReportLag makes the consumer keep l up to date with how far it is behind
+// (call it before Run). It returns c.
+func (c *Consumer) ReportLag(l *Lag) *Consumer { c.lag = l; return c }
 
 // Run handles records until ctx ends. A transient error from handle is
 // retried with backoff (the record is not skipped); an error wrapping
@@ -45,6 +50,7 @@ func (c *Consumer) Run(ctx context.Context, handle func(ctx context.Context, key
 			}
 			continue
 		}
+		c.lag.start(m)
 		delay := 100 * time.Millisecond
 		for ctx.Err() == nil {
 			err = handle(ctx, m.Key, m.Value)
@@ -64,6 +70,7 @@ func (c *Consumer) Run(ctx context.Context, handle func(ctx context.Context, key
 		if ctx.Err() != nil {
 			return
 		}
+		c.lag.done(m)
 		if err := c.r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
 			c.logger.Warn("consumer: commit failed (the record may be seen again)", "err", err)
 		}
