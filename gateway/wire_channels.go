@@ -37,6 +37,7 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		}
 		w.Mount(g.echo)
 		g.hub.RegisterDeliverer(w.Name(), w)
+		g.Register(w.Collectors()...)
 	}
 	if enabled["sms"] {
 		c := g.cfg.Channels.SMS

@@ -21,7 +21,8 @@ var ErrWrongChannel = errors.New("wechat: outbound message is not for wechat_min
 // message.delivery_failed (45015 outside the 48-hour window, 45047 quota,
 // an empty text or openid, …) instead of retrying; anything else (network,
 // 5xx, system busy) may be retried. The text is never logged.
-func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
+func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) (err error) {
+	defer func() { c.sends.WithLabelValues(kindLabel(m.Kind), sendOutcome(err)).Inc() }()
 	if m.Channel != "" && m.Channel != normalize.ChannelWechat {
 		return fmt.Errorf("%w: %q", ErrWrongChannel, m.Channel)
 	}
@@ -29,6 +30,17 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Outbound) error {
 		return fmt.Errorf("wechat: deliver %s for session %s: %w", m.Kind, m.SessionID, err)
 	}
 	return nil
+}
+
+// kindLabel bounds the kind label to the kinds the gateway sends.
+func kindLabel(kind string) string {
+	switch kind {
+	case "receipt", "agent", "ticket_reply", "status":
+		return kind
+	case "":
+		return "unknown"
+	}
+	return "other"
 }
 
 // Permanent reports whether retrying Deliver's err cannot succeed, so the

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/silenceper/wechat/v2/cache"
 
 	"github.com/hotline12345/gateway/channels"
@@ -81,6 +82,7 @@ type Channel struct {
 	log      *slog.Logger
 	now      func() time.Time
 	maxBody  int64
+	sends    *prometheus.CounterVec // gateway_wechat_sends_total
 }
 
 var (
@@ -135,7 +137,8 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 		log.Warn("no recorder for unknown WeChat pushes: they are acknowledged and only logged")
 		rec = logRecorder{log}
 	}
-	return &Channel{d: d, conv: conv, verifier: v, api: api, rec: rec, log: log, now: clk.Now, maxBody: maxBody}, nil
+	return &Channel{d: d, conv: conv, verifier: v, api: api, rec: rec, log: log, now: clk.Now, maxBody: maxBody,
+		sends: newSends()}, nil
 }
 
 // The WeChat channel takes pushes and delivers replies.
