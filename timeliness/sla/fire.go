@@ -93,6 +93,7 @@ func (s *Service) afterFire(fired []timers.Deadline) {
 		} else {
 			s.breached.WithLabelValues(channel, clock).Inc()
 		}
+		s.audit(state, clock, req, sid, due, nil)
 		if s.live != nil && sid != "" {
 			s.live.Alert(sid, state, clock, due)
 			if !warning && clock != Handling && s.unanswered(sid) {
@@ -104,6 +105,26 @@ func (s *Service) afterFire(fired []timers.Deadline) {
 			s.partner(context.Background(), req, clock, state, due)
 		}
 	}
+}
+
+// audit writes the log line of a warning or a breach: which clock of which
+// request or chat, and when it was due; never what the citizen wrote.
+func (s *Service) audit(state, clock string, req *intakelog.Request, sessionID string, due time.Time, extra []any) {
+	args := append([]any{"clock", clock, "due", due.UTC()}, extra...)
+	if req != nil {
+		args = append(args, "envelope", req.ID, "channel", req.Channel)
+		if sessionID == "" {
+			sessionID = req.SessionID
+		}
+	}
+	if sessionID != "" {
+		args = append(args, "session", sessionID)
+	}
+	if state == "warning" {
+		s.logger.Info("sla warning", args...)
+		return
+	}
+	s.logger.Warn("sla breached", args...)
 }
 
 // unanswered reports whether a live chat waits for an agent: it is not
@@ -148,7 +169,10 @@ func (s *Service) stopTx(tx *store.Tx, id, clock string, at time.Time, record fu
 		due = req.HandlingDue
 	}
 	if at.After(due) { // stopped late, before its timer fired: it breached all the same
-		tx.OnCommit(func() { s.breached.WithLabelValues(req.Channel, clock).Inc() })
+		tx.OnCommit(func() {
+			s.breached.WithLabelValues(req.Channel, clock).Inc()
+			s.audit("breached", clock, req, "", due, []any{"stopped_at", at.UTC()})
+		})
 		return s.event(tx, normalize.EventSLABreached, req, "", clock, due, map[string]any{"stopped_at": at.UTC()})
 	}
 	tx.OnCommit(func() { s.met.WithLabelValues(req.Channel, clock).Inc() })

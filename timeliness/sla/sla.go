@@ -70,6 +70,9 @@ type Service struct {
 // breaches (nil: none). The caller registers OnAccept with the intake log,
 // passes MessageTx to live chat, then calls Load and Run.
 func New(cfg Config, log *intakelog.Log, clk clock.Clock, logger *slog.Logger, live Live, partner PartnerNotifier) (*Service, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Service{cfg: cfg, log: log, db: log.DB(), logger: logger, live: live, partner: partner, now: func() time.Time { return clk.Now().UTC() },
 		met: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_met_total", Help: "Clocks stopped in time."}, []string{"channel", "clock"}),
 		breached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_sla_breached_total",
