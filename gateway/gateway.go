@@ -35,6 +35,7 @@ import (
 	"github.com/hotline12345/gateway/intake/relay"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
+	"github.com/hotline12345/gateway/internal/logsample"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
@@ -79,10 +80,14 @@ type Gateway struct {
 	ln       net.Listener
 	draining atomic.Bool
 	metrics  *metrics
+	// refusals samples the audit lines of 429s (logRefusal).
+	refusals *logsample.Sampler
 	hub      *livechat.Hub
 	sla      *sla.Service
-	webhooks *delivery.Queue
-	partners []*partner.Channel
+	// ticketLag is how far the ticket.events consumer is behind.
+	ticketLag *kafka.Lag
+	webhooks  *delivery.Queue
+	partners  []*partner.Channel
 
 	clock           clock.Clock
 	background      []func(ctx context.Context) // component loops started by Start

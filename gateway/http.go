@@ -15,6 +15,7 @@ import (
 	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/logsample"
 	"github.com/hotline12345/gateway/normalize/schemas"
 )
 
@@ -45,6 +46,7 @@ func (g *Gateway) buildHTTP() {
 	e.GET("/v1/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openAPI) })
 	e.GET("/v1/requests/:id", g.requestStatus)
 	g.echo = e
+	g.refusals = logsample.New(time.Second, g.clock)
 	g.srv = &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	g.statusAuth = append(g.statusAuth, g.citizenOwner)
@@ -75,6 +77,9 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 	if status >= 500 {
 		g.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "err", err)
 	}
+	if status == http.StatusTooManyRequests {
+		g.logRefusal(c, ae)
+	}
 	if ae.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
 	}
@@ -83,6 +88,21 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(status, apierr.Body{Error: ae})
+}
+
+// logRefusal writes the audit line of a 429, sampled: a client can cause
+// refusals at any rate, so at most one line per route per second gets
+// through, saying how many were held back since the previous one. The reason
+// is the answer's message, which for a refusal is the gateway's own wording,
+// never the request's content.
+func (g *Gateway) logRefusal(c echo.Context, ae *apierr.Error) {
+	route := c.Path()
+	suppressed, ok := g.refusals.Allow(route)
+	if !ok {
+		return
+	}
+	g.log.Warn("request rate limited", "method", c.Request().Method, "path", route, "ip", c.RealIP(),
+		"reason", ae.Message, "retry_after_s", ae.RetryAfter.Seconds(), "suppressed", suppressed)
 }
 
 func fromEcho(he *echo.HTTPError) *apierr.Error {

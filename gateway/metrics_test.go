@@ -52,3 +52,19 @@ func TestMetricsExposeIntakeRelayAndStore(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, commits, 1.0, "the accepted request's commit was timed")
 }
+
+// /metrics carries the webhook queue's gauges and the ticket.events
+// consumer's lag from the start, at zero while nothing is queued or behind.
+func TestMetricsExposeWebhooksAndTicketLag(t *testing.T) {
+	g, _ := newGateway(t, nil)
+	w := call(g, http.MethodGet, "/metrics", nil, nil, "")
+	require.Equal(t, http.StatusOK, w.Code)
+	body := w.Body.String()
+	for _, sample := range []string{"gateway_webhook_dead_letters", "gateway_webhook_pending", "gateway_webhook_retry_backlog",
+		"gateway_ticket_events_lag_messages", "gateway_ticket_events_lag_seconds"} {
+		got, err := gatewaytest.ParseMetric(body, sample)
+		require.NoError(t, err, sample)
+		require.Zero(t, got, sample)
+	}
+	require.Contains(t, body, "# TYPE gateway_ticket_events_lag_seconds gauge")
+}

@@ -16,6 +16,7 @@ import (
 func (g *Gateway) wirePartners(enabled map[string]bool) error {
 	q := delivery.New(g.db, delivery.Options{AllowHosts: g.cfg.Webhooks.AllowHosts, Clock: g.clock, Logger: g.log})
 	g.webhooks = q
+	g.Register(q.Collectors()...)
 	q.MountAdmin(g.echo, g.cfg.Auth.AdminToken)
 	var chans []*partner.Channel
 	for name, cfg := range map[string]struct {

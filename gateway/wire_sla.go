@@ -8,6 +8,7 @@ import (
 	"errors"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/internal/apierr"
 
@@ -29,6 +30,14 @@ func (g *Gateway) wireSLA() error {
 	g.intake.OnAccept(svc.OnAccept) // the clocks start in the accepting transaction
 	g.sla = svc
 	g.Register(svc.Collectors()...)
+	g.ticketLag = kafka.NewLag(nil) // records carry the producers' wall-clock times
+	g.Register(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_ticket_events_lag_messages",
+			Help: "ticket.events records the gateway has not handled yet, up to the high watermark as of its last fetch."},
+			func() float64 { return float64(g.ticketLag.Messages()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_ticket_events_lag_seconds",
+			Help: "Age of the oldest ticket.events record not handled yet (the one being handled or retried); 0 when caught up."},
+			g.ticketLag.Seconds))
 	g.echo.GET("/v1/timeliness", report.Handler(g.intake.ForEachRequest, g.clock), g.requireAdmin)
 	if err := svc.Load(context.Background()); err != nil {
 		return err
@@ -53,7 +62,7 @@ func (g *Gateway) replyToCitizen(ctx context.Context, req *intakelog.Request, ev
 // runTickets consumes ticket.events until ctx ends.
 func (g *Gateway) runTickets(ctx context.Context) {
 	t := g.cfg.Kafka.Topics
-	c := kafka.NewConsumer(g.brokers, g.cfg.Kafka.ConsumerGroup, t.Tickets, t.DeadLetter, g.producer, g.log)
+	c := kafka.NewConsumer(g.brokers, g.cfg.Kafka.ConsumerGroup, t.Tickets, t.DeadLetter, g.producer, g.log).ReportLag(g.ticketLag)
 	c.Run(ctx, func(ctx context.Context, _, value []byte) error {
 		err := g.sla.Ticket(ctx, value, g.replyToCitizen)
 		if errors.Is(err, sla.ErrInvalidTicket) {

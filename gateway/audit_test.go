@@ -1,0 +1,100 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/gateway"
+	"github.com/hotline12345/gateway/gateway/gatewaytest"
+	"github.com/hotline12345/gateway/internal/clock"
+)
+
+// logBuf is a JSON log sink the gateway may write from several goroutines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+
+func (l *logBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// lines returns the decoded records whose msg is msg.
+func (l *logBuf) lines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, s := range strings.Split(strings.TrimSpace(l.String()), "\n") {
+		if s == "" {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(s), &m), "%s", s)
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// newLoggedGateway is newGateway with its JSON log captured.
+func newLoggedGateway(t *testing.T, mutate func(*configs.Config)) (*gateway.Gateway, *clock.Fake, *logBuf) {
+	t.Helper()
+	cfg := gatewaytest.Config(t)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	logs := &logBuf{}
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
+	g := gatewaytest.New(t, cfg, gateway.Options{Clock: clk,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	return g, clk, logs
+}
+
+// A refused request (429) leaves an audit line with the route and the
+// client's address; a flood of them leaves one line per second that counts
+// the refusals it stands for, and none holds what the citizen wrote.
+func TestRateLimitRefusalsAreLoggedSampled(t *testing.T) {
+	const phone, text = "13812345678", "楼下工地夜间施工噪音扰民"
+	g, clk, logs := newLoggedGateway(t, func(c *configs.Config) { c.RateLimit.PerIP, c.RateLimit.PerIPBurst = 1, 1 })
+	body := `{"text":"` + text + `，电话` + phone + `","contact":{"phone":"` + phone + `"}}`
+	post := func() int {
+		return call(g, http.MethodPost, webPath, strings.NewReader(body), nil, "192.0.2.7:4711").Code
+	}
+	require.Equal(t, http.StatusAccepted, post())
+	for range 5 {
+		require.Equal(t, http.StatusTooManyRequests, post())
+	}
+	lines := logs.lines(t, "request rate limited")
+	require.Len(t, lines, 1, "one line for the first second's refusals")
+	require.Equal(t, map[string]any{"level": "WARN", "path": webPath, "method": "POST", "ip": "192.0.2.7", "suppressed": 0.0},
+		pick(lines[0], "level", "path", "method", "ip", "suppressed"))
+	require.NotEmpty(t, lines[0]["reason"])
+
+	clk.Advance(time.Second) // one token back, and the sampler's second is over
+	require.Equal(t, http.StatusAccepted, post())
+	require.Equal(t, http.StatusTooManyRequests, post())
+	lines = logs.lines(t, "request rate limited")
+	require.Len(t, lines, 2)
+	require.Equal(t, 4.0, lines[1]["suppressed"], "the four refusals held back in the first second")
+
+	all := logs.String()
+	require.NotContains(t, all, phone)
+	require.NotContains(t, all, text)
+}
+
+func pick(m map[string]any, keys ...string) map[string]any {
+	out := map[string]any{}
+	for _, k := range keys {
+		out[k] = m[k]
+	}
+	return out
+}
