@@ -98,3 +98,40 @@ func pick(m map[string]any, keys ...string) map[string]any {
 	}
 	return out
 }
+
+// Agent logins leave audit lines with the address the request came from
+// (not a forwarded one the gateway does not trust): a success, a wrong
+// password, and the refusal of a login still backing off, sampled like
+// every 429. No line holds the password.
+func TestAgentLoginAuditLines(t *testing.T) {
+	const good, bad = "pw-li-0123", "guess-9876"
+	g, _, logs := newLoggedGateway(t, func(c *configs.Config) { c.Agents = "li:" + good + ":general" })
+	hdr := http.Header{"X-Forwarded-For": {"203.0.113.50"}} // http.trust_proxy is off
+	login := func(pw string) int {
+		return call(g, http.MethodPost, "/v1/agents/login", strings.NewReader(`{"id":"li","password":"`+pw+`"}`), hdr, "192.0.2.9:5050").Code
+	}
+	require.Equal(t, http.StatusOK, login(good))
+	require.Equal(t, http.StatusUnauthorized, login(bad))
+	require.Equal(t, http.StatusTooManyRequests, login(good), "backing off after the failure (the clock stands still)")
+
+	for _, tc := range []struct {
+		msg  string
+		want map[string]any
+	}{
+		{"agent login", map[string]any{"level": "INFO", "agent_id": "li", "ip": "192.0.2.9", "outcome": "ok"}},
+		{"agent login failed", map[string]any{"level": "WARN", "agent_id": "li", "ip": "192.0.2.9", "outcome": "wrong_password"}},
+		{"request rate limited", map[string]any{"level": "WARN", "path": "/v1/agents/login", "ip": "192.0.2.9"}},
+	} {
+		lines := logs.lines(t, tc.msg)
+		require.Len(t, lines, 1, tc.msg)
+		keys := make([]string, 0, len(tc.want))
+		for k := range tc.want {
+			keys = append(keys, k)
+		}
+		require.Equal(t, tc.want, pick(lines[0], keys...), tc.msg)
+	}
+	all := logs.String()
+	require.NotContains(t, all, good)
+	require.NotContains(t, all, bad)
+	require.NotContains(t, all, "203.0.113.50")
+}
