@@ -7,7 +7,8 @@ const Lib = (() => {
   const LANG_KEY = 'hotline12345.lang';
   const SUPPORTED = ['zh-CN', 'en'];
 
-  // pickLang: ?lang= first, then the user's last choice, then the browser.
+  // pickLang: ?lang= first (embed.js passes the host page's language), then
+  // the user's last choice, then the browser.
   function pickLang() {
     const q = new URLSearchParams(location.search).get('lang');
     const stored = (() => { try { return localStorage.getItem(LANG_KEY); } catch (e) { return null; } })();

@@ -3,14 +3,16 @@
 // It adds a round button at the bottom right; the button opens the widget
 // in an iframe served by the gateway, so the chat never shares the host
 // page's cookies or scripts. window.Hotline12345.open() / .close() / .toggle()
-// let the page drive it. data-lang is optional (zh-CN or en).
+// let the page drive it. The chat's language follows the host page: data-lang
+// if given (zh-CN or en), else the page's <html lang>, else the browser's; the
+// citizen can still switch it in the widget.
 (function () {
   'use strict';
   if (window.Hotline12345) return;
   var script = document.currentScript;
   var src = script && script.src ? new URL(script.src, location.href) : new URL('/widget/embed.js', location.href);
   var origin = src.origin;
-  var lang = (script && script.getAttribute('data-lang')) || '';
+  var lang = (script && script.getAttribute('data-lang')) || document.documentElement.getAttribute('lang') || '';
   var zh = (lang || navigator.language || '').toLowerCase().indexOf('zh') === 0;
   var frame = null;
   var open = false;

@@ -6,6 +6,12 @@
 // open the widget opens a video session (hello {"video": true}) and answers
 // the agent's WebRTC offer (video.js); when it is closed it says when it
 // opens and offers text chat or a call-back request.
+//
+// A conversation starts with the citizen's first message: until then the
+// session is "new" (a reserved id, nothing stored, no agent offered). When no
+// agent on duty could take the chat ("no_agents"), the widget says so and
+// offers to leave the question as a message (frame leave_message), which the
+// server keeps as an ordinary request with its 24-hour clock.
 'use strict';
 
 (() => {
@@ -21,9 +27,12 @@
     sock: null,
     conn: 'connecting', // connecting | up | down
     sid: '',
-    state: '', // queued | offered | active | closed
+    state: '', // new | queued | offered | active | closed
     pos: 0,
-    wait: 0,
+    wait: 0, // estimated wait in seconds; 0: no estimate
+    noAgents: false, // no agent on duty could take this chat
+    sentAny: false, // a message went out: the session exists on the server
+    leaving: false, // leave_message sent, close not yet received
     reason: '',
     msgs: new Map(), // seq → message
     pending: new Map(), // client id → {text, sent, failed}
@@ -85,10 +94,13 @@
     }
   }
 
+  // hello opens a conversation or rejoins it. A reserved id that never saw
+  // a message is not rejoined: nothing was stored, so a fresh hello (with the
+  // language shown now) reserves another.
   function hello() {
     const f = { type: 'hello', data: { channel: 'web', language: I18n.lang } };
     if (W.video) f.data.video = true;
-    if (W.sid) { f.session_id = W.sid; f.last_seq = W.lastSeq; }
+    if (W.sid && (W.state !== 'new' || W.sentAny)) { f.session_id = W.sid; f.last_seq = W.lastSeq; }
     W.sock.send(f);
   }
 
@@ -134,12 +146,14 @@
       case 'close':
         endCall();
         W.state = 'closed';
-        W.closed = { by: d.by || '', reason: d.reason || '' };
+        W.closed = { by: d.by || '', reason: d.reason || '', envelope: d.envelope_id || '' };
         W.typingUntil = 0;
+        W.leaving = false;
         break;
       case 'error': {
         const p = f.id && W.pending.get(f.id);
         if (p) p.failed = true;
+        W.leaving = false;
         if (d.code === 'session_closed') { W.state = 'closed'; W.closed = W.closed || { by: '', reason: '' }; }
         if (d.code === 'service_closed') { restart(false); signLanguage(); return; } // the hours ended meanwhile
         showError(t('error.generic', { msg: d.message || d.code || '' }));
@@ -151,10 +165,13 @@
     render();
   }
 
+  // queue takes the state, the position and the estimate of a welcome or
+  // queue frame. Without an estimate (or with no_agents) none is shown.
   function queue(d) {
     if (d.state) W.state = d.state;
     W.pos = Number(d.queue_position) || 0;
-    W.wait = Number(d.estimated_wait_s) || 0;
+    W.wait = d.no_agents ? 0 : Number(d.estimated_wait_s) || 0;
+    W.noAgents = d.no_agents === true;
     W.reason = d.reason || '';
   }
 
@@ -182,6 +199,7 @@
   function trySend(id, p) {
     if (!W.sid || W.state === 'closed') return;
     p.sent = W.sock.send({ type: 'message', id, session_id: W.sid, data: { text: p.text } });
+    if (p.sent) W.sentAny = true;
     // Not echoed within 10 s (dropped connection): offer a resend rather
     // than sending twice behind the citizen's back.
     if (p.sent) setTimeout(() => { if (W.pending.get(id) === p) { p.failed = true; render(); } }, 10000);
@@ -207,11 +225,20 @@
     if (upTo > W.sentRead && W.sock.send({ type: 'read', session_id: W.sid, data: { up_to_seq: upTo } })) W.sentRead = upTo;
   }
 
+  // leaveMessage ends the chat and keeps the question as a request that is
+  // answered within 24 hours; the close frame (reason left_message) confirms.
+  function leaveMessage() {
+    if (!W.sid || !W.sentAny || W.state === 'closed' || W.leaving) return;
+    if (W.sock.send({ type: 'leave_message', session_id: W.sid })) W.leaving = true;
+    render();
+  }
+
   // restart opens a new conversation: a video call or text chat.
   function restart(video) {
     endCall();
     W.video = video === true;
-    Object.assign(W, { sid: '', state: '', pos: 0, wait: 0, lastSeq: 0, agentRead: 0, sentRead: 0, closed: null, typingUntil: 0 });
+    Object.assign(W, { sid: '', state: '', pos: 0, wait: 0, noAgents: false, sentAny: false, leaving: false,
+      lastSeq: 0, agentRead: 0, sentRead: 0, closed: null, typingUntil: 0 });
     W.msgs.clear();
     W.pending.clear();
     hello();
@@ -289,9 +316,13 @@
     if (W.conn === 'connecting') return t('status.connecting');
     if (W.conn === 'down') return t('status.reconnecting');
     switch (W.state) {
+      case 'new':
+        return W.noAgents ? t('status.newNoAgents') : t('status.new');
       case 'queued':
+        if (W.noAgents) return t('status.noAgents');
         if (W.reason === 'transferred') return t('status.transferred');
-        return W.pos > 0 ? t('status.queued', { pos: W.pos, wait: waitText(W.wait) }) : t('status.waiting');
+        if (W.pos > 0 && W.wait > 0) return t('status.queued', { pos: W.pos, wait: waitText(W.wait) });
+        return W.pos > 0 ? t('status.queuedPos', { pos: W.pos }) : t('status.waiting');
       case 'offered': return t('status.offered');
       case 'active': return t('status.active');
       case 'closed': return t('status.closed');
@@ -303,14 +334,21 @@
     const st = $('status');
     st.textContent = statusText();
     st.dataset.state = W.conn === 'up' ? W.state || 'connecting' : W.conn;
+    st.dataset.noAgents = W.noAgents && W.state !== 'closed' ? '1' : '';
+    st.dataset.sid = W.sid; // the reference a citizen can quote
     const closed = W.state === 'closed';
+    // Leaving a message needs a stored session: at least one message sent.
+    $('leave').hidden = !(W.noAgents && W.sentAny && (W.state === 'queued' || W.state === 'new'));
+    $('leave-btn').disabled = W.leaving || W.conn !== 'up';
     $('composer').hidden = closed;
     $('ended').hidden = !closed;
     $('end').hidden = closed || !W.sid;
     $('end').textContent = W.endArmed > Date.now() ? t('end.confirm') : t('end.button');
     if (closed) {
       const c = W.closed || {};
-      $('ended-text').textContent = c.reason === 'closed_by_citizen' ? t('closed.byMe') : c.by ? t('closed.byAgent') : t('closed.other');
+      $('ended-text').textContent = c.reason === 'left_message' ? t('closed.leftMessage', { id: c.envelope || '—' })
+        : c.reason === 'closed_by_citizen' ? t('closed.byMe') : c.by ? t('closed.byAgent') : t('closed.other');
+      $('ended').dataset.reason = c.reason || '';
     }
     renderVideo();
     renderTranscript();
@@ -357,8 +395,14 @@
   // ---- wiring ----------------------------------------------------------------
 
   function wire() {
-    $('lang').addEventListener('click', () => I18n.toggle());
+    $('lang').addEventListener('click', () => {
+      I18n.toggle();
+      // Not yet written: reserve again so that the hello carries the language
+      // the citizen chose (it decides which agents are offered the chat first).
+      if (W.state === 'new' && !W.sentAny && W.pending.size === 0 && W.sock && W.sock.open()) { W.sid = ''; hello(); }
+    });
     I18n.onchange = render;
+    $('leave-btn').addEventListener('click', leaveMessage);
     $('composer').addEventListener('submit', (e) => {
       e.preventDefault();
       const text = $('text').value.trim();
