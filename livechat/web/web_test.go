@@ -118,7 +118,8 @@ var (
 func TestDictionaries(t *testing.T) {
 	dynamic := map[string][]string{ // keys built at run time: prefix + a value from the server
 		"console": {"state.queued", "state.offered", "state.active", "state.closed", "session.transferred", "session.escalated",
-			"sla.clock.first_response", "sla.clock.next_response", "sla.clock.handling"},
+			"sla.clock.first_response", "sla.clock.next_response", "sla.clock.handling",
+			"presence.available", "presence.away", "presence.offline"},
 		"widget": nil,
 	}
 	for _, ch := range []string{normalize.ChannelWeb, normalize.ChannelApp, normalize.ChannelWechat, normalize.ChannelSuishenban,

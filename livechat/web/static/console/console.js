@@ -3,6 +3,12 @@
 // offers, sessions with their reply countdown, and the chat of the selected one.
 // A sign-language video session accepted here gets a video pane: this side
 // makes the WebRTC offer (video.js), signalling through the same websocket.
+//
+// While the agent is not available a banner says so (with a button to become
+// available). Escalation alerts (a chat past its deadline) stay on top until
+// dismissed. A supervisor also gets the wall: every queue, agent and chat
+// from GET /v1/agents/wall every 2 s, at-risk chats first, each with "take
+// over" (frame takeover) and "reassign" (frame transfer to_agent).
 'use strict';
 
 (() => {
@@ -24,7 +30,18 @@
     closeArmed: 0,
     lastTyping: 0,
     accepting: new Set(), // video sessions accepted in this tab: it makes the call
+    view: 'desk', // desk | wall (supervisors)
+    wall: null, // the last GET /v1/agents/wall answer
+    wallAt: 0,
+    wallTimer: 0,
+    wallBusy: false,
+    alerts: new Map(), // sid → alert data (escalations), newest last
+    takingOver: new Set(), // sessions this tab asked to take over
+    transfers: new Map(), // sid → agent or skill a transfer from this tab named
+    reassign: new Map(), // sid → the agent chosen in the wall's reassign menu
   };
+
+  const isSupervisor = () => !!(S.agent && Array.isArray(S.agent.roles) && S.agent.roles.includes('supervisor'));
 
   // ---- login ---------------------------------------------------------------
 
@@ -62,11 +79,18 @@
     S.sessions.clear();
     S.offers.clear();
     S.current = '';
+    S.alerts.clear();
+    S.wall = null;
+    S.view = 'desk';
+    clearInterval(S.wallTimer);
+    S.wallTimer = 0;
     endCall(S.sessions.get($('video').dataset.sid || ''));
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     $('desk').hidden = true;
+    $('wall').hidden = true;
     $('login-view').hidden = false;
-    for (const id of ['presence-wrap', 'logout', 'me']) $(id).hidden = true;
+    for (const id of ['presence-wrap', 'logout', 'me', 'views', 'presence-banner']) $(id).hidden = true;
+    renderAlerts();
     setConn('idle');
     $('login-msg').textContent = why ? t(why) : '';
     $('login-id').focus();
@@ -139,6 +163,7 @@
         S.agent = d.agent || S.agent;
         S.windowS = d.response_window_s || S.windowS;
         setPresence(d.presence || S.presence);
+        renderViews();
         const listed = new Set();
         for (const v of d.sessions || []) listed.add(applyView(v).id);
         for (const s of [...S.sessions.values()]) {
@@ -158,11 +183,25 @@
           const s = applyView(d);
           if (!S.current || s.video) S.current = sid;
           if (s.video && S.accepting.delete(sid)) startCall(s);
+          if (S.takingOver.delete(sid)) { // taken over from the wall: open it on the desk
+            S.current = sid;
+            dropAlert(sid);
+            showView('desk');
+            banner('info', t('takeover.done', { id: shortID(sid) }));
+          }
+        } else if (d.state === 'taken_over') {
+          endCall(S.sessions.get(sid));
+          S.sessions.delete(sid);
+          S.transfers.delete(sid);
+          if (S.current === sid) S.current = '';
+          dropAlert(sid);
+          banner('notice', t('session.takenOver', { id: shortID(sid), by: d.by || '?' }), 'taken-' + sid);
         } else if (d.state === 'withdrawn') {
           if (S.offers.delete(sid) && d.reason === 'offer_timeout') banner('info', t('offer.expired'));
         } else if (d.state === 'transferred' || d.state === 'escalated') {
           endCall(S.sessions.get(sid));
           S.sessions.delete(sid);
+          S.transfers.delete(sid);
           if (S.current === sid) S.current = '';
           banner('info', t('session.' + d.state));
         }
@@ -186,6 +225,7 @@
       }
       case 'close': {
         S.offers.delete(sid);
+        dropAlert(sid);
         const s = S.sessions.get(sid);
         if (s) { s.state = 'closed'; s.closedBy = d.by === undefined ? '' : d.by; s.sla = null; endCall(s); }
         break;
@@ -198,14 +238,18 @@
         return;
       }
       case 'sla': {
-        const s = ensure(sid);
-        s.sla = { state: d.state, clock: d.clock, due: parseTime(d.due) };
-        s.slaAt = parseTime(f.at) || Clock.now();
-        banner(d.state === 'breached' ? 'error' : 'warn', slaText(s.sla, sid), 'sla-' + sid);
+        // A supervisor also gets the sla frames of others' chats: a banner, not a chat of theirs.
+        const sla = { state: d.state, clock: d.clock, due: parseTime(d.due) };
+        const s = S.sessions.get(sid);
+        if (s) { s.sla = sla; s.slaAt = parseTime(f.at) || Clock.now(); }
+        banner(d.state === 'breached' ? 'error' : 'warn', slaText(sla, sid), 'sla-' + sid);
         break;
       }
       case 'presence':
         setPresence(d.status);
+        break;
+      case 'alert':
+        onAlert(f, sid, d);
         break;
       case 'error':
         onError(f, sid, d);
@@ -243,7 +287,42 @@
     const s = S.sessions.get(sid);
     if (s && f.id && s.pending.has(f.id)) s.pending.get(f.id).failed = true;
     if (d.code === 'session_closed' && s) s.state = 'closed';
+    if (d.code === 'agent_unavailable') { // a transfer or reassignment refused: the chat stays where it was
+      const to = S.transfers.get(sid) || '?';
+      S.transfers.delete(sid);
+      const text = t(s ? 'transfer.refusedMine' : 'transfer.refused', { to, id: shortID(sid) });
+      if (s) { s.transferMsg = text; if (S.current !== sid) S.current = sid; }
+      banner('error', text, 'transfer-' + sid);
+      return;
+    }
+    if (S.takingOver.delete(sid)) { banner('error', t('takeover.failed', { id: shortID(sid), msg: d.message || d.code || '' })); return; }
     banner('error', t('error', { code: d.code || '?', msg: d.message || '' }));
+  }
+
+  // onAlert keeps an escalation on top of the page until it is dismissed,
+  // taken over, or the chat ends: supervisors get them, and every available
+  // agent when no supervisor is on duty.
+  function onAlert(f, sid, d) {
+    if (!sid) return;
+    S.alerts.delete(sid); // newest last
+    S.alerts.set(sid, { sid, kind: d.kind || 'escalated', clock: d.clock || '', agent: d.agent_id || '', due: parseTime(d.due),
+      at: parseTime(f.at) || Clock.now(), supervisors: d.supervisors });
+    renderAlerts();
+    if (S.view === 'wall') renderWall();
+  }
+
+  function dropAlert(sid) {
+    if (S.alerts.delete(sid)) renderAlerts();
+  }
+
+  function alertText(a) {
+    const clock = a.clock ? t('sla.clock.' + a.clock) : t('alert.deadline');
+    const v = { id: shortID(a.sid), clock, due: a.due ? clockTime(a.due) : '—', agent: a.agent };
+    const me = S.agent ? S.agent.id : '';
+    let text = a.agent === '' ? t('alert.queued', v) : a.agent === me ? t('alert.mine', v) : t('alert.escalated', v);
+    // Sent to agents because no supervisor is on duty: say so.
+    if (a.supervisors === false || (a.supervisors === undefined && !isSupervisor())) text += ' ' + t('alert.noSupervisor');
+    return text;
   }
 
   // ---- actions -------------------------------------------------------------
@@ -297,6 +376,22 @@
     S.presence = p;
     $('presence').value = p;
     $('presence').dataset.state = p;
+    renderPresenceBanner();
+  }
+
+  // renderPresenceBanner: an agent who is not available is offered nothing;
+  // say so where it cannot be missed, rather than "no incoming chats".
+  function renderPresenceBanner() {
+    const off = !$('desk').hidden || !$('wall').hidden ? S.presence !== 'available' && $('conn').dataset.state === 'up' : false;
+    const b = $('presence-banner');
+    b.hidden = !off;
+    b.dataset.state = S.presence;
+    $('presence-banner-text').textContent = t(S.presence === 'away' ? 'presence.bannerAway' : 'presence.bannerOffline');
+  }
+
+  function goAvailable() {
+    S.presenceChosen = true;
+    S.sock.send({ type: 'presence', data: { status: 'available' } });
   }
 
   // ---- rendering -------------------------------------------------------------
@@ -306,6 +401,7 @@
     c.dataset.state = state;
     c.textContent = { idle: '', connecting: t('conn.connecting'), up: t('conn.online'), stopped: t('conn.stopped', { code: '' }),
       down: secs ? t('conn.reconnecting', { s: secs }) : t('conn.lost') }[state] || '';
+    renderPresenceBanner();
   }
 
   let bannerSeq = 0;
@@ -317,6 +413,7 @@
     box.append(b);
     while (box.children.length > 4) box.firstChild.remove();
     if (kind === 'info') setTimeout(() => b.remove(), 8000);
+    if (kind === 'notice') setTimeout(() => b.remove(), 30000);
   }
 
   function slaText(sla, sid) {
@@ -352,6 +449,7 @@
     renderOffers();
     renderSessions();
     renderChat();
+    renderAlerts();
   }
 
   function renderOffers() {
@@ -372,6 +470,7 @@
             onclick: () => { S.sock.send({ type: 'decline', session_id: sid, data: {} }); S.offers.delete(sid); render(); } }))));
     }
     $('offers-empty').hidden = S.offers.size > 0;
+    $('offers-empty').textContent = S.presence === 'available' ? t('offers.empty') : t('offers.notAvailable');
     $('offer-count').textContent = S.offers.size || '';
   }
 
@@ -419,6 +518,8 @@
     $('chat-closed').hidden = !closed;
     if (closed) $('closed-text').textContent = s.closedBy && S.agent && s.closedBy === S.agent.id ? t('closed.byMe') : t('chat.closed');
     $('close-session').textContent = S.closeArmed > Date.now() ? t('close.confirm') : t('close.button');
+    $('transfer-msg').hidden = closed || !s.transferMsg;
+    $('transfer-msg').textContent = s.transferMsg || '';
     const sla = $('sla');
     sla.hidden = !s.sla;
     if (s.sla) { sla.textContent = slaText(s.sla, s.id); sla.className = 'sla ' + s.sla.state; }
@@ -507,6 +608,168 @@
     renderDue();
     renderTyping();
     document.querySelectorAll('#offers .wait').forEach((w) => { w.textContent = t('offer.waiting', { t: mmss((Clock.now() - Number(w.dataset.since)) / 1000) }); });
+    wallClocks();
+  }
+
+  // ---- alerts, views and the supervisor wall ---------------------------------
+
+  function renderAlerts() {
+    const ul = $('alerts');
+    ul.replaceChildren();
+    for (const a of [...S.alerts.values()].reverse()) {
+      const mine = S.sessions.has(a.sid);
+      ul.append(el('li', { class: 'alert ' + a.kind, dataset: { sid: a.sid, agent: a.agent } },
+        el('strong', { text: t('alert.title') }),
+        el('span', { class: 'alert-text', text: alertText(a) }),
+        mine ? el('button', { type: 'button', class: 'open', text: t('alert.open'), onclick: () => { showView('desk'); select(a.sid); } }) : null,
+        isSupervisor() && !mine ? el('button', { type: 'button', class: 'primary takeover', text: t('wall.takeover'), onclick: () => takeOver(a.sid) }) : null,
+        isSupervisor() ? el('button', { type: 'button', class: 'ghost to-wall', text: t('alert.toWall'), onclick: () => showView('wall') }) : null,
+        el('button', { type: 'button', class: 'x', 'aria-label': t('alert.dismiss'), text: '×', onclick: () => dropAlert(a.sid) })));
+    }
+    ul.hidden = S.alerts.size === 0;
+  }
+
+  function renderViews() {
+    const sup = isSupervisor();
+    $('views').hidden = !sup;
+    if (!sup && S.view !== 'desk') showView('desk');
+    renderAlerts();
+  }
+
+  function showView(v) {
+    if (v === 'wall' && !isSupervisor()) v = 'desk';
+    S.view = v;
+    $('desk').hidden = v !== 'desk';
+    $('wall').hidden = v !== 'wall';
+    document.querySelectorAll('#views .view').forEach((b) => {
+      b.classList.toggle('current', b.dataset.view === v);
+      b.setAttribute('aria-pressed', String(b.dataset.view === v));
+    });
+    clearInterval(S.wallTimer);
+    S.wallTimer = 0;
+    if (v === 'wall') {
+      loadWall();
+      S.wallTimer = setInterval(loadWall, 2000);
+      renderWall();
+    } else {
+      render();
+    }
+    renderPresenceBanner();
+  }
+
+  async function loadWall() {
+    if (S.wallBusy || !S.token) return;
+    S.wallBusy = true;
+    try {
+      const r = await fetch('/v1/agents/wall', { credentials: 'same-origin', headers: { Authorization: 'Bearer ' + S.token } });
+      if (r.status === 401) { showLogin('login.expired'); return; }
+      if (r.status === 403) { // not (or no longer) a supervisor
+        if (S.agent) S.agent.roles = [];
+        renderViews();
+        return;
+      }
+      if (!r.ok) throw new Error(String(r.status));
+      S.wall = await r.json();
+      S.wallAt = Clock.now();
+      $('wall').dataset.loaded = '1';
+      renderWall();
+    } catch (e) {
+      $('wall-updated').textContent = t('wall.failed', { msg: e.message });
+    } finally {
+      S.wallBusy = false;
+    }
+  }
+
+  function takeOver(sid) {
+    S.takingOver.add(sid);
+    if (!S.sock.send({ type: 'takeover', session_id: sid, data: {} })) {
+      S.takingOver.delete(sid);
+      banner('error', t('conn.lost'));
+    }
+  }
+
+  function reassign(sid, to) {
+    if (!to) return;
+    S.transfers.set(sid, to);
+    if (S.sock.send({ type: 'transfer', session_id: sid, data: { to_agent: to } })) banner('info', t('wall.reassigning', { id: shortID(sid), to }));
+  }
+
+  // atRisk: escalated, alerted, or due within two minutes.
+  function atRisk(c) {
+    const due = parseTime(c.due);
+    return !!c.escalated || S.alerts.has(c.session_id) || (due > 0 && due - Clock.now() < 120000);
+  }
+
+  function dueText(c) {
+    const due = parseTime(c.due);
+    if (!due) return '—';
+    const left = (due - Clock.now()) / 1000;
+    const clock = c.clock ? t('sla.clock.' + c.clock) : '';
+    return (clock ? clock + ' ' : '') + (left >= 0 ? mmss(left) : t('due.overdue', { t: mmss(-left) }));
+  }
+
+  function renderWall() {
+    const w = S.wall;
+    if (!w || $('wall').hidden) return;
+    $('wall-updated').textContent = t('wall.updated', { t: clockTime(S.wallAt) });
+    const qb = $('wall-queues').tBodies[0];
+    qb.replaceChildren(...(w.queues || []).map((q) => el('tr', { class: 'queue' + ((q.waiting || 0) > 0 ? ' busy' : '') },
+      el('td', { text: (q.skills || []).length ? q.skills.join(', ') : t('wall.anySkill') }),
+      el('td', { class: 'num', text: String(q.waiting || 0) }),
+      el('td', { class: 'num', text: q.waiting ? mmss(q.longest_wait_s || 0) : '—' }))));
+    $('wall-queues-empty').hidden = (w.queues || []).length > 0;
+    const ab = $('wall-agents').tBodies[0];
+    ab.replaceChildren(...(w.agents || []).map((a) => el('tr', { class: 'agent', dataset: { agent: a.id, presence: a.connected ? a.presence : 'disconnected' } },
+      el('td', {}, el('span', { text: a.id }), (a.roles || []).includes('supervisor') ? el('span', { class: 'chip', text: t('wall.supervisor') }) : null),
+      el('td', {}, el('span', { class: 'dot' }), el('span', { text: a.connected ? t('presence.' + a.presence) : t('wall.disconnected') })),
+      el('td', { class: 'num' + (a.capacity && a.load >= a.capacity ? ' full' : ''), text: (a.load || 0) + ' / ' + (a.capacity || 0) }))));
+    const me = S.agent ? S.agent.id : '';
+    const others = (w.agents || []).filter((a) => a.connected);
+    const chats = [...(w.chats || [])];
+    // The server sends the chats at risk first; an alert this console holds counts too.
+    chats.sort((x, y) => Number(atRisk(y)) - Number(atRisk(x)));
+    const cb = $('wall-chats').tBodies[0];
+    cb.replaceChildren(...chats.map((c) => {
+      const sid = c.session_id;
+      const choice = S.reassign.get(sid) || '';
+      const sel = el('select', { class: 'reassign-to', 'aria-label': t('wall.reassignTo') },
+        el('option', { value: '', text: t('wall.reassignTo') }),
+        ...others.filter((a) => a.id !== c.agent_id).map((a) => el('option', { value: a.id, text: a.id + ' (' + (a.load || 0) + '/' + (a.capacity || 0) + ')' })));
+      sel.value = choice;
+      sel.addEventListener('change', () => S.reassign.set(sid, sel.value));
+      const since = parseTime(c.waiting_since);
+      return el('tr', { class: 'wall-chat' + (atRisk(c) ? ' at-risk' : '') + (c.escalated || S.alerts.has(sid) ? ' escalated' : ''),
+        dataset: { sid, state: c.state, agent: c.agent_id || '' } },
+      el('td', {}, el('strong', { text: '#' + shortID(sid) }), el('span', { class: 'chip', text: channelName(c.channel) }),
+        c.escalated || S.alerts.has(sid) ? el('span', { class: 'chip escalated', text: t('wall.escalated') }) : null),
+      el('td', { text: t('state.' + c.state) }),
+      el('td', { text: c.agent_id || '—' }),
+      el('td', { class: 'num wall-since', dataset: { since: since || '' }, text: since ? mmss((Clock.now() - since) / 1000) : '—' }),
+      el('td', { class: 'num wall-due' + (parseTime(c.due) && parseTime(c.due) - Clock.now() < 60000 ? ' urgent' : ''),
+        dataset: { due: c.due || '', clock: c.clock || '' }, text: dueText(c) }),
+      el('td', { class: 'wall-preview', text: c.preview || '' }),
+      el('td', { class: 'actions' },
+        c.agent_id === me ? el('span', { class: 'meta', text: t('wall.mine') })
+          : el('button', { type: 'button', class: 'primary takeover', text: t('wall.takeover'), onclick: () => takeOver(sid) }),
+        sel,
+        el('button', { type: 'button', class: 'reassign', text: t('wall.reassign'), onclick: () => reassign(sid, sel.value) })));
+    }));
+    $('wall-chats-empty').hidden = chats.length > 0;
+  }
+
+  // wallClocks updates the wall's countdowns between refreshes.
+  function wallClocks() {
+    if (!S.wall || $('wall').hidden) return;
+    document.querySelectorAll('#wall-chats td.wall-due').forEach((td) => {
+      const c = { due: td.dataset.due, clock: td.dataset.clock };
+      td.textContent = dueText(c);
+      const due = parseTime(c.due);
+      td.classList.toggle('urgent', due > 0 && due - Clock.now() < 60000);
+    });
+    document.querySelectorAll('#wall-chats td.wall-since').forEach((td) => {
+      const since = Number(td.dataset.since);
+      if (since) td.textContent = mmss((Clock.now() - since) / 1000);
+    });
   }
 
   // ---- wiring ----------------------------------------------------------------
@@ -514,7 +777,9 @@
   function wire() {
     $('login').addEventListener('submit', login);
     $('lang').addEventListener('click', () => I18n.toggle());
-    I18n.onchange = () => { setConn($('conn').dataset.state); if (!$('desk').hidden) render(); };
+    I18n.onchange = () => { setConn($('conn').dataset.state); if (!$('desk').hidden) render(); renderAlerts(); renderWall(); };
+    $('go-available').addEventListener('click', goAvailable);
+    document.querySelectorAll('#views .view').forEach((b) => b.addEventListener('click', () => showView(b.dataset.view)));
     $('logout').addEventListener('click', () => {
       if (S.sock) S.sock.send({ type: 'presence', data: { status: 'offline' } });
       setTimeout(() => showLogin(''), 100);
@@ -542,8 +807,12 @@
       e.preventDefault();
       const to = $('transfer-to').value.trim();
       if (!to || !S.current) return;
+      const s = S.sessions.get(S.current);
+      if (s) s.transferMsg = '';
+      S.transfers.set(S.current, to);
       S.sock.send({ type: 'transfer', session_id: S.current, data: { [$('transfer-kind').value]: to } });
       $('transfer-to').value = '';
+      renderChat();
     });
     $('close-session').addEventListener('click', () => {
       if (S.closeArmed > Date.now()) {
