@@ -209,8 +209,12 @@
     for (const [id, p] of W.pending) if (!p.sent && !p.failed) trySend(id, p);
   }
 
+  // stored: the server holds the session (a reserved id holds nothing until
+  // the first message is echoed; frames naming it would be refused).
+  const stored = () => !!W.sid && W.state !== 'closed' && (W.state !== 'new' || W.lastSeq > 0);
+
   function typing(on) {
-    if (!W.sid || W.state === 'closed') return;
+    if (!stored()) return;
     const now = Date.now();
     if (on && now - W.lastTyping < 3000) return;
     if (!on && !W.lastTyping) return;
@@ -219,7 +223,7 @@
   }
 
   function markRead() {
-    if (!W.sid || document.hidden) return;
+    if (!stored() || document.hidden) return;
     let upTo = 0;
     for (const m of W.msgs.values()) if (m.from !== 'citizen') upTo = Math.max(upTo, m.seq);
     if (upTo > W.sentRead && W.sock.send({ type: 'read', session_id: W.sid, data: { up_to_seq: upTo } })) W.sentRead = upTo;
@@ -325,7 +329,7 @@
         return W.pos > 0 ? t('status.queuedPos', { pos: W.pos }) : t('status.waiting');
       case 'offered': return t('status.offered');
       case 'active': return t('status.active');
-      case 'closed': return t('status.closed');
+      case 'closed': return W.closed && W.closed.reason === 'left_message' ? t('status.leftMessage') : t('status.closed');
     }
     return t('status.connecting');
   }
@@ -359,7 +363,8 @@
   function renderTranscript() {
     const ol = $('transcript');
     const stick = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
-    ol.replaceChildren(el('li', { class: 'msg system hint' }, el('div', { class: 'bubble', text: t('welcome.hint') })));
+    // No agent on duty: no promise that one will be with the citizen shortly.
+    ol.replaceChildren(el('li', { class: 'msg system hint' }, el('div', { class: 'bubble', text: W.noAgents ? t('welcome.hintNoAgents') : t('welcome.hint') })));
     for (const m of [...W.msgs.values()].sort((a, b) => a.seq - b.seq)) {
       const mine = m.from === 'citizen';
       const who = mine ? t('from.me') : m.from === 'agent' ? t('from.agent') : t('from.system');
