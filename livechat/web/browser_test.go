@@ -160,7 +160,7 @@ func TestBrowserConversation(t *testing.T) {
 		t.Logf("screenshot: %s", p)
 	}
 
-	// The agent signs in (the page is in Chinese by navigator.language); still offline.
+	// The agent signs in (the page is in Chinese by navigator.language) and is available at once.
 	require.NoError(t, chromedp.Do(console, chromedp.Navigate(consoleNet.URL()+"/console/")))
 	waitJS(console, "console ready", `document.body.dataset.ready === '1'`)
 	require.Equal(t, "坐席登录", text(console, "#login h1"))
@@ -170,18 +170,27 @@ func TestBrowserConversation(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("login-id"), "a1"),
 		chromedp.SendKeys(chromedp.ID("login-pw"), "pw1"),
 		chromedp.Click(chromedp.ID("login-submit"))))
-	waitJS(console, "agent connected", `document.getElementById('conn').dataset.state === 'up' && document.getElementById('presence').dataset.state === 'offline'`)
+	waitJS(console, "agent connected", `document.getElementById('conn').dataset.state === 'up' && document.getElementById('presence').dataset.state === 'available' &&
+		document.getElementById('presence-banner').hidden`)
+	// The agent steps away: a banner says that nothing is offered meanwhile.
+	require.NoError(t, chromedp.Do(console, chromedp.Evaluate[chromedp.Void](
+		`(() => { const s = document.getElementById('presence'); s.value = 'away'; s.dispatchEvent(new Event('change')); })()`)))
+	waitJS(console, "away banner", `document.getElementById('presence').dataset.state === 'away' && !document.getElementById('presence-banner').hidden`)
+	require.Equal(t, "您当前为“暂时离开”：不会有新会话分配给您。", text(console, "#presence-banner-text"))
 
-	// The citizen opens the widget, waits in the queue and writes in Chinese.
+	// The citizen opens the widget (nothing is queued until they write),
+	// writes in Chinese and waits in the queue.
 	const question = "我家楼下的路灯坏了，晚上很不安全"
 	require.NoError(t, chromedp.Do(widget, chromedp.Navigate(widgetNet.URL()+"/widget/?lang=zh-CN")))
-	waitJS(widget, "citizen queued", `document.getElementById('status').dataset.state === 'queued'`)
-	require.Regexp(t, `^排队中：您是第 1 位，预计等待`, text(widget, "#status"))
+	waitJS(widget, "citizen welcomed", `document.getElementById('status').dataset.state === 'new'`)
+	require.Equal(t, "请输入您的问题，发送后即为您安排工作人员", text(widget, "#status"))
 	require.NoError(t, chromedp.Do(widget,
 		chromedp.SendKeys(chromedp.ID("text"), question),
 		chromedp.Click(chromedp.ID("send"))))
 	waitJS(widget, "citizen message acknowledged",
 		`[...document.querySelectorAll('#transcript li.msg.citizen[data-seq]')].some(li => li.textContent.includes(`+strconv.Quote(question)+`))`)
+	waitJS(widget, "citizen queued", `document.getElementById('status').dataset.state === 'queued'`)
+	require.Regexp(t, `^排队中：您是第 1 位`, text(widget, "#status"))
 	shot(widget, "widget-queued-zh.png")
 
 	// The agent becomes available and gets the offer, with the first words.
