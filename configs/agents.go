@@ -32,21 +32,22 @@ type AgentSpec struct {
 	Skills        []string
 	MaxConcurrent int
 	// Roles grant more than answering citizens; RoleSupervisor is the only
-	// one so far. Only agents_file can set them.
+	// one so far.
 	Roles []string
 }
 
-// RoleSupervisor may lift another agent's login lockout.
+// RoleSupervisor sees every queue and chat, takes chats over, reassigns
+// them, is alerted at a breach and may lift another agent's login lockout.
 const RoleSupervisor = "supervisor"
 
-// Supervisor says whether the agent has the supervisor role or, since the
-// agents key has no field for roles, a skill of that name.
+// Supervisor says whether the agent has the supervisor role or (as before
+// the agents key had a field for roles) a skill of that name.
 func (a AgentSpec) Supervisor() bool {
 	return slices.Contains(a.Roles, RoleSupervisor) || slices.Contains(a.Skills, RoleSupervisor)
 }
 
 // ParseAgents parses the agents key: comma-separated
-// id:password[:skill|skill[:max_concurrent]] entries. Skills may be empty and
+// id:password[:skill|skill[:max_concurrent[:role|role]]] entries. Skills may be empty and
 // max_concurrent defaults to DefaultMaxConcurrent; a password cannot contain
 // ':' or ','. An empty string gives no agents. Errors are *KeyError for key
 // "agents" and never quote a password.
@@ -74,8 +75,8 @@ func ParseAgents(s string) ([]AgentSpec, error) {
 
 func parseAgent(entry string) (AgentSpec, error) {
 	parts := strings.Split(entry, ":")
-	if len(parts) < 2 || len(parts) > 4 {
-		return AgentSpec{}, errors.New("want id:password:skill|skill:max_concurrent")
+	if len(parts) < 2 || len(parts) > 5 {
+		return AgentSpec{}, errors.New("want id:password:skill|skill:max_concurrent:supervisor")
 	}
 	a := AgentSpec{ID: parts[0], Password: parts[1], MaxConcurrent: DefaultMaxConcurrent}
 	if len(parts) > 2 && strings.TrimSpace(parts[2]) != "" {
@@ -88,6 +89,9 @@ func parseAgent(entry string) (AgentSpec, error) {
 			return AgentSpec{}, errors.New("max_concurrent: not an integer")
 		}
 		a.MaxConcurrent = mc
+	}
+	if len(parts) > 4 && strings.TrimSpace(parts[4]) != "" {
+		a.Roles = strings.Split(parts[4], "|")
 	}
 	if a.Password == "" {
 		return AgentSpec{}, errors.New("empty password")

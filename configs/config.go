@@ -24,20 +24,25 @@ import (
 // Config is the whole gateway configuration. Obtain it from Load (or Default
 // in tests); a Config that passed Validate is safe to read concurrently.
 type Config struct {
-	HTTP         HTTP         `yaml:"http"`
-	DataDir      string       `yaml:"data_dir"`
-	Kafka        Kafka        `yaml:"kafka"`
-	Channels     Channels     `yaml:"channels"`
-	Webhooks     Webhooks     `yaml:"webhooks"`
-	Agents       string       `yaml:"agents" secret:"true"`
-	AgentsFile   string       `yaml:"agents_file"`
-	Auth         Auth         `yaml:"auth"`
-	SLA          SLA          `yaml:"sla"`
-	SignLanguage SignLanguage `yaml:"sign_language"`
-	LiveChat     LiveChat     `yaml:"livechat"`
-	Outbox       Outbox       `yaml:"outbox"`
-	RateLimit    RateLimit    `yaml:"rate_limit"`
-	Log          Log          `yaml:"log"`
+	HTTP       HTTP     `yaml:"http"`
+	DataDir    string   `yaml:"data_dir"`
+	Kafka      Kafka    `yaml:"kafka"`
+	Channels   Channels `yaml:"channels"`
+	Webhooks   Webhooks `yaml:"webhooks"`
+	Agents     string   `yaml:"agents" secret:"true"`
+	AgentsFile string   `yaml:"agents_file"`
+	// AgentsInitialPresence is an agent's presence when their console
+	// connects (available, away or offline). The key is spelled as a child
+	// of agents, which is itself a string.
+	AgentsInitialPresence string       `yaml:"agents.initial_presence"`
+	Routing               Routing      `yaml:"routing"`
+	Auth                  Auth         `yaml:"auth"`
+	SLA                   SLA          `yaml:"sla"`
+	SignLanguage          SignLanguage `yaml:"sign_language"`
+	LiveChat              LiveChat     `yaml:"livechat"`
+	Outbox                Outbox       `yaml:"outbox"`
+	RateLimit             RateLimit    `yaml:"rate_limit"`
+	Log                   Log          `yaml:"log"`
 }
 
 // HTTP configures the single HTTP listener (REST, callbacks, websockets,
@@ -279,6 +284,17 @@ type LiveChat struct {
 	AbuseWindow   time.Duration `yaml:"abuse_window"`
 }
 
+// Routing configures how live chats find an agent (contract §10, §11).
+type Routing struct {
+	// LanguageWait is how long a chat waits for an agent with a skill that
+	// came from the citizen's side (a language, a topic) before any
+	// available agent is offered it.
+	LanguageWait time.Duration `yaml:"language_wait"`
+	// RequiredSkills stay required however long the chat waits: entry
+	// points that only some agents can serve. sign_language always is.
+	RequiredSkills []string `yaml:"required_skills"`
+}
+
 // Outbox configures the durable intake log.
 type Outbox struct {
 	// Retention is how long published records and idempotency keys are kept.
@@ -371,8 +387,10 @@ func Default() *Config {
 			AbuseRefusals:          20,
 			AbuseWindow:            10 * time.Second,
 		},
-		Outbox:    Outbox{Retention: 72 * time.Hour},
-		RateLimit: RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
-		Log:       Log{Level: "info"},
+		AgentsInitialPresence: "available",
+		Routing:               Routing{LanguageWait: 30 * time.Second},
+		Outbox:                Outbox{Retention: 72 * time.Hour},
+		RateLimit:             RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
+		Log:                   Log{Level: "info"},
 	}
 }

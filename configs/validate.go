@@ -69,6 +69,14 @@ func (c *Config) Validate() error {
 	if _, err := ParseAgents(c.Agents); err != nil {
 		v.errs = append(v.errs, err)
 	}
+	switch c.AgentsInitialPresence {
+	case "available", "away", "offline":
+	default:
+		v.add("agents.initial_presence", errors.New("want available, away or offline"))
+	}
+	if c.Routing.LanguageWait < 0 {
+		v.add("routing.language_wait", errors.New("must not be negative"))
+	}
 
 	for _, kv := range [][2]string{{"auth.token_secret", c.Auth.TokenSecret}, {"auth.admin_token", c.Auth.AdminToken}} {
 		if kv[1] != "" && len(kv[1]) < minSecretLen {

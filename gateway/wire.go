@@ -90,7 +90,8 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 		g.log.Warn("no agents configured (agents / agents_file): live chat queues citizens but nobody can answer")
 	}
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
-		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx},
+		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx,
+		LanguageWait: g.cfg.Routing.LanguageWait, RequiredSkills: g.cfg.Routing.RequiredSkills, InitialPresence: g.cfg.AgentsInitialPresence},
 		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
 			ClientIP: g.clientIP, Video: video})
 	if err != nil {

@@ -30,7 +30,7 @@ func (h *Hub) agentHello(ctx context.Context, c *conn, f Frame) error {
 		if !validPresence(d.Presence) {
 			return ErrBadFrame
 		}
-		a.presence = d.Presence
+		h.setPresence(a, d.Presence, "hello")
 	}
 	var views []map[string]any
 	var assigned []*sess
@@ -43,7 +43,8 @@ func (h *Hub) agentHello(ctx context.Context, c *conn, f Frame) error {
 		}
 	}
 	c.enqueue(frameBytes(Frame{Type: TypeWelcome, At: h.now(), Data: mustJSON(map[string]any{
-		"agent":    map[string]any{"id": a.spec.ID, "skills": a.spec.Skills, "max_concurrent": a.spec.MaxConcurrent},
+		"agent": map[string]any{"id": a.spec.ID, "skills": a.spec.Skills, "max_concurrent": a.spec.MaxConcurrent,
+			"roles": rolesOf(a.spec)},
 		"presence": a.presence, "sessions": views, "response_window_s": int(h.cfg.responseWindow().Seconds())})}))
 	for _, s := range assigned {
 		c.sessions[s.id] = true
@@ -78,7 +79,7 @@ func (h *Hub) agentPresence(ctx context.Context, c *conn, f Frame) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	a := h.agents[c.sub]
-	a.presence = d.Status
+	h.setPresence(a, d.Status, "agent")
 	if d.Status != "available" {
 		for sid := range a.offers {
 			if s := h.sessions[sid]; s != nil {
@@ -100,6 +101,7 @@ func (h *Hub) agentAcceptDecline(ctx context.Context, c *conn, f Frame) error {
 			return err
 		}
 	} else {
+		h.log.Info("livechat: declined", "session", f.SessionID, "agent", a.spec.ID)
 		s := h.sessions[f.SessionID]
 		if s == nil || s.state != sessions.StateOffered || s.offerTo != a.spec.ID {
 			return ErrNotAssigned
@@ -138,6 +140,9 @@ func (h *Hub) agentMessage(ctx context.Context, c *conn, f Frame) error {
 	if err != nil {
 		return err
 	}
+	h.mu.Lock()
+	s.answered()
+	h.mu.Unlock()
 	s.mu.Lock()
 	rec := *s.rec
 	s.mu.Unlock()
@@ -213,7 +218,12 @@ func (h *Hub) agentTransfer(ctx context.Context, c *conn, f Frame) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.transfer(ctx, h.agents[c.sub], f.SessionID, d.ToAgent, d.ToSkill); err != nil {
+	a := h.agents[c.sub]
+	if s := h.sessions[f.SessionID]; s != nil && s.agentID != a.spec.ID && a.spec.Supervisor() {
+		if err := h.reassign(ctx, a, s, d.ToAgent); err != nil {
+			return err
+		}
+	} else if err := h.transfer(ctx, a, f.SessionID, d.ToAgent, d.ToSkill); err != nil {
 		return err
 	}
 	h.route(ctx)
@@ -243,21 +253,6 @@ func (h *Hub) NotifyAgent(agentID string, f Frame) {
 	}
 }
 
-// NotifySkill sends a frame to every connected agent with the skill (supervisors).
-func (h *Hub) NotifySkill(skill string, f Frame) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	b := frameBytes(f)
-	for _, a := range h.agents {
-		for _, s := range a.spec.Skills {
-			if s == skill {
-				a.send(b)
-				break
-			}
-		}
-	}
-}
-
 // SessionInfo returns a copy of a session's record.
 func (h *Hub) SessionInfo(sid string) (sessions.Session, bool) {
 	h.mu.Lock()
@@ -281,19 +276,4 @@ func (h *Hub) AgentState(id string) (connected bool, active int) {
 		return false, 0
 	}
 	return a.connected(), len(a.active)
-}
-
-// Alert shows an sla frame to the session's agent and to supervisors.
-func (h *Hub) Alert(sid, state, clock string, due time.Time) {
-	f := Frame{Type: TypeSLA, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{"state": state, "clock": clock, "due": due.UTC()})}
-	h.mu.Lock()
-	agentID := ""
-	if s := h.sessions[sid]; s != nil {
-		agentID = s.agentID
-	}
-	h.mu.Unlock()
-	if agentID != "" {
-		h.NotifyAgent(agentID, f)
-	}
-	h.NotifySkill("supervisor", f)
 }

@@ -3,6 +3,7 @@ package livechat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,7 +15,19 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 )
 
-// citizenHello opens a session, or rejoins the citizen's open one.
+// pendingSession is a web or app citizen's chat before their first message:
+// the id they were given and what their hello asked for.
+type pendingSession struct {
+	id       string
+	channel  string
+	language string
+	skills   []string
+	conn     *conn // the connection that said hello last
+}
+
+// citizenHello rejoins the citizen's open session or, when they have none,
+// gives them the id of the session their first message will open. A video
+// call opens at once: it may carry no message.
 func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 	var d struct {
 		Channel  string   `json:"channel"`
@@ -35,32 +48,35 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 	var s *sess
 	if f.SessionID != "" {
 		var err error
-		if s, err = h.get(f.SessionID); err != nil {
-			return err
-		}
-		if !s.ownedBy(c) {
+		s, err = h.get(f.SessionID)
+		if err == nil && !s.ownedBy(c) {
 			return ErrNotYours
 		}
-	} else {
+		if err != nil { // not opened yet, or gone with a restart: start afresh
+			s = nil
+		}
+	}
+	if s == nil {
 		// One open conversation per citizen and channel (and one video call).
 		if o := h.open[connOwnerKey(c, d.Video)]; o != nil && o.state != sessions.StateClosed {
 			s = o
 		}
 	}
+	skills := slices.Clone(d.Skills)
+	if d.Language != "" && !strings.HasPrefix(d.Language, "zh") {
+		skills = append(skills, "lang:"+d.Language)
+	}
+	if s == nil && !d.Video {
+		return h.pendingWelcome(c, d.Language, skills)
+	}
 	if s == nil {
-		skills := slices.Clone(d.Skills)
-		if d.Language != "" && !strings.HasPrefix(d.Language, "zh") {
-			skills = append(skills, "lang:"+d.Language)
-		}
-		if d.Video {
-			skills = append(skills, SkillSignLanguage)
-			if !h.videoGate(c, f) { // outside opening hours: told so by an error frame
-				return nil
-			}
+		skills = append(skills, SkillSignLanguage)
+		if !h.videoGate(c, f) { // outside opening hours: told so by an error frame
+			return nil
 		}
 		ch, meta := videoOpenArgs(c, d.Video)
 		var err error
-		s, err = h.openSession(ctx, ch, c.sub, d.Language, skills, d.Video, meta)
+		s, err = h.openSession(ctx, normalize.NewID(), ch, c.sub, d.Language, skills, d.Video, meta)
 		if err != nil {
 			return err
 		}
@@ -69,12 +85,11 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 	if f.LastSeq != nil {
 		last = *f.LastSeq
 	}
-	pos, wait := h.position(s.id)
 	s.mu.Lock()
 	rec := *s.rec
 	s.mu.Unlock()
-	welcome := map[string]any{"session_id": s.id, "state": s.state, "last_seq": rec.LastSeq,
-		"queue_position": pos, "estimated_wait_s": int(wait.Seconds()), "agent_id": s.agentID}
+	welcome := h.position(s).data(s.state)
+	welcome["session_id"], welcome["last_seq"], welcome["agent_id"] = s.id, rec.LastSeq, s.agentID
 	if x := h.welcomeExtra; x != nil {
 		for k, v := range x(&rec) {
 			welcome[k] = v
@@ -89,20 +104,117 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 	return nil
 }
 
-// citizenMessage stores a chat message from the citizen and acknowledges it
-// by the echo that carries its seq and the client's id.
-func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
+// pendingWelcome tells a citizen without a session the id their first
+// message will open, and whether anyone on duty could answer. Caller holds
+// h.mu.
+func (h *Hub) pendingWelcome(c *conn, language string, skills []string) error {
+	key := connOwnerKey(c, false)
+	p := h.pending[key]
+	if p == nil {
+		p = &pendingSession{id: normalize.NewID()}
+		h.pending[key] = p
+	}
+	p.channel, p.language, p.skills, p.conn = c.ch, language, skills, c
+	req, _ := h.splitSkills(skills)
+	welcome := h.estimate(req, false, 0).data("new")
+	welcome["session_id"], welcome["last_seq"] = p.id, 0
+	c.enqueue(frameBytes(Frame{Type: TypeWelcome, SessionID: p.id, At: h.now(), Data: mustJSON(welcome)}))
+	return nil
+}
+
+// openPending opens the session a citizen was given at hello, for their
+// first message, and subscribes c to it.
+func (h *Hub) openPending(ctx context.Context, c *conn, sid string) (*sess, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	key := connOwnerKey(c, false)
+	p := h.pending[key]
+	if p == nil || p.id != sid || sid == "" {
+		return nil, ErrNoSession
+	}
+	if o := h.open[key]; o != nil && o.state != sessions.StateClosed { // another tab opened one meanwhile
+		return nil, ErrNoSession
+	}
+	s, err := h.openSession(ctx, p.id, c.ch, c.sub, p.language, p.skills, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	delete(h.pending, key)
+	c.sessions[s.id] = true
+	s.mu.Lock()
+	s.subs[c] = true
+	s.mu.Unlock()
+	return s, nil
+}
+
+// forgetPending drops a pending session whose last connection closed.
+// Caller holds h.mu.
+func (h *Hub) forgetPending(c *conn) {
+	key := connOwnerKey(c, false)
+	if p := h.pending[key]; p != nil && p.conn == c {
+		delete(h.pending, key)
+	}
+}
+
+// leaveMessage ends a waiting chat at the citizen's wish: what they wrote
+// stays an ordinary request, with its envelope and its 24-hour clock.
+func (h *Hub) leaveMessage(ctx context.Context, c *conn, f Frame) error {
 	s, err := h.citizenSession(c, f.SessionID)
 	if err != nil {
 		return err
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.mu.Lock()
+	env := s.rec.EnvelopeID
+	s.mu.Unlock()
+	switch {
+	case s.state == sessions.StateClosed:
+		return ErrClosed
+	case s.state == sessions.StateActive:
+		return fmt.Errorf("%w: an agent is already answering", ErrBadFrame)
+	case env == "":
+		return ErrNothingWritten
+	}
+	if err := h.closeSession(ctx, s, "", "left_message"); err != nil {
+		return err
+	}
+	h.log.Info("livechat: request left as a message", "session", s.id, "envelope", env, "channel", s.channel)
+	h.route(ctx)
+	return nil
+}
+
+// citizenMessage stores a chat message from the citizen and acknowledges it
+// by the echo that carries its seq and the client's id.
+func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	m, err := decodeMessage(f)
+	if err != nil {
+		return err
+	}
+	s, err := h.citizenSession(c, f.SessionID)
+	opened := false
+	if errors.Is(err, ErrNoSession) { // the first message opens the session
+		s, err = h.openPending(ctx, c, f.SessionID)
+		opened = err == nil
+	}
 	if err != nil {
 		return err
 	}
 	m.From = "citizen"
 	m.At = h.now()
 	_, _, err = h.appendMessage(ctx, s, m, "")
+	if opened { // offered now, with the message as its preview
+		h.mu.Lock()
+		h.route(ctx)
+		q, state := h.position(s), s.state
+		s.lastQueue = q
+		h.mu.Unlock()
+		if state != sessions.StateActive {
+			s.mu.Lock()
+			s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(q.data(state))}))
+			s.mu.Unlock()
+		}
+	}
 	return err
 }
 
@@ -207,6 +319,11 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 	if err != nil {
 		return channels.ChatResult{}, err
 	}
+	if isNew { // offered once the message is in, with it as the preview
+		h.mu.Lock()
+		h.route(ctx)
+		h.mu.Unlock()
+	}
 	s.mu.Lock()
 	env := s.rec.EnvelopeID
 	s.mu.Unlock()
@@ -226,6 +343,9 @@ func (h *Hub) OpenConversation(ctx context.Context, m channels.InboundMessage) (
 	if err != nil {
 		return channels.ChatResult{}, err
 	}
+	h.mu.Lock()
+	h.route(ctx)
+	h.mu.Unlock()
 	return channels.ChatResult{SessionID: s.id, NewSession: isNew}, nil
 }
 
@@ -261,10 +381,9 @@ func (h *Hub) conversationFor(ctx context.Context, m channels.InboundMessage) (*
 	if m.Source != nil {
 		meta["native_id"], meta["native_type"] = m.Source.NativeID, m.Source.NativeType
 	}
-	s, err := h.openSession(ctx, m.Channel, m.ChannelUserID, m.Language, m.Skills, false, meta)
+	s, err := h.openSession(ctx, normalize.NewID(), m.Channel, m.ChannelUserID, m.Language, m.Skills, false, meta)
 	if err != nil {
 		return nil, false, err
 	}
-	h.route(ctx)
 	return s, true, nil
 }

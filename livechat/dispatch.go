@@ -3,45 +3,18 @@ package livechat
 import (
 	"context"
 	"slices"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )
 
-// waitStats keeps a moving average of how long sessions waited for an agent,
-// for honest estimated waits.
-type waitStats struct{ avg time.Duration }
-
-func (w *waitStats) observe(d time.Duration) {
-	if w.avg == 0 {
-		w.avg = d
-		return
-	}
-	w.avg = (w.avg*7 + d) / 8
-}
-
-func (w *waitStats) perSession() time.Duration {
-	if w.avg < 30*time.Second {
-		return 30 * time.Second
-	}
-	return w.avg
-}
-
 // route makes offers for waiting sessions. Caller holds h.mu.
 func (h *Hub) route(ctx context.Context) {
 	if h.closed {
 		return
 	}
-	var views []AgentView
-	for _, a := range h.agents {
-		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
-			Load: len(a.active) + len(a.offers), OnCall: h.onCall(a),
-			Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
-	}
+	views := h.agentViews()
 	h.posDirty = true
 	free := false
 	for _, v := range views {
@@ -50,20 +23,67 @@ func (h *Hub) route(ctx context.Context) {
 	if !free { // nobody can take anything: do not even look at the queue
 		return
 	}
-	for _, as := range Route(views, h.waiting()) {
+	for _, as := range Route(views, h.waiting(), h.now()) {
 		h.offer(ctx, h.sessions[as.SessionID], h.agents[as.AgentID])
 	}
 }
+
+// agentViews is what routing sees of the agents. Caller holds h.mu.
+func (h *Hub) agentViews() []AgentView {
+	views := make([]AgentView, 0, len(h.agents))
+	for _, a := range h.agents {
+		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
+			Load: len(a.active) + len(a.offers), OnCall: h.onCall(a),
+			Available: a.presence == "available" && a.connected(), OnDuty: a.onDuty(), IdleSince: a.idleSince})
+	}
+	return views
+}
+
+// onDuty: the agent's console is open and they have not signed off; an
+// agent who is away may come back to a waiting chat.
+func (a *agent) onDuty() bool { return a.connected() && a.presence != "offline" }
 
 func (h *Hub) waiting() []Waiting {
 	var w []Waiting
 	for _, s := range h.sessions {
 		if s.state == sessions.StateQueued {
-			w = append(w, Waiting{SessionID: s.id, Skills: s.skills, Video: s.video, Priority: s.priority,
-				Since: s.since, Exclude: s.exclude, ToAgent: s.toAgent})
+			w = append(w, h.waitingOf(s))
 		}
 	}
 	return w
+}
+
+func (h *Hub) waitingOf(s *sess) Waiting {
+	req, pref := h.splitSkills(s.skills)
+	return Waiting{SessionID: s.id, Skills: req, Preferred: pref, PreferUntil: s.since.Add(h.cfg.LanguageWait),
+		Video: s.video, Priority: s.priority, Since: s.since, Exclude: s.exclude, ToAgent: s.toAgent}
+}
+
+// splitSkills parts a session's skills into those its entry point requires
+// (sign language, routing.required_skills) and the citizen's preferences (a
+// language, a topic): a citizen never waits for a skill nobody has.
+func (h *Hub) splitSkills(skills []string) (required, preferred []string) {
+	for _, sk := range skills {
+		if sk == SkillSignLanguage || slices.Contains(h.cfg.RequiredSkills, sk) {
+			required = append(required, sk)
+		} else {
+			preferred = append(preferred, sk)
+		}
+	}
+	return required, preferred
+}
+
+// preferTimer routes again when s's preference runs out, so that any
+// available agent is offered it then. Caller holds h.mu.
+func (h *Hub) preferTimer(s *sess) {
+	if _, pref := h.splitSkills(s.skills); len(pref) == 0 || h.cfg.LanguageWait <= 0 {
+		return
+	}
+	h.clock.AfterFunc(h.cfg.LanguageWait, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.route(context.Background())
+	})
 }
 
 // offer offers s to a. Caller holds h.mu.
@@ -79,6 +99,8 @@ func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
 	if err != nil {
 		h.log.Warn("livechat: cannot record offer", "session", s.id, "err", err)
 	}
+	h.met.offers.WithLabelValues("offered").Inc()
+	h.log.Info("livechat: offer", "session", s.id, "agent", a.spec.ID)
 	a.send(frameBytes(Frame{Type: TypeOffer, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
 		"session_id": s.id, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt,
 		"preview": rec.Preview, "video": rec.Video, "priority": rec.Priority})}))
@@ -98,6 +120,8 @@ func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
 // requeue puts an offered session back in the queue, excluding agent.
 // Caller holds h.mu.
 func (h *Hub) requeue(ctx context.Context, s *sess, agentID, why string) {
+	h.met.offers.WithLabelValues(offerOutcome(why)).Inc()
+	h.log.Info("livechat: offer withdrawn", "session", s.id, "agent", agentID, "reason", why)
 	if a := h.agents[agentID]; a != nil {
 		delete(a.offers, s.id)
 		a.send(frameBytes(Frame{Type: TypeSession, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]string{"state": "withdrawn", "reason": why})}))
@@ -129,8 +153,16 @@ func (h *Hub) accept(ctx context.Context, a *agent, sid string) error {
 		s.offerEnd = nil
 	}
 	delete(a.offers, sid)
+	h.met.offers.WithLabelValues("accepted").Inc()
+	h.log.Info("livechat: accepted", "session", sid, "agent", a.spec.ID, "waited_s", int(h.now().Sub(s.since).Seconds()))
+	return h.assign(ctx, s, a)
+}
+
+// assign makes a the agent of s: the transcript so far, then live traffic.
+// Caller holds h.mu.
+func (h *Hub) assign(ctx context.Context, s *sess, a *agent) error {
+	sid := s.id
 	now := h.now()
-	h.waitStats.observe(now.Sub(s.since))
 	s.state, s.agentID, s.offerTo, s.exclude, s.toAgent = sessions.StateActive, a.spec.ID, "", nil, ""
 	a.active[sid] = true
 	if s.video {
@@ -215,6 +247,8 @@ func (h *Hub) transfer(ctx context.Context, a *agent, sid, toAgent, toSkill stri
 		"state": "queued", "reason": "transferred", "queue_position": 1})}))
 	s.mu.Unlock()
 	a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: h.now(), Data: mustJSON(map[string]string{"state": "transferred"})}))
+	h.log.Info("livechat: transferred", "session", sid, "from_agent", a.spec.ID, "to_agent", toAgent, "to_skill", toSkill)
+	h.preferTimer(s)
 	return err
 }
 
@@ -242,7 +276,11 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 			videoDurations(data, r, now)
 			return h.event(tx, normalize.EventSessionClosed, r, by, data)
 		})
-	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{"by": by, "reason": reason})}), nil)
+	if at := s.rec.AssignedAt; at != nil && err == nil {
+		h.handling.observe(now.Sub(*at))
+	}
+	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{
+		"by": by, "reason": reason, "envelope_id": s.rec.EnvelopeID})}), nil)
 	for c := range s.subs {
 		delete(c.sessions, s.id)
 	}
@@ -253,84 +291,8 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 		delete(h.open, s.ownerKey)
 	}
 	h.posDirty = true
+	h.log.Info("livechat: session closed", "session", s.id, "by", by, "reason", reason)
 	return err
-}
-
-// sendQueuePositions tells waiting citizens whose place or estimate changed
-// where they stand, in one ordered pass over the queue. Caller holds h.mu.
-func (h *Hub) sendQueuePositions() {
-	groups := map[string][]*sess{}
-	for _, s := range h.sessions {
-		if s.state == sessions.StateQueued {
-			k := strings.Join(s.skills, "\x00")
-			groups[k] = append(groups[k], s)
-		}
-	}
-	per := h.waitStats.perSession()
-	for _, g := range groups {
-		sort.Slice(g, func(i, j int) bool {
-			if g[i].priority != g[j].priority {
-				return g[i].priority > g[j].priority
-			}
-			return g[i].since.Before(g[j].since)
-		})
-		agents := h.capacityFor(g[0].skills, g[0].video)
-		for i, s := range g {
-			pos := i + 1
-			wait := int((time.Duration(pos) * per).Seconds())
-			if agents > 0 {
-				wait = int((time.Duration((pos+agents-1)/agents) * per).Seconds())
-			}
-			if pos == s.lastPos && wait == s.lastWait {
-				continue
-			}
-			s.lastPos, s.lastWait = pos, wait
-			s.mu.Lock()
-			s.toRole("citizen", frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
-				"state": "queued", "queue_position": pos, "estimated_wait_s": wait})}))
-			s.mu.Unlock()
-		}
-	}
-}
-
-// capacityFor counts the sessions available agents with the skills could
-// hold at once (one per agent for video). Caller holds h.mu.
-func (h *Hub) capacityFor(skills []string, video bool) int {
-	n := 0
-	for _, a := range h.agents {
-		if a.presence == "available" && eligible(&AgentView{Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent, Available: true}, Waiting{Skills: skills}) {
-			if video {
-				n++
-			} else {
-				n += max(1, a.spec.MaxConcurrent)
-			}
-		}
-	}
-	return n
-}
-
-// position is a session's place among waiting sessions that need the same
-// skills, and an estimate of the wait: the sessions ahead, divided among the
-// agents who could take them, times the recent average wait per session.
-// Caller holds h.mu.
-func (h *Hub) position(sid string) (int, time.Duration) {
-	s := h.sessions[sid]
-	if s == nil || s.state != sessions.StateQueued {
-		return 0, 0
-	}
-	ahead := 1
-	for _, o := range h.sessions {
-		if o.id != sid && o.state == sessions.StateQueued && slices.Equal(o.skills, s.skills) &&
-			(o.priority > s.priority || (o.priority == s.priority && o.since.Before(s.since))) {
-			ahead++
-		}
-	}
-	agents := h.capacityFor(s.skills, s.video)
-	per := h.waitStats.perSession()
-	if agents == 0 {
-		return ahead, time.Duration(ahead) * per
-	}
-	return ahead, time.Duration((ahead+agents-1)/agents) * per
 }
 
 // startGrace gives a disconnected agent time to come back before their
@@ -348,7 +310,7 @@ func (h *Hub) startGrace(a *agent) {
 			return
 		}
 		a.graceEnd = nil
-		a.presence = "offline"
+		h.setPresence(a, "offline", "grace_expired")
 		ctx := context.Background()
 		for sid := range a.offers {
 			if s := h.sessions[sid]; s != nil {
@@ -372,57 +334,6 @@ func (h *Hub) startGrace(a *agent) {
 		}
 		h.route(ctx)
 	}).Stop
-}
-
-// Escalate re-offers an unanswered active session to another agent with
-// priority, or to the supervisor queue when no one else can take it. It is
-// what the timeliness service does at a breach.
-func (h *Hub) Escalate(ctx context.Context, sid string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.sessions[sid]
-	if s == nil || s.state == sessions.StateClosed {
-		return
-	}
-	prev := s.agentID
-	if s.state == sessions.StateActive {
-		if a := h.agents[prev]; a != nil {
-			h.release(a, sid, s.video)
-			a.send(frameBytes(Frame{Type: TypeSession, SessionID: sid, At: h.now(), Data: mustJSON(map[string]string{"state": "escalated"})}))
-		}
-		s.mu.Lock()
-		for c := range s.subs {
-			if c.role == "agent" {
-				delete(s.subs, c)
-				delete(c.sessions, sid)
-			}
-		}
-		s.mu.Unlock()
-	} else if s.state == sessions.StateOffered {
-		h.requeue(ctx, s, s.offerTo, "escalated")
-	}
-	s.state, s.agentID, s.priority = sessions.StateQueued, "", s.priority+10
-	if prev != "" {
-		s.exclude = []string{prev}
-	}
-	// Another agent with the skills, if any is free; else supervisors.
-	views := []AgentView{}
-	for _, a := range h.agents {
-		views = append(views, AgentView{ID: a.spec.ID, Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent,
-			Load: len(a.active) + len(a.offers), OnCall: h.onCall(a), Available: a.presence == "available" && a.connected(), IdleSince: a.idleSince})
-	}
-	// A video call keeps its skill: only a sign-language agent can take it.
-	if !s.video && len(Route(views, []Waiting{{SessionID: sid, Skills: s.skills, Video: s.video, Exclude: s.exclude}})) == 0 {
-		s.skills = []string{"supervisor"}
-	}
-	s.mu.Lock()
-	_ = h.persist(ctx, s, func(r *sessions.Session) {
-		r.State, r.AgentID, r.Priority, r.Skills = sessions.StateQueued, "", s.priority, s.skills
-	}, func(tx *store.Tx, r *sessions.Session) error {
-		return h.event(tx, normalize.EventSessionTransferred, r, prev, map[string]any{"reason": "escalated", "to_skill": s.skills})
-	})
-	s.mu.Unlock()
-	h.route(ctx)
 }
 
 func sessionView(r *sessions.Session) map[string]any {

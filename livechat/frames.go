@@ -37,6 +37,14 @@ const (
 	TypeResume   = "resume"
 	TypeError    = "error"
 	TypeSession  = "session" // server → agent: a session's state changed (assigned, transferred away, closed)
+	// TypeLeaveMessage (citizen): end the wait, keep what was written as an
+	// ordinary request.
+	TypeLeaveMessage = "leave_message"
+	// TypeTakeover (supervisor): take a chat from its agent or the queue.
+	TypeTakeover = "takeover"
+	// TypeAlert (server → supervisors, or every available agent when no
+	// supervisor is on duty): a chat needs someone now.
+	TypeAlert    = "alert"
 	TypeRTCOffer = "rtc.offer"
 	TypeRTCAns   = "rtc.answer"
 	TypeRTCICE   = "rtc.ice"

@@ -23,6 +23,7 @@ import (
 func (h *Hub) Mount(e *echo.Echo) {
 	e.GET("/v1/ws/citizen", func(c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) })
 	e.GET("/v1/ws/agent", func(c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) })
+	e.GET("/v1/agents/wall", h.serveWall)
 }
 
 // originOK allows requests without Origin (non-browser clients carry a
@@ -164,6 +165,9 @@ func (h *Hub) attach(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	a := h.agents[c.sub]
+	if !a.connected() && a.presence == "offline" {
+		h.setPresence(a, h.cfg.InitialPresence, "connected")
+	}
 	a.conns[c] = true
 	if a.graceEnd != nil {
 		a.graceEnd()
@@ -177,6 +181,9 @@ func (h *Hub) detach(c *conn) {
 	c.closeWith(websocket.CloseNormalClosure, "")
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if c.role == tokens.RoleCitizen {
+		h.forgetPending(c)
+	}
 	for sid := range c.sessions {
 		if s := h.sessions[sid]; s != nil {
 			s.unsubscribe(c)
@@ -286,6 +293,10 @@ func errCode(err error) string {
 		return "bad_frame"
 	case errors.Is(err, ErrAgentUnavailable):
 		return "agent_unavailable"
+	case errors.Is(err, ErrNotSupervisor):
+		return "forbidden"
+	case errors.Is(err, ErrNothingWritten):
+		return "nothing_written"
 	}
 	return "internal"
 }
@@ -303,6 +314,8 @@ func (h *Hub) handle(ctx context.Context, c *conn, f Frame) error {
 			return h.resume(c, f)
 		case TypeMessage:
 			return h.citizenMessage(ctx, c, f)
+		case TypeLeaveMessage:
+			return h.leaveMessage(ctx, c, f)
 		case TypeTyping, TypeRead:
 			return h.relay(c, f, tokens.RoleAgent)
 		case TypeRTCOffer, TypeRTCAns, TypeRTCICE:
@@ -335,6 +348,8 @@ func (h *Hub) handle(ctx context.Context, c *conn, f Frame) error {
 		return h.relay(c, f, tokens.RoleCitizen)
 	case TypeTransfer:
 		return h.agentTransfer(ctx, c, f)
+	case TypeTakeover:
+		return h.takeOver(ctx, c, f)
 	case TypeClose:
 		return h.agentClose(ctx, c, f)
 	}
@@ -347,6 +362,9 @@ func (h *Hub) resume(c *conn, f Frame) error {
 	var err error
 	if c.role == tokens.RoleCitizen {
 		s, err = h.citizenSession(c, f.SessionID)
+		if errors.Is(err, ErrNoSession) && h.isPending(c, f.SessionID) {
+			return nil // nothing written yet: nothing to replay
+		}
 	} else {
 		s, err = h.agentSession(c.sub, f.SessionID)
 	}

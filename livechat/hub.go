@@ -47,6 +47,14 @@ type Config struct {
 	// AbandonAfter closes a queued web/app session whose citizen left (closed
 	// the page) and did not come back within it. Zero: never.
 	AbandonAfter time.Duration
+	// LanguageWait is how long a chat holds out for agents with the skills
+	// the citizen's side asked for (routing.language_wait); RequiredSkills
+	// never give way (sign_language always is required).
+	LanguageWait   time.Duration
+	RequiredSkills []string
+	// InitialPresence is an agent's presence when their console connects
+	// while they are offline (agents.initial_presence); "": available.
+	InitialPresence string
 	// Receipt, when set, is the automatic receipt added to the conversation
 	// (and sent on messaging channels) right after the message that created
 	// its envelope, in the same transaction.
@@ -67,6 +75,11 @@ var (
 	// ErrAgentUnavailable: a transfer named an agent who is not available
 	// or has no room; the session stays with the sender.
 	ErrAgentUnavailable = errors.New("livechat: that agent is not available or has no room for another session")
+	// ErrNotSupervisor: a take-over, a reassignment or the wall needs the
+	// supervisor role.
+	ErrNotSupervisor = errors.New("livechat: only a supervisor may do that")
+	// ErrNothingWritten: leave_message before the citizen wrote anything.
+	ErrNothingWritten = errors.New("livechat: write your request first, then leave it as a message")
 )
 
 // Hub holds every live session and agent. Lock order: Hub.mu, then sess.mu.
@@ -79,15 +92,19 @@ type Hub struct {
 	mu       sync.Mutex
 	sessions map[string]*sess
 	open     map[string]*sess // ownerKey → the citizen's open session
-	posDirty bool             // queue positions changed since they were last sent
-	stop     chan struct{}    // closed by Close: ends the hub's own goroutines
-	conns    sync.WaitGroup   // connection readers and writers
+	// pending are sessions to be: a citizen said hello, and their first
+	// message opens it (no offer for a chat with nothing in it yet).
+	pending  map[string]*pendingSession // ownerKey →
+	posDirty bool                       // queue positions changed since they were last sent
+	stop     chan struct{}              // closed by Close: ends the hub's own goroutines
+	conns    sync.WaitGroup             // connection readers and writers
 
-	liveMu    sync.Mutex
-	live      map[*conn]struct{} // every open connection; nil once closed
-	agents    map[string]*agent
-	closed    bool
-	waitStats waitStats
+	liveMu   sync.Mutex
+	live     map[*conn]struct{} // every open connection; nil once closed
+	agents   map[string]*agent
+	closed   bool
+	handling handlingStats
+	met      *hubMetrics
 
 	delivMu    sync.RWMutex // not under mu: deliveries start while a session is locked
 	deliverers map[string]channels.Deliverer
@@ -107,22 +124,25 @@ type Hub struct {
 // sess is a session's live state. Routing fields are guarded by Hub.mu;
 // rec, subs and message order by mu.
 type sess struct {
-	id       string
-	ownerKey string // immutable: who may rejoin it (see ownerKeyOf)
-	lastPos  int    // the queue position last sent to the citizen
-	lastWait int
-	citizen  string // immutable
-	channel  string // immutable
-	state    string
-	agentID  string
-	skills   []string
-	video    bool
-	priority int
-	since    time.Time
-	exclude  []string
-	toAgent  string
-	offerTo  string
-	offerEnd func() bool
+	id        string
+	ownerKey  string    // immutable: who may rejoin it (see ownerKeyOf)
+	lastQueue queueInfo // what the citizen was last told of the queue
+	citizen   string    // immutable
+	channel   string    // immutable
+	state     string
+	agentID   string
+	skills    []string
+	video     bool
+	priority  int
+	since     time.Time
+	exclude   []string
+	toAgent   string
+	// escalated: the chat breached a clock and is flagged to supervisors
+	// until someone answers or takes it; breach says which clock and when.
+	escalated bool
+	breach    breach
+	offerTo   string
+	offerEnd  func() bool
 	// abandonEnd stops the pending abandon timer (http.go): each departure
 	// of the citizen starts the wait afresh. Guarded by the hub's mu.
 	abandonEnd func() bool
@@ -159,9 +179,12 @@ func New(cfg Config, d Deps) (*Hub, error) {
 	if d.Clock == nil {
 		d.Clock = clock.System
 	}
+	if cfg.InitialPresence == "" {
+		cfg.InitialPresence = "available"
+	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
-		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, stop: make(chan struct{}),
-		live: map[*conn]struct{}{}}
+		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, pending: map[string]*pendingSession{},
+		stop: make(chan struct{}), live: map[*conn]struct{}{}, met: newHubMetrics()}
 	maxConns, derived := maxConnections(cfg.MaxConnections)
 	h.caps = newConnCaps(maxConns, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerToken)
 	h.limits = newFrameLimits(cfg.LiveChat, d.Clock)
@@ -339,10 +362,10 @@ func (a *agent) send(b []byte) {
 
 func (a *agent) connected() bool { return len(a.conns) > 0 }
 
-// openSession creates a queued session for a citizen. Caller holds h.mu.
-func (h *Hub) openSession(ctx context.Context, channel, citizen, language string, skills []string, video bool, meta map[string]string) (*sess, error) {
+// openSession creates a queued session with id for a citizen. Caller holds h.mu.
+func (h *Hub) openSession(ctx context.Context, id, channel, citizen, language string, skills []string, video bool, meta map[string]string) (*sess, error) {
 	now := h.now()
-	r := &sessions.Session{ID: normalize.NewID(), Channel: channel, Citizen: citizen, Language: language,
+	r := &sessions.Session{ID: id, Channel: channel, Citizen: citizen, Language: language,
 		Skills: skills, Video: video, State: sessions.StateQueued, CreatedAt: now, QueuedAt: now, Meta: meta,
 		CitizenKey: h.d.Stamp.Keyer.Key(channel, citizen)}
 	s := &sess{id: r.ID, citizen: citizen, channel: channel, state: r.State, skills: skills, video: video, since: now, rec: &sessions.Session{}, subs: map[*conn]bool{}}
@@ -375,6 +398,8 @@ func (h *Hub) openSession(ctx context.Context, channel, citizen, language string
 	h.sessions[s.id] = s
 	h.open[s.ownerKey] = s
 	h.posDirty = true
+	h.preferTimer(s)
+	h.log.Info("livechat: session opened", "session", s.id, "channel", channel, "skills", skills, "video", video)
 	return s, nil
 }
 

@@ -197,6 +197,7 @@ func newLimitMetrics() *limitMetrics {
 // Collectors are the hub's metrics, for the gateway's registry.
 func (h *Hub) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{h.limitMet.refused, h.limitMet.limited, h.limitMet.abuse,
+		h.met.offers, h.met.escalations, h.met.supervisor, deskCollector{h},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_websockets_open", Help: "Open websockets (citizens and agents)."},
 			func() float64 { return float64(h.caps.open()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_websockets_max", Help: "The cap on open websockets (0: none)."},

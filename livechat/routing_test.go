@@ -70,7 +70,7 @@ func TestRoute(t *testing.T) {
 			[]livechat.Waiting{w("c1", 0)}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, livechat.Route(tc.agents, tc.waiting))
+			require.Equal(t, tc.want, livechat.Route(tc.agents, tc.waiting, t0))
 		})
 	}
 }

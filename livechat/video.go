@@ -205,22 +205,13 @@ func (h *Hub) VideoQueue(citizen, channel string) (position int, wait time.Durat
 			if s.state != sessions.StateQueued {
 				return 0, 0
 			}
-			return h.position(s.id)
+			q := h.position(s)
+			return q.Position, q.Wait
 		}
 		if s.video && s.state == sessions.StateQueued {
 			ahead++
 		}
 	}
-	agents := 0
-	for _, a := range h.agents {
-		if a.presence == "available" && eligible(&AgentView{Skills: a.spec.Skills, Capacity: a.spec.MaxConcurrent, Available: true},
-			Waiting{Skills: []string{SkillSignLanguage}}) {
-			agents++
-		}
-	}
-	per := h.waitStats.perSession()
-	if agents == 0 {
-		return ahead, time.Duration(ahead) * per
-	}
-	return ahead, time.Duration((ahead+agents-1)/agents) * per
+	q := h.estimate([]string{SkillSignLanguage}, true, ahead)
+	return q.Position, q.Wait
 }
