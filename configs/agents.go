@@ -19,6 +19,10 @@ import (
 // DefaultMaxConcurrent is an agent's session capacity when none is given.
 const DefaultMaxConcurrent = 5
 
+// langPrefix starts a language skill, lang:<code> (contract §10): the only
+// skill with a colon.
+const langPrefix = "lang:"
+
 // maxMaxConcurrent bounds max_concurrent to catch typos such as 50000.
 const maxMaxConcurrent = 1000
 
@@ -74,7 +78,15 @@ func ParseAgents(s string) ([]AgentSpec, error) {
 }
 
 func parseAgent(entry string) (AgentSpec, error) {
-	parts := strings.Split(entry, ":")
+	// A skill may be lang:<code> (contract §10): its colon is not a separator.
+	parts := strings.SplitN(entry, ":", 3)
+	if len(parts) == 3 {
+		rest := strings.Split(strings.ReplaceAll(parts[2], langPrefix, "lang\x00"), ":")
+		for i := range rest {
+			rest[i] = strings.ReplaceAll(rest[i], "lang\x00", langPrefix)
+		}
+		parts = append(parts[:2], rest...)
+	}
 	if len(parts) < 2 || len(parts) > 5 {
 		return AgentSpec{}, errors.New("want id:password:skill|skill:max_concurrent:supervisor")
 	}
@@ -105,7 +117,7 @@ func (a AgentSpec) check() error {
 		return fmt.Errorf("id %q: %w", a.ID, err)
 	}
 	for i, s := range a.Skills {
-		if err := checkName(s); err != nil {
+		if err := checkName(strings.Replace(s, langPrefix, "lang-", 1)); err != nil {
 			return fmt.Errorf("agent %q: skill %d: %w", a.ID, i+1, err)
 		}
 	}

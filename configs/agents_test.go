@@ -32,6 +32,9 @@ func TestParseAgents(t *testing.T) {
 		{"unicode skill", "li:pw:手语", []configs.AgentSpec{{ID: "li", Password: "pw", Skills: []string{"手语"}, MaxConcurrent: 5}}, ""},
 		{"id only", "li", nil, "configs: agents: entry 1: want id:password:skill|skill:max_concurrent:supervisor"},
 		{"too many parts", "li:p:a:1:supervisor:x", nil, "configs: agents: entry 1: want id:password:skill|skill:max_concurrent:supervisor"},
+		{"language skills", "li:p:general|lang:en|lang:ja:3,wang:q:lang:en", []configs.AgentSpec{
+			{ID: "li", Password: "p", Skills: []string{"general", "lang:en", "lang:ja"}, MaxConcurrent: 3},
+			{ID: "wang", Password: "q", Skills: []string{"lang:en"}, MaxConcurrent: 5}}, ""},
 		{"unknown role", "li:p:a:1:boss", nil, `configs: agents: entry 1: agent "li": role "boss": want supervisor`},
 		{"supervisor role", "zhao:p::2:supervisor", []configs.AgentSpec{{ID: "zhao", Password: "p", MaxConcurrent: 2, Roles: []string{"supervisor"}}}, ""},
 		{"empty password", "li::a", nil, "configs: agents: entry 1: empty password"},
