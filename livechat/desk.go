@@ -286,7 +286,7 @@ func (h *Hub) Wall() Wall {
 		ch.Clock, ch.Due = h.runningClock(s, &rec)
 		ch.AtRisk = s.escalated || (ch.Due != nil && ch.Due.Sub(now) <= atRiskLead)
 		w.Chats = append(w.Chats, ch)
-		if s.state == sessions.StateQueued {
+		if s.state == sessions.StateQueued || s.state == sessions.StateOffered {
 			k := strings.Join(s.skills, "+")
 			q := queues[k]
 			if q == nil {

@@ -90,13 +90,24 @@ func (h *Hub) position(s *sess) queueInfo {
 	}
 	ahead := 1
 	for _, o := range h.sessions {
-		if o.id != s.id && o.state == sessions.StateQueued && strings.Join(o.skills, "\x00") == strings.Join(s.skills, "\x00") &&
-			(o.priority > s.priority || (o.priority == s.priority && o.since.Before(s.since))) {
+		if o.id != s.id && o.state == sessions.StateQueued && strings.Join(o.skills, "\x00") == strings.Join(s.skills, "\x00") && before(o, s) {
 			ahead++
 		}
 	}
 	req, _ := h.splitSkills(s.skills)
 	return h.estimate(req, s.video, ahead)
+}
+
+// before says whether a is ahead of b in a queue: priority, then age, then
+// id (so that every view of the queue agrees on ties).
+func before(a, b *sess) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
+	}
+	if !a.since.Equal(b.since) {
+		return a.since.Before(b.since)
+	}
+	return a.id < b.id
 }
 
 // sendQueuePositions tells waiting citizens whose place or outlook changed
@@ -110,12 +121,7 @@ func (h *Hub) sendQueuePositions() {
 		}
 	}
 	for _, g := range groups {
-		sort.Slice(g, func(i, j int) bool {
-			if g[i].priority != g[j].priority {
-				return g[i].priority > g[j].priority
-			}
-			return g[i].since.Before(g[j].since)
-		})
+		sort.Slice(g, func(i, j int) bool { return before(g[i], g[j]) })
 		req, _ := h.splitSkills(g[0].skills)
 		for i, s := range g {
 			q := h.estimate(req, s.video, i+1)

@@ -1,8 +1,8 @@
 package livechattest
 
 import (
+	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,7 +32,28 @@ type Hub struct {
 	DB     *store.DB
 	Intake *intakelog.Log
 	Dir    string
-	stop   func()
+	// Log holds the hub's JSON log lines (audit tests read it).
+	Log  *LogBuffer
+	stop func()
+}
+
+// LogBuffer is a log destination that tests may read while the hub writes.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // StartHub builds a hub with the agents spec and clock on dir ("" = temp).
@@ -64,8 +85,9 @@ func startHub(t testing.TB, agents string, clk clock.Clock, dir string, opts sto
 	for _, f := range tune {
 		f(&cfg)
 	}
+	logs := &LogBuffer{}
 	h, err := livechat.New(cfg, livechat.Deps{DB: db, Intake: log, Tokens: signer, Clock: clk,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Agents: specs,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Agents: specs,
 		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Clock: clk}})
 	require.NoError(t, err)
 	e := echo.New()
@@ -75,7 +97,7 @@ func startHub(t testing.TB, agents string, clk clock.Clock, dir string, opts sto
 	}
 	h.Mount(e)
 	srv := httptest.NewServer(e)
-	out := &Hub{Hub: h, Base: srv.URL, Tokens: signer, DB: db, Intake: log, Dir: dir}
+	out := &Hub{Hub: h, Base: srv.URL, Tokens: signer, DB: db, Intake: log, Dir: dir, Log: logs}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
