@@ -160,6 +160,9 @@ func (h *Hub) forgetPending(c *conn) {
 // stays an ordinary request, with its envelope and its 24-hour clock.
 func (h *Hub) leaveMessage(ctx context.Context, c *conn, f Frame) error {
 	s, err := h.citizenSession(c, f.SessionID)
+	if errors.Is(err, ErrNoSession) && h.isPending(c, f.SessionID) {
+		return ErrNothingWritten
+	}
 	if err != nil {
 		return err
 	}

@@ -156,7 +156,7 @@ func TestNobodyOnDutyIsToldAndLeavesAMessage(t *testing.T) {
 	sid := w.SessionID
 
 	cit.SendData(livechat.TypeLeaveMessage, sid, "", map[string]any{})
-	require.Equal(t, "not_found", lt.Data(t, cit.Expect(livechat.TypeError, wait))["code"], "nothing to leave before writing")
+	require.Equal(t, "nothing_written", lt.Data(t, cit.Expect(livechat.TypeError, wait))["code"], "nothing to leave before writing")
 
 	write(t, cit, sid, "the bus stop sign fell down")
 	q := lt.Data(t, cit.Expect(livechat.TypeQueue, wait))
