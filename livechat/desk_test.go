@@ -269,6 +269,8 @@ func TestABreachStaysWithItsAgentAndIsFlagged(t *testing.T) {
 			require.Equal(t, "active", rec.State)
 			require.Equal(t, "a1", rec.AgentID, "the chat stays with its agent")
 			require.EqualValues(t, 1, testutil.ToFloat64(counterOf(t, h, "gateway_livechat_escalations_total")))
+			require.Contains(t, h.Log.String(), `"msg":"livechat: escalated"`)
+			require.NotContains(t, h.Log.String(), "water leaking")
 		})
 	}
 }
@@ -296,19 +298,30 @@ func TestSupervisorTakesOverAndReassigns(t *testing.T) {
 	sup.SendData(livechat.TypeMessage, sid, "s1", map[string]string{"text": "我是值班长"})
 	require.Equal(t, "sup", lt.Data(t, cit.ExpectChat(wait))["agent_id"])
 
-	// Reassigned by the supervisor to a2, who is offered it.
-	sup.SendData(livechat.TypeTransfer, sid, "", map[string]string{"to_agent": "a2"})
-	require.Equal(t, sid, a2.Expect(livechat.TypeOffer, wait).SessionID)
-	a2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	// a1's next chat is reassigned by the supervisor to a2, who is offered it.
+	for _, c := range []*lt.Client{sup, a2} { // away, so that a1 gets it
+		c.SendData(livechat.TypePresence, "", "", map[string]string{"status": "away"})
+		c.Expect(livechat.TypePresence, wait)
+	}
+	_, other := activeChat(t, h, a1, "c2", "another")
+	a2.SendData(livechat.TypePresence, "", "", map[string]string{"status": "available"})
+	a2.Expect(livechat.TypePresence, wait)
+	sup.SendData(livechat.TypeTransfer, other, "", map[string]string{"to_agent": "a2"})
+	require.Equal(t, "reassigned", lt.Data(t, a1.Expect(livechat.TypeSession, wait))["state"])
+	require.Equal(t, other, a2.Expect(livechat.TypeOffer, wait).SessionID)
+	a2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: other})
 	a2.Expect(livechat.TypeSession, wait)
 
-	// A second chat cannot be reassigned to a2, who is full now.
-	_, other := activeChat(t, h, a1, "c2", "another")
-	sup.SendData(livechat.TypeTransfer, other, "", map[string]string{"to_agent": "a2"})
+	// a2 is full now: the supervisor cannot hand their own chat to a2.
+	sup.SendData(livechat.TypeTransfer, sid, "", map[string]string{"to_agent": "a2"})
 	require.Equal(t, "agent_unavailable", lt.Data(t, sup.Expect(livechat.TypeError, wait))["code"])
-	rec, _ := h.SessionInfo(other)
-	require.Equal(t, "a1", rec.AgentID, "a refused reassignment leaves the chat where it was")
+	rec, _ := h.SessionInfo(sid)
+	require.Equal(t, "sup", rec.AgentID, "a refused transfer leaves the chat where it was")
 	require.EqualValues(t, 1, testutil.ToFloat64(counterVecOf(t, h, "gateway_livechat_supervisor_actions_total", "takeover")))
+	for _, msg := range []string{"livechat: taken over", "livechat: reassigned"} {
+		require.Contains(t, h.Log.String(), `"msg":"`+msg+`"`)
+	}
+	require.NotContains(t, h.Log.String(), "noise at night")
 }
 
 func TestTheWall(t *testing.T) {
