@@ -21,12 +21,12 @@ func agentUp(t *testing.T, h *lt.Hub, id string) *lt.Client {
 	return c
 }
 
+// citizenUp says hello as web citizen sub and sends the first message (seq
+// 1), which opens the session and routes it.
 func citizenUp(t *testing.T, h *lt.Hub, sub string) (*lt.Client, string) {
 	t.Helper()
 	c := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken(sub))
-	c.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
-	w := c.Expect(livechat.TypeWelcome, wait)
-	return c, w.SessionID
+	return c, c.OpenSession(nil, "你好")
 }
 
 func noFrame(t *testing.T, c *lt.Client, typ string, d time.Duration) {
@@ -82,6 +82,7 @@ func TestBackfillOnFreeCapacity(t *testing.T) {
 
 	c2, s2 := citizenUp(t, h, "c2")
 	q := lt.Data(t, c2.Expect(livechat.TypeQueue, wait))
+	require.Equal(t, "queued", q["state"])
 	require.EqualValues(t, 1, q["queue_position"])
 	noFrame(t, a1, livechat.TypeOffer, 100*time.Millisecond)
 
@@ -147,7 +148,7 @@ func TestResumeAfterConnectionKilledMidBurst(t *testing.T) {
 				Data: []byte(`{"text":"第` + itoa(i) + `条"}`)})
 		}
 	}()
-	var got []int64
+	got := []int64{1} // the citizen's first message, echoed when it opened the session
 	for len(got) < 300 {
 		f := cit.Expect(livechat.TypeMessage, wait)
 		got = append(got, f.Seq)
@@ -158,12 +159,12 @@ func TestResumeAfterConnectionKilledMidBurst(t *testing.T) {
 	last := got[len(got)-1]
 	cit2 := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("c1"))
 	cit2.Send(livechat.Frame{Type: livechat.TypeHello, SessionID: sid, LastSeq: &last, Data: []byte(`{"channel":"web"}`)})
-	for got[len(got)-1] < n {
+	for got[len(got)-1] < n+1 {
 		got = append(got, cit2.Expect(livechat.TypeMessage, wait).Seq)
 	}
-	require.Len(t, got, n)
+	require.Len(t, got, n+1)
 	for i, s := range got {
-		require.EqualValues(t, i+1, s, "received sequence must be exactly 1..%d", n)
+		require.EqualValues(t, i+1, s, "received sequence must be exactly 1..%d", n+1)
 	}
 }
 
@@ -182,22 +183,26 @@ func TestSeveralTabsOfOneAgentSeeTheSameSessions(t *testing.T) {
 	require.Equal(t, sid, tab1.Expect(livechat.TypeOffer, wait).SessionID)
 	require.Equal(t, sid, tab2.Expect(livechat.TypeOffer, wait).SessionID)
 	tab2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
-	tab1.Expect(livechat.TypeSession, wait)
-	tab2.Expect(livechat.TypeSession, wait)
+	// Both tabs get the transcript so far (the first message), then the session.
+	for _, tab := range []*lt.Client{tab1, tab2} {
+		require.EqualValues(t, 1, tab.Expect(livechat.TypeMessage, wait).Seq)
+		tab.Expect(livechat.TypeSession, wait)
+	}
 
-	cit.SendData(livechat.TypeMessage, sid, "c-1", map[string]string{"text": "你好"})
-	require.EqualValues(t, 1, tab1.Expect(livechat.TypeMessage, wait).Seq)
-	require.EqualValues(t, 1, tab2.Expect(livechat.TypeMessage, wait).Seq)
+	cit.SendData(livechat.TypeMessage, sid, "c-1", map[string]string{"text": "在吗"})
+	require.EqualValues(t, 2, tab1.Expect(livechat.TypeMessage, wait).Seq)
+	require.EqualValues(t, 2, tab2.Expect(livechat.TypeMessage, wait).Seq)
 	tab1.SendData(livechat.TypeMessage, sid, "a-1", map[string]string{"text": "您好"})
-	require.EqualValues(t, 2, tab2.Expect(livechat.TypeMessage, wait).Seq, "a reply typed in one tab shows in the other")
+	require.EqualValues(t, 3, tab2.Expect(livechat.TypeMessage, wait).Seq, "a reply typed in one tab shows in the other")
 
 	// A third device that opens later gets the session and its transcript.
 	tab3 := lt.MustDial(t, h.Base, "/v1/ws/agent", h.AgentToken("a1"))
 	tab3.SendData(livechat.TypeHello, "", "", map[string]any{})
 	w := lt.Data(t, tab3.Expect(livechat.TypeWelcome, wait))
 	require.Len(t, w["sessions"], 1)
-	require.EqualValues(t, 1, tab3.Expect(livechat.TypeMessage, wait).Seq)
-	require.EqualValues(t, 2, tab3.Expect(livechat.TypeMessage, wait).Seq)
+	for seq := int64(1); seq <= 3; seq++ {
+		require.EqualValues(t, seq, tab3.Expect(livechat.TypeMessage, wait).Seq)
+	}
 }
 
 func TestQueuedSessionAbandonedWhenTheCitizenLeaves(t *testing.T) {

@@ -25,8 +25,7 @@ func TestAgentBurstAcrossSessionsSharesCommitsAndKeepsOrder(t *testing.T) {
 	var citizens []*lt.Client
 	for i := range sessions {
 		c := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken(fmt.Sprint("burst-", i)))
-		c.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
-		sid := c.Expect(livechat.TypeWelcome, wait).SessionID
+		sid := c.OpenSession(nil, "你好") // the first message opens the session and offers it
 		require.Equal(t, sid, agent.Expect(livechat.TypeOffer, wait).SessionID)
 		agent.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
 		agent.Expect(livechat.TypeSession, wait)

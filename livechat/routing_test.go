@@ -84,8 +84,8 @@ func TestTransferToAnUnavailableAgentIsRefused(t *testing.T) {
 	a2 := agentUp(t, h, "a2")
 	// a2 takes a tax conversation: full at 1 of 1.
 	other := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("c-2"))
-	other.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web", "skills": []string{"tax"}})
-	taxSID := other.Expect(livechat.TypeWelcome, wait).SessionID
+	// Tax is the citizen's preference: a2 has it and is offered the chat first.
+	taxSID := other.OpenSession(map[string]any{"channel": "web", "skills": []string{"tax"}}, "个税怎么申报")
 	require.Equal(t, taxSID, a2.Expect(livechat.TypeOffer, wait).SessionID)
 	a2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: taxSID})
 	a2.Expect(livechat.TypeSession, wait)
