@@ -15,41 +15,46 @@ const wait = 5 * time.Second
 func TestWholeFlow(t *testing.T) {
 	g := lt.Start(t, "GATEWAY_AGENTS=a1:pw1:general:3,a2:pw2:general|tax:3")
 
+	// Available as soon as the console connects: no presence frame needed.
 	a1 := g.MustDial(t, "/v1/ws/agent", g.AgentToken(t, "a1", "pw1"))
 	a1.SendData(livechat.TypeHello, "", "", map[string]any{})
-	a1.Expect(livechat.TypeWelcome, wait)
-	a1.SendData(livechat.TypePresence, "", "", map[string]string{"status": "available"})
+	require.Equal(t, "available", lt.Data(t, a1.Expect(livechat.TypeWelcome, wait))["presence"])
 
+	// The hello reserves a session id; nothing is offered before the first message.
 	cit := g.MustDial(t, "/v1/ws/citizen", g.CitizenToken(t))
 	cit.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web", "language": "zh-CN"})
 	w := cit.Expect(livechat.TypeWelcome, wait)
 	sid := w.SessionID
 	require.NotEmpty(t, sid)
-	require.Equal(t, "queued", lt.Data(t, w)["state"])
+	require.Equal(t, "new", lt.Data(t, w)["state"])
+	noFrame(t, a1, livechat.TypeOffer, 100*time.Millisecond)
 
-	off := a1.Expect(livechat.TypeOffer, wait)
-	require.Equal(t, sid, off.SessionID)
-	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
-	a1.Expect(livechat.TypeSession, wait)
-	q := cit.Expect(livechat.TypeQueue, wait)
-	for lt.Data(t, q)["state"] != "active" {
-		q = cit.Expect(livechat.TypeQueue, wait)
-	}
-
-	// Citizen → agent, acknowledged by the echo with seq and the client id.
+	// Citizen → agent, acknowledged by the echo with seq and the client id;
+	// the first message opens the session and is the offer's preview.
 	cit.SendData(livechat.TypeMessage, sid, "c-1", map[string]string{"text": "我家楼下路灯坏了"})
 	echo := cit.Expect(livechat.TypeMessage, wait)
 	require.Equal(t, "c-1", echo.ID)
 	require.EqualValues(t, 1, echo.Seq)
-	got := a1.Expect(livechat.TypeMessage, wait)
-	require.EqualValues(t, 1, got.Seq)
-	require.Equal(t, "我家楼下路灯坏了", lt.Data(t, got)["text"])
-
 	// The automatic receipt follows the message that created the request.
 	rc := cit.Expect(livechat.TypeMessage, wait)
 	require.EqualValues(t, 2, rc.Seq)
 	require.Equal(t, "system", lt.Data(t, rc)["from"])
 	require.Contains(t, lt.Data(t, rc)["text"], "24")
+
+	off := a1.Expect(livechat.TypeOffer, wait)
+	require.Equal(t, sid, off.SessionID)
+	require.Equal(t, "我家楼下路灯坏了", lt.Data(t, off)["preview"])
+	a1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	// The agent gets the transcript so far: the message, then the receipt.
+	got := a1.Expect(livechat.TypeMessage, wait)
+	require.EqualValues(t, 1, got.Seq)
+	require.Equal(t, "我家楼下路灯坏了", lt.Data(t, got)["text"])
+	require.EqualValues(t, 2, a1.Expect(livechat.TypeMessage, wait).Seq)
+	a1.Expect(livechat.TypeSession, wait)
+	q := cit.Expect(livechat.TypeQueue, wait)
+	for lt.Data(t, q)["state"] != "active" {
+		q = cit.Expect(livechat.TypeQueue, wait)
+	}
 
 	// Typing and read both ways.
 	a1.SendData(livechat.TypeTyping, sid, "", map[string]bool{"typing": true})

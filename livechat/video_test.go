@@ -352,14 +352,16 @@ func queueOf(t *testing.T, c *lt.Client) (pos, wait int) {
 
 // Three sign-language agents and ten callers: the first three calls are
 // offered at once, one per agent; the others wait in arrival order with
-// positions 1..7 and estimated waits of ceil(position/3) × 30 s (the floor of
-// the per-session wait), the same in the REST answer, the welcome and the
-// queue frames. An agent on a call gets no chat offer; a freed agent gets
-// the oldest waiting call.
+// positions 1..7 and estimated waits of position × the average handling time
+// / 3 agents on duty (5 minutes until a call has ended), the same in the REST
+// answer, the welcome and the queue frames. An agent on a call gets no chat
+// offer; a freed agent gets the oldest waiting call, and the estimates then
+// rest on the handling time of the call that ended.
 func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 	g := lt.Start(t, "GATEWAY_AGENTS=s1:pw:sign_language|general:3,s2:pw:sign_language|general:3,s3:pw:sign_language|general:3", alwaysOpen)
 	agents := map[string]*lt.Client{"s1": agentOn(t, g, "s1"), "s2": agentOn(t, g, "s2"), "s3": agentOn(t, g, "s3")}
-	estimate := func(pos int) int { return (pos + 2) / 3 * 30 }
+	handling := 5 * time.Minute // until a call has ended
+	estimate := func(pos int) int { return int((time.Duration(pos) * handling / 3).Seconds()) }
 
 	type caller struct {
 		c   *lt.Client
@@ -397,6 +399,8 @@ func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 		require.EqualValues(t, estimate(pos), answer["estimated_wait_s"], "REST answer of caller %d", i+1)
 		require.EqualValues(t, pos, wd["queue_position"], "welcome of caller %d", i+1)
 		require.EqualValues(t, estimate(pos), wd["estimated_wait_s"], "welcome of caller %d", i+1)
+		require.EqualValues(t, 3, wd["agents_on_duty"], "welcome of caller %d", i+1)
+		require.Equal(t, false, wd["no_agents"], "welcome of caller %d", i+1)
 		p, e := queueOf(t, c)
 		require.Equal(t, pos, p, "queue frame of caller %d", i+1)
 		require.Equal(t, estimate(pos), e)
@@ -408,10 +412,11 @@ func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 		waitActive(t, cl.c)
 	}
 
-	// A text chat arriving now is not offered to any agent on a call.
+	// A text chat arriving now (its first message opens it) is not offered
+	// to any agent on a call.
 	chat := g.MustDial(t, "/v1/ws/citizen", g.CitizenToken(t))
-	chat.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
-	cw := lt.Data(t, chat.Expect(livechat.TypeWelcome, wait))
+	chat.OpenSession(nil, "你好")
+	cw := lt.Data(t, chat.Expect(livechat.TypeQueue, wait))
 	require.Equal(t, "queued", cw["state"])
 	for _, a := range agents {
 		noFrame(t, a, livechat.TypeOffer, 100*time.Millisecond)
@@ -428,6 +433,11 @@ func TestVideoQueueThreeAgentsTenCallers(t *testing.T) {
 	agents["s1"].Send(livechat.Frame{Type: livechat.TypeClose, SessionID: s1Call})
 	next := agents["s1"].Expect(livechat.TypeOffer, wait)
 	require.Equal(t, callers[3].sid, next.SessionID)
+	// The one call that ended is the average handling time now.
+	ended, ok := g.Hub().SessionInfo(s1Call)
+	require.True(t, ok)
+	require.NotNil(t, ended.ClosedAt)
+	handling = ended.ClosedAt.Sub(*ended.AssignedAt)
 	for i := 4; i < 10; i++ {
 		require.Equal(t, estimate(i-3), queueAt(t, callers[i].c, i-3), "caller %d after one call ended", i+1)
 	}
