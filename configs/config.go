@@ -36,6 +36,7 @@ type Config struct {
 	// of agents, which is itself a string.
 	AgentsInitialPresence string       `yaml:"agents.initial_presence"`
 	Routing               Routing      `yaml:"routing"`
+	Triage                Triage       `yaml:"triage"`
 	Auth                  Auth         `yaml:"auth"`
 	SLA                   SLA          `yaml:"sla"`
 	SignLanguage          SignLanguage `yaml:"sign_language"`
@@ -295,6 +296,21 @@ type Routing struct {
 	RequiredSkills []string `yaml:"required_skills"`
 }
 
+// Triage configures what intake looks for in every request (contract §10).
+type Triage struct {
+	// EmergencyRules is an operator's rules file (YAML, the format of the
+	// rules shipped with the binary); empty: the shipped rules.
+	EmergencyRules string `yaml:"emergency_rules"`
+	// EmergencyURL receives every emergency as a Standard Webhooks POST of
+	// its envelope, signed with EmergencySecret; empty: emergencies are
+	// flagged and published but not posted.
+	EmergencyURL    string `yaml:"emergency_url"`
+	EmergencySecret string `yaml:"emergency_secret" secret:"true"`
+	// RepeatWindow is how far back a request of the same citizen about the
+	// same matter makes a new one a repeat.
+	RepeatWindow time.Duration `yaml:"repeat_window"`
+}
+
 // Outbox configures the durable intake log.
 type Outbox struct {
 	// Retention is how long published records and idempotency keys are kept.
@@ -389,6 +405,7 @@ func Default() *Config {
 		},
 		AgentsInitialPresence: "available",
 		Routing:               Routing{LanguageWait: 30 * time.Second},
+		Triage:                Triage{RepeatWindow: 30 * 24 * time.Hour},
 		Outbox:                Outbox{Retention: 72 * time.Hour},
 		RateLimit:             RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
 		Log:                   Log{Level: "info"},

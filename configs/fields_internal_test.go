@@ -62,7 +62,7 @@ func TestSecretTags(t *testing.T) {
 		"channels.app.keys", "channels.wechat.app_secret", "channels.wechat.token", "channels.wechat.encoding_aes_key",
 		"channels.sms.callback_token", "channels.sms.callback_secret",
 		"channels.sms.token", "channels.sms.secret", "channels.suishenban.secret", "channels.yiwangtongban.secret",
-		"agents", "auth.token_secret", "auth.admin_token", "sign_language.turn_secret",
+		"agents", "auth.token_secret", "auth.admin_token", "sign_language.turn_secret", "triage.emergency_secret",
 	}, secrets)
 }
 

@@ -74,6 +74,14 @@ func (c *Config) Validate() error {
 	default:
 		v.add("agents.initial_presence", errors.New("want available, away or offline"))
 	}
+	v.optionalURL("triage.emergency_url", c.Triage.EmergencyURL)
+	if c.Triage.EmergencyURL != "" {
+		raw, ok := strings.CutPrefix(c.Triage.EmergencySecret, "whsec_")
+		if b, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(b) == 0 {
+			v.add("triage.emergency_secret", errors.New(`required with triage.emergency_url: "whsec_" followed by base64 (Standard Webhooks)`))
+		}
+	}
+	positive(v, "triage.repeat_window", c.Triage.RepeatWindow)
 	if c.Routing.LanguageWait < 0 {
 		v.add("routing.language_wait", errors.New("must not be negative"))
 	}

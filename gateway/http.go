@@ -230,6 +230,7 @@ type StatusView struct {
 	ReceivedAt time.Time  `json:"received_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	Reply      string     `json:"reply,omitempty"`
+	Notice     string     `json:"notice,omitempty"`
 	Timeliness Timeliness `json:"timeliness"`
 }
 
@@ -261,7 +262,7 @@ func clockOf(due time.Time, stopped *time.Time, now time.Time) Clock {
 
 func statusView(r *intakelog.Request, now time.Time) StatusView {
 	return StatusView{ID: r.ID, Channel: r.Channel, Status: r.Status, ReceivedAt: r.ReceivedAt, UpdatedAt: r.UpdatedAt,
-		Reply: r.Reply, Timeliness: Timeliness{
+		Reply: r.Reply, Notice: r.Notice, Timeliness: Timeliness{
 			FirstResponse: clockOf(r.FirstResponseDue, r.FirstResponseAt, now),
 			Handling:      clockOf(r.HandlingDue, r.HandledAt, now)}}
 }

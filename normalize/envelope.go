@@ -89,6 +89,11 @@ type Citizen struct {
 	Phone         string `json:"phone,omitempty" validate:"omitempty,phone"`
 	Confidential  bool   `json:"confidential,omitempty"`
 	Language      string `json:"language,omitempty" validate:"max=35"`
+	// PhoneVerified: the channel vouches for Phone (the SMS sender, an app's
+	// or partner's user.verified, WeChat's phone authorisation), so that it
+	// links the citizen's requests across channels (contract §10). Not
+	// published: the envelope schema has no field for it.
+	PhoneVerified bool `json:"-"`
 }
 
 // Content is what the citizen said: text, attachments or both.
@@ -157,13 +162,32 @@ type Receipt struct {
 	ReceivedAt       time.Time `json:"received_at"`
 	FirstResponseDue time.Time `json:"first_response_due"`
 	HandlingDue      time.Time `json:"handling_due"`
+	// Notice is what the citizen must read at once (contract §10: in an
+	// emergency, to call 110 / 119 / 120).
+	Notice string `json:"notice,omitempty"`
 }
 
 // ReceiptFor returns the receipt of an accepted envelope.
 func ReceiptFor(e *Envelope) Receipt {
 	return Receipt{ID: e.ID, Status: StatusAccepted, ReceivedAt: e.ReceivedAt,
-		FirstResponseDue: e.SLA.FirstResponseDue, HandlingDue: e.SLA.HandlingDue}
+		FirstResponseDue: e.SLA.FirstResponseDue, HandlingDue: e.SLA.HandlingDue, Notice: NoticeFor(e)}
 }
+
+// EmergencyNotice tells a citizen in danger where to call, in Chinese and
+// English: the hotline hands the request on, but a call is faster.
+const EmergencyNotice = "如您正处于危险之中，请立即拨打 110（报警）、119（火警）或 120（急救）。您的诉求已转交市应急联动中心。" +
+	" If you are in danger, call 110 (police), 119 (fire) or 120 (ambulance) now. Your request has been passed to the city's emergency centre."
+
+// NoticeFor is the notice an envelope's citizen is shown, or "".
+func NoticeFor(e *Envelope) string {
+	if e.Triage != nil && e.Triage.Priority == PriorityEmergency {
+		return EmergencyNotice
+	}
+	return ""
+}
+
+// PriorityEmergency is triage.priority of an emergency.
+const PriorityEmergency = "emergency"
 
 // Request statuses, as GET /v1/requests/{id} reports them.
 const (

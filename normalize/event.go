@@ -26,6 +26,11 @@ const (
 	EventSLABreached           = "sla.breached"
 	EventSLAMet                = "sla.met"
 	EventTicketUpdated         = "ticket.updated"
+	// EventRequestEmergency: triage found an emergency (contract §10); the
+	// request is being handed to the emergency linkage centre.
+	EventRequestEmergency = "request.emergency"
+	// EventRequestRepeat: the same citizen wrote about the same matter before.
+	EventRequestRepeat = "request.repeat"
 )
 
 // Event is something that happened to a request or a live-chat session (event/v1).

@@ -17,6 +17,8 @@ func ConversationEnvelope(stamp normalize.Stamp, s *Session, m Message) *normali
 	env.Citizen.Language = s.Language
 	if p := s.Meta["phone"]; p != "" {
 		env.Citizen.Phone = p
+		// The SMS sender's number is the one the message came from.
+		env.Citizen.PhoneVerified = s.Channel == normalize.ChannelSMS
 	}
 	if s.Meta["native_id"] != "" || s.Meta["native_type"] != "" {
 		env.Source = &normalize.Source{NativeID: s.Meta["native_id"], NativeType: s.Meta["native_type"]}

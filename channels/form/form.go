@@ -88,6 +88,14 @@ func (r *Request) Apply(env *normalize.Envelope) {
 		env.Citizen.Phone = r.Contact.Phone
 		env.Citizen.Confidential = r.Contact.Confidential
 	}
+	// An app's user with a phone the app verified (contract §3): the phone
+	// to reach them, and one that links their requests across channels.
+	if u := r.User; u != nil && u.Verified && u.Phone != "" {
+		if env.Citizen.Phone == "" {
+			env.Citizen.Phone = u.Phone
+		}
+		env.Citizen.PhoneVerified = env.Citizen.Phone == u.Phone
+	}
 	if r.Location != nil && (r.Location.Address != "" || r.Location.District != "") {
 		env.Location = &normalize.Location{Address: r.Location.Address, District: r.Location.District}
 	}

@@ -33,16 +33,18 @@ const (
 	TargetDistrict    = "location.district"
 	TargetOccurredAt  = "occurred_at"     // RFC 3339
 	TargetSentAt      = "channel_sent_at" // RFC 3339, when the partner received it
+	// TargetPhoneVerified is true when the partner verified the user's
+	// phone: it links the citizen's requests across channels (contract §10).
+	TargetPhoneVerified = "citizen.phone_verified"
 )
 
 // Targets lists every mapping target.
 var Targets = []string{TargetRequestID, TargetUserID, TargetKind, TargetTitle, TargetText, TargetAttachments,
-	TargetName, TargetPhone, TargetAddress, TargetDistrict, TargetOccurredAt, TargetSentAt}
+	TargetName, TargetPhone, TargetAddress, TargetDistrict, TargetOccurredAt, TargetSentAt, TargetPhoneVerified}
 
 // DefaultMapping returns the mapping of the contract's default partner body
 // (request_id, user{id,name,phone,verified}, category, title, content,
-// address, district, occurred_at, submitted_at, attachments). user.verified
-// has no envelope field and is not mapped.
+// address, district, occurred_at, submitted_at, attachments).
 func DefaultMapping() map[string]string {
 	return map[string]string{
 		TargetRequestID:   "request_id",
@@ -57,6 +59,8 @@ func DefaultMapping() map[string]string {
 		TargetDistrict:    "district",
 		TargetOccurredAt:  "occurred_at",
 		TargetSentAt:      "submitted_at",
+
+		TargetPhoneVerified: "user.verified",
 	}
 }
 
@@ -123,7 +127,9 @@ type Request struct {
 	Kind        string
 	Text        string // with the title prepended
 	Name, Phone string
-	Address     string
+	// PhoneVerified: the partner vouches for Phone.
+	PhoneVerified bool
+	Address       string
 	District    string
 	OccurredAt  *time.Time
 	SentAt      *time.Time
@@ -184,6 +190,9 @@ func (m *Mapper) Map(body []byte) (*Request, error) {
 	}
 	r.Name = str(TargetName)
 	r.Phone = strings.NewReplacer(" ", "", "-", "").Replace(str(TargetPhone))
+	if v, ok := lookup(doc, m.segs[TargetPhoneVerified]); ok {
+		r.PhoneVerified = v == true
+	}
 	r.Address, r.District = str(TargetAddress), str(TargetDistrict)
 	for _, tt := range []struct {
 		target string
@@ -258,6 +267,7 @@ func (r *Request) Apply(env *normalize.Envelope, partner string) {
 	env.Content.Text = r.Text
 	env.Content.Attachments = r.Attachments
 	env.Citizen.Name, env.Citizen.Phone = r.Name, r.Phone
+	env.Citizen.PhoneVerified = r.PhoneVerified && r.Phone != ""
 	if r.Address != "" || r.District != "" {
 		env.Location = &normalize.Location{Address: r.Address, District: r.District}
 	}

@@ -109,7 +109,7 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
 		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
 		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
-		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra})
+		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra, Notice: normalize.NoticeFor(env)})
 	if err != nil {
 		return nil, fmt.Errorf("intakelog: cannot encode request: %w", err)
 	}
@@ -167,7 +167,7 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 			return Result{}, err
 		}
 		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
-			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue}}, nil
+			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue, Notice: req.Notice}}, nil
 	}
 	if err := idem.Put([]byte(env.IdempotencyKey), p.idem); err != nil {
 		return Result{}, err

@@ -76,6 +76,7 @@ type Request struct {
 	SessionID        string            `json:"session_id,omitempty"`
 	IdempotencyKey   string            `json:"idempotency_key"`
 	Reply            string            `json:"reply,omitempty"` // the last reply from the ticket system, for status pages
+	Notice           string            `json:"notice,omitempty"` // what the citizen must read at once (an emergency's)
 	Extra            map[string]string `json:"extra,omitempty"` // channel specifics (partner request_id, …)
 }
 

@@ -20,11 +20,20 @@ func newDeliveries() *prometheus.CounterVec {
 		Help: "Webhook delivery attempts by endpoint and outcome (delivered, retry, dead_letter)."}, []string{"endpoint", "outcome"})
 }
 
+// newFirstAttempt is gateway_webhook_first_attempt_seconds: how long a
+// message waited for its first POST (for the emergency centre, the time
+// from acceptance to the hand-off).
+func newFirstAttempt() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_webhook_first_attempt_seconds",
+		Help:    "Time from a webhook's enqueueing (in the transaction that accepted its request) to its first attempt, by endpoint.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"endpoint"})
+}
+
 // Collectors returns the queue's Prometheus metrics: attempts by outcome,
 // and the dead letters, pending messages and retry backlog as the store holds
 // them at each scrape.
 func (q *Queue) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{q.deliveries, backlog{q}}
+	return []prometheus.Collector{q.deliveries, q.firstAttempt, backlog{q}}
 }
 
 var (

@@ -164,7 +164,8 @@ type Queue struct {
 	wake    chan struct{}
 	running sync.Mutex
 
-	deliveries *prometheus.CounterVec // gateway_webhook_deliveries_total
+	deliveries   *prometheus.CounterVec   // gateway_webhook_deliveries_total
+	firstAttempt *prometheus.HistogramVec // gateway_webhook_first_attempt_seconds
 }
 
 // New returns a queue over db, which must have been opened with Buckets.
@@ -188,7 +189,7 @@ func New(db *store.DB, opts Options) *Queue {
 		opts.Logger = slog.Default()
 	}
 	q := &Queue{db: db, opts: opts, log: opts.Logger, secrets: map[string][]stdwebhook.Secret{},
-		wake: make(chan struct{}, 1), deliveries: newDeliveries(),
+		wake: make(chan struct{}, 1), deliveries: newDeliveries(), firstAttempt: newFirstAttempt(),
 		client: safehttp.NewClient(safehttp.Options{AllowHosts: opts.AllowHosts, Timeout: opts.Timeout,
 			Resolver: opts.Resolver})}
 	for ep, s := range opts.Secrets {

@@ -171,6 +171,9 @@ func (q *Queue) attempt(ctx context.Context, j job) {
 	case len(secrets) == 0:
 		o = outcome{dead: "no secret registered for endpoint " + j.entry.Endpoint}
 	default:
+		if j.entry.Attempts == 0 {
+			q.firstAttempt.WithLabelValues(j.entry.Endpoint).Observe(q.opts.Clock.Now().Sub(j.entry.EnqueuedAt).Seconds())
+		}
 		o = q.send(ctx, &j.entry, secrets)
 		if !o.attempted { // cancelled by shutdown: not an attempt
 			return
