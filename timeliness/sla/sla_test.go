@@ -86,30 +86,90 @@ func TestFirstResponseMetByAgent(t *testing.T) {
 	require.Zero(t, ev["sla.warning/first_response"], "the reply came before the warning lead")
 }
 
+// A breach of the first-response clock flags the chat (contract §11): it
+// stays with its agent, and an alert goes to the supervisors on duty
+// (whatever their presence) or, when none is on duty, to every available
+// agent.
 func TestFirstResponseWarningThenBreachEscalates(t *testing.T) {
-	e := start(t, "a1:pw:general:3,a2:pw:general:3,sup:pw:supervisor:3")
-	a1 := e.agent("a1")
-	sup := e.agentAs("sup", "away") // supervisors are told whatever their presence
-	_, sid := e.chat(a1)
-	a2 := e.agent("a2")
+	for _, tc := range []struct {
+		name       string
+		supervisor bool
+	}{{"a supervisor on duty", true}, {"no supervisor on duty", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t, "a1:pw:general:3,a2:pw:general:3,sup:pw:general:3:supervisor")
+			a1 := e.agent("a1")
+			var sup *lt.Client
+			if tc.supervisor {
+				sup = e.agentAs("sup", "away") // supervisors are told whatever their presence
+			}
+			cit, sid := e.chat(a1)
+			a2 := e.agent("a2")
 
-	e.advance(2 * time.Minute) // 60 s before the due time: the warning
-	w := a1.Expect(livechat.TypeSLA, wait)
-	require.Equal(t, "warning", lt.Data(t, w)["state"])
-	require.Equal(t, "first_response", lt.Data(t, w)["clock"])
-	require.Equal(t, "warning", lt.Data(t, sup.Expect(livechat.TypeSLA, wait))["state"])
+			e.advance(2 * time.Minute) // 60 s before the due time: the warning
+			w := a1.Expect(livechat.TypeSLA, wait)
+			require.Equal(t, "warning", lt.Data(t, w)["state"])
+			require.Equal(t, "first_response", lt.Data(t, w)["clock"])
+			if sup != nil {
+				require.Equal(t, "warning", lt.Data(t, sup.Expect(livechat.TypeSLA, wait))["state"])
+			}
 
-	e.advance(61 * time.Second) // the due time: breached and re-offered to another agent
-	require.Equal(t, "breached", lt.Data(t, a1.Expect(livechat.TypeSLA, wait))["state"])
-	off := a2.Expect(livechat.TypeOffer, wait)
-	require.Equal(t, sid, off.SessionID)
-	require.Equal(t, "escalated", lt.Data(t, a1.Expect(livechat.TypeSession, wait))["state"])
+			e.advance(61 * time.Second) // the due time: breached and escalated
+			require.Equal(t, "breached", lt.Data(t, a1.Expect(livechat.TypeSLA, wait))["state"])
+			alerted, spared := []*lt.Client{a1, a2}, []*lt.Client(nil)
+			if sup != nil {
+				alerted, spared = []*lt.Client{sup}, alerted
+			}
+			for _, c := range alerted {
+				al := c.Expect(livechat.TypeAlert, wait)
+				require.Equal(t, sid, al.SessionID)
+				d := lt.Data(t, al)
+				require.Equal(t, "escalated", d["kind"])
+				require.Equal(t, "first_response", d["clock"])
+				require.Equal(t, "a1", d["agent_id"])
+				require.Equal(t, "active", d["state"])
+				require.Equal(t, tc.supervisor, d["supervisors"])
+			}
+			// With a supervisor on duty the agents are not alerted: the hub
+			// sends the alerts under the lock a hello waits for, so any
+			// alert to them comes before the welcome.
+			for _, c := range spared {
+				c.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
+				for _, f := range framesBefore(t, c, livechat.TypeWelcome) {
+					require.NotEqual(t, livechat.TypeAlert, f.Type, "an agent alerted although a supervisor is on duty")
+				}
+			}
 
-	e.advance(time.Hour)
-	ev := e.slaEvents()
-	require.Equal(t, 1, ev["sla.warning/first_response"], "each clock fires once")
-	require.Equal(t, 1, ev["sla.breached/first_response"])
-	require.Zero(t, ev["sla.met/first_response"])
+			// The chat stays with its agent.
+			info, ok := e.g.Hub().SessionInfo(sid)
+			require.True(t, ok)
+			require.Equal(t, "active", info.State)
+			require.Equal(t, "a1", info.AgentID)
+
+			e.advance(time.Hour)
+			ev := e.slaEvents()
+			require.Equal(t, 1, ev["sla.warning/first_response"], "each clock fires once")
+			require.Equal(t, 1, ev["sla.breached/first_response"])
+			require.Zero(t, ev["sla.met/first_response"])
+
+			// The conversation goes on with a1.
+			a1.SendData(livechat.TypeMessage, sid, "r1", map[string]string{"text": "抱歉久等"})
+			require.Equal(t, "r1", cit.ExpectFrom("agent", wait).ID)
+		})
+	}
+}
+
+// framesBefore returns the frames c receives before the next one of type typ.
+func framesBefore(t *testing.T, c *lt.Client, typ string) []livechat.Frame {
+	t.Helper()
+	var out []livechat.Frame
+	for {
+		f, ok := c.Next(wait)
+		require.True(t, ok, "no %q frame", typ)
+		if f.Type == typ {
+			return out
+		}
+		out = append(out, f)
+	}
 }
 
 func TestNextResponseClock(t *testing.T) {
