@@ -15,6 +15,7 @@ import (
 
 const (
 	citizenText = "我家楼下的路灯坏了三天了，晚上很黑，请尽快派人修理。"
+	idleText    = "请问热线几点下班？"
 	agentText   = "您好，已记录您反映的问题，请问具体地址是？"
 )
 
@@ -259,8 +260,9 @@ func startAgent(ctx context.Context, a *api, o options, r *chatRun, id string) (
 	return ag, mc, nil
 }
 
-// startCitizens opens k sessions: token, websocket, hello, accepted by an
-// agent, first message (which files the request) acknowledged.
+// startCitizens opens k sessions: token, websocket, hello, first message
+// (which opens the session and files the request) acknowledged, accepted by
+// an agent.
 func startCitizens(ctx context.Context, a *api, o options, r *chatRun, k int) []*chatCitizen {
 	var mu sync.Mutex
 	var out []*chatCitizen
@@ -321,14 +323,15 @@ func startCitizen(ctx context.Context, a *api, o options, r *chatRun) (*chatCiti
 		return fail(err)
 	}
 	c.sid = strings.TrimPrefix(w, "welcome:")
-	if _, err := c.await(ctx, "active"); err != nil {
-		return fail(fmt.Errorf("session not accepted: %w", err))
-	}
 	go c.write(r)
-	c.out <- struct{}{}
+	c.out <- struct{}{} // the first message opens the session: only then is an agent offered it
 	if _, err := c.await(ctx, "echo"); err != nil {
 		close(c.out)
 		return fail(fmt.Errorf("first message: %w", err))
+	}
+	if _, err := c.await(ctx, "active"); err != nil {
+		close(c.out)
+		return fail(fmt.Errorf("session not accepted: %w", err))
 	}
 	return c, nil
 }

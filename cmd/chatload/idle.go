@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,8 @@ type idleReport struct {
 	SetupLatency percentiles    `json:"setup_latency_ms"`
 	Progress     []progress     `json:"progress"`
 	TimedOut     bool           `json:"setup_timed_out"`
-	// Frames the citizens received besides their welcome (queue positions).
+	// Frames the citizens received besides their welcome and their first
+	// message's echo (queue positions).
 	FramesSetup int64          `json:"frames_during_setup"`
 	FramesHold  int64          `json:"frames_during_hold"`
 	Dropped     map[string]int `json:"dropped_during_hold"`
@@ -80,7 +82,8 @@ func mem(before, after snapshot, n int) memFigs {
 // websocket library does, while reading) and discards frames.
 type idleConn struct {
 	ws      *websocket.Conn
-	welcome chan string // "" for a welcome, else why not
+	welcome chan string // "" for a welcome or the echo of the first message, else why not
+	sid     string      // the session the welcome reserved: set by the reader before it signals the welcome
 	done    chan struct{}
 }
 
@@ -107,9 +110,17 @@ func (c *idleConn) read(frames *atomic.Int64, holding *atomic.Bool, dropped *cou
 			return
 		}
 		n, _ := io.ReadFull(r, head[:])
+		typ := frameType(head[:n])
+		if typ == "welcome" { // its session id: the first message opens that session
+			rest, _ := io.ReadAll(r)
+			var f inFrame
+			if json.Unmarshal(append(head[:n:n], rest...), &f) == nil {
+				c.sid = f.SessionID
+			}
+		}
 		_, _ = io.Copy(io.Discard, r)
-		switch frameType(head[:n]) {
-		case "welcome":
+		switch typ {
+		case "welcome", "message": // the welcome, the first message's echo
 			select {
 			case c.welcome <- "":
 			default:
@@ -179,19 +190,28 @@ func runIdle(ctx context.Context, o options) (*idleReport, error) {
 		mu.Unlock()
 		go c.read(&frames, &holding, &dropped, &closing)
 		if o.hello {
+			// The hello reserves a session; the first message opens it
+			// (queued) and files its request.
 			why := ""
-			if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","data":{"channel":"web"}}`)); err != nil {
-				why = "hello: " + shortErr(err)
-			} else {
+			await := func(what string) {
 				select {
 				case w := <-c.welcome:
 					if w != "" {
-						why = "before welcome: " + w
+						why = "before " + what + ": " + w
 					}
 				case <-time.After(30 * time.Second):
-					why = "no welcome within 30s"
+					why = "no " + what + " within 30s"
 				case <-setupCtx.Done():
 					why = "setup timeout"
+				}
+			}
+			if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","data":{"channel":"web"}}`)); err != nil {
+				why = "hello: " + shortErr(err)
+			} else if await("welcome"); why == "" {
+				if err := ws.WriteMessage(websocket.TextMessage, messageFrame(c.sid, "idle-1", idleText)); err != nil {
+					why = "first message: " + shortErr(err)
+				} else {
+					await("echo of the first message")
 				}
 			}
 			if why != "" {

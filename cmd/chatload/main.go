@@ -2,10 +2,10 @@
 // websockets and reports what citizens and agents would see, plus the
 // gateway's memory and CPU.
 //
-// Idle capacity: open -conns citizen websockets (token, connect, hello: each
-// holds a queued session), hold them, and report the gateway's RSS growth per
-// connection (from /proc/<pid>/status with -gateway-pid, else from /metrics),
-// the set-up rate and failures. -hello=false holds bare websockets without a
+// Idle capacity: open -conns citizen websockets (token, connect, hello and a
+// first message: each holds a queued session with its request), hold them,
+// and report the gateway's RSS growth per connection (from /proc/<pid>/status
+// with -gateway-pid, else from /metrics), the set-up rate and failures. -hello=false holds bare websockets without a
 // session, to tell the connection's cost from the session's.
 //
 //	chatload -mode idle -conns 20000 -gateway-pid $(pgrep -n gw)
@@ -70,7 +70,7 @@ func main() {
 	flag.StringVar(&o.agentPrefix, "agent-prefix", "load", "chat: agent ids are this prefix and 1…N")
 	flag.StringVar(&o.agentPassword, "agent-password", "load-pw", "chat: the agents' password")
 	flag.IntVar(&o.capacity, "capacity", 50, "with -print-agents: max_concurrent of each agent")
-	flag.BoolVar(&o.hello, "hello", true, "idle: send hello so that each connection holds a session")
+	flag.BoolVar(&o.hello, "hello", true, "idle: send hello and a first message so that each connection holds a queued session")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.BoolVar(&o.timeline, "timeline", false, "chat: also report latency percentiles for each second")
 	flag.StringVar(&o.fsyncDir, "fsync-probe", "", "chat: also time a 4 KiB write+fdatasync every 5 ms in this directory (put it on the gateway's disk)")
