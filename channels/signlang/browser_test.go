@@ -111,10 +111,14 @@ func TestBrowserSignLanguageVideo(t *testing.T) {
 	}
 
 	// The widget (in Chinese: its chat needs no language skill) opens with
-	// its text chat, which the general agent takes.
+	// its text chat; the citizen's first message opens the session, which
+	// the general agent takes.
+	const question = "请问手语视频服务几点开始？"
 	require.NoError(t, chromedp.Do(widget, chromedp.Navigate(g.Base+"/widget/?lang=zh-CN")))
-	waitJS(widget, "widget ready", `document.body.dataset.ready === '1' && document.getElementById('status').dataset.state === 'queued'`)
+	waitJS(widget, "widget ready", `document.body.dataset.ready === '1' && document.getElementById('status').dataset.state === 'new'`)
+	require.NoError(t, chromedp.Do(widget, chromedp.SendKeys(chromedp.ID("text"), question), chromedp.Click(chromedp.ID("send"))))
 	off := general.Expect(livechat.TypeOffer, 5*time.Second)
+	require.Equal(t, question, lt.Data(t, off)["preview"])
 	general.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: off.SessionID})
 	waitJS(widget, "text chat active", `document.getElementById('status').dataset.state === 'active'`)
 

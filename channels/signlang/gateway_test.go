@@ -69,9 +69,12 @@ func TestSignLanguageCalendarThroughTheGateway(t *testing.T) {
 	require.Equal(t, "service_closed", e["code"])
 	require.Contains(t, e["message"], "2025-10-13T09:00:00+08:00")
 	cit.SendData(livechat.TypeHello, "", "h2", map[string]any{"channel": "web"})
-	w := lt.Data(t, cit.Expect(livechat.TypeWelcome, 5*time.Second))
-	require.Equal(t, "queued", w["state"])
+	wf := cit.Expect(livechat.TypeWelcome, 5*time.Second)
+	w := lt.Data(t, wf)
+	require.Equal(t, "new", w["state"], "a text chat opens with its first message")
 	require.NotContains(t, w, "ice_servers")
+	cit.SendData(livechat.TypeMessage, wf.SessionID, "m1", map[string]string{"text": "我想咨询办事指南"})
+	require.Equal(t, "queued", lt.Data(t, cit.Expect(livechat.TypeQueue, 5*time.Second))["state"])
 
 	// The call-back fallback.
 	var bad map[string]map[string]any
