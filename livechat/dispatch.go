@@ -46,7 +46,7 @@ func (a *agent) onDuty() bool { return a.connected() && a.presence != "offline" 
 func (h *Hub) waiting() []Waiting {
 	var w []Waiting
 	for _, s := range h.sessions {
-		if s.state == sessions.StateQueued {
+		if s.state == sessions.StateQueued && !s.opening {
 			w = append(w, h.waitingOf(s))
 		}
 	}

@@ -13,8 +13,12 @@ import (
 // ends, so that is what a waiting citizen's estimate rests on.
 type handlingStats struct{ avg time.Duration }
 
-// defaultHandling stands in until the first chats have ended.
-const defaultHandling = 5 * time.Minute
+// defaultHandling stands in until the first chats have ended;
+// minHandling keeps a few quick chats from promising no wait at all.
+const (
+	defaultHandling = 5 * time.Minute
+	minHandling     = time.Minute
+)
 
 func (hs *handlingStats) observe(d time.Duration) {
 	if d <= 0 {
@@ -31,7 +35,7 @@ func (hs *handlingStats) average() time.Duration {
 	if hs.avg == 0 {
 		return defaultHandling
 	}
-	return hs.avg
+	return max(hs.avg, minHandling)
 }
 
 // queueInfo is what a waiting citizen is told.
@@ -85,8 +89,9 @@ func (h *Hub) estimate(required []string, video bool, pos int) queueInfo {
 // position is a waiting session's place among the sessions that need the
 // same skills, and its outlook. Caller holds h.mu.
 func (h *Hub) position(s *sess) queueInfo {
-	if s.state != sessions.StateQueued {
-		return queueInfo{OnDuty: 1}
+	req, _ := h.splitSkills(s.skills)
+	if s.state != sessions.StateQueued { // offered or answered: no wait
+		return h.estimate(req, s.video, 0)
 	}
 	ahead := 1
 	for _, o := range h.sessions {
@@ -94,7 +99,6 @@ func (h *Hub) position(s *sess) queueInfo {
 			ahead++
 		}
 	}
-	req, _ := h.splitSkills(s.skills)
 	return h.estimate(req, s.video, ahead)
 }
 

@@ -40,7 +40,8 @@ type Config struct {
 type Live interface {
 	// Alert shows an sla frame to the session's agent and to supervisors.
 	Alert(sessionID, state, clock string, due time.Time)
-	// Escalate re-offers an unanswered session to another agent or supervisors.
+	// Escalate flags an unanswered chat to the supervisors on duty (or every
+	// available agent); it stays with its agent until someone takes it.
 	Escalate(ctx context.Context, sessionID string)
 	SessionInfo(sid string) (sessions.Session, bool)
 }
