@@ -41,6 +41,7 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/timeliness/sla"
 	"github.com/hotline12345/gateway/timeliness/timers"
+	"github.com/hotline12345/gateway/triage"
 )
 
 // Options are what tests inject; zero values mean the real thing.
@@ -87,6 +88,7 @@ type Gateway struct {
 	// ticketLag is how far the ticket.events consumer is behind.
 	ticketLag *kafka.Lag
 	webhooks  *delivery.Queue
+	triage    *triage.Triager
 	partners  []*partner.Channel
 
 	clock           clock.Clock
@@ -120,7 +122,7 @@ func owns(owner, reqOwner string) bool {
 }
 
 // Buckets every component keeps in the store.
-var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {

@@ -140,6 +140,7 @@ func (h *Hub) openPending(ctx context.Context, c *conn, sid string) (*sess, erro
 		return nil, err
 	}
 	delete(h.pending, key)
+	s.opening = true
 	c.sessions[s.id] = true
 	s.mu.Lock()
 	s.subs[c] = true
@@ -206,6 +207,20 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	m.From = "citizen"
 	m.At = h.now()
 	_, _, err = h.appendMessage(ctx, s, m, "")
+	if opened {
+		h.mu.Lock()
+		s.opening = false
+		h.mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	urgent := h.noteEmergency(ctx, s, m.Text)
+	h.mu.Unlock()
+	if urgent {
+		h.tellEmergency(ctx, s.id)
+	}
 	if opened { // offered now, with the message as its preview
 		h.mu.Lock()
 		h.route(ctx)
@@ -320,12 +335,23 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 	msg := sessions.Message{ID: m.DedupKey, From: "citizen", Text: m.Text, Attachments: m.Attachments, At: h.now(), Meta: m.Meta}
 	stored, dup, err := h.appendMessage(ctx, s, msg, dedupKey(m))
 	if err != nil {
+		if isNew {
+			h.mu.Lock()
+			s.opening = false
+			h.route(ctx)
+			h.mu.Unlock()
+		}
 		return channels.ChatResult{}, err
 	}
+	h.mu.Lock()
+	urgent := !dup && h.noteEmergency(ctx, s, m.Text)
 	if isNew { // offered once the message is in, with it as the preview
-		h.mu.Lock()
+		s.opening = false
 		h.route(ctx)
-		h.mu.Unlock()
+	}
+	h.mu.Unlock()
+	if urgent {
+		h.tellEmergency(ctx, s.id)
 	}
 	s.mu.Lock()
 	env := s.rec.EnvelopeID
@@ -347,6 +373,7 @@ func (h *Hub) OpenConversation(ctx context.Context, m channels.InboundMessage) (
 		return channels.ChatResult{}, err
 	}
 	h.mu.Lock()
+	s.opening = false // no message to wait for
 	h.route(ctx)
 	h.mu.Unlock()
 	return channels.ChatResult{SessionID: s.id, NewSession: isNew}, nil
@@ -388,5 +415,6 @@ func (h *Hub) conversationFor(ctx context.Context, m channels.InboundMessage) (*
 	if err != nil {
 		return nil, false, err
 	}
+	s.opening = true // routed once its first message is stored
 	return s, true, nil
 }

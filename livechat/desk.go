@@ -215,8 +215,9 @@ func (h *Hub) reassign(ctx context.Context, sup *agent, s *sess, toAgent string)
 	}, func(tx *store.Tx, r *sessions.Session) error {
 		return h.event(tx, normalize.EventSessionTransferred, r, sup.spec.ID, map[string]any{"reason": "reassigned", "from_agent": prev, "to_agent": toAgent})
 	})
-	s.toRole(tokens.RoleCitizen, frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
-		"state": "queued", "reason": "transferred", "queue_position": 1, "agents_on_duty": 1, "no_agents": false, "estimated_wait_s": 0})}))
+	q := h.position(s).data(sessions.StateQueued)
+	q["reason"] = "transferred"
+	s.toRole(tokens.RoleCitizen, frameBytes(Frame{Type: TypeQueue, SessionID: s.id, At: h.now(), Data: mustJSON(q)}))
 	s.mu.Unlock()
 	h.met.supervisor.WithLabelValues("reassign").Inc()
 	h.log.Info("livechat: reassigned", "session", s.id, "supervisor", sup.spec.ID, "from_agent", prev, "to_agent", toAgent)
@@ -257,6 +258,7 @@ type WallChat struct {
 	AgentID      string     `json:"agent_id"`
 	WaitingSince time.Time  `json:"waiting_since"`
 	Escalated    bool       `json:"escalated"`
+	Emergency    string     `json:"emergency,omitempty"` // the category, when the citizen wrote of one
 	Clock        string     `json:"clock"`
 	Due          *time.Time `json:"due"`
 	AtRisk       bool       `json:"at_risk"`
@@ -279,12 +281,12 @@ func (h *Hub) Wall() Wall {
 		rec := *s.rec
 		s.mu.Unlock()
 		ch := WallChat{SessionID: s.id, Channel: s.channel, State: s.state, AgentID: s.agentID, WaitingSince: s.since,
-			Escalated: s.escalated, Preview: rec.Preview, Skills: s.skills}
+			Escalated: s.escalated, Emergency: s.emergency, Preview: rec.Preview, Skills: s.skills}
 		if s.state == sessions.StateOffered {
 			ch.AgentID = s.offerTo
 		}
 		ch.Clock, ch.Due = h.runningClock(s, &rec)
-		ch.AtRisk = s.escalated || (ch.Due != nil && ch.Due.Sub(now) <= atRiskLead)
+		ch.AtRisk = s.escalated || s.emergency != "" || (ch.Due != nil && ch.Due.Sub(now) <= atRiskLead)
 		w.Chats = append(w.Chats, ch)
 		if s.state == sessions.StateQueued || s.state == sessions.StateOffered {
 			k := strings.Join(s.skills, "+")

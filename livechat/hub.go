@@ -55,6 +55,10 @@ type Config struct {
 	// InitialPresence is an agent's presence when their console connects
 	// while they are offline (agents.initial_presence); "": available.
 	InitialPresence string
+	// Emergency, when set, is triage's emergency rules (contract §10): a
+	// chat whose citizen writes of an emergency goes to the head of the
+	// queue and the supervisors are alerted.
+	Emergency func(text string) (normalize.Emergency, bool)
 	// Receipt, when set, is the automatic receipt added to the conversation
 	// (and sent on messaging channels) right after the message that created
 	// its envelope, in the same transaction.
@@ -141,6 +145,10 @@ type sess struct {
 	// until someone answers or takes it; breach says which clock and when.
 	escalated bool
 	breach    breach
+	emergency string // the category, once a message was found to be one
+	// opening: the session's first message is being stored; it is routed
+	// only then, so that its offer carries the message.
+	opening bool
 	offerTo   string
 	offerEnd  func() bool
 	// abandonEnd stops the pending abandon timer (http.go): each departure
@@ -150,6 +158,9 @@ type sess struct {
 	mu   sync.Mutex
 	rec  *sessions.Session
 	subs map[*conn]bool
+	// flagged is the emergency category triage put on the envelope the
+	// first message made ("" none); guarded by mu.
+	flagged string
 }
 
 type agent struct {

@@ -123,6 +123,9 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		return m, true, nil
 	}
 	*s.rec = next
+	if tr := env.Triage; tr != nil && tr.Emergency != nil {
+		s.flagged = tr.Emergency.Category
+	}
 	h.d.Intake.Committed(env, res) // env is set: this path always makes one
 	s.broadcast(frameBytes(messageFrame(s.id, m)), nil)
 	if receipt != nil {

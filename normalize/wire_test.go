@@ -24,6 +24,7 @@ func fullEnvelope() *normalize.Envelope {
 	e.Kind = normalize.KindComplaint
 	e.ChannelSentAt, e.OccurredAt = &at, &at
 	e.Citizen.Name, e.Citizen.Phone, e.Citizen.Confidential, e.Citizen.Language = "Li", "+8613800138000", true, "zh-CN"
+	e.Citizen.PhoneVerified = true // in-process only (json:"-"), set so that the walk passes
 	e.Content.Text = "噪音扰民 noise at night"
 	e.Content.Attachments = []normalize.Attachment{{Type: "image", URL: "https://img.example/1.jpg", MediaID: "m-1",
 		MIME: "image/jpeg", Size: 12345, SHA256: strings.Repeat("ab", 32), Title: "photo"}}

@@ -1,0 +1,69 @@
+package livechat
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/normalize"
+	"github.com/hotline12345/gateway/sessions"
+)
+
+// emergencyPriority puts an emergency chat at the head of the queue, ahead
+// of transfers and escalations (contract §10).
+const emergencyPriority = 100
+
+// noteEmergency looks at a citizen's message for an emergency: the
+// category triage put on the envelope the first message made, or, for a
+// later message, the rules. An emergency chat goes to the head of the
+// queue and the supervisors on duty (or every available agent) are
+// alerted. It reports whether the chat just became one, so that the caller
+// tells the citizen where to call. Caller holds h.mu.
+func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) bool {
+	if s.emergency != "" || s.state == sessions.StateClosed {
+		return false
+	}
+	s.mu.Lock()
+	category := s.flagged
+	s.mu.Unlock()
+	var rules []string
+	fromEnvelope := category != "" // triage published request.emergency and handed it off
+	if !fromEnvelope && h.cfg.Emergency != nil {
+		if em, ok := h.cfg.Emergency(text); ok {
+			category, rules = em.Category, em.Rules
+		}
+	}
+	if category == "" {
+		return false
+	}
+	s.emergency = category
+	s.priority = max(s.priority, emergencyPriority)
+	s.mu.Lock()
+	err := h.persist(ctx, s, func(r *sessions.Session) { r.Priority = s.priority }, func(tx *store.Tx, r *sessions.Session) error {
+		if fromEnvelope {
+			return nil
+		}
+		return h.event(tx, normalize.EventRequestEmergency, r, r.AgentID, map[string]any{"category": category, "rules": rules, "in_chat": true})
+	})
+	s.mu.Unlock()
+	if err != nil {
+		h.log.Error("livechat: cannot record an emergency", "session", s.id, "err", err)
+	}
+	targets, supervisors := h.alertTargets()
+	b := frameBytes(Frame{Type: TypeAlert, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
+		"kind": "emergency", "category": category, "agent_id": s.agentID, "state": s.state, "supervisors": supervisors})})
+	for _, a := range targets {
+		a.send(b)
+	}
+	h.log.Warn("livechat: emergency chat", "session", s.id, "category", category, "agent", s.agentID, "supervisor_on_duty", supervisors)
+	h.route(ctx)
+	return true
+}
+
+// tellEmergency adds the emergency notice to the conversation (and sends it
+// on a messaging channel). Caller must not hold h.mu.
+func (h *Hub) tellEmergency(ctx context.Context, sid string) {
+	if err := h.Deliver(ctx, sid, "system", normalize.EmergencyNotice); err != nil && !errors.Is(err, ErrClosed) {
+		h.log.Warn("livechat: cannot tell the citizen where to call", "session", sid, "err", err)
+	}
+}
