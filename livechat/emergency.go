@@ -3,6 +3,8 @@ package livechat
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
 
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
@@ -66,4 +68,35 @@ func (h *Hub) tellEmergency(ctx context.Context, sid string) {
 	if err := h.Deliver(ctx, sid, "system", normalize.EmergencyNotice); err != nil && !errors.Is(err, ErrClosed) {
 		h.log.Warn("livechat: cannot tell the citizen where to call", "session", sid, "err", err)
 	}
+}
+
+// metaRepeatOf is the Session.Meta key of the earlier requests triage
+// linked the conversation's envelope to (comma-separated ids, newest first).
+const metaRepeatOf = "repeat_of"
+
+// HistoryItem is one of the citizen's earlier requests about the same
+// matter, as the agent's console shows it (no text: the ticket system has it).
+type HistoryItem struct {
+	ID         string    `json:"id"`
+	Channel    string    `json:"channel"`
+	Status     string    `json:"status"`
+	ReceivedAt time.Time `json:"received_at"`
+	Reply      string    `json:"reply,omitempty"`
+}
+
+// history returns the earlier requests triage linked r's envelope to.
+func (h *Hub) history(r *sessions.Session) []HistoryItem {
+	ids := r.Meta[metaRepeatOf]
+	if ids == "" {
+		return nil
+	}
+	var out []HistoryItem
+	for _, id := range strings.Split(ids, ",") {
+		req, err := h.d.Intake.Request(id)
+		if err != nil {
+			continue // gone with retention
+		}
+		out = append(out, HistoryItem{ID: req.ID, Channel: req.Channel, Status: req.Status, ReceivedAt: req.ReceivedAt, Reply: req.Reply})
+	}
+	return out
 }

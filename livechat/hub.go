@@ -148,9 +148,9 @@ type sess struct {
 	emergency string // the category, once a message was found to be one
 	// opening: the session's first message is being stored; it is routed
 	// only then, so that its offer carries the message.
-	opening bool
-	offerTo   string
-	offerEnd  func() bool
+	opening  bool
+	offerTo  string
+	offerEnd func() bool
 	// abandonEnd stops the pending abandon timer (http.go): each departure
 	// of the citizen starts the wait afresh. Guarded by the hub's mu.
 	abandonEnd func() bool

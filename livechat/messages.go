@@ -6,6 +6,7 @@ package livechat
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/intake/intakelog"
@@ -92,6 +93,13 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			return err
 		}
 		n.EnvelopeID = res.Receipt.ID
+		if tr := env.Triage; tr != nil && len(tr.RepeatOf) > 0 { // the agent sees the citizen's history
+			n.Meta = cloneMap(n.Meta)
+			if n.Meta == nil {
+				n.Meta = map[string]string{}
+			}
+			n.Meta[metaRepeatOf] = strings.Join(tr.RepeatOf, ",")
+		}
 		mm := m
 		if err := sessions.Append(tx, &n, &mm); err != nil {
 			return err

@@ -66,6 +66,9 @@ func (h *Hub) setVideo(v Video) {
 // a video session also carries the agent's ice_servers. Caller holds h.mu.
 func (h *Hub) agentView(r *sessions.Session) map[string]any {
 	v := sessionView(r)
+	if hist := h.history(r); len(hist) > 0 {
+		v["history"] = hist
+	}
 	if r.Video && h.video.Welcome != nil {
 		for k, x := range h.video.Welcome(r) {
 			v[k] = x
