@@ -31,7 +31,7 @@ type fixture struct {
 }
 
 // start opens (or reopens) the store at path with triage hooked into intake.
-func start(t *testing.T, path string, clk *clock.Fake) *fixture {
+func start(t testing.TB, path string, clk *clock.Fake) *fixture {
 	t.Helper()
 	db, err := store.Open(path, store.Options{NoSync: true}, slices.Concat(intakelog.Buckets, delivery.Buckets, triage.Buckets)...)
 	require.NoError(t, err)
@@ -53,7 +53,7 @@ func start(t *testing.T, path string, clk *clock.Fake) *fixture {
 
 // accept files a request of citizen (on channel) with text, optionally with
 // a verified phone, and returns its envelope as accepted.
-func (f *fixture) accept(t *testing.T, channel, citizen, text, phone string) *normalize.Envelope {
+func (f *fixture) accept(t testing.TB, channel, citizen, text, phone string) *normalize.Envelope {
 	t.Helper()
 	env := f.stamp.New(channel, normalize.NewID(), citizen)
 	env.Content.Text = text
