@@ -216,6 +216,7 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 		return err
 	}
 	h.mu.Lock()
+	h.adoptSkills(s)
 	urgent := h.noteEmergency(ctx, s, m.Text)
 	h.mu.Unlock()
 	if urgent {
@@ -344,6 +345,7 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 		return channels.ChatResult{}, err
 	}
 	h.mu.Lock()
+	h.adoptSkills(s)
 	urgent := !dup && h.noteEmergency(ctx, s, m.Text)
 	if isNew { // offered once the message is in, with it as the preview
 		s.opening = false

@@ -3,6 +3,7 @@ package livechat
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,4 +100,31 @@ func (h *Hub) history(r *sessions.Session) []HistoryItem {
 		out = append(out, HistoryItem{ID: req.ID, Channel: req.Channel, Status: req.Status, ReceivedAt: req.ReceivedAt, Reply: req.Reply})
 	}
 	return out
+}
+
+// withLanguage adds the preference lang:<code> for a text triage found to be
+// in a language other than Chinese, unless the session has a language
+// preference already (the widget's).
+func withLanguage(skills []string, lang string) []string {
+	if lang == "" || strings.HasPrefix(lang, "zh") {
+		return skills
+	}
+	for _, sk := range skills {
+		if strings.HasPrefix(sk, "lang:") {
+			return skills
+		}
+	}
+	return append(slices.Clone(skills), "lang:"+lang)
+}
+
+// adoptSkills takes the skills the first message's triage added (the
+// language it was written in) into routing. Caller holds h.mu.
+func (h *Hub) adoptSkills(s *sess) {
+	s.mu.Lock()
+	skills := s.rec.Skills
+	s.mu.Unlock()
+	if len(skills) != len(s.skills) {
+		s.skills = skills
+		h.preferTimer(s)
+	}
 }

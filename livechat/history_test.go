@@ -2,6 +2,7 @@ package livechat_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -34,4 +35,24 @@ func TestAgentSeesTheCitizensEarlierRequest(t *testing.T) {
 	require.Equal(t, first.ID, item["id"])
 	require.Equal(t, "web", item["channel"])
 	require.Equal(t, "acknowledged", item["status"]) // the automatic receipt went out
+}
+
+// A citizen whose browser is Chinese but who writes in English is offered
+// to the agent with lang:en first: triage's language is a preference too.
+func TestTheLanguageWrittenIsAPreference(t *testing.T) {
+	g := lt.Start(t, "GATEWAY_AGENTS=zh:pw1:general:3,en:pw2:general|lang:en:3")
+	agents := map[string]*lt.Client{}
+	for id, pw := range map[string]string{"zh": "pw1", "en": "pw2"} {
+		a := g.MustDial(t, "/v1/ws/agent", g.AgentToken(t, id, pw))
+		a.SendData(livechat.TypeHello, "", "", map[string]any{})
+		a.Expect(livechat.TypeWelcome, wait)
+		agents[id] = a
+	}
+	cit := g.MustDial(t, "/v1/ws/citizen", g.CitizenToken(t))
+	sid := cit.OpenSession(map[string]any{"channel": "web", "language": "zh-CN"},
+		"Hello, the street light in front of my building has been broken for a week")
+	require.Equal(t, sid, agents["en"].Expect(livechat.TypeOffer, wait).SessionID)
+	noFrame(t, agents["zh"], livechat.TypeOffer, 200*time.Millisecond)
+	rec, _ := g.Hub().SessionInfo(sid)
+	require.Contains(t, rec.Skills, "lang:en")
 }

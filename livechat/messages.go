@@ -100,6 +100,9 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			}
 			n.Meta[metaRepeatOf] = strings.Join(tr.RepeatOf, ",")
 		}
+		if tr := env.Triage; tr != nil { // written in a foreign language: its agents first (contract §10)
+			n.Skills = withLanguage(n.Skills, tr.Language)
+		}
 		mm := m
 		if err := sessions.Append(tx, &n, &mm); err != nil {
 			return err
