@@ -6,9 +6,14 @@
 //
 // While the agent is not available a banner says so (with a button to become
 // available). Escalation alerts (a chat past its deadline) stay on top until
-// dismissed. A supervisor also gets the wall: every queue, agent and chat
-// from GET /v1/agents/wall every 2 s, at-risk chats first, each with "take
-// over" (frame takeover) and "reassign" (frame transfer to_agent).
+// dismissed; an emergency (alert kind "emergency": the citizen wrote of a
+// fire, a medical emergency, …) gets a larger red banner above them, and its
+// chat an emergency badge on the offer, the desk and the wall. A supervisor
+// also gets the wall: every queue, agent and chat from GET /v1/agents/wall
+// every 2 s, emergencies first, then the other chats at risk, each with "take
+// over" (frame takeover) and "reassign" (frame transfer to_agent). A chat's
+// panel lists the citizen's earlier requests about the same matter that
+// triage linked (the session's "history").
 'use strict';
 
 (() => {
@@ -16,6 +21,7 @@
   const t = (k, v) => I18n.t(k, v);
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = 'hotline12345.agent';
+  const EMERGENCY_PRIORITY = 100; // an offer's priority at or above it is an emergency chat
 
   const S = {
     token: '',
@@ -35,7 +41,10 @@
     wallAt: 0,
     wallTimer: 0,
     wallBusy: false,
-    alerts: new Map(), // sid → alert data (escalations), newest last
+    alerts: new Map(), // sid → alert data (escalations, emergencies), newest last
+    emergencies: new Map(), // sid → category ('' when only the offer's priority told) of the emergency chats seen
+    wallFocus: '', // the chat "show on the wall" asked for: highlighted there
+    wallScrolled: '', // … and scrolled to once
     takingOver: new Set(), // sessions this tab asked to take over
     transfers: new Map(), // sid → agent or skill a transfer from this tab named
     reassign: new Map(), // sid → the agent chosen in the wall's reassign menu
@@ -80,6 +89,7 @@
     S.offers.clear();
     S.current = '';
     S.alerts.clear();
+    S.emergencies.clear();
     S.wall = null;
     S.view = 'desk';
     clearInterval(S.wallTimer);
@@ -133,7 +143,7 @@
     if (!s) {
       s = { id, state: 'active', channel: '', preview: '', queuedAt: 0, lastCitizenAt: 0, lastAgentAt: 0, lastSeq: 0,
         msgs: new Map(), pending: new Map(), citizenRead: 0, sentRead: 0, typingUntil: 0, sla: null, slaAt: 0, unread: 0, closedBy: null,
-        video: false, ice: null, call: null, callState: '' };
+        video: false, ice: null, call: null, callState: '', history: [] };
       S.sessions.set(id, s);
     }
     return s;
@@ -149,6 +159,7 @@
     s.lastAgentAt = Math.max(s.lastAgentAt, parseTime(v.last_agent_at));
     s.video = s.video || !!v.video;
     if (Array.isArray(v.ice_servers)) s.ice = v.ice_servers;
+    if (Array.isArray(v.history)) s.history = v.history;
     return s;
   }
 
@@ -176,6 +187,8 @@
       }
       case 'offer':
         S.offers.set(sid, Object.assign({}, d, { received: Clock.now() }));
+        // The offer says only the priority; an emergency has the highest (the hub's emergencyPriority).
+        if ((Number(d.priority) || 0) >= EMERGENCY_PRIORITY && !S.emergencies.has(sid)) S.emergencies.set(sid, '');
         break;
       case 'session':
         if (d.state === 'active') {
@@ -299,14 +312,18 @@
     banner('error', t('error', { code: d.code || '?', msg: d.message || '' }));
   }
 
-  // onAlert keeps an escalation on top of the page until it is dismissed,
-  // taken over, or the chat ends: supervisors get them, and every available
-  // agent when no supervisor is on duty.
+  // onAlert keeps an escalation or an emergency on top of the page until it
+  // is dismissed, taken over, or the chat ends: supervisors get them, and
+  // every available agent when no supervisor is on duty.
   function onAlert(f, sid, d) {
     if (!sid) return;
+    const kind = d.kind || 'escalated';
+    const old = S.alerts.get(sid);
+    if (kind !== 'emergency' && old && old.kind === 'emergency') return; // an escalation does not hide an emergency
+    if (kind === 'emergency') S.emergencies.set(sid, d.category || 'other');
     S.alerts.delete(sid); // newest last
-    S.alerts.set(sid, { sid, kind: d.kind || 'escalated', clock: d.clock || '', agent: d.agent_id || '', due: parseTime(d.due),
-      at: parseTime(f.at) || Clock.now(), supervisors: d.supervisors });
+    S.alerts.set(sid, { sid, kind, clock: d.clock || '', agent: d.agent_id || '', due: parseTime(d.due), category: d.category || 'other',
+      state: d.state || '', at: parseTime(f.at) || Clock.now(), supervisors: d.supervisors });
     renderAlerts();
     if (S.view === 'wall') renderWall();
   }
@@ -315,7 +332,31 @@
     if (S.alerts.delete(sid)) renderAlerts();
   }
 
+  // categoryName is an emergency's category in the console's language.
+  function categoryName(c) {
+    if (!c) return t('emergency.unknown');
+    const k = 'emergency.' + c;
+    const name = t(k);
+    return name === k ? c : name;
+  }
+
+  function emergencyBadge(sid) {
+    return S.emergencies.has(sid)
+      ? el('span', { class: 'chip emergency', text: S.emergencies.get(sid) ? t('emergency.badge', { category: categoryName(S.emergencies.get(sid)) }) : t('emergency.unknown') })
+      : null;
+  }
+
   function alertText(a) {
+    if (a.kind === 'emergency') {
+      const me = S.agent ? S.agent.id : '';
+      const v = { id: shortID(a.sid), category: categoryName(a.category), agent: a.agent };
+      const mine = a.agent !== '' && a.agent === me && S.sessions.has(a.sid);
+      let text = mine ? t('alert.emergencyMine', v) : a.agent === '' ? t('alert.emergencyQueued', v)
+        : a.state === 'offered' ? t('alert.emergencyOffered', v) : t('alert.emergencyActive', v);
+      text += ' ' + t('alert.emergencyTold');
+      if (a.supervisors === false || (a.supervisors === undefined && !isSupervisor())) text += ' ' + t('alert.noSupervisor');
+      return text;
+    }
     const clock = a.clock ? t('sla.clock.' + a.clock) : t('alert.deadline');
     const v = { id: shortID(a.sid), clock, due: a.due ? clockTime(a.due) : '—', agent: a.agent };
     const me = S.agent ? S.agent.id : '';
@@ -422,7 +463,11 @@
   }
 
   const shortID = (id) => (id || '').slice(-6);
-  const channelName = (c) => (c ? t('channel.' + c) : '');
+  const channelName = (c) => {
+    if (!c) return '';
+    const name = t('channel.' + c);
+    return name === 'channel.' + c ? c : name;
+  };
 
   // due is when the agent must reply: the citizen's last message plus the
   // response window, if the citizen spoke after the agent's last reply.
@@ -457,9 +502,10 @@
     ul.replaceChildren();
     for (const [sid, o] of S.offers) {
       const since = parseTime(o.waiting_since) || o.received;
-      ul.append(el('li', { class: 'offer', dataset: { sid } },
+      ul.append(el('li', { class: 'offer' + (S.emergencies.has(sid) ? ' emergency' : ''), dataset: { sid } },
         el('div', { class: 'offer-top' },
           el('span', { class: 'chip', text: channelName(o.channel) }),
+          emergencyBadge(sid),
           o.video ? el('span', { class: 'chip video', text: t('offer.video') }) : null,
           el('span', { class: 'wait', dataset: { since }, text: t('offer.waiting', { t: mmss((Clock.now() - since) / 1000) }) })),
         el('p', { class: 'preview', text: o.preview || t('offer.nopreview') }),
@@ -481,11 +527,13 @@
       const badge = el('span', { class: 'due-badge', title: t('due.label') });
       const waiting = el('span', { class: 'waiting' });
       sessionClocks(s, badge, waiting);
-      ul.append(el('li', { class: 'session' + (s.id === S.current ? ' current' : '') + (s.state === 'closed' ? ' closed' : ''),
+      ul.append(el('li', { class: 'session' + (s.id === S.current ? ' current' : '') + (s.state === 'closed' ? ' closed' : '') +
+          (S.emergencies.has(s.id) ? ' emergency' : ''),
         dataset: { sid: s.id }, tabindex: '0', onclick: () => select(s.id), onkeydown: (e) => { if (e.key === 'Enter') select(s.id); } },
       el('div', { class: 'session-top' },
         el('span', { class: 'chip', text: channelName(s.channel) }),
         el('span', { class: 'sid', text: '#' + shortID(s.id) }),
+        emergencyBadge(s.id),
         s.unread ? el('span', { class: 'unread', text: String(s.unread) }) : null,
         badge),
       el('p', { class: 'preview', text: s.preview || '—' }),
@@ -508,7 +556,7 @@
     $('chat-none').hidden = !!s;
     $('chat-main').hidden = !s;
     if (!s) { shown = ''; return; }
-    $('chat-title').textContent = t('chat.title', { id: shortID(s.id) });
+    $('chat-title').replaceChildren(t('chat.title', { id: shortID(s.id) }), emergencyBadge(s.id) || '');
     $('chat-meta').textContent = [channelName(s.channel), t('state.' + s.state),
       s.queuedAt ? t('chat.since', { t: clockTime(s.queuedAt) }) : ''].filter(Boolean).join(' · ');
     const closed = s.state === 'closed';
@@ -524,6 +572,7 @@
     sla.hidden = !s.sla;
     if (s.sla) { sla.textContent = slaText(s.sla, s.id); sla.className = 'sla ' + s.sla.state; }
     renderVideo(s);
+    renderHistory(s);
     renderTranscript(s);
     renderDue();
     renderTyping();
@@ -555,6 +604,39 @@
     if (box.hidden) return;
     $('video-state').textContent = t(Video.stateKey(s.call ? s.callState : 'idle'));
     $('video-start').textContent = s.call ? t('video.restart') : t('video.start');
+  }
+
+  // renderHistory lists the citizen's earlier requests about the same matter
+  // (linked by triage; no text, the ticket system has it), newest first.
+  function renderHistory(s) {
+    const box = $('history');
+    const items = s.history || [];
+    box.hidden = items.length === 0;
+    box.dataset.sid = s.id;
+    if (box.hidden) return;
+    $('history-title').textContent = t('history.title', { n: items.length });
+    $('history-list').replaceChildren(...items.map((h) => el('li', { class: 'history-item', dataset: { id: h.id, status: h.status || '' } },
+      el('div', { class: 'history-top' },
+        el('span', { class: 'chip', text: channelName(h.channel) }),
+        el('span', { class: 'history-date', text: dateTime(parseTime(h.received_at)) }),
+        el('span', { class: 'history-status', text: statusName(h.status) }),
+        el('span', { class: 'history-id', text: h.id })),
+      h.reply ? el('p', { class: 'history-reply' }, el('span', { class: 'meta', text: t('history.reply') }), el('span', { text: h.reply }))
+        : el('p', { class: 'history-reply none', text: t('history.noReply') }))));
+  }
+
+  function statusName(st) {
+    const k = 'request.status.' + st;
+    const name = t(k);
+    return name === k ? (st || '—') : name;
+  }
+
+  // dateTime is a date and time in the console's language: 2024-05-01 14:03.
+  function dateTime(ms) {
+    if (!ms) return '—';
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
   }
 
   function renderTranscript(s) {
@@ -616,14 +698,19 @@
   function renderAlerts() {
     const ul = $('alerts');
     ul.replaceChildren();
-    for (const a of [...S.alerts.values()].reverse()) {
+    // Emergencies above escalations, the newest first within each.
+    const list = [...S.alerts.values()].reverse().sort((x, y) => Number(y.kind === 'emergency') - Number(x.kind === 'emergency'));
+    for (const a of list) {
       const mine = S.sessions.has(a.sid);
-      ul.append(el('li', { class: 'alert ' + a.kind, dataset: { sid: a.sid, agent: a.agent } },
-        el('strong', { text: t('alert.title') }),
+      const em = a.kind === 'emergency';
+      ul.append(el('li', { class: 'alert ' + a.kind, role: em ? 'alert' : null, dataset: { sid: a.sid, agent: a.agent, category: em ? a.category : null } },
+        em ? el('span', { class: 'alert-icon', 'aria-hidden': 'true', text: '!' }) : null,
+        el('strong', { text: em ? t('alert.emergencyTitle') : t('alert.title') }),
+        em ? el('span', { class: 'alert-category', text: categoryName(a.category) }) : null,
         el('span', { class: 'alert-text', text: alertText(a) }),
         mine ? el('button', { type: 'button', class: 'open', text: t('alert.open'), onclick: () => { showView('desk'); select(a.sid); } }) : null,
         isSupervisor() && !mine ? el('button', { type: 'button', class: 'primary takeover', text: t('wall.takeover'), onclick: () => takeOver(a.sid) }) : null,
-        isSupervisor() ? el('button', { type: 'button', class: 'ghost to-wall', text: t('alert.toWall'), onclick: () => showView('wall') }) : null,
+        isSupervisor() ? el('button', { type: 'button', class: 'ghost to-wall', text: t('alert.toWall'), onclick: () => { S.wallFocus = a.sid; showView('wall'); } }) : null,
         el('button', { type: 'button', class: 'x', 'aria-label': t('alert.dismiss'), text: '×', onclick: () => dropAlert(a.sid) })));
     }
     ul.hidden = S.alerts.size === 0;
@@ -639,6 +726,7 @@
   function showView(v) {
     if (v === 'wall' && !isSupervisor()) v = 'desk';
     S.view = v;
+    if (v !== 'wall') S.wallFocus = S.wallScrolled = '';
     $('desk').hidden = v !== 'desk';
     $('wall').hidden = v !== 'wall';
     document.querySelectorAll('#views .view').forEach((b) => {
@@ -694,11 +782,14 @@
     if (S.sock.send({ type: 'transfer', session_id: sid, data: { to_agent: to } })) banner('info', t('wall.reassigning', { id: shortID(sid), to }));
   }
 
-  // atRisk: escalated, alerted, or due within two minutes.
+  // atRisk: an emergency, escalated, alerted, or due within two minutes.
   function atRisk(c) {
     const due = parseTime(c.due);
-    return !!c.escalated || S.alerts.has(c.session_id) || (due > 0 && due - Clock.now() < 120000);
+    return !!c.emergency || !!c.escalated || S.alerts.has(c.session_id) || (due > 0 && due - Clock.now() < 120000);
   }
+
+  // riskRank orders the wall: emergencies, then the other chats at risk, then the rest.
+  const riskRank = (c) => (c.emergency ? 2 : atRisk(c) ? 1 : 0);
 
   function dueText(c) {
     const due = parseTime(c.due);
@@ -725,9 +816,21 @@
       el('td', { class: 'num' + (a.capacity && a.load >= a.capacity ? ' full' : ''), text: (a.load || 0) + ' / ' + (a.capacity || 0) }))));
     const me = S.agent ? S.agent.id : '';
     const others = (w.agents || []).filter((a) => a.connected);
-    const chats = [...(w.chats || [])];
+    // An emergency this console was alerted to counts before the wall's next refresh says so.
+    let stale = false;
+    const chats = (w.chats || []).map((c) => {
+      const a = S.alerts.get(c.session_id);
+      if (c.emergency) S.emergencies.set(c.session_id, c.emergency);
+      if (a && a.kind === 'emergency' && (a.state !== c.state || a.agent !== (c.agent_id || ''))) { // the banner follows the chat
+        a.state = c.state;
+        a.agent = c.agent_id || '';
+        stale = true;
+      }
+      return !c.emergency && a && a.kind === 'emergency' ? Object.assign({}, c, { emergency: a.category }) : c;
+    });
     // The server sends the chats at risk first; an alert this console holds counts too.
-    chats.sort((x, y) => Number(atRisk(y)) - Number(atRisk(x)));
+    chats.sort((x, y) => riskRank(y) - riskRank(x));
+    if (stale) renderAlerts();
     const cb = $('wall-chats').tBodies[0];
     cb.replaceChildren(...chats.map((c) => {
       const sid = c.session_id;
@@ -738,10 +841,12 @@
       sel.value = choice;
       sel.addEventListener('change', () => S.reassign.set(sid, sel.value));
       const since = parseTime(c.waiting_since);
-      return el('tr', { class: 'wall-chat' + (atRisk(c) ? ' at-risk' : '') + (c.escalated || S.alerts.has(sid) ? ' escalated' : ''),
-        dataset: { sid, state: c.state, agent: c.agent_id || '' } },
+      const escalated = c.escalated || (S.alerts.has(sid) && S.alerts.get(sid).kind !== 'emergency');
+      return el('tr', { class: 'wall-chat' + (atRisk(c) ? ' at-risk' : '') + (escalated ? ' escalated' : '') + (c.emergency ? ' emergency' : '') +
+          (S.wallFocus === sid ? ' focus' : ''), dataset: { sid, state: c.state, agent: c.agent_id || '', emergency: c.emergency || null } },
       el('td', {}, el('strong', { text: '#' + shortID(sid) }), el('span', { class: 'chip', text: channelName(c.channel) }),
-        c.escalated || S.alerts.has(sid) ? el('span', { class: 'chip escalated', text: t('wall.escalated') }) : null),
+        c.emergency ? el('span', { class: 'chip emergency', text: t('emergency.badge', { category: categoryName(c.emergency) }) }) : null,
+        escalated ? el('span', { class: 'chip escalated', text: t('wall.escalated') }) : null),
       el('td', { text: t('state.' + c.state) }),
       el('td', { text: c.agent_id || '—' }),
       el('td', { class: 'num wall-since', dataset: { since: since || '' }, text: since ? mmss((Clock.now() - since) / 1000) : '—' }),
@@ -755,6 +860,8 @@
         el('button', { type: 'button', class: 'reassign', text: t('wall.reassign'), onclick: () => reassign(sid, sel.value) })));
     }));
     $('wall-chats-empty').hidden = chats.length > 0;
+    const focus = S.wallFocus && cb.querySelector('tr.wall-chat[data-sid="' + CSS.escape(S.wallFocus) + '"]');
+    if (focus && S.wallScrolled !== S.wallFocus) { focus.scrollIntoView({ block: 'nearest' }); S.wallScrolled = S.wallFocus; }
   }
 
   // wallClocks updates the wall's countdowns between refreshes.
