@@ -66,6 +66,27 @@ func newDesk(t *testing.T, agents, lang string, tune ...func(*livechat.Config)) 
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 
+	return newDeskOn(t, hub, srv.URL, chrome, lang)
+}
+
+// newDeskOn starts Chromium (lang: the browser's language) for the pages
+// served at base: newDesk's front server, or a whole gateway's, whose hub
+// is then nil (its people speak from Go through livechattest.Gateway).
+func newDeskOn(t *testing.T, hub *lt.Hub, base, chrome, lang string) *desk {
+	t.Helper()
+	d := &desk{t: t, hub: hub, base: base, root: startChrome(t, chrome, lang), logs: &consoleLog{}}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			require.Empty(t, d.logs.all(), "the pages logged errors")
+		}
+	})
+	return d
+}
+
+// startChrome starts headless Chromium with lang as the browser's language
+// (navigator.language) and returns its first tab, alive for 45 s at most.
+func startChrome(t *testing.T, chrome, lang string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
@@ -80,13 +101,7 @@ func newDesk(t *testing.T, agents, lang string, tune ...func(*livechat.Config)) 
 	root, cancel := context.WithTimeout(bctx, 45*time.Second)
 	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
 	require.NoError(t, chromedp.Do(root, chromedp.Navigate("about:blank")))
-	d := &desk{t: t, hub: hub, base: srv.URL, root: root, logs: &consoleLog{}}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			require.Empty(t, d.logs.all(), "the pages logged errors")
-		}
-	})
-	return d
+	return root
 }
 
 // tab opens a new tab with its own cookies and storage (another person).
