@@ -58,7 +58,8 @@ func (h *Hub) agentHello(ctx context.Context, c *conn, f Frame) error {
 			rec := *s.rec
 			s.mu.Unlock()
 			c.enqueue(frameBytes(Frame{Type: TypeOffer, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{
-				"session_id": sid, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt, "preview": rec.Preview, "video": rec.Video})}))
+				"session_id": sid, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt, "preview": rec.Preview, "video": rec.Video,
+				"priority": rec.Priority, "emergency": rec.Meta[metaEmergency]})}))
 		}
 	}
 	h.route(ctx)

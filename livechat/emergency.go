@@ -42,7 +42,13 @@ func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) bool {
 	s.emergency = category
 	s.priority = max(s.priority, emergencyPriority)
 	s.mu.Lock()
-	err := h.persist(ctx, s, func(r *sessions.Session) { r.Priority = s.priority }, func(tx *store.Tx, r *sessions.Session) error {
+	err := h.persist(ctx, s, func(r *sessions.Session) {
+		r.Priority = s.priority
+		if r.Meta == nil {
+			r.Meta = map[string]string{}
+		}
+		r.Meta[metaEmergency] = category
+	}, func(tx *store.Tx, r *sessions.Session) error {
 		if fromEnvelope {
 			return nil
 		}
@@ -70,6 +76,9 @@ func (h *Hub) tellEmergency(ctx context.Context, sid string) {
 		h.log.Warn("livechat: cannot tell the citizen where to call", "session", sid, "err", err)
 	}
 }
+
+// metaEmergency is the Session.Meta key of an emergency chat's category.
+const metaEmergency = "emergency"
 
 // metaRepeatOf is the Session.Meta key of the earlier requests triage
 // linked the conversation's envelope to (comma-separated ids, newest first).

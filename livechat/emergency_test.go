@@ -48,7 +48,9 @@ func TestEmergencyChatJumpsTheQueue(t *testing.T) {
 
 	// a1 frees up: the emergency is offered first although it came later.
 	a1.Send(livechat.Frame{Type: livechat.TypeClose, SessionID: busy})
-	require.Equal(t, w2.SessionID, a1.Expect(livechat.TypeOffer, wait).SessionID)
+	off := a1.Expect(livechat.TypeOffer, wait)
+	require.Equal(t, w2.SessionID, off.SessionID)
+	require.Equal(t, "fire", lt.Data(t, off)["emergency"], "the offer names the emergency")
 	w := h.Wall()
 	require.Equal(t, w2.SessionID, w.Chats[0].SessionID, "the emergency heads the wall")
 	require.Equal(t, "fire", w.Chats[0].Emergency)

@@ -69,6 +69,9 @@ func (h *Hub) agentView(r *sessions.Session) map[string]any {
 	if hist := h.history(r); len(hist) > 0 {
 		v["history"] = hist
 	}
+	if c := r.Meta[metaEmergency]; c != "" {
+		v["emergency"] = c
+	}
 	if r.Video && h.video.Welcome != nil {
 		for k, x := range h.video.Welcome(r) {
 			v[k] = x
