@@ -46,7 +46,8 @@ const (
 type Envelope struct {
 	Schema string `json:"schema" validate:"eq=envelope/v1"`
 	ID     string `json:"id" validate:"min=16,max=64"`
-	// Number is the short request number (contract §11); not assigned yet.
+	// Number is the short request number (contract §11, number.go), which
+	// the intake log assigns as it accepts the envelope.
 	Number         string     `json:"number,omitempty" validate:"omitempty,numeric,min=8,max=14"`
 	IdempotencyKey string     `json:"idempotency_key" validate:"min=1,max=256"`
 	Channel        string     `json:"channel" validate:"oneof=web app wechat_miniprogram suishenban yiwangtongban sign_language sms"`
@@ -157,7 +158,10 @@ func (k CitizenKeyer) Key(channel, userID string) string {
 
 // Receipt is what an intake endpoint answers once the envelope is durable.
 type Receipt struct {
-	ID               string    `json:"id"`
+	ID string `json:"id"`
+	// Number is the request number the citizen quotes (contract §11); empty
+	// only for a repeat of a request accepted before numbers existed.
+	Number           string    `json:"number,omitempty"`
 	Status           string    `json:"status"`
 	ReceivedAt       time.Time `json:"received_at"`
 	FirstResponseDue time.Time `json:"first_response_due"`
@@ -169,7 +173,7 @@ type Receipt struct {
 
 // ReceiptFor returns the receipt of an accepted envelope.
 func ReceiptFor(e *Envelope) Receipt {
-	return Receipt{ID: e.ID, Status: StatusAccepted, ReceivedAt: e.ReceivedAt,
+	return Receipt{ID: e.ID, Number: e.Number, Status: StatusAccepted, ReceivedAt: e.ReceivedAt,
 		FirstResponseDue: e.SLA.FirstResponseDue, HandlingDue: e.SLA.HandlingDue, Notice: NoticeFor(e)}
 }
 

@@ -10,7 +10,10 @@ import (
 )
 
 // Accept records env durably, or returns the earlier receipt if its
-// idempotency key was seen. env must be complete and valid (id, dues, key).
+// idempotency key was seen. env must be complete and valid (id, dues, key);
+// Accept gives it its request number (env.Number, overwritten: numbers are
+// the log's to hand out), and a repeat gets the first request's number in
+// its receipt.
 // Everything is encoded before the transaction: the store runs transactions
 // one group at a time, so work done inside one delays every request.
 func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
@@ -84,6 +87,8 @@ func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions
 type prepared struct {
 	env     *normalize.Envelope
 	opts    AcceptOptions
+	day     string // the number's day and sequence, recorded with it
+	seq     uint64
 	idem    []byte   // idemEntry
 	req     []byte   // Request
 	records [][]byte // the envelope's outbox record, then its events'
@@ -92,6 +97,12 @@ type prepared struct {
 func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
 	now := l.now()
 	p := &prepared{env: env, opts: opts}
+	// First, so that everything encoded below (the envelope on Kafka, the
+	// status record) and every later reader of env (receipt texts) carry it.
+	var err error
+	if env.Number, p.day, p.seq, err = l.numbers.next(env.ReceivedAt); err != nil {
+		return nil, err
+	}
 	status := normalize.StatusAccepted
 	l.mu.RLock()
 	preps := l.preps
@@ -105,8 +116,7 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 		extra = append(extra, evs...)
 	}
 	p.idem, _ = json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: now.Unix()})
-	var err error
-	p.req, err = json.Marshal(&Request{ID: env.ID, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
+	p.req, err = json.Marshal(&Request{ID: env.ID, Number: env.Number, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
 		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
 		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
 		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra, Notice: normalize.NoticeFor(env)})
@@ -166,7 +176,7 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 		if err := l.AppendEvent(tx, dup); err != nil {
 			return Result{}, err
 		}
-		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Status: normalize.StatusAccepted,
+		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Number: req.Number, Status: normalize.StatusAccepted,
 			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue, Notice: req.Notice}}, nil
 	}
 	if err := idem.Put([]byte(env.IdempotencyKey), p.idem); err != nil {
@@ -175,6 +185,9 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 	reqs := tx.Bucket([]byte(bucketRequests))
 	reqs.FillPercent = appendFill // ids are time-ordered (UUIDv7)
 	if err := reqs.Put([]byte(env.ID), p.req); err != nil {
+		return Result{}, err
+	}
+	if err := putNumber(tx, env.Number, p.day, p.seq, env.ID); err != nil {
 		return Result{}, err
 	}
 	for _, r := range p.records {

@@ -31,7 +31,7 @@ const (
 )
 
 // Buckets lists the buckets the store must have for this package.
-var Buckets = []string{bucketOutbox, bucketIdem, bucketRequests, bucketNonces, bucketMeta}
+var Buckets = []string{bucketOutbox, bucketIdem, bucketRequests, bucketNonces, bucketMeta, bucketNumberDays, bucketNumbers}
 
 var keyRelayed = []byte("relayed_seq")
 
@@ -63,6 +63,7 @@ type Topics struct{ Envelopes, Events string }
 // its clocks.
 type Request struct {
 	ID               string            `json:"id"`
+	Number           string            `json:"number,omitempty"` // contract §11; empty for requests accepted before numbers existed
 	Channel          string            `json:"channel"`
 	Status           string            `json:"status"`
 	ReceivedAt       time.Time         `json:"received_at"`
@@ -75,9 +76,9 @@ type Request struct {
 	ChannelUserID    string            `json:"channel_user_id,omitempty"` // where replies go (openid, phone, …)
 	SessionID        string            `json:"session_id,omitempty"`
 	IdempotencyKey   string            `json:"idempotency_key"`
-	Reply            string            `json:"reply,omitempty"` // the last reply from the ticket system, for status pages
+	Reply            string            `json:"reply,omitempty"`  // the last reply from the ticket system, for status pages
 	Notice           string            `json:"notice,omitempty"` // what the citizen must read at once (an emergency's)
-	Extra            map[string]string `json:"extra,omitempty"` // channel specifics (partner request_id, …)
+	Extra            map[string]string `json:"extra,omitempty"`  // channel specifics (partner request_id, …)
 }
 
 type idemEntry struct {
@@ -125,12 +126,14 @@ type Log struct {
 	preps    []func(*normalize.Envelope) (string, []*normalize.Event)
 	accepted []func(*normalize.Envelope)
 
+	numbers *numberer
+
 	wake chan struct{}
 }
 
 // New returns the log over db with the gateway's clock.
 func New(db *store.DB, topics Topics, clk clock.Clock) *Log {
-	return &Log{db: db, topics: topics, now: clk.Now, wake: make(chan struct{}, 1)}
+	return &Log{db: db, topics: topics, now: clk.Now, numbers: newNumberer(db), wake: make(chan struct{}, 1)}
 }
 
 // OnAccept registers a hook that runs in the transaction of every new envelope.
@@ -409,6 +412,9 @@ func (l *Log) Compact(ctx context.Context, retention time.Duration) (int, error)
 				var r Request
 				if json.Unmarshal(v, &r) == nil && r.UpdatedAt.Before(reqCutoff) && r.HandledAt != nil {
 					if err := c.Delete(); err != nil {
+						return err
+					}
+					if err := deleteNumber(tx, r.Number, r.ID); err != nil {
 						return err
 					}
 					*n++

@@ -1,0 +1,132 @@
+package intakelog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/normalize"
+)
+
+// Buckets of request numbers (normalize/number.go has the format).
+const (
+	bucketNumberDays = "number_days" // YYMMDD → highest sequence used (8 bytes BE); never compacted
+	bucketNumbers    = "numbers"     // number → envelope id (look-ups); compacted with the request
+)
+
+// errNumberTaken: a number about to be stored belongs to another request.
+// The counter never hands one out twice, so this means the store was
+// changed behind the gateway's back; the request fails rather than share.
+var errNumberTaken = errors.New("intakelog: request number already belongs to another request")
+
+// numberer hands out request numbers: per day, a counter in memory, loaded
+// from the store the first time the day is needed (bucketNumberDays holds
+// the highest sequence any committed transaction used) and advanced under a
+// mutex, so that concurrent requests never share one. The accepting
+// transaction records the sequence (see putNumber), so a restart continues
+// above every number that was ever acknowledged. A sequence whose
+// transaction fails, or which a repeated idempotency key makes unnecessary,
+// is a gap: it is never handed out again by this process, and it was never
+// shown to anyone.
+type numberer struct {
+	mu   sync.Mutex
+	last map[string]uint64 // day → highest sequence handed out
+	load func(day string) (uint64, error)
+}
+
+func newNumberer(db *store.DB) *numberer {
+	return &numberer{last: map[string]uint64{}, load: func(day string) (uint64, error) {
+		var seq uint64
+		err := db.View(func(tx *store.Tx) error {
+			seq = storedSeq(tx, day)
+			return nil
+		})
+		return seq, err
+	}}
+}
+
+// next returns the next number of the day of at. A day's entry is kept for
+// the life of the process (one per day): dropping it while a transaction
+// with one of its numbers is still to commit could hand that number out
+// again.
+func (n *numberer) next(at time.Time) (number, day string, seq uint64, err error) {
+	day = normalize.NumberDay(at)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	last, ok := n.last[day]
+	if !ok {
+		if last, err = n.load(day); err != nil {
+			return "", "", 0, fmt.Errorf("intakelog: cannot load the request numbers of %s: %w", day, err)
+		}
+	}
+	seq = last + 1
+	number, err = normalize.FormatNumber(day, seq)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("intakelog: %w", err)
+	}
+	n.last[day] = seq
+	return number, day, seq, nil
+}
+
+func storedSeq(tx *store.Tx, day string) uint64 {
+	v := tx.Bucket([]byte(bucketNumberDays)).Get([]byte(day))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// putNumber records, in the accepting transaction, that number (the seq-th
+// of day) belongs to envelope id. Transactions commit in any order, so the
+// day's high-water mark only ever rises.
+func putNumber(tx *store.Tx, number, day string, seq uint64, id string) error {
+	nb := tx.Bucket([]byte(bucketNumbers))
+	nb.FillPercent = appendFill // numbers rise within a day and from day to day
+	if prev := nb.Get([]byte(number)); prev != nil && string(prev) != id {
+		return fmt.Errorf("%w: %s", errNumberTaken, number)
+	}
+	if err := nb.Put([]byte(number), []byte(id)); err != nil {
+		return err
+	}
+	if storedSeq(tx, day) >= seq {
+		return nil
+	}
+	return tx.Bucket([]byte(bucketNumberDays)).Put([]byte(day), binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// RequestByNumber returns the status record of the request with the given
+// number: ErrNotFound when there is none (or it was compacted away), an
+// error wrapping normalize.ErrBadNumber when number is not a well-formed
+// request number (its check digit says a digit was mistyped).
+func (l *Log) RequestByNumber(number string) (*Request, error) {
+	if _, _, err := normalize.ParseNumber(number); err != nil {
+		return nil, err
+	}
+	var req *Request
+	err := l.db.View(func(tx *store.Tx) error {
+		id := tx.Bucket([]byte(bucketNumbers)).Get([]byte(number))
+		if id == nil {
+			return fmt.Errorf("%w: number %s", ErrNotFound, number)
+		}
+		var err error
+		req, err = getRequest(tx, string(id))
+		return err
+	})
+	return req, err
+}
+
+// deleteNumber forgets the look-up entry of a compacted request (the day's
+// high-water mark stays: the number is never handed out again).
+func deleteNumber(tx *store.Tx, number, id string) error {
+	if number == "" {
+		return nil
+	}
+	nb := tx.Bucket([]byte(bucketNumbers))
+	if v := nb.Get([]byte(number)); v == nil || string(v) != id {
+		return nil
+	}
+	return nb.Delete([]byte(number))
+}
