@@ -398,7 +398,16 @@ func TestDeskMetricsAndAuditLog(t *testing.T) {
 # TYPE gateway_livechat_agents gauge
 gateway_livechat_agents{connected="true",presence="available"} 1
 gateway_livechat_agents{connected="true",presence="away"} 1
-`), "gateway_livechat_agents"))
+# HELP gateway_livechat_waiting_sessions Chats waiting for an agent, by queue (the skills they require; general: none).
+# TYPE gateway_livechat_waiting_sessions gauge
+gateway_livechat_waiting_sessions{queue="general"} 2
+# HELP gateway_livechat_oldest_wait_seconds How long the longest-waiting chat of each queue has waited.
+# TYPE gateway_livechat_oldest_wait_seconds gauge
+gateway_livechat_oldest_wait_seconds{queue="general"} 0
+# HELP gateway_livechat_active_sessions Chats an agent is answering.
+# TYPE gateway_livechat_active_sessions gauge
+gateway_livechat_active_sessions 0
+`), "gateway_livechat_agents", "gateway_livechat_waiting_sessions", "gateway_livechat_oldest_wait_seconds", "gateway_livechat_active_sessions"))
 	require.EqualValues(t, 1, testutil.ToFloat64(counterVecOf(t, h, "gateway_livechat_offers_total", "declined")))
 	require.GreaterOrEqual(t, testutil.ToFloat64(counterVecOf(t, h, "gateway_livechat_offers_total", "accepted")), 1.0)
 
