@@ -161,3 +161,33 @@ func (x *index) repeats(env *normalize.Envelope, p repeat.Print, phone string, c
 	}
 	return ids
 }
+
+// requests returns the ids of every request the index holds of the citizen
+// key and of the keys a phone verified for it links to, newest first.
+func (x *index) requests(key string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	keys := []string{key}
+	for _, ph := range x.phonesOfKey[key] {
+		for _, k := range x.keysOfPhone[ph] {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	var found []seen
+	for _, k := range keys {
+		found = append(found, x.byKey[k]...)
+	}
+	slices.SortFunc(found, func(a, b seen) int {
+		if c := b.at.Compare(a.at); c != 0 {
+			return c
+		}
+		return strings.Compare(b.id, a.id)
+	})
+	ids := make([]string, len(found))
+	for i, s := range found {
+		ids[i] = s.id
+	}
+	return ids
+}

@@ -160,6 +160,12 @@ func (t *Triager) AfterAccept(env *normalize.Envelope) {
 	}
 }
 
+// Requests returns the ids of a citizen's requests across channels, newest
+// first: those of citizenKey and of every key a verified phone of it links
+// to. It knows what the repeat index knows: the requests of the last
+// triage.repeat_window (kept across restarts), none older.
+func (t *Triager) Requests(citizenKey string) []string { return t.index.requests(citizenKey) }
+
 // Emergency matches a later chat message against the rules.
 func (t *Triager) Emergency(text string) (normalize.Emergency, bool) {
 	m, ok := t.d.Rules.Match(text)
