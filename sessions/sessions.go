@@ -255,3 +255,16 @@ func Compact(tx *store.Tx, cutoff time.Time, limit int) (int, error) {
 	}
 	return len(gone), nil
 }
+
+// ForEach calls fn for every stored session, open and closed, in id order
+// (agents' history and search of chats). fn must not keep the session past
+// the transaction's end unless it copies it (it is decoded afresh each time).
+func ForEach(tx *store.Tx, fn func(*Session) error) error {
+	return tx.Bucket([]byte(bucketSessions)).ForEach(func(_, v []byte) error {
+		var s Session
+		if json.Unmarshal(v, &s) != nil {
+			return nil // a corrupt record is skipped, as ForEachOpen does
+		}
+		return fn(&s)
+	})
+}
