@@ -100,7 +100,8 @@ type ChatResult struct {
 // CitizenMessage returns once the message is durable.
 type Conversations interface {
 	CitizenMessage(ctx context.Context, m InboundMessage) (ChatResult, error)
-	// OpenConversation opens (or returns) the citizen's conversation without a
-	// message, e.g. on WeChat's user_enter_tempsession event.
+	// OpenConversation returns the citizen's open conversation, if any, on
+	// an entry without a message (WeChat's user_enter_tempsession); it
+	// opens none: a conversation starts with the citizen's first message.
 	OpenConversation(ctx context.Context, m InboundMessage) (ChatResult, error)
 }

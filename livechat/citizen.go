@@ -368,17 +368,17 @@ func dedupKey(m channels.InboundMessage) string {
 	return m.Channel + ":" + m.DedupKey
 }
 
-// OpenConversation opens or returns the citizen's conversation without a message.
-func (h *Hub) OpenConversation(ctx context.Context, m channels.InboundMessage) (channels.ChatResult, error) {
-	s, isNew, err := h.conversationFor(ctx, m)
-	if err != nil {
-		return channels.ChatResult{}, err
-	}
+// OpenConversation is a citizen entering the chat without writing
+// (WeChat's user_enter_tempsession): it returns their open conversation, if
+// any, and opens none: a conversation, and its offer to an agent, start
+// with the citizen's first message.
+func (h *Hub) OpenConversation(_ context.Context, m channels.InboundMessage) (channels.ChatResult, error) {
 	h.mu.Lock()
-	s.opening = false // no message to wait for
-	h.route(ctx)
-	h.mu.Unlock()
-	return channels.ChatResult{SessionID: s.id, NewSession: isNew}, nil
+	defer h.mu.Unlock()
+	if o := h.open["c\x00"+m.Channel+"\x00"+m.ChannelUserID]; o != nil && o.state != sessions.StateClosed {
+		return channels.ChatResult{SessionID: o.id}, nil
+	}
+	return channels.ChatResult{}, nil
 }
 
 func (h *Hub) conversationFor(ctx context.Context, m channels.InboundMessage) (*sess, bool, error) {

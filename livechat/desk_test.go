@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
@@ -443,4 +444,27 @@ func counterVecOf(t *testing.T, h *lt.Hub, name, label string) prometheus.Collec
 	v, ok := counterOf(t, h, name).(*prometheus.CounterVec)
 	require.True(t, ok)
 	return v.WithLabelValues(label)
+}
+
+// A WeChat citizen entering the chat opens nothing; their first message
+// opens the conversation and its offer carries it.
+func TestEnteringWithoutWritingOpensNothing(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "")
+	a1, _ := deskAgent(t, h, "a1")
+	in := channels.InboundMessage{Channel: "wechat_miniprogram", ChannelUserID: "oUSER"}
+	res, err := h.OpenConversation(t.Context(), in)
+	require.NoError(t, err)
+	require.Empty(t, res.SessionID)
+	noFrame(t, a1, livechat.TypeOffer, 200*time.Millisecond)
+
+	in.Text, in.DedupKey = "小区门口积水很深", "m1"
+	res, err = h.CitizenMessage(t.Context(), in)
+	require.NoError(t, err)
+	require.True(t, res.NewSession)
+	off := a1.Expect(livechat.TypeOffer, wait)
+	require.Equal(t, res.SessionID, off.SessionID)
+	require.Equal(t, "小区门口积水很深", lt.Data(t, off)["preview"])
+	again, err := h.OpenConversation(t.Context(), channels.InboundMessage{Channel: "wechat_miniprogram", ChannelUserID: "oUSER"})
+	require.NoError(t, err)
+	require.Equal(t, res.SessionID, again.SessionID, "entering again finds the open conversation")
 }
