@@ -339,5 +339,24 @@ func (h *Hub) startGrace(a *agent) {
 func sessionView(r *sessions.Session) map[string]any {
 	return map[string]any{"session_id": r.ID, "state": r.State, "channel": r.Channel, "agent_id": r.AgentID,
 		"skills": r.Skills, "queued_at": r.QueuedAt, "last_seq": r.LastSeq, "envelope_id": r.EnvelopeID,
+		"number": r.Meta[metaNumber],
 		"last_citizen_at": r.LastCitizenAt, "last_agent_at": r.LastAgentAt, "preview": r.Preview, "video": r.Video}
+}
+
+// metaNumber is the Session.Meta key of the request number of the chat's
+// envelope (contract §11), recorded with the envelope id by withNumber.
+const metaNumber = "number"
+
+// withNumber records the request number of r's envelope on r, copying its
+// Meta (r may be a copy of the committed record, whose map it shares).
+func withNumber(r *sessions.Session, number string) {
+	if number == "" {
+		return
+	}
+	m := cloneMap(r.Meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[metaNumber] = number
+	r.Meta = m
 }

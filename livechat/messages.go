@@ -93,6 +93,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 			return err
 		}
 		n.EnvelopeID = res.Receipt.ID
+		withNumber(&n, res.Receipt.Number)
 		if tr := env.Triage; tr != nil && len(tr.RepeatOf) > 0 { // the agent sees the citizen's history
 			n.Meta = cloneMap(n.Meta)
 			if n.Meta == nil {

@@ -145,6 +145,7 @@ func (h *Hub) videoEnvelopeTx(tx *store.Tx, r *sessions.Session) (func(), error)
 		return nil, err
 	}
 	r.EnvelopeID = res.Receipt.ID
+	withNumber(r, res.Receipt.Number)
 	r.Preview = sessions.VideoEnvelopeText
 	return func() { h.d.Intake.Committed(env, res) }, nil
 }
