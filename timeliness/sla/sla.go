@@ -140,13 +140,20 @@ func (s *Service) acknowledge(env *normalize.Envelope) (string, []*normalize.Eve
 	return normalize.StatusAcknowledged, []*normalize.Event{ev}
 }
 
-// Receipt is the automatic receipt text a citizen gets at once.
+// Receipt is the automatic receipt text a citizen gets at once (in the
+// chat, and as an SMS or WeChat message): it quotes the request number
+// (contract §11), which the intake log gave env as it accepted it, so that
+// the citizen has one short number to read out to anyone.
 func Receipt(env *normalize.Envelope) string {
-	if env.Channel == normalize.ChannelSMS { // one short message: SMS is paid per part
-		return "您的诉求已受理，编号" + env.ID[len(env.ID)-12:] + "，将在24小时内办理。"
+	n := env.Number
+	if n == "" { // not through the intake log (never in the gateway)
+		n = env.ID
 	}
-	return "【12345】您的诉求已受理，编号 " + env.ID + "。工作人员将尽快回复，并在24小时内办理。" +
-		"Your request " + env.ID + " was received; an agent will answer shortly and it will be handled within 24 hours."
+	if env.Channel == normalize.ChannelSMS { // one short message: SMS is paid per part
+		return "您的诉求已登记，编号" + n + "，将在24小时内办理。"
+	}
+	return "【12345】您的诉求已登记，编号 " + n + "。工作人员将尽快回复，并在24小时内办理。" +
+		"Your request is registered as number " + n + "; an agent will answer shortly and it will be handled within 24 hours."
 }
 
 func (s *Service) event(tx *store.Tx, typ string, req *intakelog.Request, sessionID, clock string, due time.Time, extra map[string]any) error {
