@@ -23,8 +23,9 @@ type StatusWebhook struct {
 
 // StatusData says what became of a forwarded request.
 type StatusData struct {
-	ID        string    `json:"id"`         // envelope id
-	RequestID string    `json:"request_id"` // the partner's id
+	ID        string    `json:"id"`               // envelope id
+	Number    string    `json:"number,omitempty"` // the request number the citizen quotes (contract §11)
+	RequestID string    `json:"request_id"`       // the partner's id
 	Status    string    `json:"status"`
 	At        time.Time `json:"at"`
 	Reply     string    `json:"reply,omitempty"`
@@ -40,6 +41,7 @@ type TimelinessWebhook struct {
 // TimelinessData is a warning or breach of one of the request's clocks.
 type TimelinessData struct {
 	ID        string    `json:"id"`
+	Number    string    `json:"number,omitempty"`
 	RequestID string    `json:"request_id"`
 	Clock     string    `json:"clock"` // first_response, next_response, handling
 	State     string    `json:"state"` // warning, breached
@@ -65,7 +67,7 @@ func (c *Channel) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
 	// The gateway acknowledges every request at once (its automatic
 	// receipt), so the partner hears both, in order, from this transaction.
 	for _, status := range []string{normalize.StatusAccepted, normalize.StatusAcknowledged} {
-		m, err := c.statusMessage(env.ID, env.Source.NativeID, status, env.ReceivedAt, "")
+		m, err := c.statusMessage(env.ID, env.Number, env.Source.NativeID, status, env.ReceivedAt, "")
 		if err != nil {
 			return err
 		}
@@ -111,7 +113,7 @@ func (c *Channel) notifyStatus(ctx context.Context, req *intakelog.Request, stat
 	if c.q == nil {
 		return nil
 	}
-	m, err := c.statusMessage(req.ID, req.Extra["request_id"], status, at, reply)
+	m, err := c.statusMessage(req.ID, req.Number, req.Extra["request_id"], status, at, reply)
 	if err != nil {
 		return err
 	}
@@ -133,7 +135,7 @@ func (c *Channel) NotifyTimeliness(ctx context.Context, envelopeID, clock, state
 		return nil
 	}
 	payload, err := json.Marshal(TimelinessWebhook{Type: delivery.TypeTimeliness, Timestamp: c.d.Clock.Now().UTC(),
-		Data: TimelinessData{ID: req.ID, RequestID: req.Extra["request_id"], Clock: clock, State: state, Due: due.UTC()}})
+		Data: TimelinessData{ID: req.ID, Number: req.Number, RequestID: req.Extra["request_id"], Clock: clock, State: state, Due: due.UTC()}})
 	if err != nil {
 		return err
 	}
@@ -152,9 +154,9 @@ func (c *Channel) request(envelopeID string) (*intakelog.Request, error) {
 	return req, nil
 }
 
-func (c *Channel) statusMessage(envelopeID, requestID, status string, at time.Time, reply string) (delivery.Message, error) {
+func (c *Channel) statusMessage(envelopeID, number, requestID, status string, at time.Time, reply string) (delivery.Message, error) {
 	payload, err := json.Marshal(StatusWebhook{Type: delivery.TypeStatus, Timestamp: c.d.Clock.Now().UTC(),
-		Data: StatusData{ID: envelopeID, RequestID: requestID, Status: status, At: at.UTC(), Reply: reply}})
+		Data: StatusData{ID: envelopeID, Number: number, RequestID: requestID, Status: status, At: at.UTC(), Reply: reply}})
 	if err != nil {
 		return delivery.Message{}, err
 	}

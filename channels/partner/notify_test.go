@@ -25,6 +25,9 @@ func TestStatusWebhooksToPartner(t *testing.T) {
 	code, out := f.post(t, "suishenban", "msg_w1", clk.Now(), defaultBody, mustSecret(t, secretA))
 	require.Equal(t, 202, code, out)
 	id := out["id"].(string)
+	number, _ := out["number"].(string) // the request number, in every webhook (contract §11)
+	_, _, err := normalize.ParseNumber(number)
+	require.NoError(t, err, "the 202 has the request number: %v", out)
 	received := clk.Now()
 	pending, err := f.q.Pending("", 10)
 	require.NoError(t, err)
@@ -58,12 +61,12 @@ func TestStatusWebhooksToPartner(t *testing.T) {
 	require.Equal(t, "acknowledged", st[1]["data"].(map[string]any)["status"], "the automatic receipt")
 	st = [5]map[string]any{st[0], st[2], st[3], st[4]}
 	require.Equal(t, map[string]any{"type": "request.status", "timestamp": received.Format(time.RFC3339),
-		"data": map[string]any{"id": id, "request_id": "SSB-20250301-0001", "status": "accepted",
+		"data": map[string]any{"id": id, "number": number, "request_id": "SSB-20250301-0001", "status": "accepted",
 			"at": received.Format(time.RFC3339)}}, st[0])
-	require.Equal(t, map[string]any{"id": id, "request_id": "SSB-20250301-0001", "status": "dispatched",
+	require.Equal(t, map[string]any{"id": id, "number": number, "request_id": "SSB-20250301-0001", "status": "dispatched",
 		"at": clk.Now().Format(time.RFC3339), "reply": "已派至区城管局"}, st[1]["data"])
 	require.Equal(t, map[string]any{"type": "request.timeliness", "timestamp": clk.Now().Format(time.RFC3339),
-		"data": map[string]any{"id": id, "request_id": "SSB-20250301-0001", "clock": "handling", "state": "warning",
+		"data": map[string]any{"id": id, "number": number, "request_id": "SSB-20250301-0001", "clock": "handling", "state": "warning",
 			"due": due.Format(time.RFC3339)}}, st[2])
 	require.Equal(t, "resolved", st[3]["data"].(map[string]any)["status"])
 	cb.mu.Lock()
