@@ -16,6 +16,7 @@ import (
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/internal/logsample"
+	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/schemas"
 )
 
@@ -45,6 +46,7 @@ func (g *Gateway) buildHTTP() {
 	})
 	e.GET("/v1/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openAPI) })
 	e.GET("/v1/requests/:id", g.requestStatus)
+	e.GET("/v1/requests", g.requestByNumber)
 	g.echo = e
 	g.refusals = logsample.New(time.Second, g.clock)
 	g.srv = &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
@@ -194,22 +196,26 @@ func (g *Gateway) citizenOwner(r *http.Request) (string, bool, error) {
 	return "citizen:" + cl.Sub, true, nil
 }
 
-// requestStatus answers GET /v1/requests/{id} to whoever filed it.
-func (g *Gateway) requestStatus(c echo.Context) error {
-	r := c.Request()
-	owner := ""
+// statusOwner returns the owner the request presents (see StatusAuthorizer),
+// or an error when it presents none.
+func (g *Gateway) statusOwner(r *http.Request) (string, error) {
 	for _, a := range g.statusAuth {
 		o, ok, err := a(r)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if ok {
-			owner = o
-			break
+			return o, nil
 		}
 	}
-	if owner == "" {
-		return apierr.New(apierr.CodeUnauthorized, "a citizen token, an app signature or a partner signature is required")
+	return "", apierr.New(apierr.CodeUnauthorized, "a citizen token, an app signature or a partner signature is required")
+}
+
+// requestStatus answers GET /v1/requests/{id} to whoever filed it.
+func (g *Gateway) requestStatus(c echo.Context) error {
+	owner, err := g.statusOwner(c.Request())
+	if err != nil {
+		return err
 	}
 	req, err := g.intake.Request(c.Param("id"))
 	if errors.Is(err, intakelog.ErrNotFound) || (err == nil && !owns(owner, req.Owner)) {
@@ -222,9 +228,66 @@ func (g *Gateway) requestStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, statusView(req, g.now()))
 }
 
-// StatusView is the body of GET /v1/requests/{id}.
+// agentReader tells whether the request carries the bearer token of a
+// configured agent, who may look up any request by its number (an agent
+// takes calls about requests from every channel). ok is false when the
+// bearer token is not an agent's, so that the owners' checks apply.
+func (g *Gateway) agentReader(r *http.Request) (agentID string, ok bool) {
+	tok := tokens.FromRequest(r.Header.Get("Authorization"), "", "")
+	if tok == "" || g.hub == nil {
+		return "", false
+	}
+	cl, err := g.tokens.Verify(tok, tokens.RoleAgent)
+	if err != nil {
+		return "", false
+	}
+	if _, known := g.hub.Agent(cl.Sub); !known {
+		return "", false
+	}
+	return cl.Sub, true
+}
+
+// requestByNumber answers GET /v1/requests?number=… (contract §11): to an
+// agent any request, to a citizen, app or partner only their own (as
+// GET /v1/requests/{id}); 404 for "not yours" as for "not there", 400 for
+// what is not a request number (a mistyped digit fails the check digit).
+func (g *Gateway) requestByNumber(c echo.Context) error {
+	r := c.Request()
+	number := strings.TrimSpace(c.QueryParam("number"))
+	agentID, agent := g.agentReader(r)
+	owner := ""
+	if !agent {
+		var err error
+		if owner, err = g.statusOwner(r); err != nil {
+			return err
+		}
+	}
+	if number == "" {
+		return apierr.Invalid("the query parameter number is required: GET /v1/requests?number=…", map[string]string{"number": "required"})
+	}
+	req, err := g.intake.RequestByNumber(number)
+	if errors.Is(err, normalize.ErrBadNumber) {
+		return apierr.Invalid("number is not a request number: "+strings.TrimPrefix(err.Error(), normalize.ErrBadNumber.Error()+": "),
+			map[string]string{"number": "must be a request number (12 to 14 digits with a valid check digit)"})
+	}
+	if errors.Is(err, intakelog.ErrNotFound) || (err == nil && !agent && !owns(owner, req.Owner)) {
+		return apierr.New(apierr.CodeNotFound, "no such request")
+	}
+	if err != nil {
+		return err
+	}
+	if agent { // who read which request: agents see every channel's
+		g.log.Info("request looked up by number", "agent_id", agentID, "envelope_id", req.ID, "number", req.Number)
+	}
+	return c.JSON(http.StatusOK, statusView(req, g.now()))
+}
+
+// StatusView is the body of GET /v1/requests/{id} and GET /v1/requests?number=….
 type StatusView struct {
-	ID         string     `json:"id"`
+	ID string `json:"id"`
+	// Number is the request number (contract §11); absent only for requests
+	// accepted before numbers existed.
+	Number     string     `json:"number,omitempty"`
 	Channel    string     `json:"channel"`
 	Status     string     `json:"status"`
 	ReceivedAt time.Time  `json:"received_at"`
@@ -261,7 +324,7 @@ func clockOf(due time.Time, stopped *time.Time, now time.Time) Clock {
 }
 
 func statusView(r *intakelog.Request, now time.Time) StatusView {
-	return StatusView{ID: r.ID, Channel: r.Channel, Status: r.Status, ReceivedAt: r.ReceivedAt, UpdatedAt: r.UpdatedAt,
+	return StatusView{ID: r.ID, Number: r.Number, Channel: r.Channel, Status: r.Status, ReceivedAt: r.ReceivedAt, UpdatedAt: r.UpdatedAt,
 		Reply: r.Reply, Notice: r.Notice, Timeliness: Timeliness{
 			FirstResponse: clockOf(r.FirstResponseDue, r.FirstResponseAt, now),
 			Handling:      clockOf(r.HandlingDue, r.HandledAt, now)}}
