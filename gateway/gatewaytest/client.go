@@ -20,6 +20,7 @@ type Response struct {
 // Receipt is the 202 body of the web channel (contract §3 plus citizen_token).
 type Receipt struct {
 	ID               string    `json:"id"`
+	Number           string    `json:"number"` // the request number (contract §11)
 	Status           string    `json:"status"`
 	ReceivedAt       time.Time `json:"received_at"`
 	FirstResponseDue time.Time `json:"first_response_due"`
