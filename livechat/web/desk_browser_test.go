@@ -140,7 +140,7 @@ func TestDeskBreachSupervisorTakesOver(t *testing.T) {
 	d := newDesk(t, "a1:pw1:general:3,sup1:pw2:general:5:supervisor,a2:pw3:general:1", "zh-CN,zh")
 	agent := d.tab("agent", 1280, 800)
 	d.login(agent, "a1", "pw1", "")
-	require.True(t, evalJS[bool](d, agent, `document.getElementById('views').hidden`), "an agent has no wall")
+	require.True(t, evalJS[bool](d, agent, `document.getElementById('view-wall').hidden`), "an agent has no wall")
 
 	widget := d.tab("widget", 420, 700)
 	d.openWidget(widget, "lang=zh-CN")
@@ -168,7 +168,7 @@ func TestDeskBreachSupervisorTakesOver(t *testing.T) {
 
 	sup := d.tab("supervisor", 1366, 820)
 	d.login(sup, "sup1", "pw2", "en")
-	d.waitJS(sup, "wall tab for a supervisor", `!document.getElementById('views').hidden`)
+	d.waitJS(sup, "wall tab for a supervisor", `!document.getElementById('view-wall').hidden`)
 
 	// The timeliness service's breach: sla frame, then escalation.
 	due := time.Now().Add(-5 * time.Second)
@@ -337,7 +337,9 @@ func TestDeskTransferToFullAgentRefused(t *testing.T) {
 	d.waitJS(con, "refusal shown", `!document.getElementById('transfer-msg').hidden &&
 		[...document.querySelectorAll('#banners .banner.error')].some(b => b.textContent.includes('a2'))`)
 	msg := d.text(con, "#transfer-msg")
-	require.Equal(t, "Transfer refused: agent a2 is not available or has no free slot. Chat #"+sid2[len(sid2)-6:]+" stays with you.", msg)
+	number := evalJS[string](d, con, `document.getElementById('chat-title').dataset.number`)
+	require.Regexp(t, `^\d{12,14}$`, number, "the chat is named by its request number")
+	require.Equal(t, "Transfer refused: agent a2 is not available or has no free slot. Chat "+number+" stays with you.", msg)
 	require.True(t, evalJS[bool](d, con, `document.querySelector('`+row+`') !== null && !document.getElementById('composer').hidden`), "the chat stays")
 	d.shot(con, "console-transfer-refused-en.png")
 

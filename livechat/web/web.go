@@ -52,7 +52,7 @@ var contentTypes = map[string]string{
 // pageCSP keeps the pages to their own origin. 'self' covers ws(s):// to the
 // same host (CSP level 3). The console may not be framed; the widget must be,
 // by any website that embeds it.
-const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
 
 // assets maps "<app>/<file>" to its content. Built once; the FS is read-only.
