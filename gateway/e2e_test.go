@@ -53,6 +53,7 @@ func TestEndToEndWebRequestReachesKafka(t *testing.T) {
 	gatewaytest.RequireSchema(t, "envelope", env.Value)
 	var got struct {
 		ID             string `json:"id"`
+		Number         string `json:"number"`
 		IdempotencyKey string `json:"idempotency_key"`
 		Channel        string `json:"channel"`
 		CitizenKey     string `json:"citizen_key"`
@@ -66,6 +67,8 @@ func TestEndToEndWebRequestReachesKafka(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(env.Value, &got))
 	require.Equal(t, rc.ID, got.ID)
+	require.NotEmpty(t, rc.Number)
+	require.Equal(t, rc.Number, got.Number, "the envelope on Kafka has the 202's request number")
 	require.Equal(t, "web", got.Channel)
 	require.Equal(t, "路灯不亮 street light out", got.Content.Text)
 	require.True(t, got.Citizen.Confidential)
@@ -107,4 +110,7 @@ func TestEndToEndWebRequestReachesKafka(t *testing.T) {
 		http.Header{"Authorization": {"Bearer " + rc.CitizenToken}})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, st.Status, "%s", st.Body)
+	var view struct{ Number string }
+	require.NoError(t, json.Unmarshal(st.Body, &view))
+	require.Equal(t, rc.Number, view.Number)
 }
