@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -201,6 +202,9 @@ func TestRepeatRequestIsLinked(t *testing.T) {
 // ordinary load, receipt → the emergency centre's first POST stays within
 // 1 s at p99 (contract §10: handed off in seconds).
 func TestEmergencyHandOffUnderLoad(t *testing.T) {
+	if os.Getenv("GATEWAYTEST_HANDOFF_LOAD") != "1" {
+		t.Skip("a load test that needs the machine to itself: scripts/test.sh runs it alone with GATEWAYTEST_HANDOFF_LOAD=1")
+	}
 	centre := newEmergencyCentre(t)
 	gw := gatewaytest.Start(t, gatewaytest.Options{Env: centre.env()})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -119,6 +119,10 @@ go test -count=1 -run '^TestScale$' -v ./timeliness/timers/
 log "login storm against web intake (alone)"
 GATEWAYTEST_LOGIN_STORM=1 go test -count=1 -run '^TestLoginStormKeepsIntakeLatency$' -v ./gateway/ 2>&1 | grep -v '^\s*{"time"'
 
+# So does the emergency hand-off under 500 requests/s.
+log "emergency hand-off under load (alone)"
+GATEWAYTEST_HANDOFF_LOAD=1 go test -count=1 -run '^TestEmergencyHandOffUnderLoad$' -v ./gateway/ 2>&1 | grep -v '^\s*{"time"'
+
 [ "${FUZZ:-1}" = 0 ] || fuzz_all
 
 log "all checks passed in $(( $(date +%s) - start ))s"
