@@ -44,7 +44,10 @@ const (
 	TypeTakeover = "takeover"
 	// TypeAlert (server → supervisors, or every available agent when no
 	// supervisor is on duty): a chat needs someone now.
-	TypeAlert    = "alert"
+	TypeAlert = "alert"
+	// TypeNote (agent): an internal note on a chat, stored in the transcript
+	// with from "note" and echoed to the chat's agents only (notes.go).
+	TypeNote     = "note"
 	TypeRTCOffer = "rtc.offer"
 	TypeRTCAns   = "rtc.answer"
 	TypeRTCICE   = "rtc.ice"

@@ -24,6 +24,11 @@ func (h *Hub) Mount(e *echo.Echo) {
 	e.GET("/v1/ws/citizen", func(c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) })
 	e.GET("/v1/ws/agent", func(c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) })
 	e.GET("/v1/agents/wall", h.serveWall)
+	e.GET("/v1/replies", h.serveReplies)
+	e.PUT("/v1/replies", h.putReplies)
+	e.GET("/v1/agents/media", h.serveMedia)
+	e.GET("/v1/agents/chats", h.serveChats)
+	e.GET("/v1/agents/chats/:session_id", h.serveChat)
 }
 
 // originOK allows requests without Origin (non-browser clients carry a
@@ -352,6 +357,8 @@ func (h *Hub) handle(ctx context.Context, c *conn, f Frame) error {
 		return h.takeOver(ctx, c, f)
 	case TypeClose:
 		return h.agentClose(ctx, c, f)
+	case TypeNote:
+		return h.agentNote(ctx, c, f)
 	}
 	return ErrBadFrame
 }

@@ -67,6 +67,17 @@ type Config struct {
 	// (the timeliness clocks start and stop there). It sees the session as it
 	// was before the message (LastAgentAt, LastCitizenAt), with its envelope id.
 	MessageTx func(tx *store.Tx, s *sessions.Session, m *sessions.Message) error
+	// MediaAllowHosts may be reached by the attachment proxy (media.go)
+	// although they are loopback or private (webhooks.allow_hosts).
+	MediaAllowHosts []string
+	// MediaClient, when set, replaces the attachment proxy's safe client
+	// (tests: one that trusts their TLS server).
+	MediaClient *http.Client
+	// CitizenRequests, when set, lists the ids of a citizen's requests
+	// across channels, newest first: by citizen key and the keys a verified
+	// phone links to (triage's index). The agent's view of a chat shows them
+	// (citizen_panel.go).
+	CitizenRequests func(citizenKey string) []string
 }
 
 // Errors the hub returns to clients (as error frames).
@@ -112,6 +123,10 @@ type Hub struct {
 
 	delivMu    sync.RWMutex // not under mu: deliveries start while a session is locked
 	deliverers map[string]channels.Deliverer
+	media      map[string]MediaFetcher // channel → its media references' fetcher; guarded by delivMu
+
+	mediaOnce sync.Once
+	mediaHTTP *http.Client // the attachment proxy's client (media.go)
 
 	// welcomeExtra adds fields to a citizen's welcome (ICE servers for video).
 	welcomeExtra func(*sessions.Session) map[string]any
@@ -208,6 +223,9 @@ func New(cfg Config, d Deps) (*Hub, error) {
 			offers: map[string]bool{}, idleSince: d.Clock.Now()}
 	}
 	h.setVideo(d.Video)
+	if err := ensureBuckets(context.Background(), d.DB); err != nil {
+		return nil, err
+	}
 	if err := h.load(); err != nil {
 		return nil, err
 	}
@@ -447,9 +465,12 @@ func (h *Hub) subscribe(s *sess, c *conn, lastSeq int64) error {
 		}); err != nil {
 			return err
 		}
-		frames := make([][]byte, len(msgs))
-		for i, m := range msgs {
-			frames[i] = frameBytes(messageFrame(s.id, m))
+		frames := make([][]byte, 0, len(msgs))
+		for _, m := range msgs {
+			if m.From == FromNote && c.role != tokens.RoleAgent {
+				continue // agents only: the citizen's replay skips its seq
+			}
+			frames = append(frames, frameBytes(messageFrame(s.id, m)))
 		}
 		c.replay(frames)
 	}

@@ -69,6 +69,7 @@ func (h *Hub) agentView(r *sessions.Session) map[string]any {
 	if hist := h.history(r); len(hist) > 0 {
 		v["history"] = hist
 	}
+	v["citizen"] = h.citizenPanel(r)
 	if c := r.Meta[metaEmergency]; c != "" {
 		v["emergency"] = c
 	}
