@@ -6,7 +6,9 @@ import (
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/wechat"
+	"github.com/hotline12345/gateway/connectors/wechatapi"
 	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/livechat"
 )
 
 // unsupportedBucket keeps channel messages the gateway cannot turn into chat
@@ -37,6 +39,12 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		}
 		w.Mount(g.echo)
 		g.hub.RegisterDeliverer(w.Name(), w)
+		// Agents open a citizen's WeChat media through the gateway (media/get).
+		base := g.cfg.Channels.Wechat.APIBase
+		if base == "" {
+			base = wechatapi.DefaultAPIBase
+		}
+		g.hub.RegisterMedia(w.Name(), livechat.WeChatMedia(base, nil, w.API().AccessToken))
 		g.Register(w.Collectors()...)
 	}
 	if enabled["sms"] {
