@@ -31,6 +31,7 @@ async function search(e) {
     if (my !== H.seq) return; // a newer search answered first
     H.chats = Array.isArray(b.chats) ? b.chats : [];
     H.searched = true;
+    $('search-results').dataset.query = q.query; // what the rows answer
     msg.textContent = t('search.found', { n: H.chats.length });
     renderList();
   } catch (err) {
