@@ -252,6 +252,9 @@ func (h *Hub) serveChat(c echo.Context) error {
 	if out.Messages == nil {
 		out.Messages = []sessions.Message{}
 	}
+	for i, m := range out.Messages {
+		out.Messages[i] = forAgents(m)
+	}
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -470,6 +470,9 @@ func (h *Hub) subscribe(s *sess, c *conn, lastSeq int64) error {
 			if m.From == FromNote && c.role != tokens.RoleAgent {
 				continue // agents only: the citizen's replay skips its seq
 			}
+			if c.role == tokens.RoleAgent {
+				m = forAgents(m)
+			}
 			frames = append(frames, frameBytes(messageFrame(s.id, m)))
 		}
 		c.replay(frames)

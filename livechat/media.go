@@ -18,12 +18,14 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/apierr"
@@ -247,5 +249,44 @@ func WeChatMedia(apiBase string, hc *http.Client, token func(context.Context) (s
 			}
 		}
 		return body, ct, nil
+	}
+}
+
+// forAgents is m as agents' consoles get it: the attachments that are
+// files (image, audio, video, file) without their third party's URL, which
+// the console opens through GET /v1/agents/media instead. Links, locations
+// and mini-program pages keep theirs: they are what the citizen shared.
+func forAgents(m sessions.Message) sessions.Message {
+	cloned := false // the stored message's slice is shared: never written
+	for i, a := range m.Attachments {
+		if a.URL == "" || !fileAttachment(a.Type) {
+			continue
+		}
+		if !cloned {
+			m.Attachments, cloned = slices.Clone(m.Attachments), true
+		}
+		m.Attachments[i].URL = ""
+	}
+	return m
+}
+
+func fileAttachment(typ string) bool {
+	return typ == "image" || typ == "audio" || typ == "video" || typ == "file"
+}
+
+// broadcastMessage sends a stored message to every subscriber, agents as
+// forAgents has it. Caller holds s.mu.
+func (s *sess) broadcastMessage(m sessions.Message) {
+	b := frameBytes(messageFrame(s.id, m))
+	ab := b
+	if am := forAgents(m); !slices.EqualFunc(am.Attachments, m.Attachments, func(x, y normalize.Attachment) bool { return x == y }) {
+		ab = frameBytes(messageFrame(s.id, am))
+	}
+	for c := range s.subs {
+		if c.role == tokens.RoleAgent {
+			c.enqueue(ab)
+		} else {
+			c.enqueue(b)
+		}
 	}
 }

@@ -63,7 +63,17 @@ func TestAttachmentsThroughTheGateway(t *testing.T) {
 	acceptOffer(t, a1, sid)
 	cit.SendData(livechat.TypeMessage, sid, "pic", map[string]any{"text": "照片", "attachments": []normalize.Attachment{
 		{Type: "image", URL: src.URL + "/p.png"}, {Type: "file", URL: src.URL + "/f.html"}, {Type: "image", MediaID: "MEDIA_1"}}})
-	seq := cit.ExpectFrom("citizen", wait).Seq
+	echo := cit.ExpectFrom("citizen", wait)
+	seq := echo.Seq
+	require.Equal(t, src.URL+"/p.png", lt.Data(t, echo)["attachments"].([]any)[0].(map[string]any)["url"], "the citizen sees what they sent")
+	// The agent's console gets no third party's URL: it opens them here.
+	seen := a1.ExpectFrom("citizen", wait)
+	require.Equal(t, seq, seen.Seq)
+	for i, a := range lt.Data(t, seen)["attachments"].([]any) {
+		require.NotContains(t, a.(map[string]any), "url", "attachment %d", i)
+	}
+	_, _, detail := call(t, http.MethodGet, h.Base+"/v1/agents/chats/"+sid, h.AgentToken("a1"), nil)
+	require.NotContains(t, string(detail), src.URL)
 
 	tests := []struct {
 		name   string

@@ -139,9 +139,9 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 		s.flagged = tr.Emergency.Category
 	}
 	h.d.Intake.Committed(env, res) // env is set: this path always makes one
-	s.broadcast(frameBytes(messageFrame(s.id, m)), nil)
+	s.broadcastMessage(m)
 	if receipt != nil {
-		s.broadcast(frameBytes(messageFrame(s.id, *receipt)), nil)
+		s.broadcastMessage(*receipt)
 		h.deliverOut(next, channels.Outbound{Channel: next.Channel, ChannelUserID: next.Citizen, EnvelopeID: next.EnvelopeID,
 			SessionID: next.ID, Text: receipt.Text, Kind: "receipt"}, "")
 	}
@@ -200,7 +200,7 @@ func (h *Hub) appendPrepared(ctx context.Context, s *sess, m sessions.Message, d
 	}
 	*s.rec = n
 	h.d.Intake.Notify()
-	s.broadcast(frameBytes(messageFrame(s.id, mm)), nil)
+	s.broadcastMessage(mm)
 	return mm, false, nil
 }
 
