@@ -59,7 +59,7 @@ func (h *Hub) agentHello(ctx context.Context, c *conn, f Frame) error {
 			s.mu.Unlock()
 			c.enqueue(frameBytes(Frame{Type: TypeOffer, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{
 				"session_id": sid, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt, "preview": rec.Preview, "video": rec.Video,
-				"priority": rec.Priority, "emergency": rec.Meta[metaEmergency]})}))
+				"priority": rec.Priority, "emergency": rec.Meta[metaEmergency], "number": rec.Meta[metaNumber]})}))
 		}
 	}
 	h.route(ctx)

@@ -112,9 +112,12 @@ func (h *Hub) Escalate(ctx context.Context, sid string) {
 	}
 	s.escalated = true
 	targets, supervisors := h.alertTargets()
+	s.mu.Lock()
+	number := s.rec.Meta[metaNumber]
+	s.mu.Unlock()
 	b := frameBytes(Frame{Type: TypeAlert, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{
 		"kind": "escalated", "clock": s.breach.clock, "due": s.breach.due, "agent_id": s.agentID,
-		"state": s.state, "supervisors": supervisors})})
+		"state": s.state, "supervisors": supervisors, "number": number})})
 	ids := make([]string, 0, len(targets))
 	for _, a := range targets {
 		a.send(b)

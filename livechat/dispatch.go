@@ -103,7 +103,7 @@ func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
 	h.log.Info("livechat: offer", "session", s.id, "agent", a.spec.ID)
 	a.send(frameBytes(Frame{Type: TypeOffer, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
 		"session_id": s.id, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt,
-		"preview": rec.Preview, "video": rec.Video, "priority": rec.Priority, "emergency": rec.Meta[metaEmergency]})}))
+		"preview": rec.Preview, "video": rec.Video, "priority": rec.Priority, "emergency": rec.Meta[metaEmergency], "number": rec.Meta[metaNumber]})}))
 	sid, aid := s.id, a.spec.ID
 	s.offerEnd = h.clock.AfterFunc(h.cfg.OfferTimeout, func() {
 		h.mu.Lock()

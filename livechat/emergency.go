@@ -59,8 +59,12 @@ func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) bool {
 		h.log.Error("livechat: cannot record an emergency", "session", s.id, "err", err)
 	}
 	targets, supervisors := h.alertTargets()
+	s.mu.Lock()
+	number := s.rec.Meta[metaNumber]
+	s.mu.Unlock()
 	b := frameBytes(Frame{Type: TypeAlert, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
-		"kind": "emergency", "category": category, "agent_id": s.agentID, "state": s.state, "supervisors": supervisors})})
+		"kind": "emergency", "category": category, "agent_id": s.agentID, "state": s.state, "supervisors": supervisors,
+		"number": number})})
 	for _, a := range targets {
 		a.send(b)
 	}
