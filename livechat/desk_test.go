@@ -468,3 +468,29 @@ func TestEnteringWithoutWritingOpensNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, res.SessionID, again.SessionID, "entering again finds the open conversation")
 }
+
+// A chat transferred to a named agent who declines it, or goes away, is
+// offered to anyone else: the name is a first choice, never a wall.
+func TestANamedAgentIsAFirstChoice(t *testing.T) {
+	for _, how := range []string{"declines", "goes away"} {
+		t.Run(how, func(t *testing.T) {
+			h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2,a3:p:general:2", clock.NewFake(t0), "")
+			a1, _ := deskAgent(t, h, "a1")
+			_, sid := activeChat(t, h, a1, "c1", "my rubbish was not collected")
+			a2, _ := deskAgent(t, h, "a2")
+			a3, _ := deskAgent(t, h, "a3")
+			a3.SendData(livechat.TypePresence, "", "", map[string]string{"status": "away"})
+			a3.Expect(livechat.TypePresence, wait)
+			a1.SendData(livechat.TypeTransfer, sid, "", map[string]string{"to_agent": "a2"})
+			require.Equal(t, sid, a2.Expect(livechat.TypeOffer, wait).SessionID)
+			a3.SendData(livechat.TypePresence, "", "", map[string]string{"status": "available"})
+			a3.Expect(livechat.TypePresence, wait)
+			if how == "declines" {
+				a2.Send(livechat.Frame{Type: livechat.TypeDecline, SessionID: sid})
+			} else {
+				a2.SendData(livechat.TypePresence, "", "", map[string]string{"status": "away"})
+			}
+			require.Equal(t, sid, a3.Expect(livechat.TypeOffer, wait).SessionID)
+		})
+	}
+}

@@ -55,6 +55,9 @@ func (h *Hub) waiting() []Waiting {
 
 func (h *Hub) waitingOf(s *sess) Waiting {
 	req, pref := h.splitSkills(s.skills)
+	if a := h.agents[s.toAgent]; a == nil || a.presence != "available" || !a.connected() {
+		s.toAgent = "" // the named agent went away: anyone may take it
+	}
 	return Waiting{SessionID: s.id, Skills: req, Preferred: pref, PreferUntil: s.since.Add(h.cfg.LanguageWait),
 		Video: s.video, Priority: s.priority, Since: s.since, Exclude: s.exclude, ToAgent: s.toAgent}
 }
@@ -130,7 +133,9 @@ func (h *Hub) requeue(ctx context.Context, s *sess, agentID, why string) {
 		s.offerEnd()
 		s.offerEnd = nil
 	}
-	s.state, s.offerTo = sessions.StateQueued, ""
+	// A transfer or reassignment names one agent; once they let it go (or
+	// cannot take it), anyone may: a named agent is a first choice, not a wall.
+	s.state, s.offerTo, s.toAgent = sessions.StateQueued, "", ""
 	if agentID != "" && !slices.Contains(s.exclude, agentID) {
 		s.exclude = append(s.exclude, agentID)
 	}
