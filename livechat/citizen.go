@@ -22,7 +22,7 @@ type pendingSession struct {
 	channel  string
 	language string
 	skills   []string
-	conn     *conn // the connection that said hello last
+	conns    map[*conn]bool // the citizen's tabs that said hello with it
 }
 
 // citizenHello rejoins the citizen's open session or, when they have none,
@@ -114,7 +114,11 @@ func (h *Hub) pendingWelcome(c *conn, language string, skills []string) error {
 		p = &pendingSession{id: normalize.NewID()}
 		h.pending[key] = p
 	}
-	p.channel, p.language, p.skills, p.conn = c.ch, language, skills, c
+	p.channel, p.language, p.skills = c.ch, language, skills
+	if p.conns == nil {
+		p.conns = map[*conn]bool{}
+	}
+	p.conns[c] = true
 	req, _ := h.splitSkills(skills)
 	welcome := h.estimate(req, false, 0).data("new")
 	welcome["session_id"], welcome["last_seq"] = p.id, 0
@@ -141,19 +145,26 @@ func (h *Hub) openPending(ctx context.Context, c *conn, sid string) (*sess, erro
 	}
 	delete(h.pending, key)
 	s.opening = true
-	c.sessions[s.id] = true
+	p.conns[c] = true
 	s.mu.Lock()
-	s.subs[c] = true
+	for tab := range p.conns { // every tab of the citizen follows the chat
+		tab.sessions[s.id] = true
+		s.subs[tab] = true
+	}
 	s.mu.Unlock()
 	return s, nil
 }
 
-// forgetPending drops a pending session whose last connection closed.
+// forgetPending drops a closed connection from the pending session it said
+// hello with, and the pending session once none of its tabs is left.
 // Caller holds h.mu.
 func (h *Hub) forgetPending(c *conn) {
 	key := connOwnerKey(c, false)
-	if p := h.pending[key]; p != nil && p.conn == c {
-		delete(h.pending, key)
+	if p := h.pending[key]; p != nil && p.conns[c] {
+		delete(p.conns, c)
+		if len(p.conns) == 0 {
+			delete(h.pending, key)
+		}
 	}
 }
 

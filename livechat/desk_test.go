@@ -494,3 +494,26 @@ func TestANamedAgentIsAFirstChoice(t *testing.T) {
 		})
 	}
 }
+
+// A citizen with two tabs: both follow the chat the first message opens,
+// and closing one tab does not forget the chat the other is about to open.
+func TestTwoTabsBeforeTheFirstMessage(t *testing.T) {
+	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "")
+	a1, _ := deskAgent(t, h, "a1")
+	tab := func() (*lt.Client, string) {
+		c := lt.MustDial(t, h.Base, "/v1/ws/citizen", h.CitizenToken("c1"))
+		c.SendData(livechat.TypeHello, "", "", map[string]any{"channel": "web"})
+		return c, c.Expect(livechat.TypeWelcome, wait).SessionID
+	}
+	b, sidB := tab()
+	a, sidA := tab()
+	require.Equal(t, sidB, sidA, "one chat to be, whichever tab")
+	gone, _ := tab()
+	gone.WS.Close() // a third tab closes before anyone writes
+
+	write(t, a, sidA, "first words")
+	echo := b.Expect(livechat.TypeMessage, wait)
+	require.Equal(t, "first words", lt.Data(t, echo)["text"], "the other tab sees the chat open")
+	require.Equal(t, sidA, a1.Expect(livechat.TypeOffer, wait).SessionID)
+	write(t, b, sidB, "from the other tab")
+}
