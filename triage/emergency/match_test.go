@@ -43,6 +43,23 @@ func TestMatchNegationAndContext(t *testing.T) {
 		{"他拿刀要自残", "self_harm"},
 		{"着火了，有人昏迷", "fire"},
 		{"a man was stabbed and is bleeding", "crime"},
+		// The citizen's own words (issue 21), one per category and a few
+		// hard negatives around them.
+		{"我爸突然说话含糊，嘴也歪了", "medical"},
+		{"her left side is numb and she can't move her arm", "medical"},
+		{"有个陌生男人一直跟着我", "crime"},
+		{"someone is in my house right now", "crime"},
+		{"车在隧道里熄火了", "traffic"},
+		{"a car is driving the wrong way on the motorway", "traffic"},
+		{"塔吊晃得厉害", "hazard"},
+		{"the water is up to our waist and we can't get out", "hazard"},
+		{"她发了告别短信，现在电话打不通", "self_harm"},
+		{"a man is sitting on the edge of the roof", "self_harm"},
+		{"小区门口经常有电动车逆行，请管管", ""},
+		{"路灯杆歪了，请派人看看", ""},
+		{"酒驾罚款多少钱", ""},
+		{"我想咨询一下家暴的法律援助", ""},
+		{"support groups for stroke survivors", ""},
 		// Negation does not cross a clause.
 		{"不是演习，着火了", "fire"},
 		{"not a drill, the building is on fire", "fire"},
