@@ -228,10 +228,10 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	}
 	h.mu.Lock()
 	h.adoptSkills(s)
-	urgent := h.noteEmergency(ctx, s, m.Text)
+	notice := h.noteEmergency(ctx, s, m.Text)
 	h.mu.Unlock()
-	if urgent {
-		h.tellEmergency(ctx, s.id)
+	if notice != "" {
+		h.tellEmergency(ctx, s.id, notice)
 	}
 	if opened { // offered now, with the message as its preview
 		h.mu.Lock()
@@ -357,14 +357,17 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 	}
 	h.mu.Lock()
 	h.adoptSkills(s)
-	urgent := !dup && h.noteEmergency(ctx, s, m.Text)
+	notice := ""
+	if !dup {
+		notice = h.noteEmergency(ctx, s, m.Text)
+	}
 	if isNew { // offered once the message is in, with it as the preview
 		s.opening = false
 		h.route(ctx)
 	}
 	h.mu.Unlock()
-	if urgent {
-		h.tellEmergency(ctx, s.id)
+	if notice != "" {
+		h.tellEmergency(ctx, s.id, notice)
 	}
 	s.mu.Lock()
 	env := s.rec.EnvelopeID

@@ -20,15 +20,18 @@ const emergencyPriority = 100
 // category triage put on the envelope the first message made, or, for a
 // later message, the rules. An emergency chat goes to the head of the
 // queue and the supervisors on duty (or every available agent) are
-// alerted. It reports whether the chat just became one, so that the caller
-// tells the citizen where to call. Caller holds h.mu.
-func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) bool {
+// alerted. It returns what to tell the citizen when the chat just became
+// one ("" otherwise). Caller holds h.mu.
+func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) string {
 	if s.emergency != "" || s.state == sessions.StateClosed {
-		return false
+		return ""
 	}
 	s.mu.Lock()
-	category := s.flagged
+	category, notice := s.flagged, s.notice
 	s.mu.Unlock()
+	if notice == "" {
+		notice = normalize.EmergencyNotice // found in the chat: not handed off
+	}
 	var rules []string
 	fromEnvelope := category != "" // triage published request.emergency and handed it off
 	if !fromEnvelope && h.cfg.Emergency != nil {
@@ -37,7 +40,7 @@ func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) bool {
 		}
 	}
 	if category == "" {
-		return false
+		return ""
 	}
 	s.emergency = category
 	s.priority = max(s.priority, emergencyPriority)
@@ -70,13 +73,13 @@ func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) bool {
 	}
 	h.log.Warn("livechat: emergency chat", "session", s.id, "category", category, "agent", s.agentID, "supervisor_on_duty", supervisors)
 	h.route(ctx)
-	return true
+	return notice
 }
 
 // tellEmergency adds the emergency notice to the conversation (and sends it
 // on a messaging channel). Caller must not hold h.mu.
-func (h *Hub) tellEmergency(ctx context.Context, sid string) {
-	if err := h.Deliver(ctx, sid, "system", normalize.EmergencyNotice); err != nil && !errors.Is(err, ErrClosed) {
+func (h *Hub) tellEmergency(ctx context.Context, sid, notice string) {
+	if err := h.Deliver(ctx, sid, "system", notice); err != nil && !errors.Is(err, ErrClosed) {
 		h.log.Warn("livechat: cannot tell the citizen where to call", "session", sid, "err", err)
 	}
 }

@@ -174,8 +174,9 @@ type sess struct {
 	rec  *sessions.Session
 	subs map[*conn]bool
 	// flagged is the emergency category triage put on the envelope the
-	// first message made ("" none); guarded by mu.
-	flagged string
+	// first message made ("" none), notice what the citizen is to be told;
+	// guarded by mu.
+	flagged, notice string
 }
 
 type agent struct {
@@ -278,7 +279,7 @@ func (h *Hub) load() error {
 	return h.d.DB.View(func(tx *store.Tx) error {
 		return sessions.ForEachOpen(tx, func(r *sessions.Session) error {
 			s := &sess{id: r.ID, citizen: r.Citizen, channel: r.Channel, state: r.State, agentID: r.AgentID, skills: r.Skills, video: r.Video,
-				priority: r.Priority, since: r.QueuedAt, rec: r, subs: map[*conn]bool{}}
+				priority: r.Priority, since: r.QueuedAt, rec: r, subs: map[*conn]bool{}, emergency: r.Meta[metaEmergency]}
 			if s.state == sessions.StateOffered {
 				s.state = sessions.StateQueued
 			}

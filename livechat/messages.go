@@ -136,7 +136,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 	}
 	*s.rec = next
 	if tr := env.Triage; tr != nil && tr.Emergency != nil {
-		s.flagged = tr.Emergency.Category
+		s.flagged, s.notice = tr.Emergency.Category, normalize.NoticeFor(env)
 	}
 	h.d.Intake.Committed(env, res) // env is set: this path always makes one
 	s.broadcastMessage(m)

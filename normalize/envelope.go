@@ -178,16 +178,24 @@ func ReceiptFor(e *Envelope) Receipt {
 }
 
 // EmergencyNotice tells a citizen in danger where to call, in Chinese and
-// English: the hotline hands the request on, but a call is faster.
-const EmergencyNotice = "如您正处于危险之中，请立即拨打 110（报警）、119（火警）或 120（急救）。您的诉求已转交市应急联动中心。" +
-	" If you are in danger, call 110 (police), 119 (fire) or 120 (ambulance) now. Your request has been passed to the city's emergency centre."
+// English: a call is faster than any request. HandedOffNotice adds that the
+// request went to the emergency centre, said only when it did.
+const (
+	EmergencyNotice = "如您正处于危险之中，请立即拨打 110（报警）、119（火警）或 120（急救）。" +
+		" If you are in danger, call 110 (police), 119 (fire) or 120 (ambulance) now."
+	HandedOffNotice = "如您正处于危险之中，请立即拨打 110（报警）、119（火警）或 120（急救）。您的诉求已转交市应急联动中心。" +
+		" If you are in danger, call 110 (police), 119 (fire) or 120 (ambulance) now. Your request has been passed to the city's emergency centre."
+)
 
 // NoticeFor is the notice an envelope's citizen is shown, or "".
 func NoticeFor(e *Envelope) string {
-	if e.Triage != nil && e.Triage.Priority == PriorityEmergency {
-		return EmergencyNotice
+	if e.Triage == nil || e.Triage.Priority != PriorityEmergency {
+		return ""
 	}
-	return ""
+	if em := e.Triage.Emergency; em != nil && em.HandedOffAt != nil {
+		return HandedOffNotice
+	}
+	return EmergencyNotice
 }
 
 // PriorityEmergency is triage.priority of an emergency.
