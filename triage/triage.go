@@ -91,14 +91,10 @@ func (t *Triager) Prepare(env *normalize.Envelope) (string, []*normalize.Event) 
 		}
 		tr.Emergency = em
 		evs = append(evs, t.event(env, normalize.EventRequestEmergency, map[string]any{"category": m.Category, "rules": m.Rules}))
-		t.met.emergencies.WithLabelValues(m.Category).Inc()
-		t.d.Logger.Warn("triage: emergency", "envelope", env.ID, "channel", env.Channel, "category", m.Category, "rules", m.Rules,
-			"handed_off", t.handsOff())
 	}
 	if ids := t.index.repeats(env, t.print(env), t.phoneKey(env), env.ReceivedAt.Add(-t.d.Window)); len(ids) > 0 {
 		tr.RepeatOf = ids
 		evs = append(evs, t.event(env, normalize.EventRequestRepeat, map[string]any{"repeat_of": ids}))
-		t.met.repeats.Inc()
 	}
 	if tr.Language != "" || tr.Priority != "" || len(tr.RepeatOf) > 0 {
 		env.Triage = &tr
@@ -151,12 +147,25 @@ func (t *Triager) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
 		RequestKey: env.ID, Type: normalize.EventRequestEmergency, Payload: body})
 }
 
-// AfterAccept makes the request known to later ones and wakes the
-// webhook queue for an emergency.
+// AfterAccept makes the request known to later ones, counts and logs what
+// triage found (here, so that a retried submission is not counted twice)
+// and wakes the webhook queue for an emergency.
 func (t *Triager) AfterAccept(env *normalize.Envelope) {
 	t.index.add(env.CitizenKey, seen{id: env.ID, at: env.ReceivedAt, print: t.print(env)}, t.phoneKey(env), env.ReceivedAt.Add(-t.d.Window))
-	if env.Triage != nil && env.Triage.Priority == normalize.PriorityEmergency && t.handsOff() {
-		t.d.Queue.Notify()
+	tr := env.Triage
+	if tr == nil {
+		return
+	}
+	if len(tr.RepeatOf) > 0 {
+		t.met.repeats.Inc()
+	}
+	if em := tr.Emergency; em != nil {
+		t.met.emergencies.WithLabelValues(em.Category).Inc()
+		t.d.Logger.Warn("triage: emergency", "envelope", env.ID, "channel", env.Channel, "category", em.Category, "rules", em.Rules,
+			"handed_off", em.HandedOffAt != nil)
+		if t.handsOff() {
+			t.d.Queue.Notify()
+		}
 	}
 }
 
