@@ -179,7 +179,7 @@ func (h *Hub) numberOfChat(r *sessions.Session) string {
 
 // serveChats is GET /v1/agents/chats?number=&from=&to=&agent_id=&channel=&q=&limit=.
 func (h *Hub) serveChats(c echo.Context) error {
-	a, err := h.restAgent(c, false)
+	a, err := h.restAgent(c)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ type ChatDetail struct {
 // serveChat is GET /v1/agents/chats/{session_id}: one chat with its whole
 // transcript, notes included, read-only. 404 for a chat the agent may not read.
 func (h *Hub) serveChat(c echo.Context) error {
-	a, err := h.restAgent(c, false)
+	a, err := h.restAgent(c)
 	if err != nil {
 		return err
 	}

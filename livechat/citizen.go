@@ -221,6 +221,9 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	if opened {
 		h.mu.Lock()
 		s.opening = false
+		if err != nil { // nothing was written: no empty chat is left for an agent
+			_ = h.closeSession(ctx, s, "", "first_message_failed")
+		}
 		h.mu.Unlock()
 	}
 	if err != nil {

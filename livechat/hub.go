@@ -137,6 +137,8 @@ type Hub struct {
 	limitMet  *limitMetrics   // what both refused
 	logSample *httpin.Limiter // a refusal's log line at most about once a second
 
+	mediaSlots chan struct{} // attachments being fetched (media.go)
+
 	bg sync.WaitGroup
 }
 
@@ -211,7 +213,7 @@ func New(cfg Config, d Deps) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
 		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, pending: map[string]*pendingSession{},
-		stop: make(chan struct{}), live: map[*conn]struct{}{}, met: newHubMetrics()}
+		stop: make(chan struct{}), live: map[*conn]struct{}{}, met: newHubMetrics(), mediaSlots: make(chan struct{}, mediaFetches)}
 	maxConns, derived := maxConnections(cfg.MaxConnections)
 	h.caps = newConnCaps(maxConns, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerToken)
 	h.limits = newFrameLimits(cfg.LiveChat, d.Clock)

@@ -79,10 +79,10 @@ func (h *Hub) mediaClient() *http.Client {
 
 // serveMedia is GET /v1/agents/media?session_id=…&seq=…&index=…: the
 // index-th attachment of the transcript message seq, for the session's
-// agent or a supervisor (token as Authorization: Bearer … or the token
-// query parameter, for an <img>).
+// agent or a supervisor (token as Authorization: Bearer …). At most
+// mediaFetches run at once: each holds up to 10 MiB.
 func (h *Hub) serveMedia(c echo.Context) error {
-	a, err := h.restAgent(c, true)
+	a, err := h.restAgent(c)
 	if err != nil {
 		return err
 	}
@@ -119,8 +119,17 @@ func (h *Hub) serveMedia(c echo.Context) error {
 		return apierr.New(apierr.CodeNotFound, "no such attachment in a chat of yours")
 	}
 	att := msgs[0].Attachments[idx]
+	if !fileAttachment(att.Type) { // a link or a place is the citizen's pointer, not a file to fetch
+		return apierr.New(apierr.CodeBadRequest, "only images, audio, video and files are served; this attachment is a "+att.Type)
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), mediaTimeout)
 	defer cancel()
+	select {
+	case h.mediaSlots <- struct{}{}:
+		defer func() { <-h.mediaSlots }()
+	case <-ctx.Done():
+		return apierr.Wrap(apierr.CodeUnavailable, "too many attachments are being fetched; retry", ctx.Err())
+	}
 	body, ctype, source, err := h.fetchAttachment(ctx, rec.Channel, att)
 	if err != nil {
 		h.log.Warn("livechat: attachment not fetched", "agent", a.ID, "session", sid, "seq", seq, "index", idx, "source", source, "err", err)
@@ -269,6 +278,9 @@ func forAgents(m sessions.Message) sessions.Message {
 	}
 	return m
 }
+
+// mediaFetches bounds the attachments fetched at once.
+const mediaFetches = 4
 
 func fileAttachment(typ string) bool {
 	return typ == "image" || typ == "audio" || typ == "video" || typ == "file"

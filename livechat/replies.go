@@ -127,7 +127,7 @@ func validateReplies(rs []Reply) map[string]string {
 
 // serveReplies is GET /v1/replies, for every agent.
 func (h *Hub) serveReplies(c echo.Context) error {
-	if _, err := h.restAgent(c, false); err != nil {
+	if _, err := h.restAgent(c); err != nil {
 		return err
 	}
 	rs, err := h.CannedReplies()
@@ -139,7 +139,7 @@ func (h *Hub) serveReplies(c echo.Context) error {
 
 // putReplies is PUT /v1/replies, for supervisors: the body replaces the set.
 func (h *Hub) putReplies(c echo.Context) error {
-	a, err := h.restAgent(c, false)
+	a, err := h.restAgent(c)
 	if err != nil {
 		return err
 	}

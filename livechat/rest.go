@@ -12,15 +12,10 @@ import (
 )
 
 // restAgent returns the configured agent whose token the request carries
-// (Authorization: Bearer …; with query, also the token query parameter, for
-// what a browser loads without headers: an <img>). 401 otherwise.
-func (h *Hub) restAgent(c echo.Context, query bool) (configs.AgentSpec, error) {
+// (Authorization: Bearer …; never in a URL, where proxies log it).
+func (h *Hub) restAgent(c echo.Context) (configs.AgentSpec, error) {
 	r := c.Request()
-	q := ""
-	if query {
-		q = r.URL.Query().Get("token")
-	}
-	tok := tokens.FromRequest(r.Header.Get("Authorization"), q, "")
+	tok := tokens.FromRequest(r.Header.Get("Authorization"), "", "")
 	if tok == "" {
 		return configs.AgentSpec{}, apierr.New(apierr.CodeUnauthorized, "an agent token is required: Authorization: Bearer …")
 	}
