@@ -43,7 +43,12 @@ type index struct {
 	byKey       map[string][]seen   // citizen key → their requests, oldest first
 	keysOfPhone map[string][]string // verified phone → citizen keys
 	phonesOfKey map[string][]string // citizen key → verified phones
+	adds        int                 // since the last sweep
 }
+
+// sweepEvery is how many requests pass between sweeps of the citizens who
+// did not come back: each sweep is one pass over the index.
+const sweepEvery = 4096
 
 func putPrint(tx *store.Tx, key, id string, at time.Time, p repeat.Print, phone string) error {
 	b, err := json.Marshal(printRecord{Key: key, At: at.Unix(), Print: p})
@@ -125,6 +130,28 @@ func (x *index) add(key string, s seen, phone string, cutoff time.Time) {
 	x.byKey[key] = append(list, s)
 	if phone != "" {
 		x.link(phone, key)
+	}
+	if x.adds++; x.adds >= sweepEvery {
+		x.adds = 0
+		x.sweep(cutoff)
+	}
+}
+
+// sweep forgets the requests older than cutoff of every citizen, so that
+// the index holds one window of requests however long the process runs.
+// (Their prints leave the store at the next start.) Caller holds mu.
+func (x *index) sweep(cutoff time.Time) {
+	for key, list := range x.byKey {
+		i := 0
+		for i < len(list) && list[i].at.Before(cutoff) {
+			i++
+		}
+		switch {
+		case i == len(list):
+			delete(x.byKey, key)
+		case i > 0:
+			x.byKey[key] = slices.Clone(list[i:])
+		}
 	}
 }
 
