@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/hotline12345/gateway/channels/sms"
 	"github.com/hotline12345/gateway/channels/wechat"
@@ -40,11 +42,14 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		w.Mount(g.echo)
 		g.hub.RegisterDeliverer(w.Name(), w)
 		// Agents open a citizen's WeChat media through the gateway (media/get).
-		base := g.cfg.Channels.Wechat.APIBase
-		if base == "" {
-			base = wechatapi.DefaultAPIBase
-		}
-		g.hub.RegisterMedia(w.Name(), livechat.WeChatMedia(base, nil, w.API().AccessToken))
+		api := w.API()
+		g.hub.RegisterMedia(w.Name(), func(ctx context.Context, mediaID string) ([]byte, string, error) {
+			body, ct, err := api.GetMedia(ctx, mediaID, livechat.MaxMediaBytes)
+			if errors.Is(err, wechatapi.ErrMediaTooLarge) {
+				err = fmt.Errorf("%w: %w", livechat.ErrMediaTooLarge, err)
+			}
+			return body, ct, err
+		})
 		g.Register(w.Collectors()...)
 	}
 	if enabled["sms"] {

@@ -9,9 +9,7 @@ package livechat
 // with the agent's token checked.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,51 +212,6 @@ func redactURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// WeChatMedia is the MediaFetcher of the WeChat mini-program channel:
-// GET {apiBase}/cgi-bin/media/get?access_token=…&media_id=… with the
-// channel's access token (token), through hc (nil: a client with the fetch
-// timeout). WeChat answers the file, or JSON {"errcode", "errmsg"}.
-func WeChatMedia(apiBase string, hc *http.Client, token func(context.Context) (string, error)) MediaFetcher {
-	if hc == nil {
-		hc = &http.Client{Timeout: mediaTimeout}
-	}
-	base := strings.TrimRight(apiBase, "/")
-	return func(ctx context.Context, mediaID string) ([]byte, string, error) {
-		tok, err := token(ctx)
-		if err != nil {
-			return nil, "", fmt.Errorf("wechat access token: %w", err)
-		}
-		q := url.Values{"access_token": {tok}, "media_id": {mediaID}}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/cgi-bin/media/get?"+q.Encode(), nil)
-		if err != nil {
-			return nil, "", redactURL(err)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, "", fmt.Errorf("wechat media/get: %w", redactURL(err))
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, "", fmt.Errorf("wechat media/get: HTTP %d", resp.StatusCode)
-		}
-		body, err := readCapped(resp.Body)
-		if err != nil {
-			return nil, "", fmt.Errorf("wechat media/get: %w", err)
-		}
-		ct := resp.Header.Get("Content-Type")
-		if mt, _, _ := mime.ParseMediaType(ct); mt == "application/json" || mt == "text/plain" {
-			var st struct {
-				ErrCode int    `json:"errcode"`
-				ErrMsg  string `json:"errmsg"`
-			}
-			if json.Unmarshal(bytes.TrimSpace(body), &st) == nil && st.ErrCode != 0 {
-				return nil, "", fmt.Errorf("wechat media/get: errcode %d: %s", st.ErrCode, st.ErrMsg)
-			}
-		}
-		return body, ct, nil
-	}
 }
 
 // forAgents is m as agents' consoles get it: the attachments that are

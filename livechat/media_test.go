@@ -2,10 +2,12 @@ package livechat_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
+	"github.com/hotline12345/gateway/connectors/wechatapi"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/livechat"
@@ -144,22 +147,31 @@ func TestAttachmentsFromPrivateAddressesAreRefused(t *testing.T) {
 // A WeChat picture is its media_id, fetched through the WeChat API with the
 // gateway's access token.
 func TestWeChatMediaThroughTheAPI(t *testing.T) {
+	var tokens atomic.Int32
 	wx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/cgi-bin/media/get" || r.URL.Query().Get("access_token") != "TOKEN" {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/cgi-bin/token":
+			n := tokens.Add(1)
+			_, _ = fmt.Fprintf(w, `{"access_token":"TOKEN%d","expires_in":7200}`, n)
+		case r.URL.Path != "/cgi-bin/media/get":
 			http.Error(w, "bad call", http.StatusBadRequest)
-			return
-		}
-		if r.URL.Query().Get("media_id") != "MEDIA_1" {
-			w.Header().Set("Content-Type", "application/json")
+		case r.URL.Query().Get("access_token") == "TOKEN1": // rotated elsewhere meanwhile
+			_, _ = w.Write([]byte(`{"errcode":40001,"errmsg":"invalid credential"}`))
+		case r.URL.Query().Get("media_id") != "MEDIA_1":
 			_, _ = w.Write([]byte(`{"errcode":40007,"errmsg":"invalid media_id"}`))
-			return
+		default:
+			w.Header().Set("Content-Type", "image/jpeg")
+			_, _ = w.Write(pngBytes)
 		}
-		w.Header().Set("Content-Type", "image/jpeg")
-		_, _ = w.Write(pngBytes)
 	}))
 	t.Cleanup(wx.Close)
+	api, err := wechatapi.New(wechatapi.Config{AppID: "wxapp", AppSecret: "secret", APIBase: wx.URL})
+	require.NoError(t, err)
 	h := lt.StartHub(t, deskAgents, clock.NewFake(t0), "")
-	h.RegisterMedia(normalize.ChannelWechat, livechat.WeChatMedia(wx.URL, nil, func(context.Context) (string, error) { return "TOKEN", nil }))
+	h.RegisterMedia(normalize.ChannelWechat, func(ctx context.Context, id string) ([]byte, string, error) {
+		return api.GetMedia(ctx, id, livechat.MaxMediaBytes)
+	})
 	a1 := agentUp(t, h, "a1")
 	res, err := h.CitizenMessage(context.Background(), channels.InboundMessage{Channel: normalize.ChannelWechat, ChannelUserID: "openid-1",
 		DedupKey: "wx-1", Text: "看图", Attachments: []normalize.Attachment{{Type: "image", MediaID: "MEDIA_1"}, {Type: "image", MediaID: "GONE"}}})
@@ -169,6 +181,7 @@ func TestWeChatMediaThroughTheAPI(t *testing.T) {
 	require.Equal(t, 200, st, string(body))
 	require.Equal(t, "image/jpeg", hdr.Get("Content-Type"))
 	require.Equal(t, pngBytes, body)
+	require.EqualValues(t, 2, tokens.Load(), "a refused token is replaced once")
 	st, _, body = call(t, http.MethodGet, mediaURL(h, res.SessionID, 1, 1), h.AgentToken("a1"), nil)
 	require.Equal(t, http.StatusServiceUnavailable, st, string(body))
 	require.NotContains(t, h.Log.String(), "TOKEN", "the access token is never logged")
