@@ -170,7 +170,7 @@ func (h *Hub) takeOver(ctx context.Context, c *conn, f Frame) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	sup := h.agents[c.sub]
-	if !sup.spec.Supervisor() {
+	if sup == nil || !sup.spec.Supervisor() {
 		return ErrNotSupervisor
 	}
 	s := h.sessions[f.SessionID]
@@ -349,13 +349,11 @@ func (h *Hub) runningClock(s *sess, r *sessions.Session) (string, *time.Time) {
 
 // serveWall is GET /v1/agents/wall, for supervisors.
 func (h *Hub) serveWall(c echo.Context) error {
-	r := c.Request()
-	tok := tokens.FromRequest(r.Header.Get("Authorization"), "", "")
-	claims, err := h.d.Tokens.Verify(tok, tokens.RoleAgent)
-	if tok == "" || err != nil {
-		return apierr.Wrap(apierr.CodeUnauthorized, "a supervisor's agent token is required: Authorization: Bearer …", err)
+	spec, err := h.restAgent(c)
+	if err != nil {
+		return err
 	}
-	if spec, ok := h.Agent(claims.Sub); !ok || !spec.Supervisor() {
+	if !spec.Supervisor() {
 		return apierr.New(apierr.CodeForbidden, "only a supervisor sees the wall")
 	}
 	return c.JSON(http.StatusOK, h.Wall())
