@@ -38,7 +38,6 @@ func (g *Gateway) wireTriage() error {
 	g.triage = t
 	g.intake.OnPrepare(t.Prepare)
 	g.intake.OnAccept(t.OnAccept)
-	g.intake.AfterAccept(t.AfterAccept)
 	g.Register(t.Collectors()...)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/triage/repeat"
@@ -50,18 +51,15 @@ type index struct {
 // did not come back: each sweep is one pass over the index.
 const sweepEvery = 4096
 
-func putPrint(tx *store.Tx, key, id string, at time.Time, p repeat.Print, phone string) error {
-	b, err := json.Marshal(printRecord{Key: key, At: at.Unix(), Print: p})
-	if err != nil {
-		return fmt.Errorf("triage: %w", err)
+// printPuts are the writes that keep a request's print, and the link of
+// its verified phone, in the accepting transaction.
+func printPuts(key, id string, at time.Time, p repeat.Print, phone string) []intakelog.Put {
+	b, _ := json.Marshal(printRecord{Key: key, At: at.Unix(), Print: p}) // cannot fail: plain fields
+	puts := []intakelog.Put{{Bucket: bucketPrints, Key: []byte(id), Value: b}}
+	if phone != "" {
+		puts = append(puts, intakelog.Put{Bucket: bucketPhones, Key: []byte(phone + "\x00" + key), Value: []byte{}})
 	}
-	if err := tx.Bucket([]byte(bucketPrints)).Put([]byte(id), b); err != nil {
-		return err
-	}
-	if phone == "" {
-		return nil
-	}
-	return tx.Bucket([]byte(bucketPhones)).Put([]byte(phone+"\x00"+key), []byte{})
+	return puts
 }
 
 // loadIndex reads the prints since cutoff and every phone link, and drops

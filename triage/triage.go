@@ -13,8 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
-	"github.com/hotline12345/gateway/internal/clock"
+	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/triage/emergency"
 	"github.com/hotline12345/gateway/triage/language"
@@ -40,7 +41,7 @@ type Deps struct {
 }
 
 // Triager is the intake log's triage: Prepare before each new envelope's
-// transaction, OnAccept inside it, AfterAccept after its commit.
+// transaction (its Prep.After after the commit), OnAccept inside it.
 type Triager struct {
 	d     Deps
 	index *index
@@ -73,9 +74,10 @@ func New(d Deps) (*Triager, error) {
 var Buckets = []string{bucketPrints, bucketPhones}
 
 // Prepare fills env.Triage and returns the events to record with the
-// envelope (request.emergency, request.repeat). It runs before the
-// accepting transaction, outside the store's single writer.
-func (t *Triager) Prepare(env *normalize.Envelope) (string, []*normalize.Event) {
+// envelope (request.emergency, request.repeat) and the request's print to
+// keep. It runs before the accepting transaction, outside the store's
+// single writer: all of triage's work is done here, none in the writer.
+func (t *Triager) Prepare(env *normalize.Envelope) intakelog.Prep {
 	start := time.Now()
 	defer func() { t.met.seconds.Observe(time.Since(start).Seconds()) }()
 	text := env.Content.Text
@@ -92,14 +94,16 @@ func (t *Triager) Prepare(env *normalize.Envelope) (string, []*normalize.Event) 
 		tr.Emergency = em
 		evs = append(evs, t.event(env, normalize.EventRequestEmergency, map[string]any{"category": m.Category, "rules": m.Rules}))
 	}
-	if ids := t.index.repeats(env, t.print(env), t.phoneKey(env), env.ReceivedAt.Add(-t.d.Window)); len(ids) > 0 {
+	pr, phone := t.print(env), t.phoneKey(env)
+	if ids := t.index.repeats(env, pr, phone, env.ReceivedAt.Add(-t.d.Window)); len(ids) > 0 {
 		tr.RepeatOf = ids
 		evs = append(evs, t.event(env, normalize.EventRequestRepeat, map[string]any{"repeat_of": ids}))
 	}
 	if tr.Language != "" || tr.Priority != "" || len(tr.RepeatOf) > 0 {
 		env.Triage = &tr
 	}
-	return "", evs
+	return intakelog.Prep{Events: evs, Puts: printPuts(env.CitizenKey, env.ID, env.ReceivedAt, pr, phone),
+		After: func() { t.accepted(env, pr, phone) }}
 }
 
 func (t *Triager) handsOff() bool { return t.d.Queue != nil && t.d.EmergencyURL != "" }
@@ -129,13 +133,9 @@ func (t *Triager) phoneKey(env *normalize.Envelope) string {
 	return t.d.Keyer.Key("phone", env.Citizen.Phone)
 }
 
-// OnAccept keeps the request's print and verified phone, and queues the
-// hand-off of an emergency, in the transaction that accepts it: an
-// acknowledged emergency is always handed off.
+// OnAccept queues the hand-off of an emergency in the transaction that
+// accepts it: an acknowledged emergency is always handed off.
 func (t *Triager) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
-	if err := putPrint(tx, env.CitizenKey, env.ID, env.ReceivedAt, t.print(env), t.phoneKey(env)); err != nil {
-		return err
-	}
 	if env.Triage == nil || env.Triage.Priority != normalize.PriorityEmergency || !t.handsOff() {
 		return nil
 	}
@@ -147,11 +147,11 @@ func (t *Triager) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
 		RequestKey: env.ID, Type: normalize.EventRequestEmergency, Payload: body})
 }
 
-// AfterAccept makes the request known to later ones, counts and logs what
-// triage found (here, so that a retried submission is not counted twice)
-// and wakes the webhook queue for an emergency.
-func (t *Triager) AfterAccept(env *normalize.Envelope) {
-	t.index.add(env.CitizenKey, seen{id: env.ID, at: env.ReceivedAt, print: t.print(env)}, t.phoneKey(env), env.ReceivedAt.Add(-t.d.Window))
+// accepted makes the request known to later ones, counts and logs what
+// triage found (after the commit, so that a retried submission is not
+// counted twice) and wakes the webhook queue for an emergency.
+func (t *Triager) accepted(env *normalize.Envelope, pr repeat.Print, phone string) {
+	t.index.add(env.CitizenKey, seen{id: env.ID, at: env.ReceivedAt, print: pr}, phone, env.ReceivedAt.Add(-t.d.Window))
 	tr := env.Triage
 	if tr == nil {
 		return

@@ -46,7 +46,6 @@ func start(t testing.TB, path string, clk *clock.Fake) *fixture {
 	require.NoError(t, err)
 	log.OnPrepare(tr.Prepare)
 	log.OnAccept(tr.OnAccept)
-	log.AfterAccept(tr.AfterAccept)
 	return &fixture{db: db, log: log, tr: tr, q: q, clk: clk,
 		stamp: normalize.Stamp{Keyer: keyer, FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Clock: clk}}
 }

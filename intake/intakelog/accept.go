@@ -49,10 +49,28 @@ func WithDuplicateMark(ctx context.Context) (_ context.Context, seen *bool) {
 	return context.WithValue(ctx, duplicateKey{}, seen), seen
 }
 
+// Prep is what a prepare hook adds to a new envelope's acceptance: its
+// initial status, events, and writes of the hook's own, all encoded before
+// the transaction and recorded in it.
+type Prep struct {
+	Status string
+	Events []*normalize.Event
+	Puts   []Put
+	// After, if set, runs once the envelope is durable (Committed), not for
+	// a duplicate: what the hook learnt need not be computed again.
+	After func()
+}
+
+// Put is one write a prepare hook asks for: Value under Key in Bucket.
+type Put struct {
+	Bucket     string
+	Key, Value []byte
+}
+
 // OnPrepare registers f, called for every new envelope before its
-// transaction (outside the store's single writer): it may set the request's
-// initial status and add events recorded with it.
-func (l *Log) OnPrepare(f func(env *normalize.Envelope) (status string, events []*normalize.Event)) {
+// transaction, outside the store's single writer: whatever it costs is paid
+// by the request, not by every request behind it.
+func (l *Log) OnPrepare(f func(env *normalize.Envelope) Prep) {
 	l.mu.Lock()
 	l.preps = append(l.preps, f)
 	l.mu.Unlock()
@@ -63,6 +81,9 @@ func (l *Log) OnPrepare(f func(env *normalize.Envelope) (status string, events [
 func (l *Log) Committed(env *normalize.Envelope, res Result) {
 	l.notify()
 	if !res.Duplicate {
+		for _, f := range res.after {
+			f()
+		}
 		l.mu.RLock()
 		cbs := l.accepted
 		l.mu.RUnlock()
@@ -92,6 +113,8 @@ type prepared struct {
 	idem    []byte   // idemEntry
 	req     []byte   // Request
 	records [][]byte // the envelope's outbox record, then its events'
+	puts    []Put    // the prepare hooks'
+	after   []func() // the prepare hooks'
 }
 
 func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
@@ -109,11 +132,15 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	l.mu.RUnlock()
 	var extra []*normalize.Event
 	for _, f := range preps {
-		st, evs := f(env)
-		if st != "" {
-			status = st
+		pr := f(env)
+		if pr.Status != "" {
+			status = pr.Status
 		}
-		extra = append(extra, evs...)
+		extra = append(extra, pr.Events...)
+		p.puts = append(p.puts, pr.Puts...)
+		if pr.After != nil {
+			p.after = append(p.after, pr.After)
+		}
 	}
 	p.idem, _ = json.Marshal(idemEntry{EnvelopeID: env.ID, Fingerprint: opts.Fingerprint, At: now.Unix()})
 	p.req, err = json.Marshal(&Request{ID: env.ID, Number: env.Number, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
@@ -195,10 +222,15 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 			return Result{}, err
 		}
 	}
+	for _, put := range p.puts {
+		if err := tx.Bucket([]byte(put.Bucket)).Put(put.Key, put.Value); err != nil {
+			return Result{}, err
+		}
+	}
 	for _, h := range hooks {
 		if err := h(tx, env); err != nil {
 			return Result{}, err
 		}
 	}
-	return Result{Receipt: normalize.ReceiptFor(env), Owner: opts.Owner}, nil
+	return Result{Receipt: normalize.ReceiptFor(env), Owner: opts.Owner, after: p.after}, nil
 }

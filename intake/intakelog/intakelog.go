@@ -109,6 +109,8 @@ type Result struct {
 	// Owner is the request's recorded owner (AcceptOptions.Owner of the
 	// first Accept), so that a retry can be answered as the first one was.
 	Owner string
+
+	after []func() // the prepare hooks' Prep.After, run by Committed
 }
 
 // Hook runs inside the accepting transaction of a new envelope, so that
@@ -123,7 +125,7 @@ type Log struct {
 
 	mu       sync.RWMutex
 	hooks    []Hook
-	preps    []func(*normalize.Envelope) (string, []*normalize.Event)
+	preps    []func(*normalize.Envelope) Prep
 	accepted []func(*normalize.Envelope)
 
 	numbers *numberer

@@ -133,11 +133,11 @@ func (s *Service) OnAccept(tx *store.Tx, env *normalize.Envelope) error {
 // acknowledge makes every new request "acknowledged" at once, with its
 // request.acknowledged event: the automatic receipt, which stops no clock.
 // It runs before the accepting transaction, outside the single writer.
-func (s *Service) acknowledge(env *normalize.Envelope) (string, []*normalize.Event) {
+func (s *Service) acknowledge(env *normalize.Envelope) intakelog.Prep {
 	ev := normalize.NewEvent(normalize.EventRequestAcknowledged, env.ReceivedAt)
 	ev.Channel, ev.EnvelopeID, ev.SessionID = env.Channel, env.ID, env.SessionID
 	ev.Data = map[string]any{"first_response_due": env.SLA.FirstResponseDue, "handling_due": env.SLA.HandlingDue}
-	return normalize.StatusAcknowledged, []*normalize.Event{ev}
+	return intakelog.Prep{Status: normalize.StatusAcknowledged, Events: []*normalize.Event{ev}}
 }
 
 // Receipt is the automatic receipt text a citizen gets at once (in the
