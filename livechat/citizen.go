@@ -229,9 +229,10 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	if err != nil {
 		return err
 	}
+	found := h.matchEmergency(m.Text)
 	h.mu.Lock()
 	h.adoptSkills(s)
-	notice := h.noteEmergency(ctx, s, m.Text)
+	notice := h.noteEmergency(ctx, s, found)
 	h.mu.Unlock()
 	if notice != "" {
 		h.tellEmergency(ctx, s.id, notice)
@@ -358,11 +359,12 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 		}
 		return channels.ChatResult{}, err
 	}
+	found := h.matchEmergency(m.Text)
 	h.mu.Lock()
 	h.adoptSkills(s)
 	notice := ""
 	if !dup {
-		notice = h.noteEmergency(ctx, s, m.Text)
+		notice = h.noteEmergency(ctx, s, found)
 	}
 	if isNew { // offered once the message is in, with it as the preview
 		s.opening = false

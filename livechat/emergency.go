@@ -12,6 +12,22 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 )
 
+// matched is what the emergency rules found in a message, worked out
+// before the hub's lock is taken: the rules cost microseconds per message.
+type matched struct {
+	em normalize.Emergency
+	ok bool
+}
+
+// matchEmergency runs the rules on a citizen's message (nothing without them).
+func (h *Hub) matchEmergency(text string) matched {
+	if h.cfg.Emergency == nil {
+		return matched{}
+	}
+	em, ok := h.cfg.Emergency(text)
+	return matched{em, ok}
+}
+
 // emergencyPriority puts an emergency chat at the head of the queue, ahead
 // of transfers and escalations (contract §10).
 const emergencyPriority = 100
@@ -22,7 +38,7 @@ const emergencyPriority = 100
 // queue and the supervisors on duty (or every available agent) are
 // alerted. It returns what to tell the citizen when the chat just became
 // one ("" otherwise). Caller holds h.mu.
-func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) string {
+func (h *Hub) noteEmergency(ctx context.Context, s *sess, m matched) string {
 	if s.emergency != "" || s.state == sessions.StateClosed {
 		return ""
 	}
@@ -34,10 +50,8 @@ func (h *Hub) noteEmergency(ctx context.Context, s *sess, text string) string {
 	}
 	var rules []string
 	fromEnvelope := category != "" // triage published request.emergency and handed it off
-	if !fromEnvelope && h.cfg.Emergency != nil {
-		if em, ok := h.cfg.Emergency(text); ok {
-			category, rules = em.Category, em.Rules
-		}
+	if !fromEnvelope && m.ok {
+		category, rules = m.em.Category, m.em.Rules
 	}
 	if category == "" {
 		return ""
