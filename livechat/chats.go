@@ -7,7 +7,6 @@ package livechat
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +38,8 @@ type ChatSummary struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ClosedAt  *time.Time `json:"closed_at"`
 	Preview   string     `json:"preview"`
+
+	envelopeID string // to find a number the session does not keep
 }
 
 // ChatQuery is a search of chats. Zero fields do not filter.
@@ -66,93 +67,105 @@ func mayRead(viewer configs.AgentSpec, r *sessions.Session) bool {
 	return viewer.Supervisor() || (r.AgentID != "" && r.AgentID == viewer.ID)
 }
 
-// Chats returns the chats viewer may read that match q, newest first.
+// Chats returns the chats viewer may read that match q, newest first. A
+// number is looked up in the intake log's index; otherwise the sessions
+// are walked newest first until the limit is reached, so that a search
+// costs what it returns, not what is stored.
 func (h *Hub) Chats(viewer configs.AgentSpec, q ChatQuery) (ChatsResult, error) {
 	if q.Limit <= 0 {
 		q.Limit = defaultChatsLimit
 	}
 	q.Limit = min(q.Limit, maxChatsLimit)
-	var cands []sessions.Session
+	out := ChatsResult{Chats: []ChatSummary{}}
+	needle := strings.ToLower(strings.TrimSpace(q.Text))
+	budget := maxTextScan
+	keep := func(tx *store.Tx, r *sessions.Session) (bool, error) {
+		switch {
+		case !mayRead(viewer, r),
+			q.AgentID != "" && r.AgentID != q.AgentID,
+			q.Channel != "" && r.Channel != q.Channel,
+			!q.From.IsZero() && r.CreatedAt.Before(q.From),
+			!q.To.IsZero() && !r.CreatedAt.Before(q.To):
+			return false, nil
+		}
+		if needle == "" {
+			return true, nil
+		}
+		found, read, err := transcriptContains(tx, r.ID, needle, budget)
+		budget -= read
+		return found, err
+	}
+	// The intake log is read outside the sessions' read transaction: a
+	// read transaction opened inside another can wait forever for a writer
+	// that waits for the outer one (bbolt's remap).
+	sessionOfNumber := ""
+	if q.Number != "" {
+		req, err := h.d.Intake.RequestByNumber(q.Number)
+		if err != nil || req.SessionID == "" {
+			return out, nil // no such number, or not a chat's
+		}
+		sessionOfNumber = req.SessionID
+	}
 	err := h.d.DB.View(func(tx *store.Tx) error {
-		return sessions.ForEach(tx, func(r *sessions.Session) error {
-			switch {
-			case !mayRead(viewer, r),
-				q.AgentID != "" && r.AgentID != q.AgentID,
-				q.Channel != "" && r.Channel != q.Channel,
-				!q.From.IsZero() && r.CreatedAt.Before(q.From),
-				!q.To.IsZero() && !r.CreatedAt.Before(q.To):
+		if sessionOfNumber != "" {
+			r, err := sessions.Get(tx, sessionOfNumber)
+			if err != nil {
 				return nil
 			}
-			cands = append(cands, *r)
+			if ok, err := keep(tx, r); err != nil || !ok {
+				return err
+			}
+			out.Chats = append(out.Chats, summaryOf(r, q.Number))
 			return nil
+		}
+		return sessions.ForEachNewest(tx, func(r *sessions.Session) (bool, error) {
+			ok, err := keep(tx, r)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				out.Chats = append(out.Chats, summaryOf(r, r.Meta[metaNumber]))
+			}
+			if needle != "" && budget <= 0 {
+				out.Truncated = true
+				return false, nil
+			}
+			return len(out.Chats) < q.Limit, nil
 		})
 	})
 	if err != nil {
 		return ChatsResult{}, err
 	}
-	slices.SortFunc(cands, func(a, b sessions.Session) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
+	for i := range out.Chats { // chats from before numbers were kept on the session
+		if c := &out.Chats[i]; c.Number == "" {
+			c.Number = h.requestNumber(c.envelopeID)
 		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	out := ChatsResult{Chats: []ChatSummary{}}
-	needle := strings.ToLower(strings.TrimSpace(q.Text))
-	budget := maxTextScan
-	for i := range cands {
-		if len(out.Chats) == q.Limit {
-			break
-		}
-		r := &cands[i]
-		num := h.numberOfChat(r)
-		if q.Number != "" && num != q.Number {
-			continue
-		}
-		if needle != "" {
-			found, read, err := h.transcriptContains(r.ID, needle, budget)
-			if err != nil {
-				return ChatsResult{}, err
-			}
-			budget -= read
-			if !found {
-				if budget <= 0 {
-					out.Truncated = true
-					break
-				}
-				continue
-			}
-		}
-		out.Chats = append(out.Chats, summaryOf(r, num))
 	}
 	return out, nil
 }
 
 func summaryOf(r *sessions.Session, number string) ChatSummary {
 	return ChatSummary{SessionID: r.ID, Number: number, Channel: r.Channel, AgentID: r.AgentID, State: r.State,
-		CreatedAt: r.CreatedAt, ClosedAt: r.ClosedAt, Preview: r.Preview}
+		CreatedAt: r.CreatedAt, ClosedAt: r.ClosedAt, Preview: r.Preview, envelopeID: r.EnvelopeID}
 }
 
 // transcriptContains reports whether a message or note of session id holds
 // needle (lower case), reading at most budget messages; read is how many it did.
-func (h *Hub) transcriptContains(id, needle string, budget int) (found bool, read int, err error) {
-	err = h.d.DB.View(func(tx *store.Tx) error {
-		msgs, err := sessions.Transcript(tx, id, 0, 0)
-		if err != nil {
-			return err
+func transcriptContains(tx *store.Tx, id, needle string, budget int) (found bool, read int, err error) {
+	msgs, err := sessions.Transcript(tx, id, 0, 0)
+	if err != nil {
+		return false, 0, err
+	}
+	for _, m := range msgs {
+		if read >= budget {
+			return false, read, nil
 		}
-		for _, m := range msgs {
-			if read >= budget {
-				return nil
-			}
-			read++
-			if strings.Contains(strings.ToLower(m.Text), needle) {
-				found = true
-				return nil
-			}
+		read++
+		if strings.Contains(strings.ToLower(m.Text), needle) {
+			return true, read, nil
 		}
-		return nil
-	})
-	return found, read, err
+	}
+	return false, read, nil
 }
 
 // requestNumber is the request number of an envelope, read from its request

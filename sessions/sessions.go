@@ -256,15 +256,19 @@ func Compact(tx *store.Tx, cutoff time.Time, limit int) (int, error) {
 	return len(gone), nil
 }
 
-// ForEach calls fn for every stored session, open and closed, in id order
-// (agents' history and search of chats). fn must not keep the session past
-// the transaction's end unless it copies it (it is decoded afresh each time).
-func ForEach(tx *store.Tx, fn func(*Session) error) error {
-	return tx.Bucket([]byte(bucketSessions)).ForEach(func(_, v []byte) error {
+// ForEachNewest calls fn with every stored session, newest first (ids are
+// time-ordered), until fn says to stop.
+func ForEachNewest(tx *store.Tx, fn func(*Session) (more bool, err error)) error {
+	c := tx.Bucket([]byte(bucketSessions)).Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		var s Session
 		if json.Unmarshal(v, &s) != nil {
-			return nil // a corrupt record is skipped, as ForEachOpen does
+			continue // a corrupt record is skipped, as ForEachOpen does
 		}
-		return fn(&s)
-	})
+		more, err := fn(&s)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }

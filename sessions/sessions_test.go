@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )
 
@@ -62,4 +63,31 @@ func TestTranscriptAndCompact(t *testing.T) {
 		_, err = sessions.Get(tx, "new")
 		return err
 	}))
+}
+
+// ForEachNewest walks the sessions newest first (ids are time-ordered) and
+// stops when told: a search of the last chats reads only those.
+func TestForEachNewest(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{NoSync: true}, sessions.Buckets...)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	var ids []string
+	require.NoError(t, db.Update(context.Background(), func(tx *store.Tx) error {
+		for range 5 {
+			s := &sessions.Session{ID: normalize.NewID(), Channel: "web", Citizen: "c", State: sessions.StateQueued}
+			ids = append(ids, s.ID)
+			if err := sessions.Put(tx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var seen []string
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		return sessions.ForEachNewest(tx, func(s *sessions.Session) (bool, error) {
+			seen = append(seen, s.ID)
+			return len(seen) < 3, nil
+		})
+	}))
+	require.Equal(t, []string{ids[4], ids[3], ids[2]}, seen)
 }
