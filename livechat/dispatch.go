@@ -343,8 +343,7 @@ func (h *Hub) startGrace(a *agent) {
 
 func sessionView(r *sessions.Session) map[string]any {
 	return map[string]any{"session_id": r.ID, "state": r.State, "channel": r.Channel, "agent_id": r.AgentID,
-		"skills": r.Skills, "queued_at": r.QueuedAt, "last_seq": r.LastSeq, "envelope_id": r.EnvelopeID,
-		"number": r.Meta[metaNumber],
+		"skills": r.Skills, "queued_at": r.QueuedAt, "last_seq": r.LastSeq, "envelope_id": r.EnvelopeID, "number": r.Meta[metaNumber],
 		"last_citizen_at": r.LastCitizenAt, "last_agent_at": r.LastAgentAt, "preview": r.Preview, "video": r.Video}
 }
 

@@ -130,10 +130,10 @@ type Request struct {
 	// PhoneVerified: the partner vouches for Phone.
 	PhoneVerified bool
 	Address       string
-	District    string
-	OccurredAt  *time.Time
-	SentAt      *time.Time
-	Attachments []normalize.Attachment
+	District      string
+	OccurredAt    *time.Time
+	SentAt        *time.Time
+	Attachments   []normalize.Attachment
 }
 
 // Map decodes body and applies the mapping. Every failure is an
