@@ -4,7 +4,7 @@
 import { $, el } from './dom.js';
 import { t, channelName, clockTime } from './i18n.js';
 import { S, myID, label } from './state.js';
-import { Clock } from './format.js';
+import { Clock } from './socket.js';
 import { emergencyBadge } from './escalations.js';
 import { slaText, renderDue } from './desk.js';
 import { renderVideo } from './call.js';

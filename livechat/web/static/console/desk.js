@@ -3,7 +3,8 @@
 import { $, el } from './dom.js';
 import { t, channelName, clockTime } from './i18n.js';
 import { S, label } from './state.js';
-import { Clock, parseTime, mmss, countdown } from './format.js';
+import { parseTime, mmss, countdown } from './format.js';
+import { Clock } from './socket.js';
 import { renderAlerts, emergencyBadge } from './escalations.js';
 import { renderChat } from './chat.js';
 import { select } from './views.js';

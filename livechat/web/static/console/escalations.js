@@ -7,7 +7,8 @@
 import { $, el } from './dom.js';
 import { t, nameOr, clockTime } from './i18n.js';
 import { S, isSupervisor, myID, label, noteNumber } from './state.js';
-import { Clock, parseTime } from './format.js';
+import { parseTime } from './format.js';
+import { Clock } from './socket.js';
 import { showView, select } from './views.js';
 import { takeOver, renderWall } from './wall.js';
 import { notify } from './alerts.js';

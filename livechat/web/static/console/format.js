@@ -56,14 +56,3 @@ export function titleWithCount(base, n) {
   base = String(base || '').replace(/^\(\d+\)\s*/, '');
   return n > 0 ? '(' + n + ') ' + base : base;
 }
-
-// Clock follows the server's time (frames carry "at"), so that due times
-// computed by the server and countdowns shown here agree.
-export const Clock = {
-  skew: 0,
-  observe(at) {
-    const t = Date.parse(at || '');
-    if (t > 946684800000) this.skew = t - Date.now(); // ignore zero times
-  },
-  now() { return Date.now() + this.skew; },
-};

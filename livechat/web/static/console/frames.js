@@ -4,7 +4,8 @@
 // receipts, closes, SLA warnings, alerts and errors.
 import { t } from './i18n.js';
 import { S, EMERGENCY_PRIORITY, label, noteNumber } from './state.js';
-import { Clock, parseTime } from './format.js';
+import { parseTime } from './format.js';
+import { Clock } from './socket.js';
 import { setConn, setPresence, banner, dropBanner } from './status.js';
 import { renderViews, showView } from './views.js';
 import { render } from './desk.js';

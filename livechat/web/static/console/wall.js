@@ -5,7 +5,8 @@
 import { $, el } from './dom.js';
 import { t, channelName, clockTime } from './i18n.js';
 import { S, myID, label, noteNumber } from './state.js';
-import { Clock, parseTime, mmss, countdown } from './format.js';
+import { parseTime, mmss, countdown } from './format.js';
+import { Clock } from './socket.js';
 import { getJSON } from './api.js';
 import { banner } from './status.js';
 import { categoryName, renderAlerts } from './escalations.js';

@@ -1,6 +1,8 @@
 // lib.js: what the console and the widget share: the UI dictionary, ids,
-// the server clock, time formatting and a websocket that reconnects with
-// backoff. No dependencies; loaded before the page's own script.
+// the server clock, time formatting, a websocket that reconnects with
+// backoff, and the element builder. No dependencies; a classic script,
+// loaded before the page's own (the console's modules take it from
+// global Lib).
 'use strict';
 
 const Lib = (() => {
@@ -31,7 +33,7 @@ const Lib = (() => {
     lang: 'en',
     dict: {},
     all: {},
-    onchange: null,
+    listeners: [],
     async load(url) {
       const r = await fetch(url, { credentials: 'same-origin' });
       this.all = await r.json();
@@ -43,8 +45,10 @@ const Lib = (() => {
       if (remember) { try { localStorage.setItem(LANG_KEY, this.lang); } catch (e) { /* private mode */ } }
       document.documentElement.lang = this.lang;
       this.apply(document);
-      if (this.onchange) this.onchange(this.lang);
+      for (const f of this.listeners) f(this.lang);
     },
+    // onchange registers f, called with the language whenever it changes.
+    onchange(f) { this.listeners.push(f); },
     toggle() { this.set(this.lang === 'zh-CN' ? 'en' : 'zh-CN', true); },
     t(key, vars) {
       let s = this.dict[key];

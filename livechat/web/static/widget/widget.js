@@ -146,7 +146,7 @@
       case 'close':
         endCall();
         W.state = 'closed';
-        W.closed = { by: d.by || '', reason: d.reason || '', envelope: d.envelope_id || '' };
+        W.closed = { by: d.by || '', reason: d.reason || '', envelope: d.number || d.envelope_id || '' }; // the request number, read out on the phone
         W.typingUntil = 0;
         W.leaving = false;
         break;
@@ -406,7 +406,7 @@
       // the citizen chose (it decides which agents are offered the chat first).
       if (W.state === 'new' && !W.sentAny && W.pending.size === 0 && W.sock && W.sock.open()) { W.sid = ''; hello(); }
     });
-    I18n.onchange = render;
+    I18n.onchange(render);
     $('leave-btn').addEventListener('click', leaveMessage);
     $('composer').addEventListener('submit', (e) => {
       e.preventDefault();
