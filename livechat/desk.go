@@ -70,13 +70,17 @@ func (h *Hub) alertTargets() (targets []*agent, supervisors bool) {
 // to the supervisors on duty. It is what the timeliness service does when a
 // clock of a live chat warns or breaches; Escalate follows a breach.
 func (h *Hub) Alert(sid, state, clock string, due time.Time) {
-	b := frameBytes(Frame{Type: TypeSLA, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{"state": state, "clock": clock, "due": due.UTC()})})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sessions[sid]
 	if s == nil {
 		return
 	}
+	s.mu.Lock()
+	number := s.rec.Meta[metaNumber]
+	s.mu.Unlock()
+	b := frameBytes(Frame{Type: TypeSLA, SessionID: sid, At: h.now(), Data: mustJSON(map[string]any{
+		"state": state, "clock": clock, "due": due.UTC(), "number": number})})
 	if state == "breached" {
 		s.breach = breach{clock: clock, due: due.UTC()}
 	}
@@ -256,6 +260,7 @@ type WallAgent struct {
 // WallChat is an open chat and the clock that runs on it, if any.
 type WallChat struct {
 	SessionID    string     `json:"session_id"`
+	Number       string     `json:"number,omitempty"` // the request number
 	Channel      string     `json:"channel"`
 	State        string     `json:"state"`
 	AgentID      string     `json:"agent_id"`
@@ -283,7 +288,7 @@ func (h *Hub) Wall() Wall {
 		s.mu.Lock()
 		rec := *s.rec
 		s.mu.Unlock()
-		ch := WallChat{SessionID: s.id, Channel: s.channel, State: s.state, AgentID: s.agentID, WaitingSince: s.since,
+		ch := WallChat{SessionID: s.id, Number: rec.Meta[metaNumber], Channel: s.channel, State: s.state, AgentID: s.agentID, WaitingSince: s.since,
 			Escalated: s.escalated, Emergency: s.emergency, Preview: rec.Preview, Skills: s.skills}
 		if s.state == sessions.StateOffered {
 			ch.AgentID = s.offerTo

@@ -285,7 +285,7 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 		h.handling.observe(now.Sub(*at))
 	}
 	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{
-		"by": by, "reason": reason, "envelope_id": s.rec.EnvelopeID})}), nil)
+		"by": by, "reason": reason, "envelope_id": s.rec.EnvelopeID, "number": s.rec.Meta[metaNumber]})}), nil)
 	for c := range s.subs {
 		delete(c.sessions, s.id)
 	}
