@@ -1,16 +1,15 @@
 package gateway_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/internal/logtest"
 
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/gateway"
@@ -18,41 +17,14 @@ import (
 	"github.com/hotline12345/gateway/internal/clock"
 )
 
-// logBuf is a JSON log sink the gateway may write from several goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-
-func (l *logBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-// lines returns the decoded records whose msg is msg.
-func (l *logBuf) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, s := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if s == "" {
-			continue
-		}
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(s), &m), "%s", s)
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // newLoggedGateway is newGateway with its JSON log captured.
-func newLoggedGateway(t *testing.T, mutate func(*configs.Config)) (*gateway.Gateway, *clock.Fake, *logBuf) {
+func newLoggedGateway(t *testing.T, mutate func(*configs.Config)) (*gateway.Gateway, *clock.Fake, *logtest.Buffer) {
 	t.Helper()
 	cfg := gatewaytest.Config(t)
 	if mutate != nil {
 		mutate(cfg)
 	}
-	logs := &logBuf{}
+	logs := &logtest.Buffer{}
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
 	g := gatewaytest.New(t, cfg, gateway.Options{Clock: clk,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
@@ -73,7 +45,7 @@ func TestRateLimitRefusalsAreLoggedSampled(t *testing.T) {
 	for range 5 {
 		require.Equal(t, http.StatusTooManyRequests, post())
 	}
-	lines := logs.lines(t, "request rate limited")
+	lines := logs.Lines(t, "request rate limited")
 	require.Len(t, lines, 1, "one line for the first second's refusals")
 	require.Equal(t, map[string]any{"level": "WARN", "path": webPath, "method": "POST", "ip": "192.0.2.7", "suppressed": 0.0},
 		pick(lines[0], "level", "path", "method", "ip", "suppressed"))
@@ -82,7 +54,7 @@ func TestRateLimitRefusalsAreLoggedSampled(t *testing.T) {
 	clk.Advance(time.Second) // one token back, and the sampler's second is over
 	require.Equal(t, http.StatusAccepted, post())
 	require.Equal(t, http.StatusTooManyRequests, post())
-	lines = logs.lines(t, "request rate limited")
+	lines = logs.Lines(t, "request rate limited")
 	require.Len(t, lines, 2)
 	require.Equal(t, 4.0, lines[1]["suppressed"], "the four refusals held back in the first second")
 
@@ -122,7 +94,7 @@ func TestAgentLoginAuditLines(t *testing.T) {
 		{"agent login failed", map[string]any{"level": "WARN", "agent_id": "li", "ip": "192.0.2.9", "outcome": "wrong_password"}},
 		{"request rate limited", map[string]any{"level": "WARN", "path": "/v1/agents/login", "ip": "192.0.2.9"}},
 	} {
-		lines := logs.lines(t, tc.msg)
+		lines := logs.Lines(t, tc.msg)
 		require.Len(t, lines, 1, tc.msg)
 		keys := make([]string, 0, len(tc.want))
 		for k := range tc.want {

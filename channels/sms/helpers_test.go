@@ -1,7 +1,6 @@
 package sms_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/internal/logtest"
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/sms"
@@ -81,29 +82,11 @@ func smsConfig(provider, apiBase string) configs.SMS {
 	return cfg
 }
 
-// syncBuffer collects the channel's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // chanHarness is a channel served by its own test server, with Run going.
 type chanHarness struct {
 	Ch       *sms.Channel
 	URL      string
-	Logs     *syncBuffer
+	Logs     *logtest.Buffer
 	Fake     fakeProvider
 	provider string
 	cfg      configs.SMS
@@ -113,7 +96,7 @@ type chanHarness struct {
 
 func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sms.Emitter, cfg configs.SMS, opts sms.Options, clk clock.Clock) *chanHarness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	require.NoError(t, db.Update(t.Context(), func(tx *store.Tx) error {
 		for _, b := range sms.Buckets {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/internal/clock"
+	"github.com/hotline12345/gateway/internal/logtest"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/normalize/schemas"
 )
@@ -96,7 +97,7 @@ func TestEndToEnd(t *testing.T) {
 	fixed := time.Date(2024, 5, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	cfg := config{Brokers: brokers, AcceptDelay: time.Millisecond, DispatchDelay: time.Millisecond,
 		ResolveDelay: time.Millisecond, Reply: defaultReply, Clock: clock.NewFake(fixed)}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	stop := start(t, cfg, &logs)
 
 	out := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: "ticket.events", Partition: 0, MaxWait: 100 * time.Millisecond})
@@ -164,23 +165,6 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, "T1", ev.TicketID, "the first envelope must not be answered again")
 	}
 	require.NoError(t, stop())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestTicketSequence drives one sequence against a fake producer.

@@ -1,9 +1,7 @@
 package livechattest
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/internal/clock"
+	"github.com/hotline12345/gateway/internal/logtest"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
@@ -33,27 +32,8 @@ type Hub struct {
 	Intake *intakelog.Log
 	Dir    string
 	// Log holds the hub's JSON log lines (audit tests read it).
-	Log  *LogBuffer
+	Log  *logtest.Buffer
 	stop func()
-}
-
-// LogBuffer is a log destination that tests may read while the hub writes.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // StartHub builds a hub with the agents spec and clock on dir ("" = temp).
@@ -85,9 +65,9 @@ func startHub(t testing.TB, agents string, clk clock.Clock, dir string, opts sto
 	for _, f := range tune {
 		f(&cfg)
 	}
-	logs := &LogBuffer{}
+	logs := &logtest.Buffer{}
 	h, err := livechat.New(cfg, livechat.Deps{DB: db, Intake: log, Tokens: signer, Clock: clk,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Agents: specs,
+		Logger: logs.Logger(), Agents: specs,
 		Stamp: normalize.Stamp{Keyer: normalize.CitizenKeyer{Salt: []byte("s")}, FirstResponse: 3 * time.Minute, Handling: 24 * time.Hour, Clock: clk}})
 	require.NoError(t, err)
 	e := echo.New()

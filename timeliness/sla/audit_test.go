@@ -1,18 +1,17 @@
 package sla_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/internal/logtest"
 
 	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/store"
@@ -22,29 +21,6 @@ import (
 	"github.com/hotline12345/gateway/timeliness/sla"
 	"github.com/hotline12345/gateway/timeliness/timers"
 )
-
-// logBuf is a JSON log sink written from the timers' goroutine.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-// slaLines returns the "sla warning" and "sla breached" records.
-func (l *logBuf) slaLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, s := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(s), &m))
-		if m["msg"] == "sla warning" || m["msg"] == "sla breached" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // Warnings and breaches leave an audit line naming the clock, the request
 // and when it was due, and never the citizen's phone number or words: the
@@ -76,7 +52,7 @@ func TestWarningsAndBreachesAreLogged(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = db.Close() })
 			ilog := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clk)
-			logs := &logBuf{}
+			logs := &logtest.Buffer{}
 			svc, err := sla.New(sla.Config{FirstResponse: 3 * time.Minute, NextResponse: 3 * time.Minute, Handling: 24 * time.Hour,
 				LeadResponse: time.Minute, LeadHandling: time.Hour}, ilog, clk,
 				slog.New(slog.NewJSONHandler(logs, nil)), nil, nil)
@@ -96,7 +72,7 @@ func TestWarningsAndBreachesAreLogged(t *testing.T) {
 			require.NoError(t, err)
 
 			tc.run(t, svc, clk, env.ID)
-			got := logs.slaLines(t)
+			got := logs.Lines(t, "sla warning", "sla breached")
 			require.Len(t, got, len(tc.want))
 			for i, w := range tc.want {
 				require.Equal(t, w, line{got[i]["level"].(string), got[i]["msg"].(string), got[i]["clock"].(string), got[i]["channel"].(string)})

@@ -1,47 +1,21 @@
 package delivery_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/internal/logtest"
+
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 )
-
-// logBuf is a JSON log sink the queue's workers may write concurrently.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func (l *logBuf) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, s := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if s == "" {
-			continue
-		}
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(s), &m))
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // samples gathers reg as "name{label=value,…}" → value.
 func samples(t *testing.T, reg *prometheus.Registry) map[string]float64 {
@@ -78,7 +52,7 @@ func TestMetricsAndDeadLetterLog(t *testing.T) {
 		backlog    = "gateway_webhook_retry_backlog{}"
 	)
 	clk := newClock(false)
-	logs := &logBuf{}
+	logs := &logtest.Buffer{}
 	q := newQueue(t, tempDB(t), clk, func(o *delivery.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -117,7 +91,7 @@ func TestMetricsAndDeadLetterLog(t *testing.T) {
 		t.Logf("%s: %v", step.name, samples(t, reg))
 	}
 
-	lines := logs.lines(t, "webhook moved to the dead letters")
+	lines := logs.Lines(t, "webhook moved to the dead letters")
 	require.Len(t, lines, 1)
 	require.Equal(t, "WARN", lines[0]["level"])
 	require.Equal(t, "suishenban", lines[0]["endpoint"])
