@@ -245,15 +245,6 @@ func (h *Hub) agentClose(ctx context.Context, c *conn, f Frame) error {
 	return nil
 }
 
-// NotifyAgent sends a frame to every connection of an agent (sla warnings).
-func (h *Hub) NotifyAgent(agentID string, f Frame) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if a := h.agents[agentID]; a != nil {
-		a.send(frameBytes(f))
-	}
-}
-
 // SessionInfo returns a copy of a session's record.
 func (h *Hub) SessionInfo(sid string) (sessions.Session, bool) {
 	h.mu.Lock()

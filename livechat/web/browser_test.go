@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/channels"
-	"github.com/hotline12345/gateway/livechat"
 	lt "github.com/hotline12345/gateway/livechat/livechattest"
 	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/normalize"
@@ -212,8 +210,7 @@ func TestBrowserConversation(t *testing.T) {
 	sid, err := chromedp.Run(console, chromedp.Evaluate[string](`document.querySelector('#sessions li.session').dataset.sid`))
 	require.NoError(t, err)
 	due := time.Now().Add(40 * time.Second).UTC()
-	g.Hub().NotifyAgent("a1", livechat.Frame{Type: livechat.TypeSLA, SessionID: sid, At: time.Now().UTC(),
-		Data: json.RawMessage(`{"state":"warning","clock":"next_response","due":"` + due.Format(time.RFC3339) + `"}`)})
+	g.Hub().Alert(sid, "warning", "next_response", due)
 	waitJS(console, "sla banner", `document.querySelector('#banners .banner.warn') !== null && !document.getElementById('sla').hidden`)
 	require.Contains(t, text(console, "#sla"), "再次响应")
 	shot(console, "console-due-zh.png")
