@@ -229,7 +229,10 @@ func (h *Hub) citizenMessage(ctx context.Context, c *conn, f Frame) error {
 	if err != nil {
 		return err
 	}
-	found := h.matchEmergency(m.Text)
+	var found matched
+	if !opened { // a first message was triaged with the envelope it made
+		found = h.matchEmergency(m.Text)
+	}
 	h.mu.Lock()
 	h.adoptSkills(s)
 	notice := h.noteEmergency(ctx, s, found)
@@ -359,7 +362,10 @@ func (h *Hub) CitizenMessage(ctx context.Context, m channels.InboundMessage) (ch
 		}
 		return channels.ChatResult{}, err
 	}
-	found := h.matchEmergency(m.Text)
+	var found matched
+	if !isNew { // a first message was triaged with the envelope it made
+		found = h.matchEmergency(m.Text)
+	}
 	h.mu.Lock()
 	h.adoptSkills(s)
 	notice := ""

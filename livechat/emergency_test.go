@@ -27,6 +27,7 @@ func fireRule(text string) (normalize.Emergency, bool) {
 func TestEmergencyChatJumpsTheQueue(t *testing.T) {
 	h := lt.StartHub(t, "a1:p:general:1,sup:p:general:1:supervisor", clock.NewFake(t0), "",
 		func(c *livechat.Config) { c.Emergency = fireRule })
+	h.TriageWith(fireRule)
 	a1, _ := deskAgent(t, h, "a1")
 	sup, _ := deskAgent(t, h, "sup")
 	sup.SendData(livechat.TypePresence, "", "", map[string]string{"status": "away"}) // on duty, not taking chats

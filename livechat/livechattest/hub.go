@@ -106,3 +106,16 @@ func (h *Hub) AgentToken(id string) string {
 func (h *Hub) CitizenToken(sub string) string {
 	return h.Tokens.Issue(tokens.Claims{Sub: sub, Role: tokens.RoleCitizen, Channel: "web"}, time.Hour)
 }
+
+// TriageWith makes the hub's intake log flag the envelope a chat's first
+// message makes, as the gateway's triage does (contract §10), with rule
+// standing in for triage's emergency rules; the hub looks at later messages
+// itself (livechat.Config.Emergency, which tests set to the same rule).
+func (h *Hub) TriageWith(rule func(text string) (normalize.Emergency, bool)) {
+	h.Intake.OnPrepare(func(env *normalize.Envelope) intakelog.Prep {
+		if em, ok := rule(env.Content.Text); ok {
+			env.Triage = &normalize.Triage{Priority: normalize.PriorityEmergency, Emergency: &em}
+		}
+		return intakelog.Prep{}
+	})
+}

@@ -43,6 +43,7 @@ func fireRule(text string) (normalize.Emergency, bool) {
 func TestDeskEmergencyJumpsTheQueue(t *testing.T) {
 	d := newDesk(t, "a1:pw1:general:1,sup1:pw2:general:3:supervisor", "en-US,en",
 		func(c *livechat.Config) { c.Emergency = fireRule })
+	d.hub.TriageWith(fireRule)
 	agent := d.tab("a1", 1280, 800)
 	d.login(agent, "a1", "pw1", "")
 
