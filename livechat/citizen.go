@@ -43,6 +43,11 @@ func (h *Hub) citizenHello(ctx context.Context, c *conn, f Frame) error {
 	if len(d.Skills) > 10 || len(d.Language) > 35 {
 		return ErrBadFrame
 	}
+	for _, sk := range d.Skills { // they become queue names on the wall
+		if sk == "" || len(sk) > 64 {
+			return fmt.Errorf("%w: a skill is 1 to 64 bytes", ErrBadFrame)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var s *sess

@@ -47,6 +47,11 @@ type index struct {
 	adds        int                 // since the last sweep
 }
 
+// maxPerCitizen bounds the requests kept of one citizen key (the newest):
+// a look-up compares a new request with each, and an app's batch account
+// may file thousands a month.
+const maxPerCitizen = 500
+
 // sweepEvery is how many requests pass between sweeps of the citizens who
 // did not come back: each sweep is one pass over the index.
 const sweepEvery = 4096
@@ -122,7 +127,7 @@ func (x *index) add(key string, s seen, phone string, cutoff time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	list := x.byKey[key]
-	for len(list) > 0 && list[0].at.Before(cutoff) {
+	for len(list) > 0 && (list[0].at.Before(cutoff) || len(list) >= maxPerCitizen) {
 		list = list[1:]
 	}
 	x.byKey[key] = append(list, s)
