@@ -127,7 +127,11 @@ func (h *Hub) Escalate(ctx context.Context, sid string) {
 		a.send(b)
 		ids = append(ids, a.spec.ID)
 	}
-	h.met.escalations.WithLabelValues(map[bool]string{true: "supervisors", false: "agents"}[supervisors]).Inc()
+	alerted := "agents"
+	if supervisors {
+		alerted = "supervisors"
+	}
+	h.met.escalations.WithLabelValues(alerted).Inc()
 	h.log.Warn("livechat: escalated", "session", sid, "agent", s.agentID, "state", s.state, "clock", s.breach.clock,
 		"supervisor_on_duty", supervisors, "alerted", ids)
 	h.route(ctx)

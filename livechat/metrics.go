@@ -1,6 +1,7 @@
 package livechat
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +85,7 @@ func (d deskCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	agents := map[[2]string]int{}
 	for _, a := range h.agents {
-		agents[[2]string{a.presence, map[bool]string{true: "true", false: "false"}[a.connected()]}]++
+		agents[[2]string{a.presence, strconv.FormatBool(a.connected())}]++
 	}
 	h.mu.Unlock()
 	for q, n := range waiting {
