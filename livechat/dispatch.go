@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/hotline12345/gateway/auth/tokens"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
@@ -275,14 +276,26 @@ func (h *Hub) closeSession(ctx context.Context, s *sess, by, reason string) erro
 	s.state = sessions.StateClosed
 	now := h.now()
 	s.mu.Lock()
+	var survey *SurveyData
 	err := h.persist(ctx, s, func(r *sessions.Session) { r.State, r.ClosedAt = sessions.StateClosed, &now },
 		func(tx *store.Tx, r *sessions.Session) error {
 			data := map[string]any{"reason": reason}
 			videoDurations(data, r, now)
-			return h.event(tx, normalize.EventSessionClosed, r, by, data)
+			if err := h.event(tx, normalize.EventSessionClosed, r, by, data); err != nil {
+				return err
+			}
+			if h.cfg.CloseTx == nil {
+				return nil
+			}
+			var err error
+			survey, err = h.cfg.CloseTx(tx, r, by, reason)
+			return err
 		})
 	if at := s.rec.AssignedAt; at != nil && err == nil {
 		h.handling.observe(now.Sub(*at))
+	}
+	if survey != nil && err == nil {
+		s.toRole(tokens.RoleCitizen, frameBytes(Frame{Type: TypeSurvey, SessionID: s.id, At: now, Data: mustJSON(survey)}))
 	}
 	s.broadcast(frameBytes(Frame{Type: TypeClose, SessionID: s.id, At: now, Data: mustJSON(map[string]string{
 		"by": by, "reason": reason, "envelope_id": s.rec.EnvelopeID, "number": s.rec.Meta[metaNumber]})}), nil)

@@ -47,7 +47,10 @@ const (
 	TypeAlert = "alert"
 	// TypeNote (agent): an internal note on a chat, stored in the transcript
 	// with from "note" and echoed to the chat's agents only (notes.go).
-	TypeNote     = "note"
+	TypeNote = "note"
+	// TypeSurvey: server → citizen: the follow-up survey of the request
+	// (contract §9), sent as an agent closes the chat.
+	TypeSurvey   = "survey"
 	TypeRTCOffer = "rtc.offer"
 	TypeRTCAns   = "rtc.answer"
 	TypeRTCICE   = "rtc.ice"

@@ -78,6 +78,19 @@ type Config struct {
 	// phone links to (triage's index). The agent's view of a chat shows them
 	// (citizen_panel.go).
 	CitizenRequests func(citizenKey string) []string
+	// CloseTx, when set, runs in the transaction that closes a chat (the
+	// follow-up survey is created there). A non-nil survey it returns is
+	// sent to the citizen as a survey frame just before the close frame.
+	CloseTx func(tx *store.Tx, r *sessions.Session, by, reason string) (*SurveyData, error)
+}
+
+// SurveyData is a survey frame's data: where the citizen rates the chat.
+type SurveyData struct {
+	EnvelopeID string    `json:"envelope_id"`
+	Number     string    `json:"number,omitempty"`
+	Code       string    `json:"code"`
+	URL        string    `json:"url"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
 // Errors the hub returns to clients (as error frames).

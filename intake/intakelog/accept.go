@@ -146,7 +146,8 @@ func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, e
 	p.req, err = json.Marshal(&Request{ID: env.ID, Number: env.Number, Channel: env.Channel, Status: status, ReceivedAt: env.ReceivedAt,
 		FirstResponseDue: env.SLA.FirstResponseDue, HandlingDue: env.SLA.HandlingDue, UpdatedAt: env.ReceivedAt,
 		Owner: opts.Owner, ChannelUserID: env.Citizen.ChannelUserID, SessionID: env.SessionID,
-		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra, Notice: normalize.NoticeFor(env)})
+		IdempotencyKey: env.IdempotencyKey, Extra: opts.Extra, Notice: normalize.NoticeFor(env),
+		District: district(env), Repeat: env.Triage != nil && len(env.Triage.RepeatOf) > 0})
 	if err != nil {
 		return nil, fmt.Errorf("intakelog: cannot encode request: %w", err)
 	}
@@ -233,4 +234,11 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 		}
 	}
 	return Result{Receipt: normalize.ReceiptFor(env), Owner: opts.Owner, after: p.after}, nil
+}
+
+func district(env *normalize.Envelope) string {
+	if env.Location == nil {
+		return ""
+	}
+	return env.Location.District
 }

@@ -29,6 +29,8 @@ const (
 	CodeInternal       Code = "internal"
 	CodeUnsupported    Code = "unsupported_media_type"
 	CodeMethodNotAllow Code = "method_not_allowed"
+	CodeAnswered       Code = "survey_answered" // a survey code already used
+	CodeExpired        Code = "survey_expired"  // a survey code past survey.expire
 )
 
 // Error is the client-facing error. It renders as
@@ -94,6 +96,10 @@ func Status(c Code) int {
 		return http.StatusUnsupportedMediaType
 	case CodeMethodNotAllow:
 		return http.StatusMethodNotAllowed
+	case CodeAnswered:
+		return http.StatusConflict
+	case CodeExpired:
+		return http.StatusGone
 	}
 	return http.StatusInternalServerError
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/hotline12345/gateway/intake/store"
 )
 
-// Storage layout: one bucket (pass Buckets to store.Open).
+// Storage layout: one bucket (pass Buckets, or the name in Options.Bucket,
+// to store.Open).
 //
 //	timer_records  id + 0x00 + kind → due (8 bytes, big-endian unix ns)
 //
@@ -21,8 +22,8 @@ import (
 // into the in-memory queue, which orders them.
 const bucketRecords = "timer_records"
 
-// Buckets are the store buckets the timer service uses: pass them to
-// store.Open.
+// Buckets are the store buckets the timer service uses by default: pass them
+// to store.Open.
 var Buckets = []string{bucketRecords}
 
 // ErrNoBuckets means the store was opened without Buckets.
@@ -34,8 +35,8 @@ var errCorrupt = errors.New("timers: corrupt record")
 
 type buckets struct{ recs *bbolt.Bucket }
 
-func open(tx *store.Tx) (buckets, error) {
-	b := buckets{recs: tx.Bucket([]byte(bucketRecords))}
+func (s *Service) open(tx *store.Tx) (buckets, error) {
+	b := buckets{recs: tx.Bucket([]byte(s.opts.Bucket))}
 	if b.recs == nil {
 		return b, ErrNoBuckets
 	}

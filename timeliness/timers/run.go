@@ -132,7 +132,7 @@ func (s *Service) fireInTx(ctx context.Context, batch []due) []Deadline {
 		var stale []Deadline
 		err := s.db.Update(ctx, func(tx *store.Tx) error {
 			fired, stale = fired[:0], stale[:0] // fn may run more than once
-			b, err := open(tx)
+			b, err := s.open(tx)
 			if err != nil {
 				return err
 			}

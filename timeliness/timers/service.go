@@ -144,6 +144,10 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Bucket holds the timer records (default "timer_records"): services
+	// with different buckets share a store without seeing each other's
+	// timers.
+	Bucket string
 }
 
 func (o *Options) setDefaults() {
@@ -161,6 +165,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Bucket == "" {
+		o.Bucket = bucketRecords
 	}
 }
 
@@ -281,7 +288,7 @@ func (s *Service) SetTx(tx *store.Tx, k Key, due time.Time) error {
 	if err != nil {
 		return err
 	}
-	b, err := open(tx)
+	b, err := s.open(tx)
 	if err != nil {
 		return err
 	}
@@ -319,7 +326,7 @@ func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
 	if err := k.validate(); err != nil {
 		return false, err
 	}
-	b, err := open(tx)
+	b, err := s.open(tx)
 	if err != nil {
 		return false, err
 	}
@@ -349,7 +356,7 @@ func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
 func (s *Service) Load(ctx context.Context) error {
 	var loaded, corrupt int
 	err := s.db.View(func(tx *store.Tx) error {
-		b, err := open(tx)
+		b, err := s.open(tx)
 		if err != nil {
 			return err
 		}

@@ -368,3 +368,28 @@ func TestSystemClock(t *testing.T) {
 		t.Fatal("timer did not fire on the system clock")
 	}
 }
+
+// Two services in one store, each with its own bucket, never see each
+// other's timers.
+func TestServicesWithOwnBuckets(t *testing.T) {
+	db, err := store.Open(t.TempDir()+"/two.db", store.Options{}, append([]string{effects, "other_timers"}, timers.Buckets...)...)
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	a, err := timers.New(db, clock.NewFake(epoch), timers.Options{FireTx: countEffect})
+	require.NoError(t, err)
+	b, err := timers.New(db, clock.NewFake(epoch), timers.Options{FireTx: countEffect, Bucket: "other_timers"})
+	require.NoError(t, err)
+	require.NoError(t, a.Set(ctx, firstResp, dueFirst))
+	b2, err := timers.New(db, clock.NewFake(epoch), timers.Options{FireTx: countEffect, Bucket: "other_timers"})
+	require.NoError(t, err)
+	require.NoError(t, b2.Load(ctx))
+	require.Zero(t, b2.Len(), "b's bucket holds none of a's timers")
+	stopped, err := b.Stop(ctx, firstResp)
+	require.NoError(t, err)
+	require.False(t, stopped)
+	a2, err := timers.New(db, clock.NewFake(epoch), timers.Options{FireTx: countEffect})
+	require.NoError(t, err)
+	require.NoError(t, a2.Load(ctx))
+	require.Equal(t, 1, a2.Len())
+}
