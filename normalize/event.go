@@ -31,6 +31,12 @@ const (
 	EventRequestEmergency = "request.emergency"
 	// EventRequestRepeat: the same citizen wrote about the same matter before.
 	EventRequestRepeat = "request.repeat"
+
+	// Follow-up and satisfaction (contract §9).
+	EventSurveySent      = "survey.sent"
+	EventSurveyAnswered  = "survey.answered"
+	EventSurveyExpired   = "survey.expired"
+	EventReviewRequested = "review.requested"
 )
 
 // Event is something that happened to a request or a live-chat session (event/v1).
