@@ -91,3 +91,33 @@ func parseClock(s string) (time.Duration, error) {
 	}
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute, nil
 }
+
+// QuietHours is the parsed form of survey.quiet_hours and survey.timezone: a
+// daily span of local time, which may cross midnight; From == To: none.
+type QuietHours struct {
+	From, To time.Duration // since local midnight
+	Location *time.Location
+}
+
+// ParseQuietHours parses "HH:MM-HH:MM" (or "off") in the IANA zone.
+func ParseQuietHours(span, zone string) (QuietHours, error) {
+	loc, err := time.LoadLocation(zone)
+	if err != nil || zone == "" {
+		return QuietHours{}, fmt.Errorf("survey.timezone %q: want an IANA zone such as Asia/Shanghai", zone)
+	}
+	q := QuietHours{Location: loc}
+	if span == "off" {
+		return q, nil
+	}
+	from, to, ok := strings.Cut(span, "-")
+	if !ok {
+		return QuietHours{}, fmt.Errorf("%q: want HH:MM-HH:MM (e.g. 21:00-08:00) or off", span)
+	}
+	if q.From, err = parseClock(from); err != nil {
+		return QuietHours{}, err
+	}
+	if q.To, err = parseClock(to); err != nil {
+		return QuietHours{}, err
+	}
+	return q, nil
+}

@@ -74,3 +74,30 @@ func FuzzParseCalendar(f *testing.F) {
 		require.Contains(t, c.Days, true)
 	})
 }
+
+func TestParseQuietHours(t *testing.T) {
+	for _, tc := range []struct {
+		span, zone string
+		from, to   time.Duration
+		bad        bool
+	}{
+		{span: "21:00-08:00", zone: "Asia/Shanghai", from: 21 * time.Hour, to: 8 * time.Hour},
+		{span: "12:30-14:00", zone: "UTC", from: 12*time.Hour + 30*time.Minute, to: 14 * time.Hour},
+		{span: "off", zone: "Asia/Shanghai"},
+		{span: "21:00", zone: "Asia/Shanghai", bad: true},
+		{span: "25:00-08:00", zone: "Asia/Shanghai", bad: true},
+		{span: "9-8", zone: "Asia/Shanghai", bad: true},
+		{span: "21:00-08:00", zone: "Mars/Olympus", bad: true},
+		{span: "21:00-08:00", zone: "", bad: true},
+	} {
+		q, err := configs.ParseQuietHours(tc.span, tc.zone)
+		if tc.bad {
+			require.Error(t, err, tc.span+" "+tc.zone)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.from, q.From)
+		require.Equal(t, tc.to, q.To)
+		require.Equal(t, tc.zone, q.Location.String())
+	}
+}

@@ -37,6 +37,7 @@ type Config struct {
 	AgentsInitialPresence string       `yaml:"agents.initial_presence"`
 	Routing               Routing      `yaml:"routing"`
 	Triage                Triage       `yaml:"triage"`
+	Survey                Survey       `yaml:"survey"`
 	Auth                  Auth         `yaml:"auth"`
 	SLA                   SLA          `yaml:"sla"`
 	SignLanguage          SignLanguage `yaml:"sign_language"`
@@ -311,6 +312,26 @@ type Triage struct {
 	RepeatWindow time.Duration `yaml:"repeat_window"`
 }
 
+// Survey configures the follow-up survey of finished requests (contract §9).
+type Survey struct {
+	// BaseURL is the gateway's public address: survey links are
+	// <base_url>/s/<code>. Empty: http://<http.addr>, fine on one machine
+	// only; set it for SMS, WeChat and partners. At most 45 characters, so
+	// that a link fits one SMS.
+	BaseURL string `yaml:"base_url"`
+	// Expire: a code takes an answer this long.
+	Expire time.Duration `yaml:"expire"`
+	// RemindAfter: an unanswered survey on SMS, WeChat or a partner is sent
+	// once more (a second follow-up); 0: never.
+	RemindAfter time.Duration `yaml:"remind_after"`
+	// Delay holds a survey back after the ticket system's resolved/closed.
+	Delay time.Duration `yaml:"delay"`
+	// QuietHours "HH:MM-HH:MM" (local time of Timezone) in which no SMS or
+	// WeChat survey is sent; "off": none.
+	QuietHours string `yaml:"quiet_hours"`
+	Timezone   string `yaml:"timezone"`
+}
+
 // Outbox configures the durable intake log.
 type Outbox struct {
 	// Retention is how long published records and idempotency keys are kept.
@@ -406,6 +427,8 @@ func Default() *Config {
 		AgentsInitialPresence: "available",
 		Routing:               Routing{LanguageWait: 30 * time.Second},
 		Triage:                Triage{RepeatWindow: 30 * 24 * time.Hour},
+		Survey: Survey{Expire: 7 * 24 * time.Hour, RemindAfter: 24 * time.Hour, QuietHours: "21:00-08:00",
+			Timezone: "Asia/Shanghai"},
 		Outbox:                Outbox{Retention: 72 * time.Hour},
 		RateLimit:             RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
 		Log:                   Log{Level: "info"},

@@ -82,6 +82,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	positive(v, "triage.repeat_window", c.Triage.RepeatWindow)
+	c.validateSurvey(v)
 	if c.Routing.LanguageWait < 0 {
 		v.add("routing.language_wait", errors.New("must not be negative"))
 	}
@@ -338,3 +339,27 @@ func (v *checker) origin(key, s string) {
 
 // sortedKeys gives map entries a stable error order.
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// MaxSurveyBaseURL keeps a survey link (<base_url>/s/<22 characters>) and a
+// few words within one SMS segment of 70 characters.
+const MaxSurveyBaseURL = 45
+
+func (c *Config) validateSurvey(v *checker) {
+	s := c.Survey
+	if s.BaseURL != "" {
+		v.optionalURL("survey.base_url", s.BaseURL)
+		if len(s.BaseURL) > MaxSurveyBaseURL {
+			v.add("survey.base_url", fmt.Errorf("at most %d characters, so that a survey link fits one SMS", MaxSurveyBaseURL))
+		}
+	}
+	positive(v, "survey.expire", s.Expire)
+	if s.RemindAfter < 0 {
+		v.add("survey.remind_after", errors.New("must not be negative"))
+	}
+	if s.Delay < 0 {
+		v.add("survey.delay", errors.New("must not be negative"))
+	}
+	if _, err := ParseQuietHours(s.QuietHours, s.Timezone); err != nil {
+		v.add("survey.quiet_hours", err)
+	}
+}

@@ -1,46 +1,14 @@
 package followup
 
-import (
-	"fmt"
-	"strings"
-	"time"
-)
+import "time"
 
 // Quiet is a daily span of local time in which no SMS or WeChat survey is
 // sent (survey.quiet_hours, default 21:00–08:00 Asia/Shanghai): a citizen
-// is not woken by a questionnaire. From == To: never quiet.
+// is not woken by a questionnaire. From == To: never quiet. A span may
+// cross midnight.
 type Quiet struct {
 	From, To time.Duration // since local midnight
 	Loc      *time.Location
-}
-
-// ParseQuiet reads "HH:MM-HH:MM" (a span that may cross midnight) in loc;
-// "" or "off" means never quiet.
-func ParseQuiet(s string, loc *time.Location) (Quiet, error) {
-	q := Quiet{Loc: loc}
-	if s == "" || s == "off" {
-		return q, nil
-	}
-	from, to, ok := strings.Cut(s, "-")
-	if !ok {
-		return q, fmt.Errorf("quiet hours %q: want HH:MM-HH:MM", s)
-	}
-	var err error
-	if q.From, err = clockTime(from); err != nil {
-		return q, fmt.Errorf("quiet hours %q: %w", s, err)
-	}
-	if q.To, err = clockTime(to); err != nil {
-		return q, fmt.Errorf("quiet hours %q: %w", s, err)
-	}
-	return q, nil
-}
-
-func clockTime(s string) (time.Duration, error) {
-	t, err := time.Parse("15:04", strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("%q is not HH:MM", s)
-	}
-	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 // Next returns t, or the end of the quiet span t falls in.

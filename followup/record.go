@@ -101,6 +101,16 @@ func (r *Record) State() string {
 	return StatePending
 }
 
+// StateAt is State as of now: a survey past its expiry is expired even
+// before its expiry timer fired.
+func (r *Record) StateAt(now time.Time) string {
+	s := r.State()
+	if s != StateAnswered && s != StateNone && !now.Before(r.ExpiresAt) {
+		return StateExpired
+	}
+	return s
+}
+
 // Open reports whether the survey takes an answer at now.
 func (r *Record) Open(now time.Time) bool {
 	s := r.State()

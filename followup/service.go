@@ -374,10 +374,7 @@ func (s *Service) Lookup(_ context.Context, code string) (View, error) {
 		if err != nil {
 			return err
 		}
-		v = View{State: r.State(), Number: r.Number, Channel: r.Channel, ExpiresAt: r.ExpiresAt}
-		if v.State != StateAnswered && !s.now().Before(r.ExpiresAt) {
-			v.State = StateExpired
-		}
+		v = View{State: r.StateAt(s.now()), Number: r.Number, Channel: r.Channel, ExpiresAt: r.ExpiresAt}
 		return nil
 	})
 	return v, err

@@ -31,6 +31,7 @@ import (
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
+	"github.com/hotline12345/gateway/followup"
 	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/relay"
 	"github.com/hotline12345/gateway/intake/store"
@@ -90,6 +91,9 @@ type Gateway struct {
 	webhooks  *delivery.Queue
 	triage    *triage.Triager
 	partners  []*partner.Channel
+	followup  *followup.Service
+	// deliverers are the messaging channels' (WeChat, SMS), for surveys.
+	deliverers map[string]channels.Deliverer
 
 	clock           clock.Clock
 	background      []func(ctx context.Context) // component loops started by Start
@@ -122,7 +126,7 @@ func owns(owner, reqOwner string) bool {
 }
 
 // Buckets every component keeps in the store.
-var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets, followup.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
@@ -132,7 +136,8 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger, clock: opts.Clock, now: opts.Clock.Now, bcryptWorker: opts.BcryptWorker}
+	g := &Gateway{cfg: cfg, log: opts.Logger, clock: opts.Clock, now: opts.Clock.Now, bcryptWorker: opts.BcryptWorker,
+		deliverers: map[string]channels.Deliverer{}}
 	defer func() {
 		if err != nil {
 			g.closeAll()
@@ -255,6 +260,9 @@ func (g *Gateway) Intake() *intakelog.Log { return g.intake }
 
 // SLA exposes the timeliness service (tests).
 func (g *Gateway) SLA() *sla.Service { return g.sla }
+
+// FollowUp exposes the follow-up service (tests).
+func (g *Gateway) FollowUp() *followup.Service { return g.followup }
 
 // Hub exposes live chat (tests, other components).
 func (g *Gateway) Hub() *livechat.Hub { return g.hub }

@@ -225,7 +225,7 @@ func (g *Gateway) requestStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, statusView(req, g.now()))
+	return c.JSON(http.StatusOK, g.statusView(req, true))
 }
 
 // agentReader tells whether the request carries the bearer token of a
@@ -279,7 +279,8 @@ func (g *Gateway) requestByNumber(c echo.Context) error {
 	if agent { // who read which request: agents see every channel's
 		g.log.Info("request looked up by number", "agent_id", agentID, "envelope_id", req.ID, "number", req.Number)
 	}
-	return c.JSON(http.StatusOK, statusView(req, g.now()))
+	// The survey link is the citizen's to answer, not an agent's.
+	return c.JSON(http.StatusOK, g.statusView(req, !agent))
 }
 
 // StatusView is the body of GET /v1/requests/{id} and GET /v1/requests?number=….
@@ -295,6 +296,17 @@ type StatusView struct {
 	Reply      string     `json:"reply,omitempty"`
 	Notice     string     `json:"notice,omitempty"`
 	Timeliness Timeliness `json:"timeliness"`
+	// Survey is the follow-up survey of a finished request (contract §9),
+	// shown to whoever filed it.
+	Survey *SurveyView `json:"survey,omitempty"`
+}
+
+// SurveyView is where the citizen rates the handling of their request.
+type SurveyView struct {
+	URL       string    `json:"url"`
+	Code      string    `json:"code"` // for apps: POST /v1/surveys/{code}
+	State     string    `json:"state"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Timeliness is the state of a request's two clocks.
@@ -321,6 +333,15 @@ func clockOf(due time.Time, stopped *time.Time, now time.Time) Clock {
 		c.State = "open"
 	}
 	return c
+}
+
+// statusView is the status answer of r; withSurvey adds its survey, if any.
+func (g *Gateway) statusView(r *intakelog.Request, withSurvey bool) StatusView {
+	v := statusView(r, g.now())
+	if f, ok := g.followup.ForRequest(r.ID); ok && withSurvey && f.Code != "" {
+		v.Survey = &SurveyView{URL: g.followup.URL(f.Code), Code: f.Code, State: f.StateAt(g.now()), ExpiresAt: f.ExpiresAt}
+	}
+	return v
 }
 
 func statusView(r *intakelog.Request, now time.Time) StatusView {

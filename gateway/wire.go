@@ -56,6 +56,9 @@ func (g *Gateway) wireChannels() error {
 	if err := g.wireSLA(); err != nil {
 		return err
 	}
+	if err := g.wireFollowUp(); err != nil {
+		return err
+	}
 	video := g.wireSignLanguage()
 	if err := g.wireLiveChat(video); err != nil {
 		return err
@@ -95,7 +98,8 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
 		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx,
 		LanguageWait: g.cfg.Routing.LanguageWait, RequiredSkills: g.cfg.Routing.RequiredSkills, InitialPresence: g.cfg.AgentsInitialPresence,
-		Emergency: g.triage.Emergency, CitizenRequests: g.triage.Requests, MediaAllowHosts: g.cfg.Webhooks.AllowHosts},
+		Emergency: g.triage.Emergency, CitizenRequests: g.triage.Requests, MediaAllowHosts: g.cfg.Webhooks.AllowHosts,
+		CloseTx: g.hubCloseTx},
 		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
 			ClientIP: g.clientIP, Video: video})
 	if err != nil {

@@ -41,6 +41,7 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		}
 		w.Mount(g.echo)
 		g.hub.RegisterDeliverer(w.Name(), w)
+		g.deliverers[w.Name()] = w
 		// Agents open a citizen's WeChat media through the gateway (media/get).
 		api := w.API()
 		g.hub.RegisterMedia(w.Name(), func(ctx context.Context, mediaID string) ([]byte, string, error) {
@@ -62,6 +63,7 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		}
 		s.Mount(g.echo)
 		g.hub.RegisterDeliverer(s.Name(), s)
+		g.deliverers[s.Name()] = s
 		g.Register(s.Collectors()...)
 		g.background = append(g.background, s.Run)
 	}

@@ -68,7 +68,12 @@ func (g *Gateway) runTickets(ctx context.Context) {
 		if errors.Is(err, sla.ErrInvalidTicket) {
 			return errors.Join(kafka.ErrPoison, err)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// Idempotent, like the line above: a record seen again after a
+		// crash between the two finishes what the first run began.
+		return g.followup.Ticket(ctx, value)
 	})
 }
 

@@ -377,3 +377,18 @@ func withNumber(r *sessions.Session, number string) {
 	m[metaNumber] = number
 	r.Meta = m
 }
+
+// Survey shows the survey of a session's request to its citizen, if the
+// session is live and they are connected (a ticket finished while they
+// chat); otherwise they find it on the request's status answer.
+func (h *Hub) Survey(sid string, d SurveyData) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sessions[sid]
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.toRole(tokens.RoleCitizen, frameBytes(Frame{Type: TypeSurvey, SessionID: sid, At: h.now(), Data: mustJSON(d)}))
+	s.mu.Unlock()
+}

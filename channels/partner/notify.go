@@ -48,6 +48,32 @@ type TimelinessData struct {
 	Due       time.Time `json:"due"`
 }
 
+// SurveyWebhook is the body of a request.survey webhook (contract §9): the
+// partner shows the citizen the survey of a finished request.
+type SurveyWebhook struct {
+	Type      string     `json:"type"` // "request.survey"
+	Timestamp time.Time  `json:"timestamp"`
+	Data      SurveyData `json:"data"`
+}
+
+// SurveyData is where the citizen rates the handling of the request.
+type SurveyData struct {
+	ID        string    `json:"id"`
+	Number    string    `json:"number,omitempty"`
+	RequestID string    `json:"request_id"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Reminder: the second follow-up of the same survey (same link).
+	Reminder bool `json:"reminder"`
+}
+
+// SurveyNotice is a survey to tell the partner of.
+type SurveyNotice struct {
+	EnvelopeID, URL string
+	ExpiresAt       time.Time
+	Reminder        bool
+}
+
 var (
 	clocks      = []string{"first_response", "next_response", "handling"}
 	clockStates = []string{"warning", "breached"}
@@ -140,6 +166,24 @@ func (c *Channel) NotifyTimeliness(ctx context.Context, envelopeID, clock, state
 		return err
 	}
 	return c.q.Enqueue(ctx, c.message(req.ID, delivery.TypeTimeliness, payload))
+}
+
+// NotifySurvey enqueues a request.survey webhook carrying the survey's link.
+// Errors as NotifyStatus; with no callback_url it does nothing.
+func (c *Channel) NotifySurvey(ctx context.Context, n SurveyNotice) error {
+	req, err := c.request(n.EnvelopeID)
+	if err != nil {
+		return err
+	}
+	if c.q == nil {
+		return nil
+	}
+	payload, err := json.Marshal(SurveyWebhook{Type: delivery.TypeSurvey, Timestamp: c.d.Clock.Now().UTC(),
+		Data: SurveyData{ID: req.ID, Number: req.Number, RequestID: req.Extra["request_id"], URL: n.URL, ExpiresAt: n.ExpiresAt.UTC(), Reminder: n.Reminder}})
+	if err != nil {
+		return err
+	}
+	return c.q.Enqueue(ctx, c.message(req.ID, delivery.TypeSurvey, payload))
 }
 
 // request returns a request this partner forwarded.

@@ -52,6 +52,7 @@ var Buckets = []string{bucketQueue, bucketDead, bucketEndpoints}
 const (
 	TypeStatus     = "request.status"
 	TypeTimeliness = "request.timeliness"
+	TypeSurvey     = "request.survey" // contract §9: the follow-up survey's link
 )
 
 // Limits on message identity fields; they are parts of store keys.
