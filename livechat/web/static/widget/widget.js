@@ -12,6 +12,11 @@
 // agent on duty could take the chat ("no_agents"), the widget says so and
 // offers to leave the question as a message (frame leave_message), which the
 // server keeps as an ordinary request with its 24-hour clock.
+//
+// When an agent closes the chat, a survey frame (just before the close frame)
+// brings the follow-up survey: the closing area then shows a rating card
+// (resolved yes/no, one of three ratings, an optional comment) that posts to
+// POST /v1/surveys/{code} on this origin, and a link to the survey page.
 'use strict';
 
 (() => {
@@ -49,6 +54,7 @@
     ice: [],
     call: null,
     callState: '',
+    survey: null, // {code, url, note, busy, shown}: the survey frame of this conversation
   };
 
   // ---- token and connection ------------------------------------------------
@@ -143,6 +149,12 @@
       case 'rtc.ice':
         if (W.call) W.call.onFrame(f);
         return;
+      case 'survey':
+        if (f.session_id && W.sid && f.session_id !== W.sid) return; // an old conversation
+        if (!d.code) return;
+        $('survey-form').reset();
+        W.survey = { code: String(d.code), url: httpURL(d.url), note: '', busy: false, shown: false };
+        break;
       case 'close':
         endCall();
         W.state = 'closed';
@@ -242,11 +254,93 @@
     endCall();
     W.video = video === true;
     Object.assign(W, { sid: '', state: '', pos: 0, wait: 0, noAgents: false, sentAny: false, leaving: false,
-      lastSeq: 0, agentRead: 0, sentRead: 0, closed: null, typingUntil: 0 });
+      lastSeq: 0, agentRead: 0, sentRead: 0, closed: null, typingUntil: 0, survey: null });
     W.msgs.clear();
     W.pending.clear();
     hello();
     render();
+  }
+
+  // ---- the follow-up survey --------------------------------------------------
+
+  // httpURL is u when it is an http(s) address, else '' (never a javascript: link).
+  function httpURL(u) {
+    try {
+      const x = new URL(String(u || ''), location.href);
+      return x.protocol === 'https:' || x.protocol === 'http:' ? x.href : '';
+    } catch (e) {
+      return '';
+    }
+  }
+
+  // surveyNote names the outcome of a survey answer: thanks, answered
+  // (409 survey_answered), expired (410 survey_expired), or retry.
+  function surveyNote(status, body) {
+    const code = body && body.error ? body.error.code : '';
+    if (status >= 200 && status < 300) return 'thanks';
+    if (code === 'survey_answered' || status === 409) return 'answered';
+    if (code === 'survey_expired' || status === 410) return 'expired';
+    return 'retry';
+  }
+
+  // answerSurvey posts the card's answers. On a failure that a retry may
+  // cure (network, 5xx, …) the card keeps what the citizen entered.
+  async function answerSurvey(e) {
+    e.preventDefault();
+    const s = W.survey;
+    if (!s || s.busy) return;
+    const els = $('survey-form').elements;
+    const resolved = els.resolved.value, rating = els.rating.value;
+    if (!resolved || !rating) {
+      s.note = 'missing';
+      render();
+      els[resolved ? 'rating' : 'resolved'][0].focus();
+      return;
+    }
+    const body = { resolved: resolved === 'yes', rating, comment: $('survey-comment').value.trim() };
+    s.busy = true;
+    s.note = '';
+    render();
+    let status = 0, out = {};
+    try {
+      const r = await fetch('/v1/surveys/' + encodeURIComponent(s.code), { method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      status = r.status;
+      out = await r.json().catch(() => ({}));
+    } catch (err) { /* offline: retry */ }
+    if (W.survey !== s) return; // a new conversation meanwhile
+    s.busy = false;
+    s.note = surveyNote(status, out);
+    render();
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (s.note !== 'retry') $('survey-msg').focus(); // the form is gone
+    else if (lost) $('survey-submit').focus(); // it was disabled while posting
+  }
+
+  const surveyText = {
+    missing: () => t('survey.missing'), thanks: () => t('survey.thanks'), answered: () => t('survey.answered'),
+    expired: () => t('survey.expired'), retry: () => t('survey.retry'),
+  };
+
+  // renderSurvey shows the card once the chat is closed; its heading takes
+  // the focus when it first appears (the composer is gone by then).
+  function renderSurvey() {
+    const s = W.survey;
+    $('survey').hidden = !s || W.state !== 'closed';
+    if ($('survey').hidden) return;
+    const done = s.note === 'thanks' || s.note === 'answered' || s.note === 'expired';
+    $('survey-form').hidden = done;
+    $('survey-form').setAttribute('aria-busy', String(s.busy));
+    $('survey-submit').disabled = s.busy;
+    const msg = $('survey-msg');
+    msg.textContent = surveyText[s.note] ? surveyText[s.note]() : '';
+    msg.dataset.note = s.note; // a live region: present (maybe empty) before it speaks
+    $('survey-link').hidden = done || !s.url;
+    $('survey-link').href = s.url || '#';
+    if (!s.shown) {
+      s.shown = true;
+      $('survey-title').focus();
+    }
   }
 
   // ---- sign-language video ---------------------------------------------------
@@ -354,6 +448,7 @@
         : c.reason === 'closed_by_citizen' ? t('closed.byMe') : c.by ? t('closed.byAgent') : t('closed.other');
       $('ended').dataset.reason = c.reason || '';
     }
+    renderSurvey();
     renderVideo();
     renderTranscript();
     renderTyping();
@@ -421,6 +516,8 @@
     $('text').addEventListener('input', () => typing(true));
     $('text').addEventListener('blur', () => typing(false));
     $('again').addEventListener('click', () => restart(false));
+    $('survey-form').addEventListener('submit', answerSurvey);
+    $('survey-form').addEventListener('change', () => { if (W.survey && W.survey.note === 'missing') { W.survey.note = ''; render(); } });
     $('video-btn').addEventListener('click', signLanguage);
     $('hangup').addEventListener('click', () => { if (W.sid) W.sock.send({ type: 'close', session_id: W.sid, data: {} }); endCall(); render(); });
     $('signlang-chat').addEventListener('click', () => { $('signlang').hidden = true; if (W.video || W.state === 'closed') restart(false); });
