@@ -2,7 +2,8 @@
 # Every check of the project, as CI runs it (.ci/run):
 #   1. the tools the integration tests drive: kcat (an independent Kafka
 #      client) and chromium + chromedriver (browser tests), installed with
-#      apt-get when missing;
+#      apt-get when missing; axe-core (accessibility checks in the browser
+#      tests), pinned, installed with npm into a cache outside the repository;
 #   2. go vet ./... and golangci-lint (a pinned version, installed with
 #      go install when missing);
 #   3. the whole test suite with the race detector;
@@ -95,10 +96,31 @@ install_linter() {
   go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VERSION"
 }
 
+# axe-core, pinned like the linter. npm installs it into a cache outside the
+# repository (AXE_PREFIX); the browser tests read the file AXE_CORE_JS names
+# (followup/page falls back to the default path).
+AXE_VERSION=4.14.1
+AXE_PREFIX=${AXE_PREFIX:-$HOME/.cache/gateway-test}
+export AXE_CORE_JS="$AXE_PREFIX/node_modules/axe-core/axe.min.js"
+install_axe() {
+  local have
+  have=$(node -p "require(process.argv[1]).version" "$AXE_PREFIX/node_modules/axe-core/package.json" 2>/dev/null || true)
+  [ "$have" = "$AXE_VERSION" ] && [ -f "$AXE_CORE_JS" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is needed to install axe-core" >&2
+    return 1
+  fi
+  log "installing axe-core $AXE_VERSION into $AXE_PREFIX"
+  mkdir -p "$AXE_PREFIX"
+  npm install --prefix "$AXE_PREFIX" --no-save --no-package-lock --no-audit --no-fund --ignore-scripts \
+    "axe-core@$AXE_VERSION" && [ -f "$AXE_CORE_JS" ]
+}
+
 start=$(date +%s)
 if [ "${INSTALL:-1}" != 0 ]; then
   install_tools || { echo "tool install failed" >&2; exit 1; }
   install_linter || { echo "golangci-lint install failed" >&2; exit 1; }
+  install_axe || { echo "axe-core install failed" >&2; exit 1; }
 fi
 
 log "go vet $PKGS"
