@@ -17,7 +17,9 @@ export class ApiError extends Error {
 }
 
 // request calls path and answers the Response; it throws ApiError for a
-// status that is not ok (after calling the expired hook on 401).
+// status that is not ok (after calling the expired hook on 401, unless
+// opts.noLogout: an endpoint that may refuse agent tokens, such as the
+// satisfaction report, answers 401 to a valid sign-in).
 export async function request(path, opts = {}) {
   const headers = { Authorization: 'Bearer ' + S.token };
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
@@ -25,7 +27,7 @@ export async function request(path, opts = {}) {
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
   if (r.ok) return r;
   const b = await r.json().catch(() => ({}));
-  if (r.status === 401) expired();
+  if (r.status === 401 && !opts.noLogout) expired();
   throw new ApiError(r.status, b.error && b.error.code, b.error && b.error.message);
 }
 
