@@ -8,8 +8,9 @@
 //   panel.js    the citizen beside the chat; media.js attachments; call.js video
 //   replies.js  canned replies ("/" + keyword); history.js search of closed chats
 //   wall.js     the supervisor's wall; escalations.js escalation and emergency banners
+//   satisfaction.js  the wall's satisfaction report (rates.js: its pure logic)
 //   alerts.js   sound, desktop notification and tab-title counter (settings.js)
-//   format.js, match.js, settings.js: pure logic, unit-tested with node --test
+//   format.js, match.js, settings.js, rates.js: pure logic, unit-tested with node --test
 import { $ } from './dom.js';
 import { I18n, t } from './i18n.js';
 import { S, TOKEN_KEY } from './state.js';
@@ -27,6 +28,7 @@ import { wireComposer, renderComposer } from './composer.js';
 import { wireMedia } from './media.js';
 import { wireHistory, resetHistory } from './history.js';
 import { wireAlerts, startAlerts, askPermission, renderTitle } from './alerts.js';
+import { wireSatisfaction, resetSatisfaction } from './satisfaction.js';
 
 async function login(ev) {
   ev.preventDefault();
@@ -72,6 +74,7 @@ function showLogin(why) {
   clearInterval(S.wallTimer);
   S.wallTimer = 0;
   resetHistory();
+  resetSatisfaction();
   try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
   for (const id of ['desk', 'wall', 'history-view', 'settings', 'replies-editor']) $(id).hidden = true;
   $('login-view').hidden = false;
@@ -149,6 +152,7 @@ function wire() {
   wireMedia();
   wireHistory();
   wireAlerts();
+  wireSatisfaction();
   $('video-start').addEventListener('click', () => { const s = S.sessions.get(S.current); if (s && s.video) startCall(s); });
   document.addEventListener('visibilitychange', () => markRead(S.sessions.get(S.current)));
   setInterval(tick, 1000);

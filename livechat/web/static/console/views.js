@@ -7,6 +7,7 @@ import { renderAlerts } from './escalations.js';
 import { renderPresenceBanner } from './status.js';
 import { render } from './desk.js';
 import { showHistory } from './history.js';
+import { showSatisfaction } from './satisfaction.js';
 
 const VIEWS = ['desk', 'wall', 'history'];
 const viewID = (v) => (v === 'history' ? 'history-view' : v);
@@ -33,6 +34,7 @@ export function showView(v) {
     loadWall();
     S.wallTimer = setInterval(loadWall, 2000);
     renderWall();
+    showSatisfaction();
   } else if (v === 'history') {
     showHistory();
   } else {
