@@ -27,6 +27,8 @@ install_tools() {
   command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
   # A small CJK font, so that the browser tests' screenshots show the Chinese UI.
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+  # PostgreSQL servers for internal/pgtest (Debian puts them in /usr/lib/postgresql/NN/bin).
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
   [ ${#need[@]} -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing ${need[*]} and no apt-get here: install them by hand" >&2
