@@ -429,8 +429,8 @@ func Default() *Config {
 		Triage:                Triage{RepeatWindow: 30 * 24 * time.Hour},
 		Survey: Survey{Expire: 7 * 24 * time.Hour, RemindAfter: 24 * time.Hour, QuietHours: "21:00-08:00",
 			Timezone: "Asia/Shanghai"},
-		Outbox:                Outbox{Retention: 72 * time.Hour},
-		RateLimit:             RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
-		Log:                   Log{Level: "info"},
+		Outbox:    Outbox{Retention: 72 * time.Hour},
+		RateLimit: RateLimit{PerIP: 5, PerIPBurst: 20, PerAppKey: 50, PerAppKeyBurst: 100},
+		Log:       Log{Level: "info"},
 	}
 }

@@ -29,17 +29,18 @@ import (
 )
 
 const (
-	wxAppID   = "wx134c8103faa5a59e"
-	wxToken   = "AAAAA"
-	wxAESKey  = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	openID    = "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"
-	pSecret   = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	smsTok    = "sms-token-0123456789"
-	smsSec    = "sms-secret-0123456789"
-	phone     = "+8613812345678"
-	appSecret = "app-secret-0123456789"
-	baseURL   = "https://12345.example.cn"
-	wait      = 10 * time.Second
+	wxAppID    = "wx134c8103faa5a59e"
+	wxToken    = "AAAAA"
+	wxAESKey   = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	openID     = "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"
+	pSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	smsTok     = "sms-token-0123456789"
+	smsSec     = "sms-secret-0123456789"
+	phone      = "+8613812345678"
+	appSecret  = "app-secret-0123456789"
+	baseURL    = "https://12345.example.cn"
+	adminToken = "operator-token-0123456789"
+	wait       = 10 * time.Second
 )
 
 var linkRE = regexp.MustCompile(regexp.QuoteMeta(baseURL) + `/s/([A-Za-z0-9_-]{22})`)
@@ -57,15 +58,17 @@ type world struct {
 	hooks []map[string]any
 }
 
-func newWorld(t *testing.T, start time.Time, env ...string) *world {
-	w := &world{t: t, clk: clock.NewFake(start)}
+func newWorld(t *testing.T, env ...string) *world {
+	// The clock starts at the real time: the channels check the providers'
+	// signed timestamps against it. at moves it on.
+	w := &world{t: t, clk: clock.NewFake(time.Now())}
 	w.wx = wechatfake.New(wxAppID, "secret")
 	t.Cleanup(w.wx.Close)
-	w.sms = smsfake.NewGeneric(t, smsSec, smsTok)
+	w.sms = smsfake.NewGeneric(t, smsSec, smsTok, smsfake.WithClock(w.clk)) // the gateway signs with its clock
 	t.Cleanup(w.sms.Close)
 	secret, err := stdwebhook.ParseSecret(pSecret)
 	require.NoError(t, err)
-	verifier := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{secret}, Clock: clock.System}
+	verifier := stdwebhook.Verifier{Secrets: []stdwebhook.Secret{secret}, Clock: w.clk} // the gateway signs with its clock
 	partner := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if verifier.Verify(r.Header, body) != nil {
@@ -79,7 +82,7 @@ func newWorld(t *testing.T, start time.Time, env ...string) *world {
 		w.mu.Unlock()
 	}))
 	t.Cleanup(partner.Close)
-	w.g = lt.StartWith(t, t.TempDir(), gateway.Options{Clock: w.clk}, append([]string{"GATEWAY_AGENTS=a1:pw:general:5",
+	w.g = lt.StartWith(t, t.TempDir(), gateway.Options{Clock: w.clk}, append([]string{"GATEWAY_AGENTS=a1:pw:general:5,sup:pw:general:5:supervisor", "GATEWAY_AUTH_ADMIN_TOKEN=" + adminToken,
 		"GATEWAY_SURVEY_BASE_URL=" + baseURL, "GATEWAY_SURVEY_QUIET_HOURS=21:00-08:00",
 		"GATEWAY_CHANNELS_WECHAT_APP_ID=" + wxAppID, "GATEWAY_CHANNELS_WECHAT_APP_SECRET=secret",
 		"GATEWAY_CHANNELS_WECHAT_TOKEN=" + wxToken, "GATEWAY_CHANNELS_WECHAT_ENCODING_AES_KEY=" + wxAESKey,
@@ -90,6 +93,17 @@ func newWorld(t *testing.T, start time.Time, env ...string) *world {
 		"GATEWAY_CHANNELS_APP_KEYS=k1:" + appSecret,
 		"GATEWAY_WEBHOOKS_ALLOW_HOSTS=127.0.0.1"}, env...)...)
 	return w
+}
+
+// at moves the clock forward to the next hh:00 in Shanghai.
+func (w *world) at(hh int) {
+	now := w.clk.Now().In(shanghai)
+	next := time.Date(now.Year(), now.Month(), now.Day(), hh, 0, 0, 0, shanghai)
+	if !next.After(now) {
+		next = next.AddDate(0, 0, 1)
+	}
+	w.clk.Set(next)
+	w.settle()
 }
 
 // settle lets every survey timer due now fire and its send be recorded.
@@ -234,7 +248,7 @@ type statusSurvey struct {
 // Every channel: ticket event → survey delivered on the request's own
 // channel → answered → survey.answered on Kafka with its envelope id.
 func TestSurveyOnEveryChannel(t *testing.T) {
-	w := newWorld(t, time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)) // 10:00 in Shanghai
+	w := newWorld(t)
 	w.wechatMessage("井盖丢了")
 	w.smsMessage("路灯坏了")
 	w.partnerRequest()
@@ -245,6 +259,7 @@ func TestSurveyOnEveryChannel(t *testing.T) {
 	require.Equal(t, 202, w.g.PostJSON(t, "/v1/channels/web/requests", map[string]any{"text": "噪音扰民"}, &web))
 	appID := w.appRequest()
 	ids := w.envelopes(5)
+	w.at(10) // not in the quiet hours
 	for _, ch := range []string{"wechat_miniprogram", "sms", "suishenban", "web", "app"} {
 		w.ticket(ids[ch], "resolved", "")
 	}
@@ -326,7 +341,7 @@ func filter(events []string, prefix string) []string {
 // A live chat closed by its agent gets the rating in the chat itself; the
 // ticket system's later "resolved" sends no second survey.
 func TestChatClosedByAgentRatesInTheChat(t *testing.T) {
-	w := newWorld(t, time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC))
+	w := newWorld(t)
 	a := w.g.MustDial(t, "/v1/ws/agent", w.g.AgentToken(t, "a1", "pw"))
 	a.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
 	a.Expect(livechat.TypeWelcome, wait)
@@ -351,7 +366,7 @@ func TestChatClosedByAgentRatesInTheChat(t *testing.T) {
 // no_follow_up sends nothing; an expired code is refused; quiet hours hold
 // an SMS survey until the morning.
 func TestNoFollowUpExpiryAndQuietHours(t *testing.T) {
-	w := newWorld(t, time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)) // 22:00 in Shanghai
+	w := newWorld(t)
 	w.smsMessage("路灯坏了")
 	var web struct {
 		ID           string `json:"id"`
@@ -361,6 +376,7 @@ func TestNoFollowUpExpiryAndQuietHours(t *testing.T) {
 	var quiet struct{ ID string }
 	require.Equal(t, 202, w.g.PostJSON(t, "/v1/channels/web/requests", map[string]any{"text": "涉及个人隐私的事项"}, &quiet))
 	ids := w.envelopes(2)
+	w.at(22)
 	w.ticket(quiet.ID, "closed", `,"no_follow_up":true`)
 	w.ticket(ids["sms"], "resolved", "")
 	w.ticket(web.ID, "resolved", "")
@@ -393,4 +409,73 @@ func TestNoFollowUpExpiryAndQuietHours(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, nf.NoFollowUp)
 	require.Empty(t, nf.Code)
+}
+
+// The report through the gateway: the operator and supervisors read it,
+// other agents do not; its figures follow what happened.
+func TestReportThroughTheGateway(t *testing.T) {
+	w := newWorld(t)
+	var ids []string
+	for _, text := range []string{"噪音扰民", "路灯不亮", "垃圾未清运"} {
+		var out struct{ ID string }
+		require.Equal(t, 202, w.g.PostJSON(t, "/v1/channels/web/requests", map[string]any{"text": text,
+			"location": map[string]string{"district": "徐汇区"}}, &out))
+		ids = append(ids, out.ID)
+	}
+	w.ticket(ids[0], "resolved", "")
+	w.ticket(ids[1], "closed", "")
+	w.ticket(ids[2], "resolved", `,"no_follow_up":true`)
+	r, ok := w.g.FollowUp().ForRequest(ids[0])
+	require.True(t, ok)
+	status, body := w.answer(r.Code, false, "dissatisfied", "")
+	require.Equal(t, 200, status, body)
+
+	get := func(token, query string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, w.g.Base+"/v1/surveys/report?"+query, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	for _, tc := range []struct {
+		name, token string
+		status      int
+	}{
+		{"operator", adminToken, 200},
+		{"supervisor", w.g.AgentToken(t, "sup", "pw"), 200},
+		{"agent", w.g.AgentToken(t, "a1", "pw"), 403},
+		{"nobody", "", 401},
+		{"wrong token", "not-the-operator-token", 401},
+	} {
+		resp, b := get(tc.token, "group=district")
+		require.Equal(t, tc.status, resp.StatusCode, "%s: %s", tc.name, b)
+		if tc.status != 200 {
+			continue
+		}
+		var rep struct {
+			Total map[string]any `json:"total"`
+			Rows  []map[string]any
+		}
+		require.NoError(t, json.Unmarshal(b, &rep))
+		require.Equal(t, map[string]any{"finished": 3.0, "no_follow_up": 1.0, "surveys_sent": 2.0, "answered": 1.0,
+			"dissatisfied": 1.0, "satisfaction_rate": 0.0, "initiation_rate": 1.0, "reviews_requested": 1.0},
+			pick(rep.Total, "finished", "no_follow_up", "surveys_sent", "answered", "dissatisfied", "satisfaction_rate", "initiation_rate", "reviews_requested"))
+		require.Equal(t, "徐汇区", rep.Rows[0]["group"])
+	}
+	resp, b := get(adminToken, "group=channel&format=csv")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/csv")
+	require.Contains(t, string(b), "web,3,1,2")
+}
+
+func pick(m map[string]any, keys ...string) map[string]any {
+	out := map[string]any{}
+	for _, k := range keys {
+		out[k] = m[k]
+	}
+	return out
 }

@@ -9,10 +9,14 @@ import (
 	"github.com/hotline12345/gateway/channels/partner"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/followup"
+	"github.com/hotline12345/gateway/followup/page"
+	"github.com/hotline12345/gateway/followup/report"
 	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
+	"github.com/labstack/echo/v4"
 )
 
 // wireFollowUp builds the follow-up survey service (contract §9). It is
@@ -42,6 +46,9 @@ func (g *Gateway) wireFollowUp() error {
 		return err
 	}
 	g.followup = svc
+	// The code is the credential: the page and its POST take no token.
+	page.Mount(g.echo, svc, page.Options{MaxBody: g.cfg.HTTP.MaxBodyBytes, Logger: g.log})
+	g.echo.GET("/v1/surveys/report", report.Handler(svc.ForEach, g.clock), g.requireAdminOrSupervisor)
 	g.Register(svc.Collectors()...)
 	g.background = append(g.background, svc.Run)
 	return nil
@@ -86,4 +93,20 @@ func (g *Gateway) sendSurvey(ctx context.Context, r *followup.Record, url string
 		g.hub.Survey(r.SessionID, *surveyData(g.followup, r))
 	}
 	return nil
+}
+
+// requireAdminOrSupervisor lets the operator token through, and a
+// supervisor's agent token (the console's Wall shows the report).
+func (g *Gateway) requireAdminOrSupervisor(next echo.HandlerFunc) echo.HandlerFunc {
+	admin := g.requireAdmin(next)
+	return func(c echo.Context) error {
+		id, ok := g.agentReader(c.Request())
+		if !ok {
+			return admin(c)
+		}
+		if spec, _ := g.hub.Agent(id); !spec.Supervisor() {
+			return apierr.New(apierr.CodeForbidden, "only a supervisor or the operator may read the satisfaction report")
+		}
+		return next(c)
+	}
 }

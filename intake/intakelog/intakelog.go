@@ -76,9 +76,9 @@ type Request struct {
 	ChannelUserID    string            `json:"channel_user_id,omitempty"` // where replies go (openid, phone, …)
 	SessionID        string            `json:"session_id,omitempty"`
 	IdempotencyKey   string            `json:"idempotency_key"`
-	Reply            string            `json:"reply,omitempty"`  // the last reply from the ticket system, for status pages
-	Notice           string            `json:"notice,omitempty"` // what the citizen must read at once (an emergency's)
-	Extra            map[string]string `json:"extra,omitempty"`  // channel specifics (partner request_id, …)
+	Reply            string            `json:"reply,omitempty"`    // the last reply from the ticket system, for status pages
+	Notice           string            `json:"notice,omitempty"`   // what the citizen must read at once (an emergency's)
+	Extra            map[string]string `json:"extra,omitempty"`    // channel specifics (partner request_id, …)
 	District         string            `json:"district,omitempty"` // the envelope's location.district, for reports
 	// Repeat: triage found an earlier request of the citizen about the same
 	// matter (triage.repeat_of), so it is not a first request (contract §9).
