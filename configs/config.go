@@ -26,6 +26,8 @@ import (
 type Config struct {
 	HTTP       HTTP     `yaml:"http"`
 	DataDir    string   `yaml:"data_dir"`
+	Store      Store    `yaml:"store"`
+	Cluster    Cluster  `yaml:"cluster"`
 	Kafka      Kafka    `yaml:"kafka"`
 	Channels   Channels `yaml:"channels"`
 	Webhooks   Webhooks `yaml:"webhooks"`
@@ -312,6 +314,30 @@ type Triage struct {
 	RepeatWindow time.Duration `yaml:"repeat_window"`
 }
 
+// Store chooses where the gateway keeps what it accepted (contract §8).
+type Store struct {
+	// URL empty: the embedded store under data_dir (one node). A postgres://
+	// URL (several hosts allowed, with target_session_attrs=read-write): the
+	// shared store of cluster mode. It may hold a password.
+	URL string `yaml:"url" secret:"true"`
+	// UnavailableBudget is how long a request waits for the shared store
+	// before it is answered 503 with Retry-After.
+	UnavailableBudget time.Duration `yaml:"unavailable_budget"`
+}
+
+// Cluster names this node among several sharing one store (contract §8).
+type Cluster struct {
+	// NodeID names the node in logs and /readyz; empty: the host name.
+	NodeID string `yaml:"node_id"`
+	// Listen and Peers are the inter-node bus (live chat across nodes);
+	// ignored when the bus needs none.
+	Listen string   `yaml:"listen"`
+	Peers  []string `yaml:"peers"`
+}
+
+// Clustered reports whether the gateway runs in cluster mode (store.url set).
+func (c *Config) Clustered() bool { return c.Store.URL != "" }
+
 // Survey configures the follow-up survey of finished requests (contract §9).
 type Survey struct {
 	// BaseURL is the gateway's public address: survey links are
@@ -427,6 +453,7 @@ func Default() *Config {
 		AgentsInitialPresence: "available",
 		Routing:               Routing{LanguageWait: 30 * time.Second},
 		Triage:                Triage{RepeatWindow: 30 * 24 * time.Hour},
+		Store:                 Store{UnavailableBudget: 10 * time.Second},
 		Survey: Survey{Expire: 7 * 24 * time.Hour, RemindAfter: 24 * time.Hour, QuietHours: "21:00-08:00",
 			Timezone: "Asia/Shanghai"},
 		Outbox:    Outbox{Retention: 72 * time.Hour},

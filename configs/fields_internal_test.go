@@ -63,6 +63,7 @@ func TestSecretTags(t *testing.T) {
 		"channels.sms.callback_token", "channels.sms.callback_secret",
 		"channels.sms.token", "channels.sms.secret", "channels.suishenban.secret", "channels.yiwangtongban.secret",
 		"agents", "auth.token_secret", "auth.admin_token", "sign_language.turn_secret", "triage.emergency_secret",
+		"store.url",
 	}, secrets)
 }
 

@@ -83,6 +83,7 @@ func (c *Config) Validate() error {
 	}
 	positive(v, "triage.repeat_window", c.Triage.RepeatWindow)
 	c.validateSurvey(v)
+	c.validateCluster(v)
 	if c.Routing.LanguageWait < 0 {
 		v.add("routing.language_wait", errors.New("must not be negative"))
 	}
@@ -361,5 +362,25 @@ func (c *Config) validateSurvey(v *checker) {
 	}
 	if _, err := ParseQuietHours(s.QuietHours, s.Timezone); err != nil {
 		v.add("survey.quiet_hours", err)
+	}
+}
+
+// validateCluster: in cluster mode every node must publish to the same
+// Kafka and sign tokens with the same secret, or what one node accepted or
+// issued would be unknown to the others (contract §8).
+func (c *Config) validateCluster(v *checker) {
+	positive(v, "store.unavailable_budget", c.Store.UnavailableBudget)
+	if !c.Clustered() {
+		return
+	}
+	if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		// The URL may hold a password: it is not echoed.
+		v.add("store.url", errors.New("want postgres://user@host1:5432,host2:5432/db?target_session_attrs=read-write"))
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		v.add("kafka.brokers", errors.New("required in cluster mode (store.url set): every node publishes to one external Kafka cluster"))
+	}
+	if c.Auth.TokenSecret == "" {
+		v.add("auth.token_secret", errors.New("required in cluster mode (store.url set): tokens one node issues must be valid on the others"))
 	}
 }

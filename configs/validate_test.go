@@ -105,6 +105,19 @@ func TestValidateErrors(t *testing.T) {
 		{"pong before ping", func(c *configs.Config) { c.LiveChat.PongWait = c.LiveChat.PingInterval },
 			"configs: livechat.pong_wait: must be longer than livechat.ping_interval"},
 		{"log level", func(c *configs.Config) { c.Log.Level = "verbose" }, `configs: log.level: "verbose": want debug, info, warn or error`},
+		{"cluster mode without kafka.brokers", func(c *configs.Config) {
+			c.Store.URL, c.Auth.TokenSecret = "postgres://gw@db1:5432,db2:5432/gateway?target_session_attrs=read-write", strings.Repeat("k", 16)
+		}, "configs: kafka.brokers: required in cluster mode (store.url set): every node publishes to one external Kafka cluster"},
+		{"cluster mode without auth.token_secret", func(c *configs.Config) {
+			c.Store.URL, c.Kafka.Brokers = "postgres://gw@db1:5432/gateway", []string{"k1:9092"}
+		}, "configs: auth.token_secret: required in cluster mode (store.url set): tokens one node issues must be valid on the others"},
+		{"store url", func(c *configs.Config) {
+			c.Store.URL, c.Kafka.Brokers, c.Auth.TokenSecret = "mysql://gw:hunter2@db/gateway", []string{"k1:9092"}, strings.Repeat("k", 16)
+		}, "configs: store.url: want postgres://user@host1:5432,host2:5432/db?target_session_attrs=read-write"},
+		{"survey base url too long for an SMS", func(c *configs.Config) { c.Survey.BaseURL = "https://" + strings.Repeat("a", 40) + ".cn" },
+			"configs: survey.base_url: at most 45 characters, so that a survey link fits one SMS"},
+		{"quiet hours", func(c *configs.Config) { c.Survey.QuietHours = "21-8" }, `configs: survey.quiet_hours: time "21": want HH:MM between 00:00 and 24:00`},
+		{"survey zone", func(c *configs.Config) { c.Survey.Timezone = "Mars/Olympus" }, `configs: survey.quiet_hours: survey.timezone "Mars/Olympus"…`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,6 +161,12 @@ func TestValidateAccepts(t *testing.T) {
 				Workdays: []string{"2025-09-28"}, STUNURLs: []string{"stun:stun.example:3478"},
 				TURNURLs: []string{"turns:turn.example:5349?transport=tcp"}, TURNSecret: "foobar", TURNTTL: time.Minute}
 			c.Log.Level = "DEBUG"
+			c.Survey.BaseURL, c.Survey.QuietHours, c.Survey.RemindAfter = "https://12345.sh.gov.cn", "off", 0
+		}},
+		{"cluster mode", func(c *configs.Config) {
+			c.Store.URL = "postgres://gw:secret@db1:5432,db2:5432/gateway?target_session_attrs=read-write"
+			c.Kafka.Brokers = []string{"k1:9092"}
+			c.Auth.TokenSecret = strings.Repeat("k", 16)
 		}},
 	}
 	for _, tt := range tests {
