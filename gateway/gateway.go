@@ -143,6 +143,11 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 			g.closeAll()
 		}
 	}()
+	if cfg.Clustered() {
+		// Refused rather than ignored: two nodes on their own stores would
+		// look like a cluster and behave as two gateways (issue 18).
+		return nil, errors.New("gateway: store.url: cluster mode (the shared PostgreSQL store) is not available in this build yet; unset store.url to run one node on the embedded store")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("gateway: cannot create data_dir %s: %w", cfg.DataDir, err)
 	}
