@@ -105,9 +105,6 @@ func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
 	}
 	h.met.offers.WithLabelValues("offered").Inc()
 	h.log.Info("livechat: offer", "session", s.id, "agent", a.spec.ID)
-	a.send(frameBytes(Frame{Type: TypeOffer, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
-		"session_id": s.id, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt,
-		"preview": rec.Preview, "video": rec.Video, "priority": rec.Priority, "emergency": rec.Meta[metaEmergency], "number": rec.Meta[metaNumber]})}))
 	sid, aid := s.id, a.spec.ID
 	s.offerEnd = h.clock.AfterFunc(h.cfg.OfferTimeout, func() {
 		h.mu.Lock()
@@ -119,6 +116,11 @@ func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
 		h.requeue(context.Background(), s, aid, "offer_timeout")
 		h.route(context.Background())
 	}).Stop
+	// The offer's clock runs before the agent can see the offer (a test's
+	// fake clock, advanced on the offer frame, finds it armed).
+	a.send(frameBytes(Frame{Type: TypeOffer, SessionID: s.id, At: h.now(), Data: mustJSON(map[string]any{
+		"session_id": s.id, "channel": rec.Channel, "skills": rec.Skills, "waiting_since": rec.QueuedAt,
+		"preview": rec.Preview, "video": rec.Video, "priority": rec.Priority, "emergency": rec.Meta[metaEmergency], "number": rec.Meta[metaNumber]})}))
 }
 
 // requeue puts an offered session back in the queue, excluding agent.
