@@ -54,10 +54,7 @@ type Replies struct {
 
 // ensureBuckets creates the buckets this package keeps besides sessions'.
 func ensureBuckets(ctx context.Context, db *store.DB) error {
-	return db.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(bucketReplies))
-		return err
-	})
+	return db.CreateBuckets(ctx, bucketReplies)
 }
 
 // CannedReplies returns the stored set (empty when none was ever put).

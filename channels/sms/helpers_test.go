@@ -98,14 +98,7 @@ func startChannel(t testing.TB, conv channels.Conversations, db *store.DB, em sm
 	t.Helper()
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	require.NoError(t, db.Update(t.Context(), func(tx *store.Tx) error {
-		for _, b := range sms.Buckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	require.NoError(t, db.CreateBuckets(t.Context(), sms.Buckets...))
 	ch, err := sms.New(channels.Deps{Logger: logger, Clock: clk}, cfg, conv, db, em, opts)
 	require.NoError(t, err)
 	if r, ok := conv.(interface {

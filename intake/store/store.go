@@ -142,6 +142,20 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 // View runs fn in a read-only transaction; it does not wait for commits.
 func (db *DB) View(fn func(*Tx) error) error { return db.bolt.View(fn) }
 
+// CreateBuckets creates those of the named buckets that do not exist yet, in
+// one durable Update: for a package that keeps buckets of its own beside
+// those passed to Open.
+func (db *DB) CreateBuckets(ctx context.Context, names ...string) error {
+	return db.Update(ctx, func(tx *Tx) error {
+		for _, name := range names {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("store: cannot create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+}
+
 func (db *DB) loop() {
 	defer close(db.done)
 	batch := make([]*commitReq, 0, db.maxBatch)

@@ -58,7 +58,12 @@ func (b backlog) Describe(ch chan<- *prometheus.Desc) {
 func (b backlog) Collect(ch chan<- prometheus.Metric) {
 	var dead, pending, retry int
 	err := b.q.db.View(func(tx *store.Tx) error {
-		dead = tx.Bucket([]byte(bucketDead)).Stats().KeyN
+		if err := tx.Bucket([]byte(bucketDead)).ForEach(func(_, _ []byte) error {
+			dead++
+			return nil
+		}); err != nil {
+			return err
+		}
 		return tx.Bucket([]byte(bucketQueue)).ForEach(func(_, v []byte) error {
 			pending++
 			if attempted(v) {
