@@ -211,7 +211,7 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 		return Result{}, err
 	}
 	reqs := tx.Bucket([]byte(bucketRequests))
-	reqs.FillPercent = appendFill // ids are time-ordered (UUIDv7)
+	reqs.SetFillPercent(appendFill) // ids are time-ordered (UUIDv7)
 	if err := reqs.Put([]byte(env.ID), p.req); err != nil {
 		return Result{}, err
 	}

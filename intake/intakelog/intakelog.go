@@ -242,7 +242,7 @@ const appendFill = 0.95
 // appendEncoded adds an encoded record at the end of the outbox.
 func appendEncoded(tx *store.Tx, v []byte) error {
 	b := tx.Bucket([]byte(bucketOutbox))
-	b.FillPercent = appendFill
+	b.SetFillPercent(appendFill)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err

@@ -84,7 +84,7 @@ func storedSeq(tx *store.Tx, day string) uint64 {
 // day's high-water mark only ever rises.
 func putNumber(tx *store.Tx, number, day string, seq uint64, id string) error {
 	nb := tx.Bucket([]byte(bucketNumbers))
-	nb.FillPercent = appendFill // numbers rise within a day and from day to day
+	nb.SetFillPercent(appendFill) // numbers rise within a day and from day to day
 	if prev := nb.Get([]byte(number)); prev != nil && string(prev) != id {
 		return fmt.Errorf("%w: %s", errNumberTaken, number)
 	}

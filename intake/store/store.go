@@ -3,6 +3,10 @@
 // (bbolt's own fsyncs); Updates that arrive while a commit is on the disk
 // share the next transaction and its fsync, so under load one fsync carries
 // many writes and a lone Update is committed at once.
+//
+// Features see the store only through Tx, Bucket and Cursor (tx.go), which
+// name no engine: bbolt is the engine here, and the same contract (checked by
+// intake/store/storetest) lets another engine take its place (ADR 0001).
 package store
 
 import (
@@ -21,9 +25,6 @@ import (
 // ErrClosed is returned by Update after Close: the caller should answer 503
 // and let its client retry.
 var ErrClosed = errors.New("store: closed")
-
-// Tx is a read-write or read-only bbolt transaction.
-type Tx = bbolt.Tx
 
 // DB is the store. Update is safe for concurrent use.
 type DB struct {
@@ -139,8 +140,12 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
-// View runs fn in a read-only transaction; it does not wait for commits.
-func (db *DB) View(fn func(*Tx) error) error { return db.bolt.View(fn) }
+// View runs fn in a read-only transaction; it does not wait for commits. fn
+// sees what was committed when the transaction began, and nothing committed
+// after that.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bbolt.Tx) error { return fn(newBoltTx(tx)) })
+}
 
 // CreateBuckets creates those of the named buckets that do not exist yet, in
 // one durable Update: for a package that keeps buckets of its own beside
@@ -148,7 +153,7 @@ func (db *DB) View(fn func(*Tx) error) error { return db.bolt.View(fn) }
 func (db *DB) CreateBuckets(ctx context.Context, names ...string) error {
 	return db.Update(ctx, func(tx *Tx) error {
 		for _, name := range names {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			if err := tx.e.createBucket([]byte(name)); err != nil {
 				return fmt.Errorf("store: cannot create bucket %s: %w", name, err)
 			}
 		}
@@ -196,7 +201,8 @@ func (db *DB) commit(batch []*commitReq) {
 		failed := -1
 		var failErr error
 		start := time.Now()
-		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		err := db.bolt.Update(func(btx *bbolt.Tx) error {
+			tx := newBoltTx(btx)
 			for i, r := range batch {
 				if err := r.fn(tx); err != nil {
 					failed, failErr = i, err

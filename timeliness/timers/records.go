@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/hotline12345/gateway/intake/store"
 )
 
@@ -33,14 +31,14 @@ var ErrNoBuckets = errors.New("timers: store opened without timers.Buckets")
 // skipped and logged, never fired.
 var errCorrupt = errors.New("timers: corrupt record")
 
-type buckets struct{ recs *bbolt.Bucket }
+type buckets struct{ recs store.Bucket }
 
 func (s *Service) open(tx *store.Tx) (buckets, error) {
 	b := buckets{recs: tx.Bucket([]byte(s.opts.Bucket))}
 	if b.recs == nil {
 		return b, ErrNoBuckets
 	}
-	b.recs.FillPercent = 0.9 // mostly appended: see the layout
+	b.recs.SetFillPercent(0.9) // mostly appended: see the layout
 	return b, nil
 }
 
