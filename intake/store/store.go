@@ -1,12 +1,19 @@
-// Package store is the gateway's embedded durable store: one bbolt file
-// behind a group commit. Update returns only after its write is fsync'ed
-// (bbolt's own fsyncs); Updates that arrive while a commit is on the disk
-// share the next transaction and its fsync, so under load one fsync carries
-// many writes and a lone Update is committed at once.
+// Package store is the gateway's durable store, behind a group commit, with
+// two engines (ADR 0001):
+//
+//   - bbolt (Open, the default): one file. Update returns only after its
+//     write is fsync'ed (bbolt's own fsyncs); Updates that arrive while a
+//     commit is on the disk share the next transaction and its fsync, so under
+//     load one fsync carries many writes and a lone Update is committed at
+//     once.
+//   - PostgreSQL (OpenPostgres, cluster mode): several gateways share one
+//     database. The same group commit, in SERIALIZABLE transactions that are
+//     rerun on a serialization failure; Update returns once PostgreSQL
+//     acknowledged the COMMIT (durable as its synchronous_commit says).
 //
 // Features see the store only through Tx, Bucket and Cursor (tx.go), which
-// name no engine: bbolt is the engine here, and the same contract (checked by
-// intake/store/storetest) lets another engine take its place (ADR 0001).
+// name no engine; the conformance suite intake/store/storetest checks both
+// engines against that contract.
 package store
 
 import (
@@ -28,7 +35,7 @@ var ErrClosed = errors.New("store: closed")
 
 // DB is the store. Update is safe for concurrent use.
 type DB struct {
-	bolt    *bbolt.DB
+	eng     engine
 	reqs    chan *commitReq
 	closing chan struct{}
 	done    chan struct{}
@@ -43,8 +50,30 @@ type DB struct {
 }
 
 type commitReq struct {
+	// ctx is the caller's: an engine that retries a group (PostgreSQL) stops
+	// once no caller of the group waits any more.
+	ctx context.Context
 	fn  func(*Tx) error
 	err chan error
+}
+
+// engine is what DB needs of a storage engine; the group commit, its
+// counters and the close protocol are DB's own, common to both engines.
+type engine interface {
+	// update runs the functions of batch, in order, in one read-write
+	// transaction and commits it; when it returns nil the transaction is
+	// durable and its OnCommit hooks have run. Otherwise nothing of it is
+	// kept, and it returns the index of the function whose failure was its
+	// own with that error (DB reruns the group without it), or -1 and an
+	// error every caller of the group gets. It is called by one goroutine at
+	// a time.
+	update(batch []*commitReq) (failed int, err error)
+	// view runs fn in a read-only transaction.
+	view(fn func(*Tx) error) error
+	// close releases the engine once the last update has returned.
+	close() error
+	// stats adds the engine's own counters to st.
+	stats(st *Stats)
 }
 
 // Options tune the store.
@@ -82,8 +111,6 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: cannot open %s: %w", path, err)
 	}
-	db := &DB{bolt: b, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
-		done: make(chan struct{}), maxBatch: opts.MaxBatch, onCommit: opts.OnCommit}
 	if err := b.Update(func(tx *bbolt.Tx) error {
 		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
@@ -95,8 +122,15 @@ func Open(path string, opts Options, buckets ...string) (*DB, error) {
 		_ = b.Close()
 		return nil, fmt.Errorf("store: cannot create buckets: %w", err)
 	}
+	return newDB(boltEngine{b}, opts.MaxBatch, opts.OnCommit), nil
+}
+
+// newDB starts the group commit of an engine.
+func newDB(eng engine, maxBatch int, onCommit func(time.Duration)) *DB {
+	db := &DB{eng: eng, reqs: make(chan *commitReq, 4096), closing: make(chan struct{}),
+		done: make(chan struct{}), maxBatch: maxBatch, onCommit: onCommit}
 	go db.loop()
-	return db, nil
+	return db
 }
 
 // refuseOldLog stops an upgrade from a release that kept a write-ahead log
@@ -113,11 +147,17 @@ func refuseOldLog(path string) error {
 
 // Update runs fn in a read-write transaction and returns once it is durable.
 // fn may run more than once (when another fn in its group fails, the group is
-// retried without it), so it must have no side effects outside tx. If ctx ends
+// retried without it; on PostgreSQL also after a serialization failure or a
+// lost connection), so it must have no side effects outside tx. If ctx ends
 // before the commit, Update returns ctx.Err() and the write may or may not be
 // durable: callers make such writes idempotent.
+//
+// On PostgreSQL, an error wrapping ErrUnavailable means no read-write server
+// answered within PostgresOptions.UnavailableBudget (the write is not
+// durable), or the connection was lost during the COMMIT itself (the write may
+// or may not be durable, as when ctx ends).
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
-	r := &commitReq{fn: fn, err: make(chan error, 1)}
+	r := &commitReq{ctx: ctx, fn: fn, err: make(chan error, 1)}
 	db.mu.RLock()
 	select {
 	case <-db.closing:
@@ -142,10 +182,9 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn in a read-only transaction; it does not wait for commits. fn
 // sees what was committed when the transaction began, and nothing committed
-// after that.
-func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(tx *bbolt.Tx) error { return fn(newBoltTx(tx)) })
-}
+// after that. fn runs once: on PostgreSQL a lost connection fails View
+// (with an error wrapping ErrUnavailable) rather than rerunning fn.
+func (db *DB) View(fn func(*Tx) error) error { return db.eng.view(fn) }
 
 // CreateBuckets creates those of the named buckets that do not exist yet, in
 // one durable Update: for a package that keeps buckets of its own beside
@@ -198,19 +237,8 @@ func (db *DB) fill(batch []*commitReq) []*commitReq {
 
 func (db *DB) commit(batch []*commitReq) {
 	for len(batch) > 0 {
-		failed := -1
-		var failErr error
 		start := time.Now()
-		err := db.bolt.Update(func(btx *bbolt.Tx) error {
-			tx := newBoltTx(btx)
-			for i, r := range batch {
-				if err := r.fn(tx); err != nil {
-					failed, failErr = i, err
-					return err
-				}
-			}
-			return nil
-		})
+		failed, err := db.eng.update(batch)
 		if err == nil {
 			took := time.Since(start)
 			db.commits.Add(1)
@@ -230,7 +258,7 @@ func (db *DB) commit(batch []*commitReq) {
 			}
 			return
 		}
-		batch[failed].err <- failErr
+		batch[failed].err <- err
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
 }
@@ -239,23 +267,29 @@ func (db *DB) commit(batch []*commitReq) {
 type Stats struct {
 	Commits, Writes int64
 	// CommitTime is the time the writer spent in transactions: running the
-	// Updates' functions, then bbolt's commit.
+	// Updates' functions, then the engine's commit (on PostgreSQL including
+	// reruns and waits for an unavailable server).
 	CommitTime time.Duration
 	// From bbolt, for every committed transaction: pages written, time
 	// writing them and fsyncing (WriteTime), time splitting and allocating
-	// nodes (SpillTime).
+	// nodes (SpillTime). Zero on PostgreSQL.
 	PagesWritten         int64
 	WriteTime, SpillTime time.Duration
+	// From PostgreSQL: groups rerun after a serialization failure or a
+	// deadlock (Conflicts), and attempts that found no read-write server
+	// (Unavailable). Zero on bbolt.
+	Conflicts, Unavailable int64
 }
 
 // Stats returns the group-commit counters.
 func (db *DB) Stats() Stats {
-	tx := db.bolt.Stats().TxStats
-	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load()),
-		PagesWritten: tx.GetWrite(), WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime()}
+	st := Stats{Commits: db.commits.Load(), Writes: db.writes.Load(), CommitTime: time.Duration(db.commitNs.Load())}
+	db.eng.stats(&st)
+	return st
 }
 
-// Close commits what was submitted, then closes the file. Idempotent.
+// Close commits what was submitted, then closes the file (bbolt) or the
+// connections (PostgreSQL). Idempotent.
 func (db *DB) Close() error {
 	var err error
 	db.once.Do(func() {
@@ -263,7 +297,7 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.mu.Unlock()
 		<-db.done
-		err = db.bolt.Close()
+		err = db.eng.close()
 	})
 	return err
 }

@@ -2,8 +2,39 @@ package store
 
 import "go.etcd.io/bbolt"
 
-// The bbolt engine's Tx, Bucket and Cursor: thin wrappers of one pointer
-// each, so that putting them in an interface does not allocate.
+// The bbolt engine, and its Tx, Bucket and Cursor: thin wrappers of one
+// pointer each, so that putting them in an interface does not allocate.
+
+// boltEngine runs DB's groups in bbolt transactions, as DB did before it had
+// engines: one bbolt.Update per group, its OnCommit hooks run by bbolt after
+// the fsync.
+type boltEngine struct{ db *bbolt.DB }
+
+func (e boltEngine) update(batch []*commitReq) (int, error) {
+	failed := -1
+	err := e.db.Update(func(btx *bbolt.Tx) error {
+		tx := newBoltTx(btx)
+		for i, r := range batch {
+			if err := r.fn(tx); err != nil {
+				failed = i
+				return err
+			}
+		}
+		return nil
+	})
+	return failed, err
+}
+
+func (e boltEngine) view(fn func(*Tx) error) error {
+	return e.db.View(func(tx *bbolt.Tx) error { return fn(newBoltTx(tx)) })
+}
+
+func (e boltEngine) close() error { return e.db.Close() }
+
+func (e boltEngine) stats(st *Stats) {
+	tx := e.db.Stats().TxStats
+	st.PagesWritten, st.WriteTime, st.SpillTime = tx.GetWrite(), tx.GetWriteTime(), tx.GetSpillTime()
+}
 
 type boltTx struct{ tx *bbolt.Tx }
 
@@ -49,6 +80,7 @@ func (c boltCursor) Seek(seek []byte) (key, value []byte) { return c.c.Seek(seek
 func (c boltCursor) Delete() error                        { return c.c.Delete() }
 
 var (
+	_ engine   = boltEngine{}
 	_ engineTx = boltTx{}
 	_ Bucket   = boltBucket{}
 	_ Cursor   = boltCursor{}

@@ -19,7 +19,7 @@ func TestWrappersAllocateNothing(t *testing.T) {
 	defer db.Close()
 	name, key := []byte("b"), []byte("k")
 	require.NoError(t, db.Update(context.Background(), func(tx *Tx) error { return tx.Bucket(name).Put(key, []byte("v")) }))
-	require.NoError(t, db.bolt.View(func(btx *bbolt.Tx) error {
+	require.NoError(t, db.eng.(boltEngine).db.View(func(btx *bbolt.Tx) error {
 		tx := newBoltTx(btx)
 		raw := testing.AllocsPerRun(100, func() {
 			if btx.Bucket(name).Get(key) == nil || btx.Bucket(name).Sequence() != 0 {
