@@ -1,0 +1,273 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The PostgreSQL engine's Tx and Bucket: every operation is a statement on
+// the transaction's connection, one round trip each (pages of rows for
+// ForEach and cursors). Keys are bytea, which PostgreSQL orders bytewise, as
+// bytes.Compare does.
+//
+// Get and the Cursor's moves have no error to return. A database error there
+// (or anywhere in the transaction) is recorded on the Tx: the transaction is
+// then doomed (PostgreSQL refuses every later statement of it), every later
+// operation fails at once (Get returns nil, Put its error), and the
+// transaction fails when its function returns, even if that function
+// returned nil: Update returns the error, or reruns the group when it is a
+// serialization failure or a lost connection; View returns it. A function
+// never commits having read a nil that was really an error.
+
+// Errors of Put, Delete, NextSequence and Cursor.Delete that are the
+// caller's, with bbolt's wording.
+var (
+	errKeyRequired   = errors.New("store: key required")
+	errKeyTooLarge   = errors.New("store: key too large")
+	errTxNotWritable = errors.New("store: tx not writable")
+)
+
+const (
+	sqlBucketExists = `SELECT true FROM gateway_buckets WHERE name = $1`
+	sqlCreateBucket = `INSERT INTO gateway_buckets (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`
+	sqlGet          = `SELECT value FROM gateway_kv WHERE bucket = $1 AND key = $2`
+	sqlPut          = `INSERT INTO gateway_kv (bucket, key, value) VALUES ($1, $2, $3)
+		ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`
+	sqlDelete       = `DELETE FROM gateway_kv WHERE bucket = $1 AND key = $2`
+	sqlNextSequence = `UPDATE gateway_buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq`
+	sqlSequence     = `SELECT seq FROM gateway_buckets WHERE name = $1`
+)
+
+type pgTx struct {
+	ctx      context.Context
+	e        *pgEngine
+	tx       pgx.Tx
+	writable bool
+	buckets  map[string]*pgBucket // the same name gives the same bucket
+	hooks    []func()
+	err      error // the first database error: the transaction is doomed
+}
+
+func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
+	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable}
+}
+
+// fail records err as the transaction's error if it is the first, and
+// returns it.
+func (t *pgTx) fail(err error) error {
+	if t.err == nil {
+		t.err = err
+	}
+	return err
+}
+
+func (t *pgTx) bucket(name []byte) Bucket {
+	if b, ok := t.buckets[string(name)]; ok {
+		return b
+	}
+	key := string(name)
+	if _, ok := t.e.known.Load(key); !ok {
+		if t.err != nil {
+			return nil
+		}
+		var exists bool
+		err := t.tx.QueryRow(t.ctx, sqlBucketExists, key).Scan(&exists)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // an untyped nil, so that callers' == nil holds
+		}
+		if err != nil {
+			_ = t.fail(err)
+			return nil
+		}
+		t.e.known.Store(key, true)
+	}
+	if t.buckets == nil {
+		t.buckets = make(map[string]*pgBucket)
+	}
+	b := &pgBucket{t: t, name: key}
+	t.buckets[key] = b
+	return b
+}
+
+// onCommit keeps fn for after the COMMIT; a View never commits, and a rerun
+// starts from a new pgTx, so only the run that commits runs its hooks.
+func (t *pgTx) onCommit(fn func()) { t.hooks = append(t.hooks, fn) }
+
+func (t *pgTx) createBucket(name []byte) error {
+	if !t.writable {
+		return errTxNotWritable
+	}
+	if t.err != nil {
+		return t.err
+	}
+	if _, err := t.tx.Exec(t.ctx, sqlCreateBucket, string(name)); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+type pgBucket struct {
+	t    *pgTx
+	name string
+	// gen counts the bucket's writes in this transaction: a cursor's page
+	// read before the last write is not used again.
+	gen uint64
+}
+
+// pgRow is a key and its value.
+type pgRow struct{ k, v []byte }
+
+func (b *pgBucket) Get(key []byte) []byte {
+	t := b.t
+	if t.err != nil {
+		return nil
+	}
+	var v []byte
+	err := t.tx.QueryRow(t.ctx, sqlGet, b.name, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		_ = t.fail(err)
+		return nil
+	}
+	if v == nil {
+		v = []byte{} // a stored empty value is not "absent"
+	}
+	return v
+}
+
+func (b *pgBucket) Put(key, value []byte) error {
+	switch {
+	case !b.t.writable:
+		return errTxNotWritable
+	case len(key) == 0:
+		return errKeyRequired
+	case len(key) > MaxKeySize:
+		return errKeyTooLarge
+	case b.t.err != nil:
+		return b.t.err
+	}
+	if value == nil {
+		value = []byte{} // nil would be NULL
+	}
+	b.gen++
+	if _, err := b.t.tx.Exec(b.t.ctx, sqlPut, b.name, key, value); err != nil {
+		return b.t.fail(err)
+	}
+	return nil
+}
+
+func (b *pgBucket) Delete(key []byte) error {
+	if err := b.checkWrite(); err != nil {
+		return err
+	}
+	b.gen++
+	if _, err := b.t.tx.Exec(b.t.ctx, sqlDelete, b.name, key); err != nil {
+		return b.t.fail(err)
+	}
+	return nil
+}
+
+// checkWrite fails a write in a read-only or doomed transaction.
+func (b *pgBucket) checkWrite() error {
+	if !b.t.writable {
+		return errTxNotWritable
+	}
+	return b.t.err
+}
+
+// ForEach reads the bucket in pages of pageRows keys (keyset pagination: each
+// page starts after the last key of the one before), calling fn between
+// queries: the connection cannot run fn's own statements while a query's
+// rows are being read.
+func (b *pgBucket) ForEach(fn func(k, v []byte) error) error {
+	rows, err := b.scan(qFirst, pageRows)
+	for {
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := fn(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		if len(rows) < pageRows {
+			return nil
+		}
+		rows, err = b.scan(qAfter, pageRows, rows[len(rows)-1].k)
+	}
+}
+
+func (b *pgBucket) Cursor() Cursor { return &pgCursor{b: b} }
+
+func (b *pgBucket) NextSequence() (uint64, error) {
+	if err := b.checkWrite(); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := b.t.tx.QueryRow(b.t.ctx, sqlNextSequence, b.name).Scan(&n); err != nil {
+		return 0, b.t.fail(err)
+	}
+	return uint64(n), nil
+}
+
+// Sequence returns 0 after a database error, which dooms the transaction.
+func (b *pgBucket) Sequence() uint64 {
+	t := b.t
+	if t.err != nil {
+		return 0
+	}
+	var n int64
+	if err := t.tx.QueryRow(t.ctx, sqlSequence, b.name).Scan(&n); err != nil {
+		_ = t.fail(err)
+		return 0
+	}
+	return uint64(n)
+}
+
+// SetFillPercent is a hint for engines with pages; PostgreSQL's heap and
+// index pages are not the store's to pack.
+func (b *pgBucket) SetFillPercent(float64) {}
+
+// isConflict reports a failure that a rerun of the transaction cures:
+// serialization_failure (40001) or deadlock_detected (40P01).
+func isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// isUnavailable reports an error that says no read-write server can be
+// reached now (a failover, a restart, a network fault), not that the
+// statement was wrong: connection errors, and the server's own refusals of
+// class 08 (connection exception), 57P01–57P03 (shutting down, crashed,
+// starting up) and 25006 (a read-only server: a standby, or a primary being
+// demoted).
+func isUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "25006":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+var (
+	_ engineTx = (*pgTx)(nil)
+	_ Bucket   = (*pgBucket)(nil)
+)
