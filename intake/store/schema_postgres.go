@@ -55,9 +55,11 @@ const schemaLock = 0x12345_0001
 
 // createSchema creates the tables if they are missing and the named buckets,
 // in one transaction, holding schemaLock, so that nodes starting at once
-// neither collide nor see half a schema.
-func createSchema(ctx context.Context, pool *pgxpool.Pool, buckets []string) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+// neither collide nor see half a schema. It returns the names of all the
+// buckets, which the engine then need not look up.
+func createSchema(ctx context.Context, pool *pgxpool.Pool, buckets []string) ([]string, error) {
+	var names []string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(schemaLock)); err != nil {
 			return err
 		}
@@ -67,7 +69,16 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, buckets []string) err
 		if buckets == nil {
 			buckets = []string{}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO gateway_buckets (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`, buckets)
+		if _, err := tx.Exec(ctx, `INSERT INTO gateway_buckets (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+			buckets); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT name FROM gateway_buckets`)
+		if err != nil {
+			return err
+		}
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
 	})
+	return names, err
 }

@@ -85,11 +85,15 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions, buckets
 		return nil, fmt.Errorf("store: cannot open PostgreSQL: %w", err)
 	}
 	e := &pgEngine{pool: pool, budget: opts.UnavailableBudget, maxConflicts: opts.MaxConflicts}
-	if err := e.retryUnavailable(ctx, func() error { return createSchema(ctx, pool, buckets) }); err != nil {
+	var existing []string
+	if err := e.retryUnavailable(ctx, func() (err error) {
+		existing, err = createSchema(ctx, pool, buckets)
+		return err
+	}); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: cannot create the PostgreSQL schema: %w", err)
 	}
-	for _, b := range buckets {
+	for _, b := range existing {
 		e.known.Store(b, true)
 	}
 	return newDB(e, opts.MaxBatch, opts.OnCommit), nil
@@ -188,6 +192,9 @@ func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error)
 		}
 		return -1, fmt.Errorf("%w: connection lost during COMMIT, which may or may not have committed: %w",
 			ErrUnavailable, err)
+	}
+	for _, name := range t.created {
+		e.known.Store(name, true)
 	}
 	for _, fn := range t.hooks {
 		fn()

@@ -24,7 +24,9 @@ import (
 // transaction fails when its function returns, even if that function
 // returned nil: Update returns the error, or reruns the group when it is a
 // serialization failure or a lost connection; View returns it. A function
-// never commits having read a nil that was really an error.
+// never commits having read a nil that was really an error. For the same
+// reason Tx.Bucket, when looking a bucket up fails, returns a bucket whose
+// operations fail, not nil.
 
 // Errors of Put, Delete, NextSequence and Cursor.Delete that are the
 // caller's, with bbolt's wording.
@@ -52,7 +54,8 @@ type pgTx struct {
 	writable bool
 	buckets  map[string]*pgBucket // the same name gives the same bucket
 	hooks    []func()
-	err      error // the first database error: the transaction is doomed
+	created  []string // buckets created: known to exist once committed
+	err      error    // the first database error: the transaction is doomed
 }
 
 func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
@@ -68,15 +71,16 @@ func (t *pgTx) fail(err error) error {
 	return err
 }
 
+// bucket looks a bucket up in gateway_buckets unless the engine knows it
+// exists. After a database error (in the look-up or before it) it returns a
+// bucket whose operations fail with that error, never nil: nil means "no such
+// bucket", and features that know their buckets exist call them unchecked.
 func (t *pgTx) bucket(name []byte) Bucket {
 	if b, ok := t.buckets[string(name)]; ok {
 		return b
 	}
 	key := string(name)
-	if _, ok := t.e.known.Load(key); !ok {
-		if t.err != nil {
-			return nil
-		}
+	if _, ok := t.e.known.Load(key); !ok && t.err == nil {
 		var exists bool
 		err := t.tx.QueryRow(t.ctx, sqlBucketExists, key).Scan(&exists)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -84,9 +88,9 @@ func (t *pgTx) bucket(name []byte) Bucket {
 		}
 		if err != nil {
 			_ = t.fail(err)
-			return nil
+		} else {
+			t.e.known.Store(key, true)
 		}
-		t.e.known.Store(key, true)
 	}
 	if t.buckets == nil {
 		t.buckets = make(map[string]*pgBucket)
@@ -110,6 +114,7 @@ func (t *pgTx) createBucket(name []byte) error {
 	if _, err := t.tx.Exec(t.ctx, sqlCreateBucket, string(name)); err != nil {
 		return t.fail(err)
 	}
+	t.created = append(t.created, string(name))
 	return nil
 }
 
