@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/pgtest"
 )
 
@@ -31,6 +32,15 @@ func withDatabase(t testing.TB, c *pgtest.Cluster, dsn, name string) string {
 	require.NoError(t, err)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// openPostgres opens a store on dsn that the test's cleanup closes.
+func openPostgres(t testing.TB, dsn string, opts store.PostgresOptions, buckets ...string) *store.DB {
+	t.Helper()
+	db, err := store.OpenPostgres(context.Background(), dsn, opts, buckets...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 // dbName is a database name for the n-th store of a test.

@@ -1,0 +1,300 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/intake/store"
+	"github.com/hotline12345/gateway/internal/pgtest"
+)
+
+// The PostgreSQL engine beyond the conformance suite: several nodes on one
+// database, failover, and what it does with database errors.
+
+// stored reads a key of bucket b straight from the server of dsn, as an
+// operator would: nil when there is none.
+func stored(t *testing.T, dsn string, key string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err, dsn)
+	defer conn.Close(ctx)
+	var v []byte
+	err = conn.QueryRow(ctx, "SELECT value FROM gateway_kv WHERE bucket = 'b' AND key = $1", []byte(key)).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	require.NoError(t, err)
+	return v
+}
+
+func put(key, value string) func(*store.Tx) error {
+	return func(tx *store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(key), []byte(value)) }
+}
+
+// Two nodes (two DBs on one database) increment one counter and one sequence
+// from many goroutines each: SERIALIZABLE aborts one of two overlapping
+// groups, which is rerun, so no increment is lost, and every committed
+// Update's OnCommit runs exactly once.
+func TestPostgresTwoNodesLoseNothing(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	nodes := []*store.DB{
+		openPostgres(t, c.DSN(), store.PostgresOptions{}, "b"),
+		openPostgres(t, c.DSN(), store.PostgresOptions{}, "b"),
+	}
+	const goroutines, each = 16, 25 // per node
+	key := []byte("counter")
+	var hooks atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*goroutines)
+	for _, db := range nodes {
+		for range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					var ran atomic.Int64
+					err := db.Update(context.Background(), func(tx *store.Tx) error {
+						b := tx.Bucket([]byte("b"))
+						var n uint64
+						if v := b.Get(key); v != nil {
+							n = binary.BigEndian.Uint64(v)
+						}
+						if _, err := b.NextSequence(); err != nil {
+							return err
+						}
+						tx.OnCommit(func() { ran.Add(1) })
+						return b.Put(key, binary.BigEndian.AppendUint64(nil, n+1))
+					})
+					if err == nil && ran.Load() != 1 {
+						err = fmt.Errorf("OnCommit ran %d times", ran.Load())
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					hooks.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	const total = 2 * goroutines * each
+	var n, seq uint64
+	require.NoError(t, nodes[0].View(func(tx *store.Tx) error {
+		n = binary.BigEndian.Uint64(tx.Bucket([]byte("b")).Get(key))
+		seq = tx.Bucket([]byte("b")).Sequence()
+		return nil
+	}))
+	require.EqualValues(t, total, n, "counter")
+	require.EqualValues(t, total, seq, "sequence")
+	require.EqualValues(t, total, hooks.Load())
+	a, b := nodes[0].Stats(), nodes[1].Stats()
+	t.Logf("commits %d + %d, groups rerun after a conflict %d + %d", a.Commits, b.Commits, a.Conflicts, b.Conflicts)
+	require.Positive(t, a.Conflicts+b.Conflicts, "the nodes' groups overlapped: the test exercised reruns")
+}
+
+// An Update acknowledged before the primary crashed is on the promoted
+// standby (synchronous replication), and the same DB goes on there.
+func TestPostgresAcknowledgedSurvivesFailover(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{Standby: true})
+	db := openPostgres(t, c.DSN(), store.PostgresOptions{UnavailableBudget: time.Minute}, "b")
+	require.NoError(t, db.Update(context.Background(), put("acked", "v1")))
+
+	c.KillPrimary()
+	c.Promote()
+	require.Equal(t, []byte("v1"), stored(t, c.StandbyDSN(), "acked"))
+	var got []byte
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		got = tx.Bucket([]byte("b")).Get([]byte("acked"))
+		return nil
+	}), "the DB's pool finds the promoted standby")
+	require.Equal(t, []byte("v1"), got)
+	require.NoError(t, db.Update(context.Background(), put("after", "v2")))
+	require.Equal(t, []byte("v2"), stored(t, c.StandbyDSN(), "after"))
+}
+
+// An Update that arrives while no server accepts writes is retried until
+// the standby is promoted, within the budget; with a budget that runs out
+// first, Update and View fail with ErrUnavailable, and the DB works again once
+// a primary is back.
+func TestPostgresUpdateDuringFailover(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{Standby: true})
+	patient := openPostgres(t, c.DSN(), store.PostgresOptions{UnavailableBudget: time.Minute}, "b")
+	hasty := openPostgres(t, c.DSN(), store.PostgresOptions{UnavailableBudget: 300 * time.Millisecond}, "b")
+	require.NoError(t, patient.Update(context.Background(), put("warm", "v")))
+	require.NoError(t, hasty.Update(context.Background(), put("warm", "v")))
+
+	c.KillPrimary()
+	start := time.Now()
+	err := hasty.Update(context.Background(), put("hasty", "v"))
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	require.Less(t, time.Since(start), 10*time.Second, "the budget, plus an attempt at most")
+	require.ErrorIs(t, hasty.View(func(*store.Tx) error { return nil }), store.ErrUnavailable)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, patient.Update(ctx, put("given up", "v")), context.DeadlineExceeded,
+		"the caller's ctx ends the wait before the budget")
+
+	done := make(chan error, 1)
+	go func() { done <- patient.Update(context.Background(), put("during", "v")) }()
+	require.Eventually(t, func() bool { return patient.Stats().Unavailable > 0 }, 10*time.Second, 5*time.Millisecond,
+		"the Update is waiting for a server")
+	select {
+	case err := <-done:
+		t.Fatalf("Update returned %v with no primary", err)
+	default:
+	}
+	c.Promote()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the Update did not finish after Promote")
+	}
+	require.Equal(t, []byte("v"), stored(t, c.StandbyDSN(), "during"))
+	require.NoError(t, hasty.Update(context.Background(), put("hasty", "v")), "works again on the new primary")
+	require.Equal(t, []byte("v"), stored(t, c.StandbyDSN(), "hasty"))
+}
+
+// Nodes starting at once on an empty database create the schema once,
+// without colliding.
+func TestPostgresConcurrentOpen(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	const nodes = 8
+	dbs := make([]*store.DB, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dbs[i], errs[i] = store.OpenPostgres(context.Background(), c.DSN(), store.PostgresOptions{MaxConns: 2}, "b", "c")
+		}()
+	}
+	wg.Wait()
+	for i := range nodes {
+		require.NoError(t, errs[i])
+		t.Cleanup(func() { _ = dbs[i].Close() })
+	}
+	for i, db := range dbs {
+		require.NoError(t, db.Update(context.Background(), put(string(rune('a'+i)), "v")))
+	}
+	var keys int
+	require.NoError(t, dbs[0].View(func(tx *store.Tx) error {
+		require.NotNil(t, tx.Bucket([]byte("c")))
+		return tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { keys++; return nil })
+	}))
+	require.Equal(t, nodes, keys)
+}
+
+// A database error inside Get, which cannot return it, is not lost: the
+// transaction fails although its function returned nil, and later
+// operations in it fail at once. Here statements time out
+// (statement_timeout) on a table another session holds locked.
+func TestPostgresErrorInGetFailsTheTransaction(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	db := openPostgres(t, c.DSN()+"&statement_timeout=200", store.PostgresOptions{}, "b")
+	require.NoError(t, db.Update(context.Background(), put("k", "v")))
+
+	ctx := context.Background()
+	locker, err := pgx.Connect(ctx, c.PrimaryDSN())
+	require.NoError(t, err)
+	defer locker.Close(ctx)
+	lock, err := locker.Begin(ctx)
+	require.NoError(t, err)
+	_, err = lock.Exec(ctx, "LOCK TABLE gateway_kv IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+
+	var got []byte
+	var putErr error
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		got = b.Get([]byte("k"))
+		putErr = b.Put([]byte("k2"), []byte("v"))
+		return nil // as a careless function would
+	})
+	require.ErrorContains(t, err, "57014", "Update fails with Get's error (query_canceled)")
+	require.Nil(t, got)
+	require.ErrorContains(t, putErr, "57014", "the doomed transaction refuses what follows")
+	err = db.View(func(tx *store.Tx) error {
+		_, _ = tx.Bucket([]byte("b")).Cursor().First()
+		return nil
+	})
+	require.ErrorContains(t, err, "57014", "View too, from a cursor")
+
+	require.NoError(t, lock.Rollback(ctx))
+	require.Nil(t, stored(t, c.PrimaryDSN(), "k2"))
+	require.NoError(t, db.Update(ctx, put("k2", "v")))
+
+	// A bucket another node created after this one opened is looked up;
+	// a failed look-up gives a bucket that fails, not nil (no such bucket).
+	other := openPostgres(t, c.DSN(), store.PostgresOptions{})
+	require.NoError(t, other.CreateBuckets(ctx, "late"))
+	lock, err = locker.Begin(ctx)
+	require.NoError(t, err)
+	_, err = lock.Exec(ctx, "LOCK TABLE gateway_buckets IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	var missing bool
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		b := tx.Bucket([]byte("late"))
+		if missing = b == nil; missing {
+			return nil
+		}
+		putErr = b.Put([]byte("k"), []byte("v"))
+		return nil
+	})
+	require.False(t, missing)
+	require.ErrorContains(t, err, "57014")
+	require.ErrorContains(t, putErr, "57014")
+	require.NoError(t, lock.Rollback(ctx))
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		return tx.Bucket([]byte("late")).Put([]byte("k"), []byte("v"))
+	}))
+}
+
+// PostgreSQL's B-tree cannot index a key of more than about 2,700 bytes that
+// does not compress (store.MaxKeySize is 32,768): Put fails with SQLSTATE
+// 54000, and only its own Update fails.
+func TestPostgresIncompressibleLongKey(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	db := openPostgres(t, c.DSN(), store.PostgresOptions{}, "b")
+	long := make([]byte, 4000)
+	_, _ = rand.Read(long)
+	var wg sync.WaitGroup
+	var longErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		longErr = db.Update(context.Background(), put(string(long), "v"))
+	}()
+	go func() {
+		defer wg.Done()
+		assert.NoError(t, db.Update(context.Background(), put("short", "v")))
+	}()
+	wg.Wait()
+	require.ErrorContains(t, longErr, "54000")
+	require.Equal(t, []byte("v"), stored(t, c.PrimaryDSN(), "short"))
+}
