@@ -18,9 +18,11 @@ import (
 // concurrent callers per CPU, durable as in production: bbolt with fsync,
 // PostgreSQL with fsync and synchronous_commit on, alone and with a
 // synchronous standby. Two functions: one Put of a 1 KiB value, and an
-// accept-like function of 8 reads and writes (an intake's idempotency key,
+// accept-like function of 9 reads and writes (an intake's idempotency key,
 // the request, the citizen's index, the outbox's sequence and record, a
-// timer). Figures are reported, not asserted (docs/benchmarks.md).
+// timer); accept-lone is the latter from one caller at a time (ns/op is a
+// lone Update's latency). Figures are reported, not asserted
+// (docs/benchmarks.md).
 func BenchmarkEngines(b *testing.B) {
 	buckets := []string{"requests", "idem", "citizens", "outbox", "timers"}
 	engines := []struct {
@@ -49,27 +51,38 @@ func BenchmarkEngines(b *testing.B) {
 		b.Run(e.name, func(b *testing.B) {
 			db := e.open(b)
 			defer db.Close()
-			b.Run("put", func(b *testing.B) { benchUpdates(b, db, putOne) })
-			b.Run("accept", func(b *testing.B) { benchUpdates(b, db, accept) })
+			b.Run("put", func(b *testing.B) { benchUpdates(b, db, 64, putOne) })
+			b.Run("accept", func(b *testing.B) { benchUpdates(b, db, 64, accept) })
+			b.Run("accept-lone", func(b *testing.B) { benchUpdates(b, db, 0, accept) })
 		})
 	}
 }
 
 var benchSeq atomic.Uint64
 
-func benchUpdates(b *testing.B, db *store.DB, fn func(n uint64) func(*store.Tx) error) {
+// benchUpdates runs b.N Updates of fn from parallelism callers per CPU, or
+// one after another (parallelism 0: a lone caller's latency).
+func benchUpdates(b *testing.B, db *store.DB, parallelism int, fn func(n uint64) func(*store.Tx) error) {
 	st0 := db.Stats()
 	b.ReportAllocs()
-	b.SetParallelism(64)
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
+	if parallelism == 0 {
+		for range b.N {
 			if err := db.Update(context.Background(), fn(benchSeq.Add(1))); err != nil {
-				b.Error(err)
-				return
+				b.Fatal(err)
 			}
 		}
-	})
+	} else {
+		b.SetParallelism(parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := db.Update(context.Background(), fn(benchSeq.Add(1))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
 	st := db.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 	b.ReportMetric(float64(st.Writes-st0.Writes)/float64(max(1, st.Commits-st0.Commits)), "updates/commit")
