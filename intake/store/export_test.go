@@ -12,3 +12,7 @@ func Closing(db *DB) bool {
 		return false
 	}
 }
+
+// CreateBucketIn creates a bucket inside tx, as CreateBuckets does in its
+// own Update, for tests that roll the creation back.
+func CreateBucketIn(tx *Tx, name string) error { return tx.e.createBucket([]byte(name)) }

@@ -298,3 +298,27 @@ func TestPostgresIncompressibleLongKey(t *testing.T) {
 	require.ErrorContains(t, longErr, "54000")
 	require.Equal(t, []byte("v"), stored(t, c.PrimaryDSN(), "short"))
 }
+
+// A bucket created by an Update that then fails does not exist afterwards,
+// though that Update looked it up.
+func TestPostgresBucketOfAFailedUpdate(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	db := openPostgres(t, c.DSN(), store.PostgresOptions{})
+	boom := errors.New("boom")
+	require.ErrorIs(t, db.Update(context.Background(), func(tx *store.Tx) error {
+		if err := store.CreateBucketIn(tx, "gone"); err != nil {
+			return err
+		}
+		if tx.Bucket([]byte("gone")) == nil {
+			return errors.New("not there after its creation")
+		}
+		return boom
+	}), boom)
+	var missing bool
+	require.NoError(t, db.Update(context.Background(), func(tx *store.Tx) error {
+		missing = tx.Bucket([]byte("gone")) == nil
+		return nil
+	}))
+	require.True(t, missing)
+}

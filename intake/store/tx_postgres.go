@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -88,7 +89,7 @@ func (t *pgTx) bucket(name []byte) Bucket {
 		}
 		if err != nil {
 			_ = t.fail(err)
-		} else {
+		} else if !slices.Contains(t.created, key) { // created here: known once committed
 			t.e.known.Store(key, true)
 		}
 	}
