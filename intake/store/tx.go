@@ -21,28 +21,25 @@ const MaxKeySize = 32768
 // It is valid only while the function it was passed to runs, and is not safe
 // for concurrent use.
 type Tx struct {
-	e engineTx
-}
-
-// engineTx is what an engine's transaction provides to Tx.
-type engineTx interface {
-	bucket(name []byte) Bucket
-	onCommit(fn func())
-	createBucket(name []byte) error
+	// The engine's transaction. bbolt's is the only one so far; another
+	// engine adds a field of its own and Tx's methods go by which is set. A
+	// field rather than an interface: through an interface call, every
+	// caller's []byte(name) would escape to the heap.
+	bolt boltTx
 }
 
 // Bucket returns the named bucket, or nil if the store has no such bucket
 // (it was neither passed to Open nor created by CreateBuckets): callers check
 // for nil where a missing bucket is a configuration error (timers.ErrNoBuckets).
 // Within one transaction the same name gives the same bucket.
-func (tx *Tx) Bucket(name []byte) Bucket { return tx.e.bucket(name) }
+func (tx *Tx) Bucket(name []byte) Bucket { return tx.bolt.bucket(name) }
 
 // OnCommit registers fn to run once the transaction has committed durably,
 // before Update returns. fn never runs if the transaction does not commit: its
 // function failed, the commit failed, or it is read-only (View). When a group
 // of Updates is rerun because another function in it failed, only the
 // registrations of the run that commits count: fn runs once.
-func (tx *Tx) OnCommit(fn func()) { tx.e.onCommit(fn) }
+func (tx *Tx) OnCommit(fn func()) { tx.bolt.onCommit(fn) }
 
 // Bucket is an ordered set of keys and values inside a transaction. See the
 // package's notes on the lifetime of byte slices.

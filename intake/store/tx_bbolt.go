@@ -7,7 +7,7 @@ import "go.etcd.io/bbolt"
 
 type boltTx struct{ tx *bbolt.Tx }
 
-func newBoltTx(tx *bbolt.Tx) *Tx { return &Tx{e: boltTx{tx}} }
+func newBoltTx(tx *bbolt.Tx) *Tx { return &Tx{bolt: boltTx{tx}} }
 
 func (t boltTx) bucket(name []byte) Bucket {
 	b := t.tx.Bucket(name)
@@ -49,7 +49,6 @@ func (c boltCursor) Seek(seek []byte) (key, value []byte) { return c.c.Seek(seek
 func (c boltCursor) Delete() error                        { return c.c.Delete() }
 
 var (
-	_ engineTx = boltTx{}
-	_ Bucket   = boltBucket{}
-	_ Cursor   = boltCursor{}
+	_ Bucket = boltBucket{}
+	_ Cursor = boltCursor{}
 )
