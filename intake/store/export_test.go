@@ -15,4 +15,4 @@ func Closing(db *DB) bool {
 
 // CreateBucketIn creates a bucket inside tx, as CreateBuckets does in its
 // own Update, for tests that roll the creation back.
-func CreateBucketIn(tx *Tx, name string) error { return tx.e.createBucket([]byte(name)) }
+func CreateBucketIn(tx *Tx, name string) error { return tx.createBucket([]byte(name)) }

@@ -192,7 +192,7 @@ func (db *DB) View(fn func(*Tx) error) error { return db.eng.view(fn) }
 func (db *DB) CreateBuckets(ctx context.Context, names ...string) error {
 	return db.Update(ctx, func(tx *Tx) error {
 		for _, name := range names {
-			if err := tx.e.createBucket([]byte(name)); err != nil {
+			if err := tx.createBucket([]byte(name)); err != nil {
 				return fmt.Errorf("store: cannot create bucket %s: %w", name, err)
 			}
 		}

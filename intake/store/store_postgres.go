@@ -167,7 +167,7 @@ func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error)
 		return -1, err
 	}
 	t := newPgTx(ctx, e, ptx, true)
-	tx := &Tx{e: t}
+	tx := &Tx{pg: t}
 	for i, r := range batch {
 		ferr := r.fn(tx)
 		if ferr == nil && t.err == nil {
@@ -217,7 +217,7 @@ func (e *pgEngine) view(fn func(*Tx) error) error {
 		return fmt.Errorf("store: view: %w", err)
 	}
 	t := newPgTx(ctx, e, ptx, false)
-	ferr := fn(&Tx{e: t})
+	ferr := fn(&Tx{pg: t})
 	rollback(ctx, ptx) // nothing to commit, and OnCommit hooks never run in a View
 	switch {
 	case t.err == nil:

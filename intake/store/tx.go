@@ -21,28 +21,44 @@ const MaxKeySize = 32768
 // It is valid only while the function it was passed to runs, and is not safe
 // for concurrent use.
 type Tx struct {
-	e engineTx
-}
-
-// engineTx is what an engine's transaction provides to Tx.
-type engineTx interface {
-	bucket(name []byte) Bucket
-	onCommit(fn func())
-	createBucket(name []byte) error
+	// The engine's transaction: pg when set, else bolt. A field per engine
+	// rather than an interface: through an interface call, every caller's
+	// []byte(name) would escape to the heap.
+	bolt boltTx
+	pg   *pgTx
 }
 
 // Bucket returns the named bucket, or nil if the store has no such bucket
 // (it was neither passed to Open nor created by CreateBuckets): callers check
 // for nil where a missing bucket is a configuration error (timers.ErrNoBuckets).
 // Within one transaction the same name gives the same bucket.
-func (tx *Tx) Bucket(name []byte) Bucket { return tx.e.bucket(name) }
+func (tx *Tx) Bucket(name []byte) Bucket {
+	if tx.pg != nil {
+		return tx.pg.bucket(name)
+	}
+	return tx.bolt.bucket(name)
+}
 
 // OnCommit registers fn to run once the transaction has committed durably,
 // before Update returns. fn never runs if the transaction does not commit: its
 // function failed, the commit failed, or it is read-only (View). When a group
 // of Updates is rerun because another function in it failed, only the
 // registrations of the run that commits count: fn runs once.
-func (tx *Tx) OnCommit(fn func()) { tx.e.onCommit(fn) }
+func (tx *Tx) OnCommit(fn func()) {
+	if tx.pg != nil {
+		tx.pg.onCommit(fn)
+		return
+	}
+	tx.bolt.onCommit(fn)
+}
+
+// createBucket creates the named bucket if it does not exist (CreateBuckets).
+func (tx *Tx) createBucket(name []byte) error {
+	if tx.pg != nil {
+		return tx.pg.createBucket(name)
+	}
+	return tx.bolt.createBucket(name)
+}
 
 // Bucket is an ordered set of keys and values inside a transaction. See the
 // package's notes on the lifetime of byte slices.

@@ -38,7 +38,7 @@ func (e boltEngine) stats(st *Stats) {
 
 type boltTx struct{ tx *bbolt.Tx }
 
-func newBoltTx(tx *bbolt.Tx) *Tx { return &Tx{e: boltTx{tx}} }
+func newBoltTx(tx *bbolt.Tx) *Tx { return &Tx{bolt: boltTx{tx}} }
 
 func (t boltTx) bucket(name []byte) Bucket {
 	b := t.tx.Bucket(name)
@@ -80,8 +80,7 @@ func (c boltCursor) Seek(seek []byte) (key, value []byte) { return c.c.Seek(seek
 func (c boltCursor) Delete() error                        { return c.c.Delete() }
 
 var (
-	_ engine   = boltEngine{}
-	_ engineTx = boltTx{}
-	_ Bucket   = boltBucket{}
-	_ Cursor   = boltCursor{}
+	_ engine = boltEngine{}
+	_ Bucket = boltBucket{}
+	_ Cursor = boltCursor{}
 )

@@ -273,7 +273,4 @@ func isUnavailable(err error) bool {
 		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
-var (
-	_ engineTx = (*pgTx)(nil)
-	_ Bucket   = (*pgBucket)(nil)
-)
+var _ Bucket = (*pgBucket)(nil)
