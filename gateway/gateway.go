@@ -143,21 +143,30 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 			g.closeAll()
 		}
 	}()
-	if cfg.Clustered() {
-		// Refused rather than ignored: two nodes on their own stores would
-		// look like a cluster and behave as two gateways (issue 18).
-		return nil, errors.New("gateway: store.url: cluster mode (the shared PostgreSQL store) is not available in this build yet; unset store.url to run one node on the embedded store")
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("gateway: cannot create data_dir %s: %w", cfg.DataDir, err)
 	}
 	g.commitSeconds = newCommitHistogram()
-	g.db, err = store.Open(filepath.Join(cfg.DataDir, "gateway.db"),
-		store.Options{OnCommit: func(d time.Duration) { g.commitSeconds.Observe(d.Seconds()) }}, buckets...)
+	onCommit := func(d time.Duration) { g.commitSeconds.Observe(d.Seconds()) }
+	if cfg.Clustered() { // contract §8: the shared store
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Store.UnavailableBudget)
+		g.db, err = store.OpenPostgres(ctx, cfg.Store.URL, store.PostgresOptions{OnCommit: onCommit,
+			UnavailableBudget: cfg.Store.UnavailableBudget}, buckets...)
+		cancel()
+		if err == nil {
+			g.log.Info("cluster mode: shared store opened", "node", g.nodeID())
+		}
+	} else {
+		g.db, err = store.Open(filepath.Join(cfg.DataDir, "gateway.db"), store.Options{OnCommit: onCommit}, buckets...)
+	}
 	if err != nil {
 		return nil, err
 	}
-	g.intake = intakelog.New(g.db, intakelog.Topics{Envelopes: cfg.Kafka.Topics.Envelopes, Events: cfg.Kafka.Topics.Events}, g.clock)
+	var logOpts []intakelog.Option
+	if cfg.Clustered() {
+		logOpts = append(logOpts, intakelog.SharedNumbers(100))
+	}
+	g.intake = intakelog.New(g.db, intakelog.Topics{Envelopes: cfg.Kafka.Topics.Envelopes, Events: cfg.Kafka.Topics.Events}, g.clock, logOpts...)
 	salt, err := g.citizenKeySalt()
 	if err != nil {
 		return nil, err
@@ -189,6 +198,36 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// adoptTimers schedules, every few seconds, the timers other nodes stored
+// (cluster mode), so that the clocks and surveys of a node that died fire on
+// the others within 30 s of their due time; the store decides which node's
+// firing counts, once.
+func (g *Gateway) adoptTimers(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, load := range []func(context.Context) error{g.sla.Load, g.followup.Load} {
+			if err := load(ctx); err != nil && ctx.Err() == nil {
+				g.log.Warn("cluster mode: cannot load the shared timers", "err", err)
+			}
+		}
+	}
+}
+
+// nodeID names this node (cluster.node_id, or the host name).
+func (g *Gateway) nodeID() string {
+	if g.cfg.Cluster.NodeID != "" {
+		return g.cfg.Cluster.NodeID
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 func (g *Gateway) citizenKeySalt() ([]byte, error) {
@@ -230,6 +269,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.goBG(func() { g.sla.Run(bgCtx) })
 	g.goBG(func() { g.runTickets(bgCtx) })
 	g.goBG(func() { _ = g.webhooks.Run(bgCtx) })
+	if g.cfg.Clustered() {
+		g.goBG(func() { g.adoptTimers(bgCtx) })
+	}
 	for _, run := range g.background {
 		g.goBG(func() { run(bgCtx) })
 	}

@@ -69,7 +69,8 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 		ae = apierr.Wrap(apierr.CodeConflict, "this idempotency key (client_request_id) was used before with a different request", err)
 	case errors.Is(err, intakelog.ErrReplay):
 		ae = apierr.Wrap(apierr.CodeReplay, "the nonce was already used", err)
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ae = apierr.Wrap(apierr.CodeUnavailable, "the gateway is shutting down or busy; retry", err)
 		ae.RetryAfter = time.Second
 	default:
@@ -173,6 +174,9 @@ func (g *Gateway) readyz(c echo.Context) error {
 		}
 	}
 	out["channels"] = chs
+	if g.cfg.Clustered() {
+		out["node"] = g.nodeID()
+	}
 	if g.draining.Load() {
 		out["status"] = "draining"
 	}

@@ -138,9 +138,22 @@ type Log struct {
 }
 
 // New returns the log over db with the gateway's clock.
-func New(db *store.DB, topics Topics, clk clock.Clock) *Log {
-	return &Log{db: db, topics: topics, now: clk.Now, numbers: newNumberer(db), wake: make(chan struct{}, 1)}
+func New(db *store.DB, topics Topics, clk clock.Clock, opts ...Option) *Log {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return &Log{db: db, topics: topics, now: clk.Now, numbers: newNumberer(db, o.numberBlock), wake: make(chan struct{}, 1)}
 }
+
+// Option qualifies New.
+type Option func(*options)
+
+type options struct{ numberBlock uint64 }
+
+// SharedNumbers makes request numbers safe for several nodes on one shared
+// store: each node reserves blocks of size numbers (cluster mode).
+func SharedNumbers(size uint64) Option { return func(o *options) { o.numberBlock = size } }
 
 // OnAccept registers a hook that runs in the transaction of every new envelope.
 func (l *Log) OnAccept(h Hook) { l.mu.Lock(); l.hooks = append(l.hooks, h); l.mu.Unlock() }

@@ -1,6 +1,7 @@
 package intakelog
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,14 +32,25 @@ var errNumberTaken = errors.New("intakelog: request number already belongs to an
 // transaction fails, or which a repeated idempotency key makes unnecessary,
 // is a gap: it is never handed out again by this process, and it was never
 // shown to anyone.
+//
+// Several nodes on one shared store (cluster mode) reserve blocks instead:
+// a reservation raises the day's high-water mark by the block in its own
+// transaction, and the node hands out the block's numbers. Numbers stay
+// unique; they are no longer in order across nodes, and a node's unused
+// block is a gap.
 type numberer struct {
-	mu   sync.Mutex
-	last map[string]uint64 // day → highest sequence handed out
-	load func(day string) (uint64, error)
+	mu    sync.Mutex
+	last  map[string]uint64 // day → highest sequence handed out
+	limit map[string]uint64 // day → end of the reserved block (cluster mode)
+	load  func(day string) (uint64, error)
+	// reserve, when set, reserves the next n sequences of day and returns
+	// the first.
+	reserve func(day string, n uint64) (uint64, error)
+	block   uint64
 }
 
-func newNumberer(db *store.DB) *numberer {
-	return &numberer{last: map[string]uint64{}, load: func(day string) (uint64, error) {
+func newNumberer(db *store.DB, block uint64) *numberer {
+	n := &numberer{last: map[string]uint64{}, limit: map[string]uint64{}, block: block, load: func(day string) (uint64, error) {
 		var seq uint64
 		err := db.View(func(tx *store.Tx) error {
 			seq = storedSeq(tx, day)
@@ -46,6 +58,17 @@ func newNumberer(db *store.DB) *numberer {
 		})
 		return seq, err
 	}}
+	if block > 0 {
+		n.reserve = func(day string, size uint64) (uint64, error) {
+			var first uint64
+			err := db.Update(context.Background(), func(tx *store.Tx) error {
+				first = storedSeq(tx, day) + 1
+				return tx.Bucket([]byte(bucketNumberDays)).Put([]byte(day), binary.BigEndian.AppendUint64(nil, first+size-1))
+			})
+			return first, err
+		}
+	}
+	return n
 }
 
 // next returns the next number of the day of at. A day's entry is kept for
@@ -57,7 +80,14 @@ func (n *numberer) next(at time.Time) (number, day string, seq uint64, err error
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	last, ok := n.last[day]
-	if !ok {
+	switch {
+	case n.reserve != nil && (!ok || last >= n.limit[day]):
+		first, err := n.reserve(day, n.block)
+		if err != nil {
+			return "", "", 0, fmt.Errorf("intakelog: cannot reserve request numbers of %s: %w", day, err)
+		}
+		last, n.limit[day] = first-1, first+n.block-1
+	case !ok:
 		if last, err = n.load(day); err != nil {
 			return "", "", 0, fmt.Errorf("intakelog: cannot load the request numbers of %s: %w", day, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/intake/intakelog"
@@ -201,4 +202,52 @@ func TestCompactForgetsTheNumberNotTheSequence(t *testing.T) {
 	next, err := f.accept(t, "web:next", "x", intakelog.AcceptOptions{})
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), number(t, next.Receipt.Number, "260302"))
+}
+
+// Three "nodes" (logs) on one store, as in cluster mode, hand out distinct
+// numbers from blocks they reserve; a node that starts again (a new log)
+// continues above every block ever reserved.
+func TestSharedNumbersAcrossNodes(t *testing.T) {
+	f := newFixture(t)
+	day := normalize.NumberDay(f.clk.Now())
+	topics := intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}
+	nodes := []*intakelog.Log{
+		intakelog.New(f.db, topics, f.clk, intakelog.SharedNumbers(10)),
+		intakelog.New(f.db, topics, f.clk, intakelog.SharedNumbers(10)),
+		intakelog.New(f.db, topics, f.clk, intakelog.SharedNumbers(10)),
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]bool{}
+		wg   sync.WaitGroup
+	)
+	for n, l := range nodes {
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 50 {
+					env := f.env(fmt.Sprintf("node%d:%d:%d", n, w, i), "text")
+					_, err := l.Accept(context.Background(), env, intakelog.AcceptOptions{})
+					if !assert.NoError(t, err) {
+						return
+					}
+					mu.Lock()
+					assert.False(t, seen[env.Number], "number %s handed out twice", env.Number)
+					seen[env.Number] = true
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	require.Len(t, seen, 600)
+	var highest uint64
+	for n := range seen {
+		highest = max(highest, number(t, n, day))
+	}
+	require.LessOrEqual(t, highest, uint64(600+3*10), "at most one unused block per node")
+	restarted := intakelog.New(f.db, topics, f.clk, intakelog.SharedNumbers(10))
+	env := f.env("after-restart", "text")
+	_, err := restarted.Accept(context.Background(), env, intakelog.AcceptOptions{})
+	require.NoError(t, err)
+	require.Greater(t, number(t, env.Number, day), highest)
 }

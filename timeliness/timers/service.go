@@ -350,8 +350,11 @@ func (s *Service) StopTx(tx *store.Tx, k Key) (bool, error) {
 	return true, nil
 }
 
-// Load schedules every stored timer; call it once at start-up, before or
-// after Run starts. Timers already in memory are kept (they are newer).
+// Load schedules every stored timer; call it at start-up, before or after
+// Run starts, and again when other processes share the store and add
+// timers to it (cluster mode): what fires is decided in the store, so a
+// timer scheduled by several processes still fires once. Timers already in
+// memory are kept (they are newer).
 // Unreadable records are logged and skipped.
 func (s *Service) Load(ctx context.Context) error {
 	var loaded, corrupt int
@@ -405,7 +408,11 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("timers: cannot load: %w", err)
 	}
-	s.log.Info("timers: loaded", "timers", loaded, "unreadable", corrupt)
+	level := slog.LevelInfo
+	if loaded == 0 && corrupt == 0 {
+		level = slog.LevelDebug // a cluster node reloads every few seconds
+	}
+	s.log.Log(ctx, level, "timers: loaded", "timers", loaded, "unreadable", corrupt)
 	return nil
 }
 
