@@ -33,6 +33,7 @@ import (
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/followup"
 	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/intake/relay"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
@@ -126,7 +127,7 @@ func owns(owner, reqOwner string) bool {
 }
 
 // Buckets every component keeps in the store.
-var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets, followup.Buckets)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets, followup.Buckets, lease.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
@@ -200,6 +201,17 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	return g, nil
 }
 
+// singleton runs work that must have one owner: in cluster mode on the node
+// that holds its lease (taken over within ~20 s when that node dies), on one
+// node always.
+func (g *Gateway) singleton(ctx context.Context, name string, work func(context.Context)) {
+	if !g.cfg.Clustered() {
+		work(ctx)
+		return
+	}
+	lease.Run(ctx, lease.New(g.db, name, g.nodeID(), 15*time.Second, nil), g.log, work)
+}
+
 // adoptTimers schedules, every few seconds, the timers other nodes stored
 // (cluster mode), so that the clocks and surveys of a node that died fire on
 // the others within 30 s of their due time; the store decides which node's
@@ -264,11 +276,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.ln = ln
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.bgCancel = cancel
-	g.goBG(func() { g.relay.Run(bgCtx) })
+	g.goBG(func() { g.singleton(bgCtx, "relay", g.relay.Run) })
 	g.goBG(func() { g.janitor(bgCtx) })
 	g.goBG(func() { g.sla.Run(bgCtx) })
 	g.goBG(func() { g.runTickets(bgCtx) })
-	g.goBG(func() { _ = g.webhooks.Run(bgCtx) })
+	g.goBG(func() { g.singleton(bgCtx, "webhooks", func(ctx context.Context) { _ = g.webhooks.Run(ctx) }) })
 	if g.cfg.Clustered() {
 		g.goBG(func() { g.adoptTimers(bgCtx) })
 	}

@@ -14,7 +14,11 @@ import (
 // wirePartners builds the Suishenban and Yiwangtongban channels and the
 // durable outbound webhook queue that tells them what became of requests.
 func (g *Gateway) wirePartners(enabled map[string]bool) error {
-	q := delivery.New(g.db, delivery.Options{AllowHosts: g.cfg.Webhooks.AllowHosts, Clock: g.clock, Logger: g.log})
+	o := delivery.Options{AllowHosts: g.cfg.Webhooks.AllowHosts, Clock: g.clock, Logger: g.log}
+	if g.cfg.Clustered() {
+		o.Poll = time.Second // the other nodes enqueue into the shared store too
+	}
+	q := delivery.New(g.db, o)
 	g.webhooks = q
 	g.Register(q.Collectors()...)
 	q.MountAdmin(g.echo, g.cfg.Auth.AdminToken)

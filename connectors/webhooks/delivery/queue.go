@@ -149,6 +149,10 @@ type Options struct {
 	// Workers bounds concurrent attempts (default 4).
 	Workers int
 	Logger  *slog.Logger
+	// Poll, when set, makes Run look at the store at least this often: other
+	// processes sharing the store enqueue too (cluster mode), and only a
+	// local Enqueue wakes Run.
+	Poll time.Duration
 }
 
 // Queue is the durable webhook queue. Enqueue and the admin methods are safe

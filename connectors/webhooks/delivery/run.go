@@ -85,6 +85,9 @@ func (q *Queue) Run(ctx context.Context) error {
 				inflight[j.group] = true
 				jobs <- j
 			}
+			if p := q.opts.Poll; p > 0 && (next.IsZero() || next.Sub(now) > p) {
+				next = now.Add(p) // another process may enqueue sooner
+			}
 			if len(due) < idle && !next.IsZero() {
 				t = q.opts.Clock.NewTimer(next.Sub(now))
 				timer = t.C()
