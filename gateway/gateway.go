@@ -127,7 +127,7 @@ func owns(owner, reqOwner string) bool {
 }
 
 // Buckets every component keeps in the store.
-var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets, followup.Buckets, lease.Buckets)
+var buckets = slices.Concat([]string{"gateway", unsupportedBucket, sla.BucketTickets, bucketWechatCache}, intakelog.Buckets, sessions.Buckets, timers.Buckets, delivery.Buckets, sms.Buckets, triage.Buckets, followup.Buckets, lease.Buckets)
 
 // New builds the gateway; nothing listens until Start.
 func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {

@@ -35,7 +35,11 @@ func (r unsupportedRecorder) Record(ctx context.Context, channel, openid, dedupK
 // wireMessaging wires the channels that feed live chat (WeChat, SMS).
 func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 	if enabled["wechat_miniprogram"] {
-		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.hub, wechat.Options{Recorder: unsupportedRecorder{g.db}})
+		o := wechat.Options{Recorder: unsupportedRecorder{g.db}}
+		if g.cfg.Clustered() { // one access token for every node (wechat_shared.go)
+			o.TokenCache, o.TokenLock = storeCache{db: g.db, clk: g.clock}, g.wechatTokenLock
+		}
+		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.hub, o)
 		if err != nil {
 			return err
 		}

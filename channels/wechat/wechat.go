@@ -63,6 +63,9 @@ type Options struct {
 	// one in this process. The library's Redis cache shares it between
 	// replicas.
 	TokenCache cache.Cache
+	// TokenLock is held around a token fetch (wechatapi.Config.Lock): gateways
+	// sharing TokenCache fetch one at a time. Nil: no lock.
+	TokenLock func(ctx context.Context) (unlock func(), err error)
 	// Recorder records unknown message types and events. Nil means they are
 	// only logged (without content) and acknowledged: wire it in production.
 	Recorder Recorder
@@ -124,7 +127,7 @@ func New(d channels.Deps, cfg configs.Wechat, conv channels.Conversations, opts 
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
 	api, err := wechatapi.New(wechatapi.Config{AppID: cfg.AppID, AppSecret: cfg.AppSecret, APIBase: cfg.APIBase,
-		HTTP: opts.HTTP, Clock: clk, Cache: opts.TokenCache, Logger: log})
+		HTTP: opts.HTTP, Clock: clk, Cache: opts.TokenCache, Lock: opts.TokenLock, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}

@@ -74,6 +74,10 @@ type Config struct {
 	// A shared cache (the library's cache.NewRedis) lets several gateways
 	// use one token; fetches are shared only within a process.
 	Cache cache.Cache
+	// Lock, when set, is held around a token fetch, so that gateways sharing
+	// Cache fetch one at a time (WeChat's newest token replaces the others
+	// after 5 minutes), and one that waited uses the token the other fetched.
+	Lock func(ctx context.Context) (unlock func(), err error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -200,11 +204,12 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 		c.inflight = call
 		c.mu.Unlock()
 
-		tok, ttl, err := c.fetchToken(ctx)
+		tok, ttl, shared, err := c.fetchShared(ctx)
 
 		c.mu.Lock()
 		now := c.cfg.Clock.Now()
 		switch {
+		case shared: // another gateway fetched it while this one waited
 		case err == nil:
 			c.store(ctx, tokenEntry{Token: tok, ExpiresAt: now.Add(ttl), RefreshAt: now.Add(ttl - refreshLead(ttl))}, now)
 			c.log.Info("access token refreshed", "expires_in", ttl.String())
@@ -223,6 +228,26 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 		c.mu.Unlock()
 		return tok, err
 	}
+}
+
+// fetchShared fetches a token, under Config.Lock when there is one; shared
+// is true when the token is one another holder of the lock put in the cache
+// meanwhile.
+func (c *Client) fetchShared(ctx context.Context) (tok string, ttl time.Duration, shared bool, err error) {
+	if c.cfg.Lock == nil {
+		tok, ttl, err = c.fetchToken(ctx)
+		return tok, ttl, false, err
+	}
+	unlock, err := c.cfg.Lock(ctx)
+	if err != nil {
+		return "", 0, false, fmt.Errorf("wechatapi: waiting for the token fetch of another gateway: %w", err)
+	}
+	defer unlock()
+	if e, ok := c.cached(ctx); ok && c.cfg.Clock.Now().Before(e.RefreshAt) {
+		return e.Token, e.ExpiresAt.Sub(c.cfg.Clock.Now()), true, nil
+	}
+	tok, ttl, err = c.fetchToken(ctx)
+	return tok, ttl, false, err
 }
 
 // cached returns the cache's token entry, if it holds a readable one.

@@ -17,7 +17,7 @@ import (
 // Everything is encoded before the transaction: the store runs transactions
 // one group at a time, so work done inside one delays every request.
 func (l *Log) Accept(ctx context.Context, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
-	p, err := l.prepare(env, opts)
+	p, err := l.prepare(nil, env, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,7 +97,7 @@ func (l *Log) Committed(env *normalize.Envelope, res Result) {
 // message together with the envelope it creates). Call Committed after the
 // commit.
 func (l *Log) AcceptTx(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions) (Result, error) {
-	p, err := l.prepare(env, opts)
+	p, err := l.prepare(tx, env, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -117,13 +117,15 @@ type prepared struct {
 	after   []func() // the prepare hooks'
 }
 
-func (l *Log) prepare(env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
+// prepare encodes env for acceptance; tx is the caller's transaction when
+// the acceptance is part of one (AcceptTx), nil otherwise.
+func (l *Log) prepare(tx *store.Tx, env *normalize.Envelope, opts AcceptOptions) (*prepared, error) {
 	now := l.now()
 	p := &prepared{env: env, opts: opts}
 	// First, so that everything encoded below (the envelope on Kafka, the
 	// status record) and every later reader of env (receipt texts) carry it.
 	var err error
-	if env.Number, p.day, p.seq, err = l.numbers.next(env.ReceivedAt); err != nil {
+	if env.Number, p.day, p.seq, err = l.numbers.next(tx, env.ReceivedAt); err != nil {
 		return nil, err
 	}
 	status := normalize.StatusAccepted

@@ -42,7 +42,9 @@ type numberer struct {
 	mu    sync.Mutex
 	last  map[string]uint64 // day → highest sequence handed out
 	limit map[string]uint64 // day → end of the reserved block (cluster mode)
-	load  func(day string) (uint64, error)
+	// pending: day → closed when the reservation under way ends
+	pending map[string]chan struct{}
+	load    func(day string) (uint64, error)
 	// reserve, when set, reserves the next n sequences of day and returns
 	// the first.
 	reserve func(day string, n uint64) (uint64, error)
@@ -50,7 +52,7 @@ type numberer struct {
 }
 
 func newNumberer(db *store.DB, block uint64) *numberer {
-	n := &numberer{last: map[string]uint64{}, limit: map[string]uint64{}, block: block, load: func(day string) (uint64, error) {
+	n := &numberer{last: map[string]uint64{}, limit: map[string]uint64{}, pending: map[string]chan struct{}{}, block: block, load: func(day string) (uint64, error) {
 		var seq uint64
 		err := db.View(func(tx *store.Tx) error {
 			seq = storedSeq(tx, day)
@@ -74,31 +76,101 @@ func newNumberer(db *store.DB, block uint64) *numberer {
 // next returns the next number of the day of at. A day's entry is kept for
 // the life of the process (one per day): dropping it while a transaction
 // with one of its numbers is still to commit could hand that number out
-// again.
-func (n *numberer) next(at time.Time) (number, day string, seq uint64, err error) {
+// again. tx is the caller's transaction, if it is in one: in cluster mode
+// the number is then taken in it (a second Update would wait for the very
+// transaction it runs in).
+func (n *numberer) next(tx *store.Tx, at time.Time) (number, day string, seq uint64, err error) {
 	day = normalize.NumberDay(at)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	last, ok := n.last[day]
-	switch {
-	case n.reserve != nil && (!ok || last >= n.limit[day]):
-		first, err := n.reserve(day, n.block)
-		if err != nil {
-			return "", "", 0, fmt.Errorf("intakelog: cannot reserve request numbers of %s: %w", day, err)
-		}
-		last, n.limit[day] = first-1, first+n.block-1
-	case !ok:
-		if last, err = n.load(day); err != nil {
-			return "", "", 0, fmt.Errorf("intakelog: cannot load the request numbers of %s: %w", day, err)
-		}
+	if n.reserve != nil {
+		seq, err = n.nextShared(tx, day)
+	} else {
+		seq, err = n.nextLocal(day)
 	}
-	seq = last + 1
+	if err != nil {
+		return "", "", 0, err
+	}
 	number, err = normalize.FormatNumber(day, seq)
 	if err != nil {
 		return "", "", 0, fmt.Errorf("intakelog: %w", err)
 	}
-	n.last[day] = seq
 	return number, day, seq, nil
+}
+
+func (n *numberer) nextLocal(day string) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	last, ok := n.last[day]
+	if !ok {
+		var err error
+		if last, err = n.load(day); err != nil {
+			return 0, fmt.Errorf("intakelog: cannot load the request numbers of %s: %w", day, err)
+		}
+	}
+	n.last[day] = last + 1
+	return last + 1, nil
+}
+
+// take hands out the next number of the day's block, if one is left.
+func (n *numberer) take(day string) (uint64, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if last, ok := n.last[day]; ok && last < n.limit[day] {
+		n.last[day] = last + 1
+		return last + 1, true
+	}
+	return 0, false
+}
+
+// adopt makes [first, end] the day's block unless another block with
+// numbers left was adopted meanwhile (then this one is a gap).
+func (n *numberer) adopt(day string, first, end uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if last, ok := n.last[day]; !ok || last >= n.limit[day] {
+		n.last[day], n.limit[day] = first-1, end
+	}
+}
+
+// nextShared hands out a number from the node's block, reserving a new
+// block when it is used up. The mutex is never held across a store write:
+// a caller inside a transaction may be waiting for it on the store's writer.
+func (n *numberer) nextShared(tx *store.Tx, day string) (uint64, error) {
+	for {
+		if seq, ok := n.take(day); ok {
+			return seq, nil
+		}
+		if tx != nil {
+			// In the caller's transaction (a chat's first message): take
+			// the one number above the day's high-water mark there, no
+			// block; the transaction's commit makes it the node's own.
+			seq := storedSeq(tx, day) + 1
+			if err := tx.Bucket([]byte(bucketNumberDays)).Put([]byte(day), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+				return 0, fmt.Errorf("intakelog: cannot reserve a request number of %s: %w", day, err)
+			}
+			return seq, nil
+		}
+		// One reservation at a time; the others wait for it.
+		n.mu.Lock()
+		if ch := n.pending[day]; ch != nil {
+			n.mu.Unlock()
+			<-ch
+			continue
+		}
+		ch := make(chan struct{})
+		n.pending[day] = ch
+		n.mu.Unlock()
+		first, err := n.reserve(day, n.block)
+		if err == nil {
+			n.adopt(day, first, first+n.block-1)
+		}
+		n.mu.Lock()
+		delete(n.pending, day)
+		close(ch)
+		n.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("intakelog: cannot reserve request numbers of %s: %w", day, err)
+		}
+	}
 }
 
 func storedSeq(tx *store.Tx, day string) uint64 {
