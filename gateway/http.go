@@ -149,10 +149,26 @@ func (g *Gateway) drainGate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// storeReachable opens a read transaction, giving up after wait: a shared
+// store that does not answer (cluster mode) makes the node unready at once,
+// well within its leases, rather than when the store's retries give up.
+func (g *Gateway) storeReachable(wait time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- g.db.View(func(*store.Tx) error { return nil }) }()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errors.New("store: no answer")
+	}
+}
+
 func (g *Gateway) readyz(c echo.Context) error {
 	out := map[string]any{"store": "ok"}
 	status := http.StatusOK
-	if err := g.db.View(func(*store.Tx) error { return nil }); err != nil || g.draining.Load() {
+	if err := g.storeReachable(2 * time.Second); err != nil || g.draining.Load() {
 		out["store"] = "unavailable"
 		status = http.StatusServiceUnavailable
 	}
