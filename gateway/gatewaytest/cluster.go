@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,11 @@ type ClusterOptions struct {
 	// Standby gives PostgreSQL a synchronous standby (see pgtest.Options),
 	// for failover tests through Cluster.Postgres.
 	Standby bool
+	// StoreProxies puts a TCP proxy of its own between each node and each
+	// PostgreSQL server (GATEWAY_STORE_URL names the proxies), so that a
+	// test can cut one node off the shared store with Cluster.CutStore
+	// while the others go on.
+	StoreProxies bool
 }
 
 // Cluster is the gateway in cluster mode (contract §8): N gateway processes
@@ -44,6 +50,9 @@ type Cluster struct {
 	nodes   []*Process
 	lb      *balancer
 	brokers string
+	// storeProxies are each node's proxies to PostgreSQL, by node index
+	// (0-based), with ClusterOptions.StoreProxies.
+	storeProxies [][]*balancer
 }
 
 // StartCluster starts PostgreSQL (internal/pgtest), one Kafka-wire broker
@@ -76,8 +85,12 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	c.broker, c.brokers = broker, broker.Addr()
 
 	for i := 1; i <= o.Nodes; i++ {
+		dsn := c.pg.DSN()
+		if o.StoreProxies {
+			dsn = c.proxyStore(o.Standby)
+		}
 		env := []string{
-			"GATEWAY_STORE_URL=" + c.pg.DSN(),
+			"GATEWAY_STORE_URL=" + dsn,
 			"GATEWAY_CLUSTER_NODE_ID=" + NodeID(i),
 			"GATEWAY_AUTH_TOKEN_SECRET=" + ClusterTokenSecret,
 		}
@@ -152,6 +165,68 @@ func (c *Cluster) KafkaAddr() string { return c.brokers }
 // Postgres is the shared store's servers, e.g. for KillPrimary and Promote.
 func (c *Cluster) Postgres() *pgtest.Cluster { return c.pg }
 
+// proxyStore starts the next node's proxies to PostgreSQL (one per server)
+// and returns pgtest's DSN with the proxies in place of the servers. The
+// proxies stop after the node: t.Cleanup runs last first.
+func (c *Cluster) proxyStore(standby bool) string {
+	c.t.Helper()
+	servers := []string{c.pg.PrimaryAddr()}
+	if standby {
+		servers = append(servers, c.pg.StandbyAddr())
+	}
+	var proxies []*balancer
+	addrs := make([]string, len(servers))
+	for i, s := range servers {
+		p, err := startBalancer([]string{s})
+		if err != nil {
+			c.t.Fatalf("gatewaytest: store proxy: %v", err)
+		}
+		c.t.Cleanup(p.close)
+		proxies = append(proxies, p)
+		addrs[i] = p.addr()
+	}
+	c.storeProxies = append(c.storeProxies, proxies)
+	// pgtest's DSN is postgres://user@host:port[,host:port]/db?params.
+	dsn := c.pg.DSN()
+	user, rest, ok1 := strings.Cut(dsn, "@")
+	_, path, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 {
+		c.t.Fatalf("gatewaytest: unexpected DSN shape %q", dsn)
+	}
+	return user + "@" + strings.Join(addrs, ",") + "/" + path
+}
+
+// CutStore cuts node i (1-based) off PostgreSQL: its proxies close every
+// connection they carry and close each new one as soon as it is accepted
+// (a refusal, as from a server that is down, rather than a silence, as
+// from a lost route). The node itself keeps running. It needs
+// ClusterOptions.StoreProxies.
+func (c *Cluster) CutStore(i int) {
+	c.t.Helper()
+	for _, p := range c.nodeProxies(i, "CutStore") {
+		p.block(true)
+	}
+}
+
+// RestoreStore lets node i (1-based) reach PostgreSQL again after CutStore.
+func (c *Cluster) RestoreStore(i int) {
+	c.t.Helper()
+	for _, p := range c.nodeProxies(i, "RestoreStore") {
+		p.block(false)
+	}
+}
+
+func (c *Cluster) nodeProxies(i int, method string) []*balancer {
+	c.t.Helper()
+	if c.storeProxies == nil {
+		c.t.Fatalf("gatewaytest: %s needs ClusterOptions.StoreProxies", method)
+	}
+	if i < 1 || i > len(c.storeProxies) {
+		c.t.Fatalf("gatewaytest: %s(%d) of a cluster of %d", method, i, len(c.storeProxies))
+	}
+	return c.storeProxies[i-1]
+}
+
 // balancer is a TCP load balancer: each accepted connection is joined to a
 // connection to the next node in turn; a node whose dial fails is skipped.
 type balancer struct {
@@ -159,10 +234,11 @@ type balancer struct {
 	nodes []string
 	wg    sync.WaitGroup // serve and every connection's goroutines
 
-	mu     sync.Mutex
-	next   int
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu      sync.Mutex
+	next    int
+	conns   map[net.Conn]struct{}
+	closed  bool
+	blocked bool // close every connection at once (block)
 }
 
 // dialTimeout bounds the balancer's dial of one node.
@@ -207,11 +283,11 @@ func (b *balancer) pick() []string {
 }
 
 // track registers conns for close; it reports false once the balancer is
-// closed.
+// closed or while it is blocked.
 func (b *balancer) track(conns ...net.Conn) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed || b.blocked {
 		return false
 	}
 	for _, c := range conns {
@@ -231,6 +307,9 @@ func (b *balancer) untrack(conns ...net.Conn) {
 func (b *balancer) proxy(client net.Conn) {
 	defer b.wg.Done()
 	defer client.Close()
+	if b.isBlocked() {
+		return // closed at once
+	}
 	var up net.Conn
 	for _, addr := range b.pick() {
 		c, err := net.DialTimeout("tcp", addr, dialTimeout)
@@ -269,6 +348,25 @@ func pipe(dst, src net.Conn) {
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+}
+
+// block, while on, closes every connection the balancer carries and each
+// new one as soon as it is accepted.
+func (b *balancer) block(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.blocked = on
+	if on {
+		for c := range b.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+func (b *balancer) isBlocked() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.blocked
 }
 
 // close stops accepting, closes every open connection and waits for the
