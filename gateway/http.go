@@ -168,19 +168,22 @@ func (g *Gateway) storeReachable(wait time.Duration) error {
 func (g *Gateway) readyz(c echo.Context) error {
 	out := map[string]any{"store": "ok"}
 	status := http.StatusOK
-	if err := g.storeReachable(2 * time.Second); err != nil || g.draining.Load() {
+	reachable := g.storeReachable(2*time.Second) == nil
+	if !reachable || g.draining.Load() {
 		out["store"] = "unavailable"
 		status = http.StatusServiceUnavailable
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
 	defer cancel()
-	depth, _ := g.intake.Depth()
 	if err := kafka.Ping(ctx, g.brokers); err != nil {
 		out["kafka"] = "unreachable: buffering in the intake log"
 	} else {
 		out["kafka"] = "ok"
 	}
-	out["intake_log_depth"] = depth
+	if reachable { // reading it would wait out the store's retry budget
+		depth, _ := g.intake.Depth()
+		out["intake_log_depth"] = depth
+	}
 	chs := map[string]string{}
 	for _, st := range g.chState {
 		if st.Enabled {
