@@ -264,16 +264,12 @@ func TestPoolBound(t *testing.T) {
 	wg.Go(func() {
 		queued <- g.Login(ctx, "b", "192.0.2.2", func() (bool, bool) { return true, true })
 	})
-	// The third finds slot and queue full and is refused at once. Until the
-	// second is queued, the third queues itself and gives up at once: its
-	// context is already over.
-	done, stop := context.WithCancel(context.Background())
-	stop()
-	var err error
-	require.Eventually(t, func() bool {
-		err = g.Login(done, "c", "192.0.2.3", func() (bool, bool) { return true, true })
-		return errors.Is(err, loginguard.ErrBusy)
-	}, 5*time.Second, time.Millisecond, "never refused as busy: %v", err)
+	// The third, once the second is queued, finds slot and queue full and is
+	// refused at once. (Trying it earlier would take the queue's place for a
+	// moment and could refuse the second instead.)
+	require.Eventually(t, func() bool { return g.Waiting() == 1 }, 5*time.Second, time.Millisecond, "the second never queued")
+	err := g.Login(context.Background(), "c", "192.0.2.3", func() (bool, bool) { return true, true })
+	require.ErrorIs(t, err, loginguard.ErrBusy)
 	var d *loginguard.Denied
 	require.ErrorAs(t, err, &d)
 	require.Equal(t, time.Second, d.RetryAfter)
