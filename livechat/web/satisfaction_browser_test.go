@@ -258,7 +258,11 @@ func TestSatisfactionPanel(t *testing.T) {
 	d.login(errs, "sup1", "pw2", "en")
 	mode.Store(reportForbidden)
 	d.click(errs, "#view-wall")
-	d.click(errs, "#satisfaction > summary")
+	// Open the panel whatever state it was left in, then ask for the report:
+	// a click on the summary would fold a panel that was open.
+	require.NoError(t, chromedp.Do(errs, chromedp.Evaluate[chromedp.Void](
+		`(() => { const p = document.getElementById('satisfaction'); if (!p.open) p.open = true; })()`)))
+	d.click(errs, "#sat-show")
 	d.waitJS(errs, "403", `document.getElementById('sat-error').textContent.includes('(403)')`)
 	require.Equal(t, 0, evalJS[int](d, errs, `document.querySelectorAll('#sat-table tbody tr').length`))
 	mode.Store(reportNoToken)
