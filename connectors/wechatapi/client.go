@@ -209,7 +209,7 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 		c.mu.Lock()
 		now := c.cfg.Clock.Now()
 		switch {
-		case shared: // another gateway fetched it while this one waited
+		case shared: // cached under the lock
 		case err == nil:
 			c.store(ctx, tokenEntry{Token: tok, ExpiresAt: now.Add(ttl), RefreshAt: now.Add(ttl - refreshLead(ttl))}, now)
 			c.log.Info("access token refreshed", "expires_in", ttl.String())
@@ -231,8 +231,8 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 }
 
 // fetchShared fetches a token, under Config.Lock when there is one; shared
-// is true when the token is one another holder of the lock put in the cache
-// meanwhile.
+// is true when the token is already in the cache (put there by another
+// holder of the lock meanwhile, or by this fetch under the lock).
 func (c *Client) fetchShared(ctx context.Context) (tok string, ttl time.Duration, shared bool, err error) {
 	if c.cfg.Lock == nil {
 		tok, ttl, err = c.fetchToken(ctx)
@@ -247,7 +247,14 @@ func (c *Client) fetchShared(ctx context.Context) (tok string, ttl time.Duration
 		return e.Token, e.ExpiresAt.Sub(c.cfg.Clock.Now()), true, nil
 	}
 	tok, ttl, err = c.fetchToken(ctx)
-	return tok, ttl, false, err
+	if err != nil {
+		return "", 0, false, err
+	}
+	// Cached before the lock is released, so the next holder finds it.
+	now := c.cfg.Clock.Now()
+	c.store(ctx, tokenEntry{Token: tok, ExpiresAt: now.Add(ttl), RefreshAt: now.Add(ttl - refreshLead(ttl))}, now)
+	c.log.Info("access token refreshed", "expires_in", ttl.String())
+	return tok, ttl, true, nil
 }
 
 // cached returns the cache's token entry, if it holds a readable one.
