@@ -479,3 +479,21 @@ func pick(m map[string]any, keys ...string) map[string]any {
 	}
 	return out
 }
+
+// A ticket finished while its citizen is still in the chat: the survey
+// comes as a frame in the chat, as well as on the status answer.
+func TestTicketFinishedDuringTheChat(t *testing.T) {
+	w := newWorld(t)
+	cit := w.g.MustDial(t, "/v1/ws/citizen", w.g.CitizenToken(t))
+	sid := cit.OpenSession(map[string]any{"channel": "web"}, "楼道灯坏了")
+	info, ok := w.g.Hub().SessionInfo(sid)
+	require.True(t, ok)
+	w.ticket(info.EnvelopeID, "resolved", "")
+	f := cit.Expect(livechat.TypeSurvey, wait)
+	var d livechat.SurveyData
+	require.NoError(t, json.Unmarshal(f.Data, &d))
+	require.Equal(t, info.EnvelopeID, d.EnvelopeID)
+	require.Equal(t, baseURL+"/s/"+d.Code, d.URL)
+	status, body := w.answer(d.Code, true, "satisfied", "")
+	require.Equal(t, 200, status, body)
+}
