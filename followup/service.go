@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
@@ -57,8 +59,9 @@ type Config struct {
 	// Delay holds the survey back after the ticket system's resolved or
 	// closed (survey.delay), so that its reply is read first.
 	Delay time.Duration
-	// Quiet hours hold back SMS and WeChat surveys and reminders.
-	Quiet Quiet
+	// Quiet hours hold back SMS and WeChat surveys and reminders: a
+	// citizen is not woken by a questionnaire.
+	Quiet configs.QuietHours
 }
 
 // Sender delivers a survey link on the request's channel; reminder is true
@@ -166,7 +169,7 @@ func (s *Service) Ticket(ctx context.Context, value []byte) error {
 			}
 			return putTx(tx, r)
 		}
-		req, err := s.requestTx(tx, ev.EnvelopeID)
+		req, err := intakelog.RequestTx(tx, ev.EnvelopeID)
 		if err != nil {
 			return err
 		}
@@ -209,7 +212,7 @@ func (s *Service) ChatClosedTx(tx *store.Tx, envelopeID string) (*Record, error)
 	if _, err := getTx(tx, envelopeID); err == nil {
 		return nil, nil
 	}
-	req, err := s.requestTx(tx, envelopeID)
+	req, err := intakelog.RequestTx(tx, envelopeID)
 	if errors.Is(err, intakelog.ErrNotFound) {
 		return nil, nil
 	}
@@ -285,16 +288,6 @@ func (s *Service) sendAt(channel string, t time.Time) time.Time {
 	return t
 }
 
-func (s *Service) requestTx(tx *store.Tx, id string) (*intakelog.Request, error) {
-	var out *intakelog.Request
-	err := s.log.UpdateRequestTx(tx, id, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
-		c := *r
-		out = &c
-		return false, nil
-	})
-	return out, err
-}
-
 func (s *Service) event(tx *store.Tx, typ string, r *Record, data map[string]any) error {
 	ev := normalize.NewEvent(typ, s.now())
 	ev.Channel, ev.EnvelopeID, ev.SessionID = r.Channel, r.EnvelopeID, r.SessionID
@@ -308,7 +301,7 @@ func (s *Service) Answer(ctx context.Context, code string, a Answer) error {
 	if !validCode(code) {
 		return ErrUnknown
 	}
-	if a.Resolved == nil || !validRating(a.Rating) || utf8.RuneCountInString(a.Comment) > MaxComment {
+	if a.Resolved == nil || !slices.Contains(Ratings, a.Rating) || utf8.RuneCountInString(a.Comment) > MaxComment {
 		return ErrInvalid
 	}
 	var r *Record
@@ -352,15 +345,6 @@ func (s *Service) Answer(ctx context.Context, code string, a Answer) error {
 	s.logger.Info("followup: survey answered", "envelope", r.EnvelopeID, "channel", r.Channel, "resolved", *r.Resolved,
 		"rating", r.Rating, "comment_length", utf8.RuneCountInString(a.Comment), "review_requested", r.ReviewRequested)
 	return nil
-}
-
-func validRating(r string) bool {
-	for _, x := range Ratings {
-		if r == x {
-			return true
-		}
-	}
-	return false
 }
 
 // Lookup returns what the survey page shows of code.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/followup"
 	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/store"
@@ -63,7 +64,7 @@ func newHarness(t *testing.T, cfg followup.Config) *harness {
 }
 
 func defaultConfig() followup.Config {
-	q := followup.Quiet{From: 21 * time.Hour, To: 8 * time.Hour, Loc: shanghai}
+	q := configs.QuietHours{From: 21 * time.Hour, To: 8 * time.Hour, Location: shanghai}
 	return followup.Config{BaseURL: "https://12345.example.cn", Expire: 7 * 24 * time.Hour, RemindAfter: 24 * time.Hour, Quiet: q}
 }
 
@@ -457,7 +458,7 @@ func TestChatClosedByAgent(t *testing.T) {
 }
 
 func TestQuietNext(t *testing.T) {
-	q := followup.Quiet{From: 21 * time.Hour, To: 8 * time.Hour, Loc: shanghai}
+	q := configs.QuietHours{From: 21 * time.Hour, To: 8 * time.Hour, Location: shanghai}
 	day := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, shanghai) }
 	for _, tc := range []struct{ at, want time.Time }{
 		{day(20, 59), day(20, 59)},
@@ -469,10 +470,10 @@ func TestQuietNext(t *testing.T) {
 	} {
 		require.True(t, tc.want.Equal(q.Next(tc.at)), "%s → %s, want %s", tc.at, q.Next(tc.at), tc.want)
 	}
-	noon := followup.Quiet{From: 12 * time.Hour, To: 14 * time.Hour, Loc: shanghai}
+	noon := configs.QuietHours{From: 12 * time.Hour, To: 14 * time.Hour, Location: shanghai}
 	require.True(t, day(14, 0).Equal(noon.Next(day(12, 30))))
 	require.True(t, day(11, 0).Equal(noon.Next(day(11, 0))))
-	off := followup.Quiet{Loc: shanghai}
+	off := configs.QuietHours{Location: shanghai}
 	require.True(t, day(23, 0).Equal(off.Next(day(23, 0))))
 }
 

@@ -38,7 +38,7 @@ func (g *Gateway) wireFollowUp() error {
 		g.log.Warn("survey.base_url not set: survey links point at " + base + ", which only this machine can open")
 	}
 	svc, err := followup.New(followup.Config{BaseURL: base, Expire: c.Expire, RemindAfter: c.RemindAfter, Delay: c.Delay,
-		Quiet: followup.Quiet{From: q.From, To: q.To, Loc: q.Location}}, g.intake, g.clock, g.log, g.sendSurvey)
+		Quiet: q}, g.intake, g.clock, g.log, g.sendSurvey)
 	if err != nil {
 		return err
 	}

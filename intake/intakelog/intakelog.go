@@ -299,6 +299,10 @@ func (l *Log) UpdateRequestTx(tx *store.Tx, id string, fn func(tx *store.Tx, r *
 	return putRequest(tx, req)
 }
 
+// RequestTx reads a request's status record inside the caller's transaction
+// (ErrNotFound when there is none).
+func RequestTx(tx *store.Tx, id string) (*Request, error) { return getRequest(tx, id) }
+
 func getRequest(tx *store.Tx, id string) (*Request, error) {
 	v := tx.Bucket([]byte(bucketRequests)).Get([]byte(id))
 	if v == nil {

@@ -30,25 +30,15 @@ func (s *Service) fireTx(tx *store.Tx, k timers.Key, due time.Time) error {
 		}
 		var req *intakelog.Request
 		if sess.EnvelopeID != "" {
-			req, _ = s.requestTx(tx, sess.EnvelopeID)
+			req, _ = intakelog.RequestTx(tx, sess.EnvelopeID)
 		}
 		return s.event(tx, typ, req, k.ID, clock, due, nil)
 	}
-	req, err := s.requestTx(tx, k.ID)
+	req, err := intakelog.RequestTx(tx, k.ID)
 	if err != nil {
 		return nil
 	}
 	return s.event(tx, typ, req, "", clock, due, nil)
-}
-
-func (s *Service) requestTx(tx *store.Tx, id string) (*intakelog.Request, error) {
-	var out *intakelog.Request
-	err := s.log.UpdateRequestTx(tx, id, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
-		c := *r
-		out = &c
-		return false, nil
-	})
-	return out, err
 }
 
 func (s *Service) lead(clock string) time.Duration {
@@ -246,7 +236,7 @@ func (s *Service) MessageTx(tx *store.Tx, sess *sessions.Session, m *sessions.Me
 		if !stopped || sess.EnvelopeID == "" {
 			return nil
 		}
-		req, err := s.requestTx(tx, sess.EnvelopeID)
+		req, err := intakelog.RequestTx(tx, sess.EnvelopeID)
 		if err != nil {
 			return nil
 		}
