@@ -4,12 +4,15 @@
 // Parts may arrive in any order and more than once (providers retry); a part
 // that never comes must not hold the others hostage, so a group waiting
 // longer than Config.Wait is released with what arrived, marked Incomplete.
+//
+// The rules (IsPart, Fits, Join) are pure functions for a caller that keeps
+// the parts itself: the SMS channel keeps them in its store, shared by every
+// gateway in cluster mode. Assembler applies the same rules to parts held in
+// memory by one process.
 package reassembly
 
 import (
 	"container/list"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -104,10 +107,10 @@ func (a *Assembler) Add(in smsformat.Inbound) (*smsformat.Inbound, bool) {
 // AddGroup is Add that also returns the parts a completed message was made
 // of.
 func (a *Assembler) AddGroup(in smsformat.Inbound) (*Group, bool) {
-	p := in.Part
-	if p == nil || p.Total <= 1 || p.Total > smsformat.MaxParts || p.Seq < 1 || p.Seq > p.Total {
+	if !IsPart(in) {
 		return &Group{Message: in}, true
 	}
+	p := in.Part
 	a.mu.Lock()
 	defer a.mu.Unlock()
 
@@ -115,8 +118,12 @@ func (a *Assembler) AddGroup(in smsformat.Inbound) (*Group, bool) {
 	g := a.groups[k]
 	if g != nil {
 		held, dup := g.parts[p.Seq]
+		var at *smsformat.Inbound
+		if dup {
+			at = &held
+		}
 		switch {
-		case g.total != p.Total || (dup && held.Text != in.Text):
+		case !Fits(g.total, at, in):
 			a.releaseLocked(g)
 			g = nil
 		case dup:
@@ -210,46 +217,11 @@ func (a *Assembler) releaseLocked(g *group) {
 	a.released = append(a.released, assemble(g))
 }
 
-// assemble joins the held parts in Seq order. The message takes the phone
-// and destination of the parts, the provider id of the lowest part held
-// (stable across retries, so it can serve as the idempotency key), the
-// earliest send time, and Part nil: it is one message now.
+// assemble joins the held parts (Join).
 func assemble(g *group) Group {
-	seqs := make([]int, 0, len(g.parts))
-	for s := range g.parts {
-		seqs = append(seqs, s)
+	parts := make([]smsformat.Inbound, 0, len(g.parts))
+	for _, p := range g.parts {
+		parts = append(parts, p)
 	}
-	sort.Ints(seqs)
-	first := g.parts[seqs[0]]
-	out := smsformat.Inbound{
-		ProviderID: first.ProviderID,
-		Phone:      first.Phone,
-		DestCode:   first.DestCode,
-		SentAt:     first.SentAt,
-	}
-	var b strings.Builder
-	for _, s := range seqs {
-		p := g.parts[s]
-		b.WriteString(p.Text)
-		if !p.SentAt.IsZero() && (out.SentAt.IsZero() || p.SentAt.Before(out.SentAt)) {
-			out.SentAt = p.SentAt
-		}
-		if out.DestCode == "" {
-			out.DestCode = p.DestCode
-		}
-	}
-	out.Text = b.String()
-	if len(seqs) < g.total {
-		out.Incomplete = true
-		for s := 1; s <= g.total; s++ {
-			if _, ok := g.parts[s]; !ok {
-				out.MissingParts = append(out.MissingParts, s)
-			}
-		}
-	}
-	parts := make([]smsformat.Inbound, len(seqs))
-	for i, s := range seqs {
-		parts[i] = g.parts[s]
-	}
-	return Group{Message: out, Parts: parts}
+	return Join(g.total, parts)
 }
