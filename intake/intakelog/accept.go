@@ -221,7 +221,7 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 		return Result{}, err
 	}
 	for _, r := range p.records {
-		if err := appendEncoded(tx, r); err != nil {
+		if err := l.appendEncoded(tx, r); err != nil {
 			return Result{}, err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline12345/gateway/intake/store"
@@ -23,17 +24,16 @@ import (
 
 // Bucket names owned by this package.
 const (
-	bucketOutbox   = "outbox"   // seq (8 bytes BE) → Record JSON
-	bucketIdem     = "idem"     // idempotency key → idemEntry JSON
-	bucketRequests = "requests" // envelope id → Request JSON
-	bucketNonces   = "nonces"   // scope + nonce → unix seconds
-	bucketMeta     = "meta"     // relay cursor and the like
+	bucketOutbox   = "outbox"       // seq (8 bytes BE) → Record JSON: the one node's lane
+	bucketLanes    = "outbox_lanes" // lane \x00 seq (8 bytes BE) → Record JSON: cluster nodes' lanes
+	bucketIdem     = "idem"         // idempotency key → idemEntry JSON
+	bucketRequests = "requests"     // envelope id → Request JSON
+	bucketNonces   = "nonces"       // scope + nonce → unix seconds
+	bucketMeta     = "meta"         // relay cursor and the like
 )
 
 // Buckets lists the buckets the store must have for this package.
-var Buckets = []string{bucketOutbox, bucketIdem, bucketRequests, bucketNonces, bucketMeta, bucketNumberDays, bucketNumbers}
-
-var keyRelayed = []byte("relayed_seq")
+var Buckets = []string{bucketOutbox, bucketLanes, bucketIdem, bucketRequests, bucketNonces, bucketMeta, bucketNumberDays, bucketNumbers}
 
 // Errors callers branch on.
 var (
@@ -47,7 +47,8 @@ var (
 
 // Record is one message for Kafka, as kept in the outbox.
 type Record struct {
-	Seq     uint64            `json:"-"`
+	Lane    string            `json:"-"` // the outbox lane it was appended to ("" for the one node's)
+	Seq     uint64            `json:"-"` // its place in the lane
 	Topic   string            `json:"topic"`
 	Key     string            `json:"key"`
 	Headers map[string]string `json:"headers"`
@@ -133,6 +134,8 @@ type Log struct {
 	accepted []func(*normalize.Envelope)
 
 	numbers *numberer
+	lane    string       // the outbox lane this log appends to
+	turn    atomic.Int64 // which lane Pending reads first
 
 	wake chan struct{}
 }
@@ -143,17 +146,25 @@ func New(db *store.DB, topics Topics, clk clock.Clock, opts ...Option) *Log {
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Log{db: db, topics: topics, now: clk.Now, numbers: newNumberer(db, o.numberBlock), wake: make(chan struct{}, 1)}
+	return &Log{db: db, topics: topics, now: clk.Now, numbers: newNumberer(db, o.numberBlock), lane: o.lane, wake: make(chan struct{}, 1)}
 }
 
 // Option qualifies New.
 type Option func(*options)
 
-type options struct{ numberBlock uint64 }
+type options struct {
+	numberBlock uint64
+	lane        string
+}
 
 // SharedNumbers makes request numbers safe for several nodes on one shared
 // store: each node reserves blocks of size numbers (cluster mode).
 func SharedNumbers(size uint64) Option { return func(o *options) { o.numberBlock = size } }
+
+// Lane makes this log append to an outbox lane of its own, name (a node id),
+// so that nodes sharing a store never write the same sequence (cluster mode;
+// see outbox.go).
+func Lane(name string) Option { return func(o *options) { o.lane = name } }
 
 // OnAccept registers a hook that runs in the transaction of every new envelope.
 func (l *Log) OnAccept(h Hook) { l.mu.Lock(); l.hooks = append(l.hooks, h); l.mu.Unlock() }
@@ -203,7 +214,7 @@ func (l *Log) AppendEvent(tx *store.Tx, ev *normalize.Event) error {
 	if err != nil {
 		return err
 	}
-	return appendEncoded(tx, r)
+	return l.appendEncoded(tx, r)
 }
 
 // EventRecord encodes ev as an outbox record, for AppendRecord in a later
@@ -212,7 +223,7 @@ func (l *Log) EventRecord(ev *normalize.Event) ([]byte, error) { return l.eventR
 
 // AppendRecord appends a record made by EventRecord to the outbox in tx.
 // Call Notify after the commit.
-func (l *Log) AppendRecord(tx *store.Tx, record []byte) error { return appendEncoded(tx, record) }
+func (l *Log) AppendRecord(tx *store.Tx, record []byte) error { return l.appendEncoded(tx, record) }
 
 func (l *Log) eventRecord(ev *normalize.Event, now time.Time) ([]byte, error) {
 	value, err := json.Marshal(ev)
@@ -245,23 +256,6 @@ func (l *Log) Emit(ctx context.Context, evs ...*normalize.Event) error {
 
 // Notify tells the relay that a transaction made elsewhere appended records.
 func (l *Log) Notify() { l.notify() }
-
-// appendFill is how full bbolt packs the pages of buckets whose keys mostly
-// arrive in order (the outbox's sequence numbers, time-ordered envelope ids).
-// bbolt's default (half full, for random inserts) would double their pages
-// and the bytes every commit writes.
-const appendFill = 0.95
-
-// appendEncoded adds an encoded record at the end of the outbox.
-func appendEncoded(tx *store.Tx, v []byte) error {
-	b := tx.Bucket([]byte(bucketOutbox))
-	b.SetFillPercent(appendFill)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
-}
 
 // Request returns the status record of an envelope.
 func (l *Log) Request(id string) (*Request, error) {
@@ -323,57 +317,6 @@ func putRequest(tx *store.Tx, r *Request) error {
 	return tx.Bucket([]byte(bucketRequests)).Put([]byte(r.ID), v)
 }
 
-// Pending returns up to max records not yet relayed, oldest first.
-func (l *Log) Pending(max int) ([]Record, error) {
-	var out []Record
-	err := l.db.View(func(tx *store.Tx) error {
-		c := tx.Bucket([]byte(bucketOutbox)).Cursor()
-		from := relayed(tx) + 1
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, from)); k != nil && len(out) < max; k, v = c.Next() {
-			r, err := decodeRecord(v)
-			if err != nil {
-				return corrupt(k, err)
-			}
-			r.Seq = binary.BigEndian.Uint64(k)
-			out = append(out, r)
-		}
-		return nil
-	})
-	return out, err
-}
-
-func relayed(tx *store.Tx) uint64 {
-	v := tx.Bucket([]byte(bucketMeta)).Get(keyRelayed)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-// MarkRelayed records that every record up to seq is in Kafka.
-func (l *Log) MarkRelayed(ctx context.Context, seq uint64) error {
-	return l.db.Update(ctx, func(tx *store.Tx) error {
-		if relayed(tx) >= seq {
-			return nil
-		}
-		return tx.Bucket([]byte(bucketMeta)).Put(keyRelayed, binary.BigEndian.AppendUint64(nil, seq))
-	})
-}
-
-// Depth is how many records wait for the relay. Outbox sequence numbers are
-// contiguous (a rolled-back transaction rolls its sequence back too) and only
-// relayed records are ever deleted, so this is a subtraction, not a scan.
-func (l *Log) Depth() (int, error) {
-	n := 0
-	err := l.db.View(func(tx *store.Tx) error {
-		if last, done := tx.Bucket([]byte(bucketOutbox)).Sequence(), relayed(tx); last > done {
-			n = int(last - done)
-		}
-		return nil
-	})
-	return n, err
-}
-
 // RequestRetention is the least time a handled request's record is kept: the
 // timeliness report and status look-ups read them.
 const RequestRetention = 35 * 24 * time.Hour
@@ -387,23 +330,7 @@ func (l *Log) Compact(ctx context.Context, retention time.Duration) (int, error)
 	reqCutoff := l.now().Add(-max(retention, RequestRetention))
 	total := 0
 	for _, step := range []func(tx *store.Tx, n *int) error{
-		func(tx *store.Tx, n *int) error { // outbox: relayed and old
-			c := tx.Bucket([]byte(bucketOutbox)).Cursor()
-			upTo := relayed(tx)
-			for k, v := c.First(); k != nil && *n < 2000; k, v = c.Next() {
-				if binary.BigEndian.Uint64(k) > upTo {
-					break
-				}
-				if at, err := recordAt(v); err == nil && at.After(cutoff) {
-					break
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				*n++
-			}
-			return nil
-		},
+		func(tx *store.Tx, n *int) error { return l.compactOutbox(tx, cutoff, n) },
 		func(tx *store.Tx, n *int) error { // idempotency entries
 			c := tx.Bucket([]byte(bucketIdem)).Cursor()
 			for k, v := c.First(); k != nil && *n < 2000; k, v = c.Next() {

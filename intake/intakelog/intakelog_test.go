@@ -179,7 +179,7 @@ func TestPendingAndMarkRelayedKeepOrder(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	require.NoError(t, f.log.MarkRelayed(ctx, recs[3].Seq))
+	require.NoError(t, f.log.MarkRelayed(ctx, recs[:4]))
 	rest, err := f.log.Pending(100)
 	require.NoError(t, err)
 	require.Len(t, rest, 6)
@@ -187,7 +187,7 @@ func TestPendingAndMarkRelayedKeepOrder(t *testing.T) {
 	require.Equal(t, 6, f.depth(t))
 
 	// Marking an older position never moves the cursor back.
-	require.NoError(t, f.log.MarkRelayed(ctx, recs[0].Seq))
+	require.NoError(t, f.log.MarkRelayed(ctx, recs[:1]))
 	require.Equal(t, 6, f.depth(t))
 
 	// Events emitted later come after, in the same outbox.
@@ -202,7 +202,7 @@ func TestPendingAndMarkRelayedKeepOrder(t *testing.T) {
 	require.Equal(t, ids[0], last.Key)
 	require.Equal(t, "event/v1", last.Headers["schema"])
 
-	require.NoError(t, f.log.MarkRelayed(ctx, last.Seq))
+	require.NoError(t, f.log.MarkRelayed(ctx, []intakelog.Record{last}))
 	require.Zero(t, f.depth(t))
 	none, err := f.log.Pending(100)
 	require.NoError(t, err)
@@ -218,7 +218,7 @@ func TestPendingSurvivesReopen(t *testing.T) {
 	}
 	recs, err := f.log.Pending(1)
 	require.NoError(t, err)
-	require.NoError(t, f.log.MarkRelayed(context.Background(), recs[0].Seq))
+	require.NoError(t, f.log.MarkRelayed(context.Background(), recs[:1]))
 	require.NoError(t, f.db.Close())
 
 	db, err := store.Open(f.path, store.Options{}, intakelog.Buckets...)
@@ -240,7 +240,7 @@ func TestCompactRemovesOnlyWhatIsRelayedAndOld(t *testing.T) {
 		require.NoError(t, err)
 	}
 	recs, _ := f.log.Pending(100)
-	require.NoError(t, f.log.MarkRelayed(ctx, recs[2].Seq)) // 3 of 5 relayed
+	require.NoError(t, f.log.MarkRelayed(ctx, recs[:3])) // 3 of 5 relayed
 
 	n, err := f.log.Compact(ctx, retention)
 	require.NoError(t, err)
@@ -279,7 +279,7 @@ func TestCompactBoundsGrowth(t *testing.T) {
 		})
 		recs, err := f.log.Pending(10 * perPeriod)
 		require.NoError(t, err)
-		require.NoError(t, f.log.MarkRelayed(ctx, recs[len(recs)-1].Seq))
+		require.NoError(t, f.log.MarkRelayed(ctx, recs))
 		f.clk.Advance(retention + time.Second)
 		for { // Compact works in bounded chunks; run it until it has nothing left.
 			n, err := f.log.Compact(ctx, retention)
@@ -309,7 +309,7 @@ func TestCompactWorksInBoundedChunks(t *testing.T) {
 	recs, err := f.log.Pending(5000)
 	require.NoError(t, err)
 	require.Len(t, recs, 4500)
-	require.NoError(t, f.log.MarkRelayed(ctx, recs[len(recs)-1].Seq))
+	require.NoError(t, f.log.MarkRelayed(ctx, recs))
 	f.clk.Advance(2 * time.Hour)
 	n, err := f.log.Compact(ctx, time.Hour)
 	require.NoError(t, err)

@@ -125,8 +125,13 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 		"fsync = on",
 		"synchronous_commit = on",
 		"full_page_writes = on",
-		"shared_buffers = 16MB",
+		"shared_buffers = 128MB",
 		"max_connections = 50",
+		// The gateway's setting (docs/cluster.md): a group commit reads
+		// many keys, and past 32 pages of one table (the default's half)
+		// PostgreSQL locks the whole table for SERIALIZABLE's checks, so
+		// that any other node's write conflicts with it.
+		"max_pred_locks_per_transaction = 1024",
 		"wal_level = replica",
 		"max_wal_senders = 5",
 		"max_replication_slots = 5",
