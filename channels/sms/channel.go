@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,12 +25,13 @@ import (
 const (
 	bucketParts    = "sms_parts" // phone \x00 hex(ref) \x00 seq \x00 part key → pending part
 	bucketPartKeys = "sms_keys"  // dedup key of a part (pending or done) or of a whole message handed over
+	bucketReady    = "sms_ready" // phone \x00 release time \x00 message key → message joined from parts, until handed over
 	bucketSent     = "sms_sent"  // provider:message id → session, envelope, report state
 )
 
 // Buckets lists the buckets the store must have for this package: pass them
 // to store.Open (New refuses a store without them).
-var Buckets = []string{bucketParts, bucketPartKeys, bucketSent}
+var Buckets = []string{bucketParts, bucketPartKeys, bucketReady, bucketSent}
 
 // Errors callers branch on.
 var (
@@ -89,8 +88,14 @@ type Options struct {
 	SentRetention time.Duration
 	// CompactEvery is how often Run deletes expired records (default 1 h).
 	CompactEvery time.Duration
-	// MaxGroups bounds the long messages held for reassembly at once.
+	// MaxGroups bounds the long messages waiting for parts at once, on
+	// every node sharing the store (default reassembly.DefaultMaxGroups):
+	// beyond it Run releases the oldest early, as incomplete.
 	MaxGroups int
+	// SweepEvery is how often Run looks at the store for work a part stored
+	// by another node brought (a long message's deadline, a hand-off whose
+	// node died); default 5 s. Parts stored by this node wake it at once.
+	SweepEvery time.Duration
 	// SendBackoff are the waits before re-sending a reply after a transient
 	// provider failure (default 1 s, 4 s: three attempts in all).
 	SendBackoff []time.Duration
@@ -114,6 +119,12 @@ func (o *Options) setDefaults(d channels.Deps) {
 	if o.CompactEvery <= 0 {
 		o.CompactEvery = time.Hour
 	}
+	if o.MaxGroups <= 0 {
+		o.MaxGroups = reassembly.DefaultMaxGroups
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = 5 * time.Second
+	}
 	if o.SendBackoff == nil {
 		o.SendBackoff = []time.Duration{time.Second, 4 * time.Second}
 	}
@@ -136,19 +147,14 @@ type Channel struct {
 	db       *store.DB
 	em       Emitter
 	auth     smsformat.Authenticator
-	asm      *reassembly.Assembler
+	wait     time.Duration // channels.sms.reassembly_wait
 	sender   smsapi.Sender // nil when replies are not configured
 	noSender error
 	metrics  *metrics
 
-	// reloadAt, while set, is the arrival time reassembly stamps on a group
-	// (start-up reload keeps the original deadlines).
-	reloadAt atomic.Pointer[time.Time]
-	clock    clock.Clock
+	clock clock.Clock
 
-	wake  chan struct{}
-	mu    sync.Mutex
-	retry []retryItem // completed messages whose hand-off failed
+	wake chan struct{}
 }
 
 var (
@@ -156,9 +162,9 @@ var (
 	_ channels.Deliverer = (*Channel)(nil)
 )
 
-// New builds the channel over db (which must be the store conv writes to),
-// creates its buckets if needed, reloads pending parts of long messages, and
-// registers itself with conv as the deliverer for "sms". em receives
+// New builds the channel over db (which must be the store conv writes to,
+// shared by every node in cluster mode) and registers itself with conv as
+// the deliverer for "sms". em receives
 // message.delivery_failed events for failed delivery reports. Replies that
 // cannot be configured (e.g. generic without api_base) are logged and make
 // Deliver fail with ErrNoSender; the uplink still works.
@@ -188,8 +194,10 @@ func New(d channels.Deps, cfg configs.SMS, conv channels.Conversations, db *stor
 	if opts.CallbackToken != "" || opts.CallbackSecret != "" {
 		c.auth.Token, c.auth.Secret = opts.CallbackToken, opts.CallbackSecret
 	}
-	c.asm = reassembly.New(reassembly.Config{Wait: cfg.ReassemblyWait, MaxGroups: opts.MaxGroups,
-		Clock: arrivalClock{Clock: c.clock, at: &c.reloadAt}})
+	c.wait = cfg.ReassemblyWait
+	if c.wait <= 0 {
+		c.wait = reassembly.DefaultWait
+	}
 	c.sender, c.noSender = newSender(cfg, opts, clk, c.log)
 	if c.noSender != nil {
 		c.log.Warn("sms: replies disabled", "err", c.noSender)
@@ -202,9 +210,6 @@ func New(d channels.Deps, cfg configs.SMS, conv channels.Conversations, db *stor
 		}
 		return nil
 	}); err != nil {
-		return nil, err
-	}
-	if err := c.reload(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -223,24 +228,6 @@ func (c *Channel) Name() string { return normalize.ChannelSMS }
 func (c *Channel) Mount(e *echo.Echo) {
 	e.POST(PathInbound, c.inbound)
 	e.POST(PathReports, c.reports)
-}
-
-// Pending is the number of long messages waiting for parts (for /readyz or
-// metrics).
-func (c *Channel) Pending() int { return c.asm.Len() }
-
-// arrivalClock is the channel's clock for reassembly, except that while
-// reload replays stored parts it reads their arrival time.
-type arrivalClock struct {
-	clock.Clock
-	at *atomic.Pointer[time.Time]
-}
-
-func (a arrivalClock) Now() time.Time {
-	if t := a.at.Load(); t != nil {
-		return *t
-	}
-	return a.Clock.Now()
 }
 
 // kick wakes Run to recompute its next deadline.

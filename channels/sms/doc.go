@@ -23,13 +23,18 @@
 // A retried callback is recognised by smsformat.DedupKey, also across a
 // restart: by the channel's own key index (so that a late retry neither
 // closes the citizen's conversation nor opens an empty one) and, for whole
-// messages, by the hub's durable de-duplication record. Parts are joined in order by
-// channels/sms/reassembly; a message whose parts do not all arrive within
-// channels.sms.reassembly_wait is released with what arrived and the Meta
-// {"incomplete":"true","missing_parts":"2,3"}. Pending parts are reloaded
-// at start-up (keeping their original arrival time), and the goroutine
-// started by Run releases overdue ones, retries hand-offs that failed and
-// compacts old records.
+// messages, by the hub's durable de-duplication record. Parts are joined
+// through the store, which every gateway shares in cluster mode, so the
+// parts of one message may reach different nodes: the transaction that
+// stores a part releases its group when the part completes it, so exactly
+// one node does, and a group whose parts do not all arrive within
+// channels.sms.reassembly_wait is released by whichever node's Run finds
+// it first, with what every node stored, and the Meta
+// {"incomplete":"true","missing_parts":"2,3"}. A released message is queued
+// in the store until Conversations has it (a crash in between hands it
+// over again under the same dedup key, which the hub ignores); Run, on
+// every node, also retries hand-offs that failed or whose node died, and
+// compacts old records. The rules of joining are channels/sms/reassembly's.
 //
 // Consecutive texts from one number within channels.sms.conversation_window
 // join one conversation (InboundMessage.JoinWindow); the first message of a

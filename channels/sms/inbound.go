@@ -68,30 +68,40 @@ func (c *Channel) checkTexts(body []byte, msgs []smsformat.Inbound) error {
 	return nil
 }
 
+// work is one message of a callback to hand over: a whole message, or one
+// released from parts and claimed by this node.
 type work struct {
-	g     reassembly.Group
-	whole bool // a whole message: its failure fails the callback
+	whole *smsformat.Inbound // its failure fails the callback
+	ready readyItem
 }
 
-// accept makes the batch durable: parts into the channel's bucket (one
-// transaction), whole messages and messages the parts completed into
-// Conversations. It returns an error only when the provider must retry: a
-// whole message could not be recorded. A completed message whose hand-off
-// fails is retried by Run (its parts are durable already).
+// accept makes the batch durable: parts into the channel's bucket, in one
+// transaction that also releases the groups they complete, then whole
+// messages and the released ones into Conversations, each number's in
+// order. It returns an error only when the provider must retry: a whole
+// message could not be recorded. A released message whose hand-off fails
+// stays queued in the store and is retried by Run.
 func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 	var parts []smsformat.Inbound
 	var partKeys []string
 	for _, m := range msgs {
-		if m.Part != nil {
+		if reassembly.IsPart(m) {
 			parts = append(parts, m)
 			partKeys = append(partKeys, smsformat.DedupKey(c.provider, m))
 		}
 	}
-	var fresh []bool
+	var (
+		fresh    []bool
+		released [][]readyItem
+	)
 	if len(parts) > 0 {
+		var started bool
 		var err error
-		if fresh, err = c.persistParts(ctx, parts, partKeys); err != nil {
+		if fresh, released, started, err = c.persistParts(ctx, parts, partKeys); err != nil {
 			return err
+		}
+		if started { // a new deadline
+			c.kick()
 		}
 	}
 
@@ -103,26 +113,21 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 		}
 		byPhone[phone] = append(byPhone[phone], w)
 	}
-	j, held := 0, false
-	for _, m := range msgs {
-		if m.Part == nil {
-			add(m.Phone, work{g: reassembly.Group{Message: m}, whole: true})
+	j := 0
+	for i, m := range msgs {
+		if !reassembly.IsPart(m) {
+			add(m.Phone, work{whole: &msgs[i]})
 			continue
 		}
-		isNew := fresh[j]
+		isNew, rel := fresh[j], released[j]
 		j++
 		if !isNew {
 			c.log.Info("sms: repeated part ignored", "phone", smsformat.MaskPhone(m.Phone), "seq", m.Part.Seq, "total", m.Part.Total)
 			continue
 		}
-		if g, ok := c.asm.AddGroup(m); ok {
-			add(m.Phone, work{g: *g})
-		} else {
-			held = true
+		for _, it := range rel {
+			add(it.rec.Phone, work{ready: it})
 		}
-	}
-	if held {
-		c.kick()
 	}
 
 	var (
@@ -140,24 +145,25 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 			failed := false
 			for _, w := range list {
 				if failed { // keep the number's order: what follows waits for the retry
-					if !w.whole {
-						c.queueRetry(w.g, c.clock.Now())
+					if w.whole == nil {
+						c.reschedule(ctx, w.ready, c.clock.Now(), 0)
 					}
 					continue
 				}
-				err := c.handOff(ctx, w.g)
-				switch {
-				case err == nil:
-				case w.whole:
-					failed = true
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
+				if w.whole != nil {
+					if err := c.handOffWhole(ctx, *w.whole); err != nil {
+						failed = true
+						errMu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						errMu.Unlock()
 					}
-					errMu.Unlock()
-				default:
+					continue
+				}
+				if err := c.handOffReady(ctx, w.ready); err != nil {
 					c.log.Warn("sms: hand-off failed, will retry", "phone", smsformat.MaskPhone(phone), "err", err)
-					c.queueRetry(w.g, c.clock.Now())
+					c.reschedule(ctx, w.ready, c.clock.Now(), 0)
 				}
 			}
 		}()
@@ -166,41 +172,45 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 	return firstErr
 }
 
-// handOff gives one message to Conversations and, for a message joined from
-// parts, then deletes its pending parts. A message Conversations refuses as
-// invalid is dropped with an error log rather than retried forever.
-func (c *Channel) handOff(ctx context.Context, g reassembly.Group) error {
-	m := g.Message
-	key := c.groupKey(g)
-	whole := len(g.Parts) == 0
-	if whole && c.seenKey(key) {
+// handOffWhole gives a whole message to Conversations and records its key.
+func (c *Channel) handOffWhole(ctx context.Context, m smsformat.Inbound) error {
+	key := smsformat.DedupKey(c.provider, m)
+	if c.seenKey(key) {
 		// Recognised here rather than by the hub, which would first start
 		// a new conversation when the old one is closed or quiet too long.
 		c.log.Info("sms: repeated message ignored", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key)
 		return nil
 	}
-	if strings.TrimSpace(m.Text) == "" {
-		c.log.Info("sms: empty message ignored", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key)
-	} else {
-		im := c.inboundMessage(m, key)
-		res, err := c.conv.CitizenMessage(ctx, im)
-		var ve *normalize.ValidationError
-		switch {
-		case errors.As(err, &ve):
-			c.log.Error("sms: message refused by live chat, dropped", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key, "err", err)
-		case err != nil:
-			return err
-		default:
-			c.log.Info("sms: message received", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key, "session", res.SessionID,
-				"seq", res.Seq, "new_session", res.NewSession, "duplicate", res.Duplicate, "parts", len(g.Parts),
-				"incomplete", m.Incomplete)
-		}
-	}
-	if !whole {
-		return c.consumeGroup(ctx, g)
+	if err := c.handOff(ctx, m, key, 0); err != nil {
+		return err
 	}
 	if err := c.markKey(ctx, key); err != nil { // the hub's own record still holds
 		c.log.Warn("sms: cannot record message key", "dedup_key", key, "err", err)
+	}
+	return nil
+}
+
+// handOff gives one message (joined from parts when parts > 0) to
+// Conversations under its dedup key, which Conversations records with it: a
+// repeat changes nothing. A blank message is dropped; one Conversations
+// refuses as invalid is dropped with an error log rather than retried
+// forever.
+func (c *Channel) handOff(ctx context.Context, m smsformat.Inbound, key string, parts int) error {
+	if strings.TrimSpace(m.Text) == "" {
+		c.log.Info("sms: empty message ignored", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key)
+		return nil
+	}
+	res, err := c.conv.CitizenMessage(ctx, c.inboundMessage(m, key))
+	var ve *normalize.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		c.log.Error("sms: message refused by live chat, dropped", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key, "err", err)
+	case err != nil:
+		return err
+	default:
+		c.log.Info("sms: message received", "phone", smsformat.MaskPhone(m.Phone), "dedup_key", key, "session", res.SessionID,
+			"seq", res.Seq, "new_session", res.NewSession, "duplicate", res.Duplicate, "parts", parts,
+			"incomplete", m.Incomplete)
 	}
 	return nil
 }

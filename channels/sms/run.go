@@ -1,11 +1,12 @@
 package sms
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"sort"
 	"time"
 
-	"github.com/hotline12345/gateway/channels/sms/reassembly"
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 	"github.com/hotline12345/gateway/intake/store"
 )
@@ -13,7 +14,8 @@ import (
 // handOffTimeout bounds one hand-off made by Run.
 const handOffTimeout = 10 * time.Second
 
-// Retry backoff for hand-offs that failed: doubling from retryMin to retryMax.
+// Retry backoff for hand-offs that failed: doubling from retryMin to retryMax
+// (backoff).
 const (
 	retryMin = time.Second
 	retryMax = time.Minute
@@ -22,22 +24,19 @@ const (
 // compactChunk bounds the deletions of one compaction transaction.
 const compactChunk = 1000
 
-type retryItem struct {
-	g       reassembly.Group
-	next    time.Time
-	attempt int
-}
-
-func (c *Channel) queueRetry(g reassembly.Group, at time.Time) {
-	c.mu.Lock()
-	c.retry = append(c.retry, retryItem{g: g, next: at})
-	c.mu.Unlock()
-	c.kick()
-}
-
-// Run releases long messages whose parts did not all arrive in time,
-// retries failed hand-offs and compacts old records, until ctx ends. Call it
-// once, in a goroutine the caller waits for; it returns when ctx is done.
+// Run does what is due in the store's reassembly, whichever gateway
+// received the parts: it releases long messages whose parts did not all
+// arrive in time, retries hand-offs that failed or whose node died, and
+// compacts old records, until ctx ends. Call it once, in a goroutine the
+// caller waits for; it returns when ctx is done.
+//
+// Every node's Run sweeps the whole store rather than the groups it
+// received parts of: in cluster mode a group's parts are spread over the
+// nodes, and the node that received the first may be dead. The
+// transactions that release a group and claim a message decide which
+// node's sweep counts, so nodes sweeping at once release a group once. A
+// part stored here wakes Run at once; one stored by another node is seen
+// at the next sweep, at most Options.SweepEvery later.
 func (c *Channel) Run(ctx context.Context) {
 	nextCompact := c.clock.Now()
 	for {
@@ -45,18 +44,16 @@ func (c *Channel) Run(ctx context.Context) {
 			return
 		}
 		now := c.clock.Now()
-		c.expire(ctx, now)
-		c.retryDue(ctx, now)
+		wake := now.Add(c.opts.SweepEvery)
+		if next, ok := c.sweep(ctx, now); ok && next.Before(wake) {
+			wake = next
+		}
 		if !now.Before(nextCompact) {
 			c.compact(ctx, now)
 			nextCompact = now.Add(c.opts.CompactEvery)
 		}
-		wake := nextCompact
-		if dl, ok := c.asm.NextDeadline(); ok && dl.Before(wake) {
-			wake = dl
-		}
-		if r, ok := c.nextRetry(); ok && r.Before(wake) {
-			wake = r
+		if nextCompact.Before(wake) {
+			wake = nextCompact
 		}
 		fired, stop, ok := c.timerAt(wake)
 		if !ok {
@@ -92,72 +89,159 @@ func (c *Channel) timerAt(wake time.Time) (<-chan struct{}, func() bool, bool) {
 	}
 }
 
-// expire hands over the messages reassembly releases as incomplete.
-func (c *Channel) expire(ctx context.Context, now time.Time) {
-	for _, g := range c.asm.ExpireGroups(now) {
-		c.log.Info("sms: long message released incomplete", "phone", smsformat.MaskPhone(g.Message.Phone),
-			"parts", len(g.Parts), "missing", joinInts(g.Message.MissingParts))
-		if err := c.handOffBounded(ctx, g); err != nil {
-			c.log.Warn("sms: hand-off failed, will retry", "phone", smsformat.MaskPhone(g.Message.Phone), "err", err)
-			c.queueRetryAfter(g, 0, now)
-		}
-	}
+// pendingGroup is a group of bucketParts as a sweep sees it.
+type pendingGroup struct {
+	prefix   []byte
+	due      time.Time // when its wait is over
+	complete bool      // left complete by an earlier version, which joined parts in memory
+	force    bool      // beyond Options.MaxGroups: released now
 }
 
-func (c *Channel) handOffBounded(ctx context.Context, g reassembly.Group) error {
+// pendingReady is a message of bucketReady as a sweep sees it.
+type pendingReady struct {
+	key  []byte
+	next time.Time
+}
+
+// pending reads what waits in the store: the groups, and the messages
+// waiting for a hand-off, each in key order.
+func (c *Channel) pending() (groups []pendingGroup, ready []pendingReady, err error) {
+	err = c.db.View(func(tx *store.Tx) error {
+		groups, ready = nil, nil
+		var held heldParts
+		flush := func() {
+			if len(held) > 0 {
+				groups = append(groups, pendingGroup{prefix: prefixOf(held[0].k), due: held.due(c.wait), complete: held.complete()})
+			}
+			held = held[:0]
+		}
+		if err := tx.Bucket([]byte(bucketParts)).ForEach(func(k, v []byte) error {
+			if len(held) > 0 && !bytes.Equal(prefixOf(held[0].k), prefixOf(k)) {
+				flush()
+			}
+			held = held.add(k, v)
+			return nil
+		}); err != nil {
+			return err
+		}
+		flush()
+		return tx.Bucket([]byte(bucketReady)).ForEach(func(k, v []byte) error {
+			var r readyRecord
+			_ = json.Unmarshal(v, &r) // a corrupt record: zero Next, claim deletes it
+			ready = append(ready, pendingReady{key: bytes.Clone(k), next: r.Next})
+			return nil
+		})
+	})
+	if over := len(groups) - c.opts.MaxGroups; err == nil && over > 0 {
+		oldest := make([]int, len(groups))
+		for i := range oldest {
+			oldest[i] = i
+		}
+		sort.SliceStable(oldest, func(a, b int) bool { return groups[oldest[a]].due.Before(groups[oldest[b]].due) })
+		for _, i := range oldest[:over] {
+			groups[i].force = true
+		}
+	}
+	return groups, ready, err
+}
+
+// Pending is the number of long messages waiting for parts, on every node
+// sharing the store (for /readyz or metrics); -1 when the store cannot be
+// read.
+func (c *Channel) Pending() int {
+	groups, _, err := c.pending()
+	if err != nil {
+		return -1
+	}
+	return len(groups)
+}
+
+// sweep hands over the queued messages that are due at now, then releases
+// the groups that are due, the older of one number first. It returns when
+// it next has work, false when nothing waits.
+func (c *Channel) sweep(ctx context.Context, now time.Time) (time.Time, bool) {
+	groups, ready, err := c.pending()
+	if err != nil {
+		c.log.Warn("sms: cannot read pending parts", "err", err)
+		return now.Add(retryMin), true
+	}
+	var next time.Time
+	later := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, r := range ready {
+		if ctx.Err() != nil {
+			return next, !next.IsZero()
+		}
+		if r.next.After(now) {
+			later(r.next)
+			continue
+		}
+		later(c.retryReady(ctx, r.key, now))
+	}
+	for _, g := range groups {
+		if ctx.Err() != nil {
+			return next, !next.IsZero()
+		}
+		if !g.force && !g.complete && g.due.After(now) {
+			later(g.due)
+			continue
+		}
+		later(c.expire(ctx, g, now))
+	}
+	return next, !next.IsZero()
+}
+
+// retryReady claims and hands over a queued message. It returns when it is
+// due again (zero: handed over, or another node has it).
+func (c *Channel) retryReady(ctx context.Context, key []byte, now time.Time) time.Time {
+	it, ok, err := c.claim(ctx, key, now)
+	if err != nil {
+		c.log.Warn("sms: cannot claim a queued message", "err", err)
+		return now.Add(retryMin)
+	}
+	if !ok {
+		return time.Time{}
+	}
+	if err := c.handOffBounded(ctx, it); err != nil {
+		c.log.Warn("sms: hand-off failed again", "phone", smsformat.MaskPhone(it.rec.Phone), "attempt", it.rec.Attempt+1, "err", err)
+		next := now.Add(backoff(it.rec.Attempt))
+		c.reschedule(ctx, it, next, it.rec.Attempt+1)
+		return next
+	}
+	return time.Time{}
+}
+
+// expire releases a due group and hands the message over. It returns when
+// there is work again (zero: none).
+func (c *Channel) expire(ctx context.Context, g pendingGroup, now time.Time) time.Time {
+	it, ok, err := c.releaseDue(ctx, g.prefix, now, g.force)
+	if err != nil {
+		c.log.Warn("sms: cannot release a long message", "err", err)
+		return now.Add(retryMin)
+	}
+	if !ok {
+		return time.Time{} // another node released it
+	}
+	if m := it.rec; len(m.Missing) > 0 {
+		c.log.Info("sms: long message released incomplete", "phone", smsformat.MaskPhone(m.Phone),
+			"parts", m.Parts, "missing", joinInts(m.Missing))
+	}
+	if err := c.handOffBounded(ctx, it); err != nil {
+		c.log.Warn("sms: hand-off failed, will retry", "phone", smsformat.MaskPhone(it.rec.Phone), "err", err)
+		next := now.Add(backoff(0))
+		c.reschedule(ctx, it, next, 1)
+		return next
+	}
+	return time.Time{}
+}
+
+func (c *Channel) handOffBounded(ctx context.Context, it readyItem) error {
 	hctx, cancel := context.WithTimeout(ctx, handOffTimeout)
 	defer cancel()
-	return c.handOff(hctx, g)
-}
-
-func (c *Channel) queueRetryAfter(g reassembly.Group, attempt int, now time.Time) {
-	wait := retryMin << min(attempt, 6)
-	if wait > retryMax {
-		wait = retryMax
-	}
-	c.mu.Lock()
-	c.retry = append(c.retry, retryItem{g: g, next: now.Add(wait), attempt: attempt + 1})
-	c.mu.Unlock()
-}
-
-// retryDue retries the hand-offs that are due, in the order they failed.
-func (c *Channel) retryDue(ctx context.Context, now time.Time) {
-	c.mu.Lock()
-	var due []retryItem
-	rest := c.retry[:0]
-	for _, it := range c.retry {
-		if !it.next.After(now) {
-			due = append(due, it)
-		} else {
-			rest = append(rest, it)
-		}
-	}
-	c.retry = rest
-	c.mu.Unlock()
-	for i, it := range due {
-		if ctx.Err() != nil { // keep the rest for the next start (their parts are durable)
-			c.mu.Lock()
-			c.retry = append(c.retry, due[i:]...)
-			c.mu.Unlock()
-			return
-		}
-		if err := c.handOffBounded(ctx, it.g); err != nil {
-			c.log.Warn("sms: hand-off failed again", "phone", smsformat.MaskPhone(it.g.Message.Phone), "attempt", it.attempt+1, "err", err)
-			c.queueRetryAfter(it.g, it.attempt, now)
-		}
-	}
-}
-
-func (c *Channel) nextRetry() (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var first time.Time
-	for _, it := range c.retry {
-		if first.IsZero() || it.next.Before(first) {
-			first = it.next
-		}
-	}
-	return first, len(c.retry) > 0
+	return c.handOffReady(hctx, it)
 }
 
 // compact deletes done part keys older than PartRetention and sent message
