@@ -38,8 +38,8 @@ var (
 // a database error (recorded on the transaction) it returns that error.
 func (b *pgBucket) scan(q pageQuery, limit int, from ...[]byte) ([]pgRow, error) {
 	t := b.t
-	if t.err != nil {
-		return nil, t.err
+	if err := t.flush(); err != nil { // the page must show this transaction's writes
+		return nil, err
 	}
 	args := []any{b.name, limit}
 	for _, k := range from {

@@ -185,6 +185,10 @@ func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error)
 			return i, t.err
 		}
 	}
+	if err := t.flush(); err != nil {
+		rollback(ctx, ptx)
+		return -1, err
+	}
 	if err := ptx.Commit(ctx); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) || pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxCommitRollback) || ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,10 +14,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The PostgreSQL engine's Tx and Bucket: every operation is a statement on
-// the transaction's connection, one round trip each (pages of rows for
-// ForEach and cursors). Keys are bytea, which PostgreSQL orders bytewise, as
-// bytes.Compare does.
+// The PostgreSQL engine's Tx and Bucket. Reads are statements on the
+// transaction's connection, one round trip each (pages of rows for ForEach
+// and cursors). Writes are kept in the Tx (the last one per key) and sent
+// together, in one round trip, before the COMMIT, or before a page read that
+// must see them: a group of hundreds of accepts, a dozen writes each, would
+// otherwise spend its time waiting for round trips, in a transaction whose
+// length is what makes other nodes' transactions conflict with it. A Get
+// answers from the kept writes first. Keys are bytea, which PostgreSQL
+// orders bytewise, as bytes.Compare does.
 //
 // Get and the Cursor's moves have no error to return. A database error there
 // (or anywhere in the transaction) is recorded on the Tx: the transaction is
@@ -41,9 +47,10 @@ const (
 	sqlBucketExists = `SELECT true FROM gateway_buckets WHERE name = $1`
 	sqlCreateBucket = `INSERT INTO gateway_buckets (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`
 	sqlGet          = `SELECT value FROM gateway_kv WHERE bucket = $1 AND key = $2`
-	sqlPut          = `INSERT INTO gateway_kv (bucket, key, value) VALUES ($1, $2, $3)
+	sqlPutMany      = `INSERT INTO gateway_kv (bucket, key, value)
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])
 		ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`
-	sqlDelete       = `DELETE FROM gateway_kv WHERE bucket = $1 AND key = $2`
+	sqlDeleteMany   = `DELETE FROM gateway_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))`
 	sqlNextSequence = `UPDATE gateway_buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq`
 	sqlSequence     = `SELECT seq FROM gateway_buckets WHERE name = $1`
 )
@@ -57,6 +64,19 @@ type pgTx struct {
 	hooks    []func()
 	created  []string // buckets created: known to exist once committed
 	err      error    // the first database error: the transaction is doomed
+	// writes not yet sent, the last per bucket and key; order keeps them in
+	// the order of their first write (a deterministic statement).
+	writes map[writeKey]*write
+	order  []*write
+}
+
+type writeKey struct{ bucket, key string }
+
+// write is a kept Put (value non-nil) or Delete (value nil).
+type write struct {
+	bucket string
+	key    []byte
+	value  []byte
 }
 
 func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
@@ -101,6 +121,54 @@ func (t *pgTx) bucket(name []byte) Bucket {
 	return b
 }
 
+// keep records a write (value nil: a Delete) for flush.
+func (t *pgTx) keep(bucket string, key, value []byte) {
+	k := writeKey{bucket, string(key)}
+	if w, ok := t.writes[k]; ok {
+		w.value = value
+		return
+	}
+	if t.writes == nil {
+		t.writes = make(map[writeKey]*write)
+	}
+	w := &write{bucket: bucket, key: bytes.Clone(key), value: value}
+	t.writes[k] = w
+	t.order = append(t.order, w)
+}
+
+// flush sends the kept writes in one round trip: one statement for the
+// puts, one for the deletes (each key is in one of them only, so their order
+// does not matter). A failure dooms the transaction.
+func (t *pgTx) flush() error {
+	if t.err != nil || len(t.order) == 0 {
+		return t.err
+	}
+	var put, del struct {
+		buckets []string
+		keys    [][]byte
+		values  [][]byte
+	}
+	for _, w := range t.order {
+		if w.value == nil {
+			del.buckets, del.keys = append(del.buckets, w.bucket), append(del.keys, w.key)
+			continue
+		}
+		put.buckets, put.keys, put.values = append(put.buckets, w.bucket), append(put.keys, w.key), append(put.values, w.value)
+	}
+	t.writes, t.order = nil, nil
+	batch := &pgx.Batch{}
+	if len(put.keys) > 0 {
+		batch.Queue(sqlPutMany, put.buckets, put.keys, put.values)
+	}
+	if len(del.keys) > 0 {
+		batch.Queue(sqlDeleteMany, del.buckets, del.keys)
+	}
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
 // onCommit keeps fn for after the COMMIT; a View never commits, and a rerun
 // starts from a new pgTx, so only the run that commits runs its hooks.
 func (t *pgTx) onCommit(fn func()) { t.hooks = append(t.hooks, fn) }
@@ -135,6 +203,9 @@ func (b *pgBucket) Get(key []byte) []byte {
 	if t.err != nil {
 		return nil
 	}
+	if w, ok := t.writes[writeKey{b.name, string(key)}]; ok {
+		return w.value // nil once deleted
+	}
 	var v []byte
 	err := t.tx.QueryRow(t.ctx, sqlGet, b.name, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -161,13 +232,11 @@ func (b *pgBucket) Put(key, value []byte) error {
 	case b.t.err != nil:
 		return b.t.err
 	}
-	if value == nil {
-		value = []byte{} // nil would be NULL
-	}
-	b.gen++
-	if _, err := b.t.tx.Exec(b.t.ctx, sqlPut, b.name, key, value); err != nil {
-		return b.t.fail(err)
-	}
+	// Copies: the caller may reuse its slices once Put returns, as bbolt
+	// allows; a stored empty value is not nil (nil marks a Delete, and
+	// would be NULL).
+	b.gen++ // a page a cursor read before is stale
+	b.t.keep(b.name, key, append([]byte{}, value...))
 	return nil
 }
 
@@ -176,9 +245,7 @@ func (b *pgBucket) Delete(key []byte) error {
 		return err
 	}
 	b.gen++
-	if _, err := b.t.tx.Exec(b.t.ctx, sqlDelete, b.name, key); err != nil {
-		return b.t.fail(err)
-	}
+	b.t.keep(b.name, key, nil)
 	return nil
 }
 

@@ -68,6 +68,7 @@ var contract = []struct {
 	test func(t *testing.T, s *suite)
 }{
 	{"get put delete overwrite", testGetPutDelete},
+	{"reads in a transaction see its own writes", testReadOwnWrites},
 	{"missing key is nil, empty value is not", testMissingKey},
 	{"missing bucket is nil", testMissingBucket},
 	{"invalid keys are refused", testInvalidKeys},
@@ -202,6 +203,42 @@ func testGetPutDelete(t *testing.T, s *suite) {
 	db = s.reopen(t, db)
 	require.Equal(t, map[string]string{"k2": "v2'"}, contents(t, db, bucketA))
 	require.Equal(t, map[string]string{"k1": "in b"}, contents(t, db, bucketB))
+}
+
+// testReadOwnWrites: cursors and ForEach in a writing transaction see its
+// Puts, overwrites and Deletes (an engine may keep writes until the commit),
+// and a caller may reuse its slices once Put returned.
+func testReadOwnWrites(t *testing.T, s *suite) {
+	db := s.db(t)
+	update(t, db, func(tx *store.Tx) error {
+		return bucket(tx, bucketA).Put([]byte("k0"), []byte("committed"))
+	})
+	var cursor, forEach []string
+	update(t, db, func(tx *store.Tx) error {
+		a := bucket(tx, bucketA)
+		key, val := []byte("k?"), []byte("v?")
+		for _, c := range "1234" {
+			key[1], val[1] = byte(c), byte(c)
+			if err := a.Put(key, val); err != nil { // the same slices every time
+				return err
+			}
+		}
+		for _, op := range []error{a.Delete([]byte("k2")), a.Put([]byte("k3"), []byte("v3'")),
+			a.Delete([]byte("k0")), a.Put([]byte("k4"), nil), a.Delete([]byte("k1")), a.Put([]byte("k1"), []byte("v1'"))} {
+			if op != nil {
+				return op
+			}
+		}
+		c := a.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			cursor = append(cursor, string(k)+"="+string(v))
+		}
+		return a.ForEach(func(k, v []byte) error { forEach = append(forEach, string(k)+"="+string(v)); return nil })
+	})
+	want := []string{"k1=v1'", "k3=v3'", "k4="}
+	require.Equal(t, want, cursor)
+	require.Equal(t, want, forEach)
+	require.Equal(t, map[string]string{"k1": "v1'", "k3": "v3'", "k4": ""}, contents(t, db, bucketA))
 }
 
 func testMissingKey(t *testing.T, s *suite) {
