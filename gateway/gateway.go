@@ -202,11 +202,12 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 }
 
 // singleton runs work that must have one owner: in cluster mode on the node
-// that holds its lease (taken over within ~20 s when that node dies), on one
-// node always.
-func (g *Gateway) singleton(ctx context.Context, name string, work func(context.Context)) {
+// that holds its lease (taken over within ~20 s when that node dies), with
+// the lease's fence for the work's store transactions; on one node always,
+// with the zero fence, which always passes.
+func (g *Gateway) singleton(ctx context.Context, name string, work func(context.Context, lease.Fence)) {
 	if !g.cfg.Clustered() {
-		work(ctx)
+		work(ctx, lease.Fence{})
 		return
 	}
 	lease.Run(ctx, lease.New(g.db, name, g.nodeID(), 15*time.Second, nil), g.log, work)
@@ -276,11 +277,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.ln = ln
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.bgCancel = cancel
-	g.goBG(func() { g.singleton(bgCtx, "relay", g.relay.Run) })
+	g.goBG(func() { g.singleton(bgCtx, "relay", g.relay.RunFenced) })
 	g.goBG(func() { g.janitor(bgCtx) })
 	g.goBG(func() { g.sla.Run(bgCtx) })
 	g.goBG(func() { g.runTickets(bgCtx) })
-	g.goBG(func() { g.singleton(bgCtx, "webhooks", func(ctx context.Context) { _ = g.webhooks.Run(ctx) }) })
+	g.goBG(func() {
+		g.singleton(bgCtx, "webhooks", func(ctx context.Context, f lease.Fence) { _ = g.webhooks.RunFenced(ctx, f) })
+	})
 	if g.cfg.Clustered() {
 		g.goBG(func() { g.adoptTimers(bgCtx) })
 	}

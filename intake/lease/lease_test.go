@@ -63,6 +63,202 @@ func TestAcquireRenewExpire(t *testing.T) {
 	require.Greater(t, tokA2, tokB)
 }
 
+func openPostgres(t *testing.T) *store.DB {
+	pg := pgtest.Start(t, pgtest.Options{})
+	db, err := store.OpenPostgres(context.Background(), pg.DSN(), store.PostgresOptions{}, lease.Buckets...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// engines are the stores a test runs against: one DB shared by every holder.
+var engines = []struct {
+	name string
+	open func(t *testing.T) *store.DB
+}{
+	{"bbolt", openBolt},
+	{"postgres", openPostgres},
+}
+
+// check runs f.Check in a write and in a read transaction; both must agree.
+func check(t *testing.T, db *store.DB, f lease.Fence) error {
+	t.Helper()
+	err := db.Update(context.Background(), f.Check)
+	require.Equal(t, err == nil, db.View(f.Check) == nil, "Update and View agree")
+	return err
+}
+
+// A fence passes while its lease is held with its token, and fails with
+// ErrLost once the lease expired, was taken by another holder, released, or
+// taken by another Lease value with the same holder id.
+func TestFenceCheck(t *testing.T) {
+	const ttl = 15 * time.Second
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			db := eng.open(t)
+			ctx := context.Background()
+			take := func(t *testing.T, l *lease.Lease) {
+				t.Helper()
+				_, _, ok, err := l.Acquire(ctx)
+				require.NoError(t, err)
+				require.True(t, ok)
+			}
+			for _, tc := range []struct {
+				name string
+				// fence takes the lease name for node-a and returns a's fence
+				// after whatever happened meanwhile.
+				fence func(t *testing.T, name string, clk *clock.Fake) lease.Fence
+				lost  bool
+			}{
+				{"the holder", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					a := lease.New(db, name, "node-a", ttl, clk)
+					take(t, a)
+					return a.Fence()
+				}, false},
+				{"the holder after renewals", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					a := lease.New(db, name, "node-a", ttl, clk)
+					take(t, a)
+					for range 3 {
+						clk.Advance(10 * time.Second)
+						take(t, a)
+					}
+					return a.Fence()
+				}, false},
+				{"no lease: the zero fence", func(*testing.T, string, *clock.Fake) lease.Fence { return lease.Fence{} }, false},
+				{"never taken", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					return lease.New(db, name, "node-a", ttl, clk).Fence()
+				}, true},
+				{"expired, not taken since", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					a := lease.New(db, name, "node-a", ttl, clk)
+					take(t, a)
+					clk.Advance(ttl)
+					return a.Fence()
+				}, true},
+				{"taken by another holder after it expired", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					a := lease.New(db, name, "node-a", ttl, clk)
+					take(t, a)
+					clk.Advance(ttl + time.Second)
+					take(t, lease.New(db, name, "node-b", ttl, clk))
+					return a.Fence()
+				}, true},
+				{"released", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					a := lease.New(db, name, "node-a", ttl, clk)
+					take(t, a)
+					require.NoError(t, a.Release(ctx))
+					return a.Fence()
+				}, true},
+				{"taken by another value with the same holder id", func(t *testing.T, name string, clk *clock.Fake) lease.Fence {
+					a := lease.New(db, name, "node-a", ttl, clk)
+					take(t, a)
+					take(t, lease.New(db, name, "node-a", ttl, clk))
+					return a.Fence()
+				}, true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+					err := check(t, db, tc.fence(t, "relay/"+tc.name, clk))
+					if tc.lost {
+						require.ErrorIs(t, err, lease.ErrLost)
+					} else {
+						require.NoError(t, err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// A node restarted under the same id (a new Lease value for "n1") takes its
+// own unexpired lease back at once, with the next token: the old value's
+// fence fails and the old value does not take the lease back while the new
+// one renews it.
+func TestRestartTakesANewToken(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			db := eng.open(t)
+			clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+			ctx := context.Background()
+			a := lease.New(db, "relay", "n1", 15*time.Second, clk)
+			tokA, _, ok, err := a.Acquire(ctx)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.NoError(t, check(t, db, a.Fence()))
+
+			b := lease.New(db, "relay", "n1", 15*time.Second, clk) // the restarted process
+			tokB, _, ok, err := b.Acquire(ctx)
+			require.NoError(t, err)
+			require.True(t, ok, "its own id's lease: taken at once")
+			require.Equal(t, tokA+1, tokB)
+			require.ErrorIs(t, check(t, db, a.Fence()), lease.ErrLost)
+			require.NoError(t, check(t, db, b.Fence()))
+
+			clk.Advance(5 * time.Second)
+			_, _, ok, err = a.Acquire(ctx)
+			require.NoError(t, err)
+			require.False(t, ok, "the old value's renewal fails")
+			_, _, ok, _ = a.Acquire(ctx)
+			require.False(t, ok, "nor does it take the lease back while unexpired")
+			tok, _, ok, err := b.Acquire(ctx)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, tokB, tok, "a renewal keeps the token")
+			require.NoError(t, a.Release(ctx))
+			require.NoError(t, check(t, db, b.Fence()), "the old value's Release leaves the new holder's lease alone")
+
+			clk.Advance(15 * time.Second) // b stopped renewing
+			tok, _, ok, err = a.Acquire(ctx)
+			require.NoError(t, err)
+			require.True(t, ok, "expired: anyone's")
+			require.Equal(t, tokB+1, tok)
+			require.ErrorIs(t, check(t, db, b.Fence()), lease.ErrLost)
+		})
+	}
+}
+
+// Work that returns on its own (its fence failed) is started again at Run's
+// next try, with a new token; a work's fence passes while it runs.
+func TestRunRestartsWorkThatStopped(t *testing.T) {
+	db := openBolt(t)
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	l := lease.New(db, "relay", "node-a", 15*time.Second, clk)
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	fences := make(chan lease.Fence)
+	done := make(chan struct{})
+	var runs atomic.Int32
+	go func() {
+		defer close(done)
+		lease.Run(ctx, l, logger, func(ctx context.Context, f lease.Fence) {
+			fences <- f
+			if runs.Add(1) > 1 {
+				<-ctx.Done() // the second run keeps going
+			}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	first := <-fences
+	require.NoError(t, check(t, db, first))
+	// The first run returns; Run's tries, every 5 s, start it again once
+	// one finds it returned.
+	var second lease.Fence
+	for got := false; !got; {
+		require.NoError(t, clk.BlockUntil(ctx, 1)) // Run waits for its next try
+		select {
+		case second = <-fences:
+			got = true
+		default:
+			clk.Advance(5 * time.Second)
+		}
+	}
+	require.ErrorIs(t, check(t, db, first), lease.ErrLost, "a new token: the first run's fence fails")
+	require.NoError(t, check(t, db, second))
+
+	cancel()
+	<-done
+	require.ErrorIs(t, check(t, db, second), lease.ErrLost, "released when Run's context ends")
+}
+
 // Run on several nodes sharing a store: the work runs on one node at a
 // time, and when its node stops, another takes over. Against both engines.
 func TestRunHasOneHolderAtATime(t *testing.T) {
@@ -95,7 +291,7 @@ func TestRunHasOneHolderAtATime(t *testing.T) {
 				cancels[i] = cancel
 				l := lease.New(db, "relay", []string{"node-1", "node-2", "node-3"}[i], 300*time.Millisecond, nil)
 				wg.Go(func() {
-					lease.Run(ctx, l, logger, func(ctx context.Context) {
+					lease.Run(ctx, l, logger, func(ctx context.Context, _ lease.Fence) {
 						n := active.Add(1)
 						for m := maxActive.Load(); n > m && !maxActive.CompareAndSwap(m, n); m = maxActive.Load() {
 						}

@@ -3,16 +3,21 @@
 // retries with capped exponential backoff for as long as Kafka is away. A
 // timeout is an unknown outcome: the batch is sent again and consumers
 // de-duplicate by id (at-least-once).
+//
+// In cluster mode the relay runs under a lease (RunFenced): it records a
+// publish only while its lease's fence holds, and stops when it fails.
 package relay
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/internal/clock"
 )
 
@@ -21,7 +26,8 @@ type Producer interface {
 	Produce(ctx context.Context, msgs []kafka.Message) error
 }
 
-// Relay is the outbox publisher. Run it once; Stop by cancelling its context.
+// Relay is the outbox publisher. Run it once (Run or RunFenced); stop it by
+// cancelling its context.
 type Relay struct {
 	log      *intakelog.Log
 	p        Producer
@@ -47,13 +53,23 @@ func New(log *intakelog.Log, p Producer, clk clock.Clock, logger *slog.Logger) *
 		maxDelay: 10 * time.Second, idle: make(chan struct{}, 1)}
 }
 
-// Run publishes until ctx ends. On return everything that was published is
-// marked; unpublished records stay in the log for the next start.
-func (r *Relay) Run(ctx context.Context) {
+// Run publishes until ctx ends: RunFenced with the zero fence, for one node.
+func (r *Relay) Run(ctx context.Context) { r.RunFenced(ctx, lease.Fence{}) }
+
+// RunFenced publishes until ctx ends or fence fails. On return everything
+// that was published is marked, unless fence failed; unpublished records
+// stay in the log for the next start. Before it marks a batch published it
+// checks fence in a store transaction; when the check fails (lease.ErrLost)
+// the batch is left unmarked (the lease's next holder publishes it again:
+// at least once) and RunFenced returns.
+func (r *Relay) RunFenced(ctx context.Context, fence lease.Fence) {
 	delay := r.minDelay
 	for {
-		n, err := r.once(ctx)
+		n, err := r.once(ctx, fence)
 		switch {
+		case errors.Is(err, lease.ErrLost):
+			r.logger.Warn("relay: lease lost, stopping", "err", err)
+			return
 		case err != nil:
 			if ctx.Err() != nil {
 				return
@@ -108,10 +124,10 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // Drain publishes what is pending until nothing is left or ctx ends; used at
-// shutdown after intake has stopped.
+// shutdown after intake has stopped. It holds no lease (the zero fence).
 func (r *Relay) Drain(ctx context.Context) error {
 	for {
-		n, err := r.once(ctx)
+		n, err := r.once(ctx, lease.Fence{})
 		if err != nil {
 			return err
 		}
@@ -121,7 +137,7 @@ func (r *Relay) Drain(ctx context.Context) error {
 	}
 }
 
-func (r *Relay) once(ctx context.Context) (int, error) {
+func (r *Relay) once(ctx context.Context, fence lease.Fence) (int, error) {
 	recs, err := r.log.Pending(r.batch)
 	if err != nil || len(recs) == 0 {
 		r.lagNs.Store(0)
@@ -138,10 +154,15 @@ func (r *Relay) once(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Mark even if ctx is ending: the records are in Kafka.
+	// Mark even if ctx is ending: the records are in Kafka. The fence is
+	// checked in a transaction of its own just before the mark: the intake
+	// log has no mark that joins a caller's transaction.
+	if err := r.log.DB().View(fence.Check); err != nil {
+		return 0, err
+	}
 	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer mcancel()
-	if err := r.log.MarkRelayed(mctx, recs[len(recs)-1].Seq); err != nil {
+	if err := r.log.MarkRelayed(mctx, recs); err != nil {
 		return 0, err
 	}
 	r.published.Add(int64(len(recs)))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
 	"github.com/hotline12345/gateway/normalize"
@@ -244,4 +246,62 @@ func TestRelayBatchesAStreamButNotALoneRecord(t *testing.T) {
 	require.Eventually(t, func() bool { _, n := p.stats(); return n == 1+stream }, 5*time.Second, time.Millisecond)
 	calls, _ := p.stats()
 	require.Equal(t, 1, calls-calls0, "the records that arrived while lingering go out in one produce request")
+}
+
+// A relay running under a lease records what it published only while the
+// lease is held with its fence's token: once another node took the lease,
+// the batch it just published stays unmarked (the new holder publishes it
+// again) and RunFenced returns.
+func TestRelayStopsWhenItsFenceFails(t *testing.T) {
+	const ttl = 15 * time.Second
+	for _, tc := range []struct {
+		name string
+		lost bool
+	}{
+		{"lease held", false},
+		{"lease taken by another node", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := store.Open(filepath.Join(t.TempDir(), "g.db"), store.Options{NoSync: true}, slices.Concat(intakelog.Buckets, lease.Buckets)...)
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			l := intakelog.New(db, intakelog.Topics{Envelopes: "intake.envelopes", Events: "intake.events"}, clock.System)
+			ids := accept(t, l, 5, 2)
+
+			clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) // the leases' clock
+			mine := lease.New(db, "relay", "node-a", ttl, clk)
+			_, _, ok, err := mine.Acquire(context.Background())
+			require.NoError(t, err)
+			require.True(t, ok)
+			if tc.lost { // this node stalled past its lease; another took it
+				clk.Advance(ttl + time.Second)
+				_, _, ok, err = lease.New(db, "relay", "node-b", ttl, clk).Acquire(context.Background())
+				require.NoError(t, err)
+				require.True(t, ok)
+			}
+
+			p := &flakyProducer{}
+			r := fast(New(l, p, clock.System, quiet()))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { r.RunFenced(ctx, mine.Fence()); close(done) }()
+			t.Cleanup(func() { cancel(); <-done })
+
+			if !tc.lost {
+				require.Eventually(t, func() bool { d, _ := l.Depth(); return d == 0 }, 10*time.Second, time.Millisecond)
+				require.Equal(t, ids, envelopeIDs(t, p.messages()))
+				return
+			}
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("RunFenced did not return after its fence failed")
+			}
+			require.Equal(t, ids, envelopeIDs(t, p.messages()), "published once, before the check")
+			d, err := l.Depth()
+			require.NoError(t, err)
+			require.Equal(t, len(ids), d, "not marked: the next holder publishes them again")
+			require.Zero(t, r.Stats().Published)
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
 )
@@ -42,15 +43,26 @@ type outcome struct {
 	hasRA      bool
 }
 
-// Run delivers messages until ctx ends: one scheduler goroutine hands due
-// messages to Options.Workers workers. When ctx ends, in-flight attempts are
-// cancelled (an aborted attempt is not counted) and Run returns nil once
-// every worker stopped. Only one Run may be active at a time (ErrRunning).
-func (q *Queue) Run(ctx context.Context) error {
+// Run delivers messages until ctx ends: RunFenced with the zero fence, for
+// one node.
+func (q *Queue) Run(ctx context.Context) error { return q.RunFenced(ctx, lease.Fence{}) }
+
+// RunFenced delivers messages until ctx ends or fence fails: one scheduler
+// goroutine hands due messages to Options.Workers workers. When ctx ends,
+// in-flight attempts are cancelled (an aborted attempt is not counted) and
+// RunFenced returns nil once every worker stopped. The transaction that
+// records an attempt's outcome checks fence first; when the check fails the
+// outcome is not recorded (the lease's next holder attempts the message
+// again: at least once), the other attempts are cancelled, and RunFenced
+// returns an error wrapping lease.ErrLost. Only one Run or RunFenced may be
+// active at a time (ErrRunning).
+func (q *Queue) RunFenced(ctx context.Context, fence lease.Fence) error {
 	if !q.running.TryLock() {
 		return ErrRunning
 	}
 	defer q.running.Unlock()
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
 
 	jobs := make(chan job)
 	done := make(chan string, q.opts.Workers) // a worker sends once per job; busy ≤ Workers
@@ -60,7 +72,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				q.attempt(ctx, j)
+				if err := q.attempt(ctx, j, fence); errors.Is(err, lease.ErrLost) {
+					lost(err)
+				}
 				done <- j.group
 			}
 		}()
@@ -101,6 +115,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if err := context.Cause(ctx); errors.Is(err, lease.ErrLost) {
+				return fmt.Errorf("delivery: stopped: %w", err)
+			}
 			return nil
 		case <-q.wake:
 		case g := <-done:
@@ -164,8 +181,9 @@ func (q *Queue) scan(now time.Time, inflight map[string]bool, limit int) (due []
 	return due, next, err
 }
 
-// attempt sends one message and records the outcome.
-func (q *Queue) attempt(ctx context.Context, j job) {
+// attempt sends one message and records the outcome; the error is
+// finish's.
+func (q *Queue) attempt(ctx context.Context, j job, fence lease.Fence) error {
 	var o outcome
 	secrets := q.secretsFor(j.entry.Endpoint)
 	switch {
@@ -179,10 +197,10 @@ func (q *Queue) attempt(ctx context.Context, j job) {
 		}
 		o = q.send(ctx, &j.entry, secrets)
 		if !o.attempted { // cancelled by shutdown: not an attempt
-			return
+			return nil
 		}
 	}
-	q.finish(ctx, j, o)
+	return q.finish(ctx, j, o, fence)
 }
 
 // send makes one POST with a fresh timestamp and signature.
@@ -237,9 +255,10 @@ func SignedHeaders(secrets []stdwebhook.Secret, id string, ts time.Time, payload
 }
 
 // finish persists an outcome: delete on success, schedule the next attempt,
-// or move to the dead letters. It outlives ctx briefly so that a delivery
-// that succeeded just before shutdown is not sent again.
-func (q *Queue) finish(ctx context.Context, j job, o outcome) {
+// or move to the dead letters, in a transaction that checks fence first. It
+// outlives ctx briefly so that a delivery that succeeded just before shutdown
+// is not sent again. It returns the transaction's error, logged already.
+func (q *Queue) finish(ctx context.Context, j job, o outcome, fence lease.Fence) error {
 	now := q.opts.Clock.Now().UTC()
 	attempts := j.entry.Attempts
 	if o.attempted {
@@ -263,6 +282,9 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 	found := false // the message was still queued: the outcome was recorded
 	err := q.db.Update(pctx, func(tx *store.Tx) error {
 		dead, found = "", false
+		if err := fence.Check(tx); err != nil {
+			return err
+		}
 		b := tx.Bucket([]byte(bucketQueue))
 		v := b.Get(j.key)
 		if v == nil {
@@ -310,6 +332,8 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 	log := q.log.With("endpoint", j.entry.Endpoint, "webhook_id", j.entry.ID, "type", j.entry.Type,
 		"attempt", attempts, "status", o.status)
 	switch {
+	case errors.Is(err, lease.ErrLost):
+		log.Warn("webhook queue: lease lost: the attempt is not recorded; the next holder repeats it", "err", err)
 	case err != nil:
 		log.Error("webhook queue: cannot record the attempt; it will be repeated", "err", err)
 	case !found:
@@ -324,6 +348,7 @@ func (q *Queue) finish(ctx context.Context, j job, o outcome) {
 		q.deliveries.WithLabelValues(j.entry.Endpoint, outcomeRetry).Inc()
 		log.Info("webhook attempt failed; will retry", "err", o.err, "retry_in", delay.String())
 	}
+	return err
 }
 
 // deadGroup moves every message of a group to the dead letters.
