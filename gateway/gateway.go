@@ -165,7 +165,7 @@ func New(cfg *configs.Config, opts Options) (_ *Gateway, err error) {
 	}
 	var logOpts []intakelog.Option
 	if cfg.Clustered() {
-		logOpts = append(logOpts, intakelog.SharedNumbers(100))
+		logOpts = append(logOpts, intakelog.SharedNumbers(100), intakelog.Lane(g.nodeID()))
 	}
 	g.intake = intakelog.New(g.db, intakelog.Topics{Envelopes: cfg.Kafka.Topics.Envelopes, Events: cfg.Kafka.Topics.Events}, g.clock, logOpts...)
 	salt, err := g.citizenKeySalt()

@@ -18,6 +18,7 @@ import (
 	"github.com/hotline12345/gateway/connectors/kafka"
 	"github.com/hotline12345/gateway/intake/intakelog"
 	"github.com/hotline12345/gateway/intake/lease"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
 )
 
@@ -155,14 +156,16 @@ func (r *Relay) once(ctx context.Context, fence lease.Fence) (int, error) {
 		return 0, err
 	}
 	// Mark even if ctx is ending: the records are in Kafka. The fence is
-	// checked in a transaction of its own just before the mark: the intake
-	// log has no mark that joins a caller's transaction.
-	if err := r.log.DB().View(fence.Check); err != nil {
-		return 0, err
-	}
+	// checked in the marking transaction: a relay that lost its lease
+	// leaves the mark to the new holder.
 	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer mcancel()
-	if err := r.log.MarkRelayed(mctx, recs); err != nil {
+	if err := r.log.DB().Update(mctx, func(tx *store.Tx) error {
+		if err := fence.Check(tx); err != nil {
+			return err
+		}
+		return intakelog.MarkRelayedTx(tx, recs)
+	}); err != nil {
 		return 0, err
 	}
 	r.published.Add(int64(len(recs)))
