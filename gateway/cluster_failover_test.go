@@ -19,10 +19,11 @@ import (
 	"github.com/hotline12345/gateway/gateway/gatewaytest"
 )
 
-// Cluster faults under load (issue 18, tests 1 and 2 scaled down for CI):
-// the shared store's primary lost and its standby promoted, and one node
-// killed with SIGKILL and restarted, while web requests arrive through the
-// load balancer at a steady rate. Every answer is recorded, and what was
+// Cluster faults under load (issue 18, tests 1 and 2): the shared store's
+// primary lost and its standby promoted, and one node killed with SIGKILL
+// and restarted, while web requests arrive through the load balancer at a
+// steady rate: 200 requests/s for 60 s with GATEWAYTEST_CLUSTER_LOAD=1 (run
+// alone by scripts/test.sh), scaled down otherwise. Every answer is recorded, and what was
 // acknowledged is looked for on Kafka with kcat.
 
 // A store failover delays answers and loses nothing (§8.7): requests that
@@ -35,10 +36,13 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	c := gatewaytest.StartCluster(t, gatewaytest.ClusterOptions{Nodes: 3, Env: clusterEnv, Standby: true})
 	ctx := context.Background()
 
-	const rate, seconds = 50, 12
+	rate, seconds, killAt := 50, 12, 3 // the primary is killed at killAt s, the standby promoted 2 s later
+	if clusterLoad() {
+		rate, seconds, killAt = 200, 60, 20
+	}
 	kill, promote := make(chan struct{}), make(chan struct{})
 	var phase atomic.Int32 // phaseBefore → phaseOutage (KillPrimary called) → phaseAfter (Promote returned)
-	load := startLoad(ctx, c, "failover", rate, rate*seconds, &phase, map[int]chan struct{}{3 * rate: kill, 5 * rate: promote})
+	load := startLoad(ctx, c, "failover", rate, rate*seconds, &phase, map[int]chan struct{}{killAt * rate: kill, (killAt + 2) * rate: promote})
 
 	<-kill
 	phase.Store(phaseOutage)
@@ -149,10 +153,13 @@ func TestClusterNodeKillUnderLoad(t *testing.T) {
 	ctx := context.Background()
 	victim := c.Node(2)
 
-	const rate, seconds = 60, 15
+	rate, seconds, killAt, restartAt := 60, 15, 4, 9
+	if clusterLoad() {
+		rate, seconds, killAt, restartAt = 200, 60, 20, 40
+	}
 	kill, restart := make(chan struct{}), make(chan struct{})
 	var phase atomic.Int32 // phaseBefore → phaseDead (Kill returned) → phaseAfter (Restart called)
-	load := startLoad(ctx, c, "nodekill", rate, rate*seconds, &phase, map[int]chan struct{}{4 * rate: kill, 9 * rate: restart})
+	load := startLoad(ctx, c, "nodekill", rate, rate*seconds, &phase, map[int]chan struct{}{killAt * rate: kill, restartAt * rate: restart})
 
 	<-kill
 	victim.Kill()
