@@ -252,6 +252,13 @@ func (db *DB) commit(batch []*commitReq) {
 			}
 			return
 		}
+		if failed < 0 && errors.Is(err, errSplit) && len(batch) > 1 {
+			// The group keeps failing to serialize with other nodes'
+			// transactions: halves read and write less, so conflict less.
+			db.commit(batch[:len(batch)/2])
+			db.commit(batch[len(batch)/2:])
+			return
+		}
 		if failed < 0 { // the commit itself failed: every caller learns it
 			for _, r := range batch {
 				r.err <- fmt.Errorf("store: commit: %w", err)

@@ -28,6 +28,13 @@ import (
 // Retry-After; its client retries, as it does after a timeout.
 var ErrUnavailable = errors.New("store: database unavailable")
 
+// errSplit asks DB to commit a group as two halves: it failed to serialize
+// splitAfter times in a row (a large group, after a failover's backlog
+// perhaps, reads many index pages that other nodes' groups write to).
+var errSplit = errors.New("store: group split")
+
+const splitAfter = 3
+
 // PostgresOptions tune the PostgreSQL engine.
 type PostgresOptions struct {
 	// MaxBatch bounds how many Updates share one transaction (default 1024).
@@ -138,6 +145,9 @@ func (e *pgEngine) update(batch []*commitReq) (int, error) {
 			e.conflicts.Add(1)
 			if conflicts++; conflicts > e.maxConflicts {
 				return -1, fmt.Errorf("%d serialization failures in a row: %w", conflicts, err)
+			}
+			if conflicts >= splitAfter && len(batch) > 1 {
+				return -1, fmt.Errorf("%w after %d serialization failures in a row: %w", errSplit, conflicts, err)
 			}
 			down = time.Time{}
 			sleep(ctx, conflictBackoff(conflicts))
