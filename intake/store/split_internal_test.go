@@ -39,8 +39,8 @@ func (e *splitEngine) update(batch []*commitReq) (int, error) {
 }
 
 func (e *splitEngine) view(func(*Tx) error) error { return nil }
-func (e *splitEngine) close() error                { return nil }
-func (e *splitEngine) stats(*Stats)                {}
+func (e *splitEngine) close() error               { return nil }
+func (e *splitEngine) stats(*Stats)               {}
 
 const testWait, testTick = 10 * time.Second, time.Millisecond
 
