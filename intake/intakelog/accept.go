@@ -217,7 +217,7 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 	if err := reqs.Put([]byte(env.ID), p.req); err != nil {
 		return Result{}, err
 	}
-	if err := putNumber(tx, env.Number, p.day, p.seq, env.ID); err != nil {
+	if err := l.numbers.putNumber(tx, env.Number, p.day, p.seq, env.ID); err != nil {
 		return Result{}, err
 	}
 	for _, r := range p.records {

@@ -183,8 +183,11 @@ func storedSeq(tx *store.Tx, day string) uint64 {
 
 // putNumber records, in the accepting transaction, that number (the seq-th
 // of day) belongs to envelope id. Transactions commit in any order, so the
-// day's high-water mark only ever rises.
-func putNumber(tx *store.Tx, number, day string, seq uint64, id string) error {
+// day's high-water mark only ever rises. With shared numbers the mark is
+// already at least seq (the block's reservation, or the chat's own
+// transaction, set it), and reading it here would make every accepting
+// transaction conflict with other nodes' reservations of blocks.
+func (n *numberer) putNumber(tx *store.Tx, number, day string, seq uint64, id string) error {
 	nb := tx.Bucket([]byte(bucketNumbers))
 	nb.SetFillPercent(appendFill) // numbers rise within a day and from day to day
 	if prev := nb.Get([]byte(number)); prev != nil && string(prev) != id {
@@ -193,7 +196,7 @@ func putNumber(tx *store.Tx, number, day string, seq uint64, id string) error {
 	if err := nb.Put([]byte(number), []byte(id)); err != nil {
 		return err
 	}
-	if storedSeq(tx, day) >= seq {
+	if n.reserve != nil || storedSeq(tx, day) >= seq {
 		return nil
 	}
 	return tx.Bucket([]byte(bucketNumberDays)).Put([]byte(day), binary.BigEndian.AppendUint64(nil, seq))
