@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -99,6 +100,12 @@ func TestClusterThroughput(t *testing.T) {
 		rate, seconds, n, span.Round(time.Millisecond), sendSpan.Round(time.Millisecond), achieved,
 		quantile(lat, 0.50), p99, lat[len(lat)-1].Round(100*time.Microsecond), failed.Load())
 	t.Logf("lone request: p50 %v p99 %v", quantile(lone, 0.50), quantile(lone, 0.99))
+	for i := 1; i <= c.Nodes(); i++ {
+		commits, err1 := gatewaytest.Metric(ctx, c.Node(i).URL(""), "gateway_store_fsyncs_total")
+		conflicts, err2 := gatewaytest.Metric(ctx, c.Node(i).URL(""), "gateway_store_conflicts_total")
+		require.NoError(t, errors.Join(err1, err2))
+		t.Logf("node-%d: %.0f group commits, %.0f reruns after a serialization failure", i, commits, conflicts)
+	}
 	require.Zero(t, failed.Load())
 	require.GreaterOrEqual(t, achieved, 0.95*float64(rate), "the cluster fell behind the offered rate")
 	require.LessOrEqual(t, p99, 50*time.Millisecond)

@@ -52,6 +52,12 @@ func newMetrics(g *Gateway) *metrics {
 		g.commitSeconds,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_pages_written_total", Help: "4 KiB pages the store wrote (what its disk has to absorb)."},
 			func() float64 { return float64(g.db.Stats().PagesWritten) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_conflicts_total",
+			Help: "Group commits rerun because PostgreSQL could not serialize them with other nodes' (cluster mode; a steady rise means contention)."},
+			func() float64 { return float64(g.db.Stats().Conflicts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_store_unavailable_total",
+			Help: "Attempts that found no read-write PostgreSQL server (cluster mode: a failover, a network fault)."},
+			func() float64 { return float64(g.db.Stats().Unavailable) }),
 	)
 	return m
 }

@@ -38,7 +38,8 @@ func TestMetricsExposeIntakeRelayAndStore(t *testing.T) {
 		require.Equal(t, want, got, sample)
 	}
 	for _, sample := range []string{"gateway_relay_lag_seconds", "gateway_relay_errors_total",
-		"gateway_relay_published_total", "gateway_store_fsyncs_total", "gateway_store_writes_total"} {
+		"gateway_relay_published_total", "gateway_store_fsyncs_total", "gateway_store_writes_total",
+		"gateway_store_conflicts_total", "gateway_store_unavailable_total"} {
 		_, err := gatewaytest.ParseMetric(body, sample)
 		require.NoError(t, err)
 	}
