@@ -185,18 +185,24 @@ func storedSeq(tx *store.Tx, day string) uint64 {
 // of day) belongs to envelope id. Transactions commit in any order, so the
 // day's high-water mark only ever rises. With shared numbers the mark is
 // already at least seq (the block's reservation, or the chat's own
-// transaction, set it), and reading it here would make every accepting
-// transaction conflict with other nodes' reservations of blocks.
+// transaction, set it), and a block is the node's alone, so its numbers
+// are free by construction: reading the mark or the number here (a read of
+// an absent key locks its index page for SERIALIZABLE's checks) would make
+// accepting transactions conflict with other nodes' reservations and
+// accepts, whose numbers sit on the same pages.
 func (n *numberer) putNumber(tx *store.Tx, number, day string, seq uint64, id string) error {
 	nb := tx.Bucket([]byte(bucketNumbers))
 	nb.SetFillPercent(appendFill) // numbers rise within a day and from day to day
+	if n.reserve != nil {
+		return nb.Put([]byte(number), []byte(id))
+	}
 	if prev := nb.Get([]byte(number)); prev != nil && string(prev) != id {
 		return fmt.Errorf("%w: %s", errNumberTaken, number)
 	}
 	if err := nb.Put([]byte(number), []byte(id)); err != nil {
 		return err
 	}
-	if n.reserve != nil || storedSeq(tx, day) >= seq {
+	if storedSeq(tx, day) >= seq {
 		return nil
 	}
 	return tx.Bucket([]byte(bucketNumberDays)).Put([]byte(day), binary.BigEndian.AppendUint64(nil, seq))
