@@ -1,15 +1,44 @@
+// Package reassembly holds the rules for joining the parts of a long SMS
+// (concatenated SMS, UDH reference/total/seq) back into one message before
+// it becomes a request, as pure functions: IsPart says whether a message is
+// a part to hold, Fits whether a part may join a held group, Join makes the
+// message of a group's parts. The parts themselves are kept by the caller:
+// the SMS channel keeps them in its store, shared by every gateway in
+// cluster mode, so that parts posted to different gateways join.
+//
+// Parts may arrive in any order and more than once (providers retry); a part
+// that never comes must not hold the others hostage, so the caller releases
+// a group that waited longer than its wait (DefaultWait) with what arrived,
+// and Join marks the message Incomplete with its MissingParts.
 package reassembly
 
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hotline12345/gateway/channels/sms/smsformat"
 )
 
-// The rules of reassembly as pure functions, for callers that keep the parts
-// themselves (the SMS channel keeps them in the shared store, so that parts
-// posted to different gateways join; Assembler keeps them in memory).
+const (
+	// DefaultWait is how long a group may wait for its missing parts,
+	// counted from the arrival of its first part, before it is released
+	// with what arrived, marked Incomplete.
+	DefaultWait = 60 * time.Second
+	// DefaultMaxGroups bounds the groups waiting for parts at once (at most
+	// DefaultMaxGroups × smsformat.MaxParts parts held). Beyond it the
+	// oldest group is released early, incomplete.
+	DefaultMaxGroups = 10000
+)
+
+// Group is a message joined by Join together with the parts it was made
+// of, so that a caller that made each part durable knows exactly which
+// records the message consumed.
+type Group struct {
+	Message smsformat.Inbound
+	// Parts are the parts used, in Seq order, each with its Part header.
+	Parts []smsformat.Inbound
+}
 
 // IsPart reports whether in is a part to hold for reassembly: it has a Part
 // header with 1 < Total ≤ smsformat.MaxParts and 1 ≤ Seq ≤ Total. Anything
@@ -69,13 +98,11 @@ func Join(total int, parts []smsformat.Inbound) Group {
 		}
 	}
 	out.Text = b.String()
-	if len(seqs) < total {
-		out.Incomplete = true
-		for s := 1; s <= total; s++ {
-			if _, ok := bySeq[s]; !ok {
-				out.MissingParts = append(out.MissingParts, s)
-			}
+	for s := 1; s <= total; s++ {
+		if _, ok := bySeq[s]; !ok {
+			out.MissingParts = append(out.MissingParts, s)
 		}
 	}
+	out.Incomplete = len(out.MissingParts) > 0
 	return Group{Message: out, Parts: used}
 }
