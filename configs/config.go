@@ -327,7 +327,10 @@ type Store struct {
 
 // Cluster names this node among several sharing one store (contract §8).
 type Cluster struct {
-	// NodeID names the node in logs and /readyz; empty: the host name.
+	// NodeID names the node in logs and /readyz, and its lane of the
+	// shared outbox; empty: the host name. It must be unique among the
+	// nodes and stable across restarts (a StatefulSet's pod name, not a
+	// Deployment's): each new name adds a lane that is kept for good.
 	NodeID string `yaml:"node_id"`
 	// Listen and Peers are the inter-node bus (live chat across nodes);
 	// ignored when the bus needs none.

@@ -383,4 +383,7 @@ func (c *Config) validateCluster(v *checker) {
 	if c.Auth.TokenSecret == "" {
 		v.add("auth.token_secret", errors.New("required in cluster mode (store.url set): tokens one node issues must be valid on the others"))
 	}
+	if strings.ContainsFunc(c.Cluster.NodeID, func(r rune) bool { return r < ' ' || r == 0x7f }) || len(c.Cluster.NodeID) > 64 {
+		v.add("cluster.node_id", errors.New("at most 64 characters, none a control character"))
+	}
 }

@@ -22,8 +22,8 @@ import (
 // Cluster faults under load (issue 18, tests 1 and 2): the shared store's
 // primary lost and its standby promoted, and one node killed with SIGKILL
 // and restarted, while web requests arrive through the load balancer at a
-// steady rate: 200 requests/s for 60 s with GATEWAYTEST_CLUSTER_LOAD=1 (run
-// alone by scripts/test.sh), scaled down otherwise. Every answer is recorded, and what was
+// steady rate: 200 requests/s for 60 s with GATEWAYTEST_CLUSTER_LOAD=1 (as
+// scripts/test.sh runs them, alone), scaled down in a plain go test. Every answer is recorded, and what was
 // acknowledged is looked for on Kafka with kcat.
 
 // A store failover delays answers and loses nothing (§8.7): requests that

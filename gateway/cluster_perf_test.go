@@ -117,8 +117,8 @@ func TestClusterThroughput(t *testing.T) {
 }
 
 // clusterLoad reports whether the cluster tests run at the full
-// scale (GATEWAYTEST_CLUSTER_LOAD=1: alone, after the suite, in
-// scripts/test.sh), not the scale the -race suite affords.
+// scale (GATEWAYTEST_CLUSTER_LOAD=1): scripts/test.sh runs them so, alone,
+// after the suite; a developer's go test ./gateway/ runs them scaled down.
 func clusterLoad() bool { return os.Getenv("GATEWAYTEST_CLUSTER_LOAD") == "1" }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

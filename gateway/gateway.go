@@ -388,7 +388,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			g.bgCancel()
 		}
 		g.bg.Wait()
-		if g.relay != nil {
+		// One node drains its relay. In a cluster the relay's lease holder
+		// publishes every node's lane: a drain here, without the lease,
+		// would publish again what it is publishing.
+		if g.relay != nil && !g.cfg.Clustered() {
 			dctx, cancel := context.WithTimeout(ctx, max(time.Until(deadline(ctx))/2, 500*time.Millisecond))
 			if err := g.relay.Drain(dctx); err != nil {
 				g.log.Warn("relay not drained; the rest is relayed at next start", "err", err)

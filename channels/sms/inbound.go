@@ -144,7 +144,7 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 			defer func() { <-sem; wg.Done() }()
 			failed := false
 			for _, w := range list {
-				if failed { // keep the number's order: what follows waits for the retry
+				if failed { // what follows a refused whole message waits for the next round
 					if w.whole == nil {
 						c.reschedule(ctx, w.ready, c.clock.Now(), 0)
 					}
@@ -161,7 +161,7 @@ func (c *Channel) accept(ctx context.Context, msgs []smsformat.Inbound) error {
 					}
 					continue
 				}
-				if err := c.handOffReady(ctx, w.ready); err != nil {
+				if err := c.handOffBounded(ctx, w.ready); err != nil {
 					c.log.Warn("sms: hand-off failed, will retry", "phone", smsformat.MaskPhone(phone), "err", err)
 					c.reschedule(ctx, w.ready, c.clock.Now(), 0)
 				}

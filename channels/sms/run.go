@@ -145,17 +145,6 @@ func (c *Channel) pending() (groups []pendingGroup, ready []pendingReady, err er
 	return groups, ready, err
 }
 
-// Pending is the number of long messages waiting for parts, on every node
-// sharing the store (for /readyz or metrics); -1 when the store cannot be
-// read.
-func (c *Channel) Pending() int {
-	groups, _, err := c.pending()
-	if err != nil {
-		return -1
-	}
-	return len(groups)
-}
-
 // sweep hands over the queued messages that are due at now, then releases
 // the groups that are due, the older of one number first. It returns when
 // it next has work, false when nothing waits.

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hotline12345/gateway/intake/store"
@@ -134,8 +133,7 @@ type Log struct {
 	accepted []func(*normalize.Envelope)
 
 	numbers *numberer
-	lane    string       // the outbox lane this log appends to
-	turn    atomic.Int64 // which lane Pending reads first
+	lane    string // the outbox lane this log appends to
 
 	wake chan struct{}
 }

@@ -73,16 +73,25 @@ func (l *Log) appendEncoded(tx *store.Tx, v []byte) error {
 }
 
 // lanes returns every lane that was ever appended to ("" first) with its last
-// seq and its relayed mark.
+// seq and its relayed mark: two range reads of meta, however many lanes.
 func lanes(tx *store.Tx) []laneState {
 	meta := tx.Bucket([]byte(bucketMeta))
 	out := []laneState{{name: "", last: tx.Bucket([]byte(bucketOutbox)).Sequence(), relayed: u64(meta.Get(keyRelayed))}}
+	marks := marked(tx)
 	c := meta.Cursor()
 	for k, v := c.Seek(prefixSeq); k != nil && bytes.HasPrefix(k, prefixSeq); k, v = c.Next() {
-		out = append(out, laneState{name: string(k[len(prefixSeq):]), last: u64(v)})
+		name := string(k[len(prefixSeq):])
+		out = append(out, laneState{name: name, last: u64(v), relayed: marks[name]})
 	}
-	for i := 1; i < len(out); i++ {
-		out[i].relayed = u64(meta.Get(metaKey(prefixMarked, out[i].name)))
+	return out
+}
+
+// marked returns the relayed mark of every named lane that has one.
+func marked(tx *store.Tx) map[string]uint64 {
+	out := map[string]uint64{}
+	c := tx.Bucket([]byte(bucketMeta)).Cursor()
+	for k, v := c.Seek(prefixMarked); k != nil && bytes.HasPrefix(k, prefixMarked); k, v = c.Next() {
+		out[string(k[len(prefixMarked):])] = u64(v)
 	}
 	return out
 }
@@ -92,43 +101,70 @@ type laneState struct {
 	last, relayed uint64
 }
 
-// read returns up to max records of the lane after its relayed mark.
-func (s laneState) read(tx *store.Tx, max int) ([]Record, error) {
-	var out []Record
-	if s.last <= s.relayed || max <= 0 {
-		return nil, nil
+// bounds are where the lane's records are: the bucket, the first key after
+// from, and the prefix all its keys have.
+func (s laneState) bounds(from uint64) (bucket, first, prefix []byte) {
+	if s.name == "" {
+		return []byte(bucketOutbox), be(from), nil
 	}
-	bucket, from := []byte(bucketOutbox), be(s.relayed+1)
-	var prefix []byte
-	if s.name != "" {
-		bucket, from, prefix = []byte(bucketLanes), laneKey(s.name, s.relayed+1), append([]byte(s.name), 0)
-	}
-	c := tx.Bucket(bucket).Cursor()
-	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, v = c.Next() {
-		r, err := decodeRecord(v)
-		if err != nil {
-			return nil, corrupt(k, err)
-		}
-		r.Lane, r.Seq = s.name, binary.BigEndian.Uint64(k[len(k)-8:])
-		out = append(out, r)
-	}
-	return out, nil
+	return []byte(bucketLanes), laneKey(s.name, from), append([]byte(s.name), 0)
 }
 
-// Pending returns up to max records not yet relayed, in order within each
-// lane; the lane read first changes with every call, so that a busy lane does
-// not hold the others back.
+// laneReader reads a lane's records after its relayed mark, in order.
+type laneReader struct {
+	name   string
+	c      store.Cursor
+	prefix []byte
+	head   *Record // the next record, nil at the lane's end
+	err    error
+}
+
+func (r *laneReader) load(k, v []byte) {
+	r.head = nil
+	if k == nil || !bytes.HasPrefix(k, r.prefix) {
+		return
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		r.err = corrupt(k, err)
+		return
+	}
+	rec.Lane, rec.Seq = r.name, binary.BigEndian.Uint64(k[len(k)-8:])
+	r.head = &rec
+}
+
+// Pending returns up to max records not yet relayed, each lane's in order,
+// the lanes' merged oldest first (by the time each record was appended): the
+// order in which the nodes accepted them, up to their clocks' skew, so that
+// one citizen's requests accepted on two nodes reach Kafka in order.
 func (l *Log) Pending(max int) ([]Record, error) {
 	var out []Record
 	err := l.db.View(func(tx *store.Tx) error {
-		ls := lanes(tx)
-		first := int(l.turn.Add(1) % int64(len(ls)))
-		for i := range ls {
-			recs, err := ls[(first+i)%len(ls)].read(tx, max-len(out))
-			if err != nil {
-				return err
+		var rs []*laneReader
+		for _, s := range lanes(tx) {
+			if s.last <= s.relayed {
+				continue
 			}
-			out = append(out, recs...)
+			bucket, first, prefix := s.bounds(s.relayed + 1)
+			r := &laneReader{name: s.name, c: tx.Bucket(bucket).Cursor(), prefix: prefix}
+			r.load(r.c.Seek(first))
+			rs = append(rs, r)
+		}
+		for len(out) < max {
+			var next *laneReader
+			for _, r := range rs {
+				if r.err != nil {
+					return r.err
+				}
+				if r.head != nil && (next == nil || r.head.At.Before(next.head.At)) {
+					next = r
+				}
+			}
+			if next == nil {
+				return nil
+			}
+			out = append(out, *next.head)
+			next.load(next.c.Next())
 		}
 		return nil
 	})
@@ -182,21 +218,17 @@ func (l *Log) Depth() (int, error) {
 }
 
 // compactOutbox deletes relayed records older than cutoff, lane by lane, at
-// most 2,000 in all per call (*n counts them).
+// most 2,000 in all per call (*n counts them). It reads the relayed marks
+// only: the lanes' last seqs are what every accept writes.
 func (l *Log) compactOutbox(tx *store.Tx, cutoff time.Time, n *int) error {
-	for _, s := range lanes(tx) {
-		bucket, from := []byte(bucketOutbox), []byte(nil)
-		var prefix []byte
-		if s.name != "" {
-			prefix = append([]byte(s.name), 0)
-			bucket, from = []byte(bucketLanes), prefix
-		}
+	ls := []laneState{{name: "", relayed: u64(tx.Bucket([]byte(bucketMeta)).Get(keyRelayed))}}
+	for name, relayed := range marked(tx) {
+		ls = append(ls, laneState{name: name, relayed: relayed})
+	}
+	for _, s := range ls {
+		bucket, first, prefix := s.bounds(0)
 		c := tx.Bucket(bucket).Cursor()
-		k, v := c.First()
-		if from != nil {
-			k, v = c.Seek(from)
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && *n < 2000; k, v = c.Next() {
+		for k, v := c.Seek(first); k != nil && bytes.HasPrefix(k, prefix) && *n < 2000; k, v = c.Next() {
 			if binary.BigEndian.Uint64(k[len(k)-8:]) > s.relayed {
 				break
 			}

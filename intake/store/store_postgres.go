@@ -189,6 +189,8 @@ func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error)
 			return i, ferr
 		case ctx.Err() != nil || isConflict(t.err) || isUnavailable(t.err):
 			return -1, t.err // the transaction's failure, not the function's
+		case t.flushFailed:
+			return -1, writeFailed(t.err, len(batch))
 		case ferr != nil:
 			return i, ferr
 		default:
@@ -197,7 +199,10 @@ func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error)
 	}
 	if err := t.flush(); err != nil {
 		rollback(ctx, ptx)
-		return -1, err
+		if ctx.Err() != nil || isConflict(err) || isUnavailable(err) {
+			return -1, err
+		}
+		return -1, writeFailed(err, len(batch))
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		var pgErr *pgconn.PgError
@@ -214,6 +219,16 @@ func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error)
 		fn()
 	}
 	return -1, nil
+}
+
+// writeFailed is the answer to a kept write refused by the server for a
+// reason a rerun does not cure: whose write it was is not known, so a group
+// is split until the function is alone, and then it alone fails.
+func writeFailed(err error, n int) error {
+	if n > 1 {
+		return fmt.Errorf("%w: a write was refused: %w", errSplit, err)
+	}
+	return err
 }
 
 // view runs fn once in a REPEATABLE READ, READ ONLY transaction: one

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -68,6 +69,9 @@ type pgTx struct {
 	// the order of their first write (a deterministic statement).
 	writes map[writeKey]*write
 	order  []*write
+	// flushFailed: the error is a write's, of a function before the one
+	// that was running (or of any, at the COMMIT).
+	flushFailed bool
 }
 
 type writeKey struct{ bucket, key string }
@@ -148,6 +152,11 @@ func (t *pgTx) flush() error {
 		keys    [][]byte
 		values  [][]byte
 	}
+	// In key order: two nodes whose transactions write the same keys then
+	// take their row locks in the same order, and never deadlock.
+	slices.SortFunc(t.order, func(a, b *write) int {
+		return cmp.Or(strings.Compare(a.bucket, b.bucket), bytes.Compare(a.key, b.key))
+	})
 	for _, w := range t.order {
 		if w.value == nil {
 			del.buckets, del.keys = append(del.buckets, w.bucket), append(del.keys, w.key)
@@ -164,6 +173,7 @@ func (t *pgTx) flush() error {
 		batch.Queue(sqlDeleteMany, del.buckets, del.keys)
 	}
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		t.flushFailed = true
 		return t.fail(err)
 	}
 	return nil
@@ -232,9 +242,9 @@ func (b *pgBucket) Put(key, value []byte) error {
 	case b.t.err != nil:
 		return b.t.err
 	}
-	// Copies: the caller may reuse its slices once Put returns, as bbolt
-	// allows; a stored empty value is not nil (nil marks a Delete, and
-	// would be NULL).
+	// A copy of the value: a stored empty value is not nil (nil marks a
+	// Delete, and would be NULL). (Callers must not modify it before the
+	// commit anyway: bbolt keeps their slice.)
 	b.gen++ // a page a cursor read before is stale
 	b.t.keep(b.name, key, append([]byte{}, value...))
 	return nil

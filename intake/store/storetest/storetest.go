@@ -207,7 +207,8 @@ func testGetPutDelete(t *testing.T, s *suite) {
 
 // testReadOwnWrites: cursors and ForEach in a writing transaction see its
 // Puts, overwrites and Deletes (an engine may keep writes until the commit),
-// and a caller may reuse its slices once Put returned.
+// and a caller may reuse its key slice once Put returned (not its value:
+// bbolt keeps that until the commit).
 func testReadOwnWrites(t *testing.T, s *suite) {
 	db := s.db(t)
 	update(t, db, func(tx *store.Tx) error {
@@ -216,10 +217,10 @@ func testReadOwnWrites(t *testing.T, s *suite) {
 	var cursor, forEach []string
 	update(t, db, func(tx *store.Tx) error {
 		a := bucket(tx, bucketA)
-		key, val := []byte("k?"), []byte("v?")
+		key := []byte("k?")
 		for _, c := range "1234" {
-			key[1], val[1] = byte(c), byte(c)
-			if err := a.Put(key, val); err != nil { // the same slices every time
+			key[1] = byte(c)
+			if err := a.Put(key, []byte{'v', byte(c)}); err != nil { // the same key slice every time
 				return err
 			}
 		}
