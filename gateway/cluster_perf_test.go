@@ -26,8 +26,9 @@ import (
 // (default 10) from keep-alive connections, as a partner's or a proxy's
 // would be; then a lone request's latency, one request at a time. It
 // requires every answer to be 202, the rate kept, and p99 ≤ 50 ms. It needs
-// the machine to itself: scripts/test.sh runs it alone with
-// GATEWAYTEST_CLUSTER_LOAD=1; docs/benchmarks.md keeps its figures.
+// the machine to itself and GATEWAYTEST_CLUSTER_LOAD=1; scripts/test.sh
+// does not run it, as this build does not reach the target on a 2-core
+// machine (docs/benchmarks.md has the figures and the command).
 func TestClusterThroughput(t *testing.T) {
 	if !clusterLoad() {
 		t.Skip("a load test that needs the machine to itself: scripts/test.sh runs it alone with GATEWAYTEST_CLUSTER_LOAD=1")
