@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -413,4 +414,46 @@ func clusterEvents(ctx context.Context, kcat, brokers, typ, id string) (map[stri
 		}
 	}
 	return out, n, nil
+}
+
+// /readyz names the node and its peers (§8): the nodes running now, each
+// holding its member lease. A node stopped gracefully drops out at once, a
+// node killed within 15 s (its lease's expiry), one restarted is back.
+func TestClusterReadyzNamesPeers(t *testing.T) {
+	c := gatewaytest.StartCluster(t, gatewaytest.ClusterOptions{Nodes: 3, Env: clusterEnv})
+	ctx := context.Background()
+	client := gatewaytest.NewClient(1)
+	peersOf := func(node int, want ...string) func() error {
+		return func() error {
+			resp, err := client.Do(ctx, http.MethodGet, c.Node(node).URL("/readyz"), nil, nil)
+			if err != nil {
+				return err
+			}
+			var ready struct {
+				Node  string   `json:"node"`
+				Peers []string `json:"peers"`
+			}
+			if err := json.Unmarshal(resp.Body, &ready); err != nil {
+				return err
+			}
+			if ready.Node != gatewaytest.NodeID(node) || !slices.Equal(ready.Peers, append([]string{}, want...)) {
+				return fmt.Errorf("node-%d /readyz: node %q, peers %q; want peers %q", node, ready.Node, ready.Peers, want)
+			}
+			return nil
+		}
+	}
+	gatewaytest.Eventually(t, 10*time.Second, peersOf(1, "node-2", "node-3"))
+	gatewaytest.Eventually(t, 10*time.Second, peersOf(3, "node-1", "node-2"))
+
+	_, graceful := c.Node(3).Stop(15 * time.Second)
+	require.True(t, graceful)
+	require.NoError(t, peersOf(1, "node-2")(), "a node stopped gracefully gives its member lease up")
+
+	c.Node(2).Kill()
+	killed := time.Now()
+	gatewaytest.Eventually(t, 30*time.Second, peersOf(1))
+	t.Logf("a node killed is no peer %v later", time.Since(killed).Round(100*time.Millisecond))
+
+	c.Node(3).Restart()
+	gatewaytest.Eventually(t, 10*time.Second, peersOf(1, "node-3"))
 }

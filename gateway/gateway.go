@@ -213,6 +213,16 @@ func (g *Gateway) singleton(ctx context.Context, name string, work func(context.
 	lease.Run(ctx, lease.New(g.db, name, g.nodeID(), 15*time.Second, nil), g.log, work)
 }
 
+// memberLease prefixes the lease each node of a cluster holds while it runs.
+const memberLease = "node/"
+
+// peers are the other nodes of the cluster that are running (holding their
+// member lease).
+func (g *Gateway) peers() ([]string, error) {
+	all, err := lease.Holders(g.db, memberLease, time.Now())
+	return slices.DeleteFunc(all, func(id string) bool { return id == g.nodeID() }), err
+}
+
 // adoptTimers schedules, every few seconds, the timers other nodes stored
 // (cluster mode), so that the clocks and surveys of a node that died fire on
 // the others within 30 s of their due time; the store decides which node's
@@ -286,6 +296,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 	})
 	if g.cfg.Clustered() {
 		g.goBG(func() { g.adoptTimers(bgCtx) })
+		// A node is a member while it holds the lease named after it: the
+		// others list it as a peer (/readyz) until it stops renewing.
+		g.goBG(func() {
+			lease.Run(bgCtx, lease.New(g.db, memberLease+g.nodeID(), g.nodeID(), 15*time.Second, nil), g.log,
+				func(ctx context.Context, _ lease.Fence) { <-ctx.Done() })
+		})
 	}
 	for _, run := range g.background {
 		g.goBG(func() { run(bgCtx) })

@@ -195,6 +195,10 @@ func (g *Gateway) readyz(c echo.Context) error {
 	out["channels"] = chs
 	if g.cfg.Clustered() {
 		out["node"] = g.nodeID()
+		if reachable {
+			peers, _ := g.peers()                       // the store answered just now; an error shows as no peers
+			out["peers"] = append([]string{}, peers...) // [] rather than null when alone
+		}
 	}
 	if g.draining.Load() {
 		out["status"] = "draining"

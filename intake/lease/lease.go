@@ -14,6 +14,7 @@
 package lease
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,6 +223,24 @@ func (f Fence) Check(tx *store.Tx) error {
 		return fmt.Errorf("%w: %s (token %d) expired at %s", ErrLost, f.name, f.token, r.Expires.Format(time.RFC3339Nano))
 	}
 	return nil
+}
+
+// Holders returns, in name order, the holders of the leases whose names
+// start with prefix and that are held at now: e.g. the nodes alive in a
+// cluster, each holding a lease named after itself.
+func Holders(db *store.DB, prefix string, now time.Time) ([]string, error) {
+	var out []string
+	err := db.View(func(tx *store.Tx) error {
+		c := tx.Bucket([]byte(bucket)).Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+			var r record
+			if json.Unmarshal(v, &r) == nil && r.live(now) {
+				out = append(out, r.Holder)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Run runs work while this holder holds the lease, until ctx ends. It tries

@@ -330,3 +330,39 @@ func TestRunHasOneHolderAtATime(t *testing.T) {
 		})
 	}
 }
+
+// Holders lists who holds the leases of a prefix now: released and expired
+// ones drop out, other prefixes are not listed.
+func TestHolders(t *testing.T) {
+	db := openBolt(t)
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	for _, id := range []string{"node-2", "node-1", "node-3"} {
+		_, _, ok, err := lease.New(db, "node/"+id, id, 15*time.Second, clk).Acquire(ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	_, _, ok, err := lease.New(db, "relay", "node-1", 15*time.Second, clk).Acquire(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	holders := func() []string {
+		h, err := lease.Holders(db, "node/", clk.Now())
+		require.NoError(t, err)
+		return h
+	}
+	require.Equal(t, []string{"node-1", "node-2", "node-3"}, holders())
+
+	clk.Advance(10 * time.Second)
+	_, _, ok, err = lease.New(db, "node/node-1", "node-1", 15*time.Second, clk).Acquire(ctx) // a restart of node-1
+	require.NoError(t, err)
+	require.True(t, ok)
+	n2 := lease.New(db, "node/node-2", "node-2", 15*time.Second, clk)
+	_, _, ok, err = n2.Acquire(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, n2.Release(ctx)) // node-2 shuts down
+	require.Equal(t, []string{"node-1", "node-3"}, holders())
+
+	clk.Advance(6 * time.Second) // node-3 not renewed for 16 s
+	require.Equal(t, []string{"node-1"}, holders())
+}
