@@ -193,7 +193,7 @@ func (h *Hub) takeOver(ctx context.Context, c *conn, f Frame) error {
 		prev = s.offerTo
 	}
 	h.detachAgent(ctx, s, "taken_over", sup.spec.ID)
-	if err := h.assign(ctx, s, sup); err != nil {
+	if err := h.assign(ctx, s, sup, false); err != nil {
 		return err
 	}
 	s.answered()

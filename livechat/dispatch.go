@@ -2,6 +2,7 @@ package livechat
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/hotline12345/gateway/auth/tokens"
@@ -9,6 +10,11 @@ import (
 	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 )
+
+// ErrAgentFull: the agent already has as many active chats as they may
+// take, counted in the store over every node; the accepted offer goes back
+// to the queue.
+var ErrAgentFull = errors.New("livechat: you already have as many chats as you may take")
 
 // route makes offers for waiting sessions. Caller holds h.mu.
 func (h *Hub) route(ctx context.Context) {
@@ -92,6 +98,12 @@ func (h *Hub) preferTimer(s *sess) {
 
 // offer offers s to a. Caller holds h.mu.
 func (h *Hub) offer(ctx context.Context, s *sess, a *agent) {
+	if h.storedFull(a) {
+		// Chats a has on other nodes fill them: s waits, and the hub routes
+		// again shortly (pushPositions), when one of those may have ended.
+		h.reroute = true
+		return
+	}
 	s.state, s.offerTo = sessions.StateOffered, a.spec.ID
 	a.offers[s.id] = true
 	s.mu.Lock()
@@ -161,31 +173,60 @@ func (h *Hub) accept(ctx context.Context, a *agent, sid string) error {
 		s.offerEnd = nil
 	}
 	delete(a.offers, sid)
+	if err := h.assign(ctx, s, a, true); err != nil {
+		// Nothing changed in memory: the offer is withdrawn and s waits again.
+		why := "accept_failed"
+		if errors.Is(err, ErrAgentFull) {
+			why, h.reroute = "agent_full", true
+		}
+		h.requeue(ctx, s, a.spec.ID, why)
+		return err
+	}
 	h.met.offers.WithLabelValues("accepted").Inc()
 	h.log.Info("livechat: accepted", "session", sid, "agent", a.spec.ID, "waited_s", int(h.now().Sub(s.since).Seconds()))
-	return h.assign(ctx, s, a)
+	return nil
+}
+
+// storedFull reports whether a's active chats in the store (on every node)
+// and this hub's offers to them leave no room for another offer. Caller
+// holds h.mu.
+func (h *Hub) storedFull(a *agent) bool {
+	n := 0
+	if err := h.d.DB.View(func(tx *store.Tx) error {
+		n = sessions.ActiveOf(tx, a.spec.ID)
+		return nil
+	}); err != nil {
+		return false // assign checks again in its transaction
+	}
+	return n+len(a.offers) >= a.spec.MaxConcurrent
 }
 
 // assign makes a the agent of s: the transcript so far, then live traffic.
-// Caller holds h.mu.
-func (h *Hub) assign(ctx context.Context, s *sess, a *agent) error {
+// With limit, the transaction that records it first checks that a has room
+// for s among their active chats in the store, on every node (ErrAgentFull).
+// Memory changes only once the assignment is stored. Caller holds h.mu.
+func (h *Hub) assign(ctx context.Context, s *sess, a *agent, limit bool) error {
 	sid := s.id
 	now := h.now()
-	s.state, s.agentID, s.offerTo, s.exclude, s.toAgent = sessions.StateActive, a.spec.ID, "", nil, ""
-	a.active[sid] = true
-	if s.video {
-		a.onCall = true
-	}
 	s.mu.Lock()
 	err := h.persist(ctx, s, func(r *sessions.Session) {
 		r.State, r.AgentID, r.AssignedAt, r.Priority = sessions.StateActive, a.spec.ID, &now, 0
 	}, func(tx *store.Tx, r *sessions.Session) error {
+		// The Put before this indexed s as a's: their others are one fewer.
+		if limit && sessions.ActiveOf(tx, a.spec.ID)-1 >= a.spec.MaxConcurrent {
+			return ErrAgentFull
+		}
 		return h.event(tx, normalize.EventSessionAssigned, r, a.spec.ID, map[string]any{"waited_s": now.Sub(s.since).Seconds()})
 	})
 	rec := *s.rec
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	s.state, s.agentID, s.offerTo, s.exclude, s.toAgent = sessions.StateActive, a.spec.ID, "", nil, ""
+	a.active[sid] = true
+	if s.video {
+		a.onCall = true
 	}
 	for c := range a.conns {
 		c.sessions[sid] = true

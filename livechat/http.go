@@ -298,6 +298,8 @@ func errCode(err error) string {
 		return "bad_frame"
 	case errors.Is(err, ErrAgentUnavailable):
 		return "agent_unavailable"
+	case errors.Is(err, ErrAgentFull):
+		return "agent_full"
 	case errors.Is(err, ErrNotSupervisor):
 		return "forbidden"
 	case errors.Is(err, ErrNothingWritten):

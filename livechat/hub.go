@@ -152,6 +152,11 @@ type Hub struct {
 
 	mediaSlots chan struct{} // attachments being fetched (media.go)
 
+	// reroute: an offer was held back or bounced because the agent's chats
+	// on other nodes fill them (dispatch.go); route again on the next tick
+	// of pushPositions. Guarded by mu.
+	reroute bool
+
 	bg sync.WaitGroup
 }
 
@@ -268,7 +273,8 @@ func connOwnerKey(c *conn, video bool) string {
 
 // pushPositions tells waiting citizens where they stand, at most once a
 // second and only when something moved: with many waiting, recomputing on
-// every event would cost the square of the queue.
+// every event would cost the square of the queue. On the same tick it routes
+// again when an agent's chats on other nodes held an offer back.
 func (h *Hub) pushPositions() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -278,6 +284,10 @@ func (h *Hub) pushPositions() {
 			return
 		case <-t.C:
 			h.mu.Lock()
+			if h.reroute && !h.closed {
+				h.reroute = false
+				h.route(context.Background())
+			}
 			if h.posDirty && !h.closed {
 				h.posDirty = false
 				h.sendQueuePositions()

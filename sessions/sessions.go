@@ -6,6 +6,7 @@
 package sessions
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -30,10 +31,13 @@ const (
 	bucketTranscript = "chat_transcripts" // id \x00 seq(8) → Message
 	bucketOpen       = "chat_open"        // channel \x00 citizen → open session id
 	bucketDedup      = "chat_dedup"       // channel dedup key → session id \x00 seq
+	// bucketActive indexes the sessions each agent has: a key exactly when
+	// the stored session is active with that agent (see indexActive).
+	bucketActive = "chat_agent_active" // agent id \x00 session id → empty
 )
 
 // Buckets the store must have.
-var Buckets = []string{bucketSessions, bucketTranscript, bucketOpen, bucketDedup}
+var Buckets = []string{bucketSessions, bucketTranscript, bucketOpen, bucketDedup, bucketActive}
 
 // ErrNotFound: no such session.
 var ErrNotFound = errors.New("sessions: not found")
@@ -100,6 +104,9 @@ func PutMessage(tx *store.Tx, s *Session, m *Message, message, session []byte) e
 }
 
 func putEncoded(tx *store.Tx, s *Session, v []byte) error {
+	if err := indexActive(tx, s); err != nil {
+		return err
+	}
 	if err := tx.Bucket([]byte(bucketSessions)).Put([]byte(s.ID), v); err != nil {
 		return err
 	}
@@ -117,6 +124,58 @@ func putEncoded(tx *store.Tx, s *Session, v []byte) error {
 		return nil
 	}
 	return open.Put(k, []byte(s.ID))
+}
+
+// indexActive keeps bucketActive in step with s, about to be stored, from
+// the record stored before it in this transaction: it only reads and writes
+// tx, so a transaction rerun runs it again from the same state.
+func indexActive(tx *store.Tx, s *Session) error {
+	idx := tx.Bucket([]byte(bucketActive))
+	var now []byte
+	if s.State == StateActive && s.AgentID != "" {
+		now = activeKey(s.AgentID, s.ID)
+		// Indexed already: the stored record is active with this agent
+		// (every message of an active chat takes this one read).
+		if idx.Get(now) != nil {
+			return nil
+		}
+	}
+	var was []byte
+	// The stored record is decoded only when it may be active (JSON of a
+	// Session has no space after the colon; a citizen's text holding the
+	// same words costs a decode, nothing more).
+	if old := tx.Bucket([]byte(bucketSessions)).Get([]byte(s.ID)); old != nil && bytes.Contains(old, []byte(`"state":"active"`)) {
+		var o struct {
+			State   string `json:"state"`
+			AgentID string `json:"agent_id"`
+		}
+		if json.Unmarshal(old, &o) == nil && o.State == StateActive && o.AgentID != "" {
+			was = activeKey(o.AgentID, s.ID)
+		}
+	}
+	if was != nil && !bytes.Equal(was, now) {
+		if err := idx.Delete(was); err != nil {
+			return err
+		}
+	}
+	if now != nil {
+		return idx.Put(now, []byte{})
+	}
+	return nil
+}
+
+func activeKey(agentID, sessionID string) []byte { return []byte(agentID + "\x00" + sessionID) }
+
+// ActiveOf is the number of stored sessions active with agentID, on every
+// node of a cluster: those Put with state active and that agent.
+func ActiveOf(tx *store.Tx, agentID string) int {
+	prefix := []byte(agentID + "\x00")
+	c := tx.Bucket([]byte(bucketActive)).Cursor()
+	n := 0
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 func openKey(channel, citizen string) []byte { return []byte(channel + "\x00" + citizen) }

@@ -91,3 +91,54 @@ func TestForEachNewest(t *testing.T) {
 	}))
 	require.Equal(t, []string{ids[4], ids[3], ids[2]}, seen)
 }
+
+// ActiveOf counts an agent's active sessions from the index Put keeps from
+// each session's previous state: assigned, messages, transferred to another
+// agent, re-queued, closed.
+func TestActiveOf(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{NoSync: true}, sessions.Buckets...)
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	put := func(s *sessions.Session) {
+		t.Helper()
+		require.NoError(t, db.Update(ctx, func(tx *store.Tx) error { return sessions.Put(tx, s) }))
+	}
+	count := func() (a1, a2 int) {
+		t.Helper()
+		require.NoError(t, db.View(func(tx *store.Tx) error {
+			a1, a2 = sessions.ActiveOf(tx, "a1"), sessions.ActiveOf(tx, "a2")
+			return nil
+		}))
+		return a1, a2
+	}
+	s1 := &sessions.Session{ID: "s1", Channel: "web", Citizen: "c1", State: sessions.StateQueued}
+	s2 := &sessions.Session{ID: "s2", Channel: "web", Citizen: "c2", State: sessions.StateQueued, Preview: `"state":"active"`}
+	// a1x shares a1's prefix up to the separator only: never counted as a1.
+	s3 := &sessions.Session{ID: "s3", Channel: "web", Citizen: "c3", State: sessions.StateActive, AgentID: "a1x"}
+	put(s1)
+	put(s2)
+	put(s3)
+	steps := []struct {
+		name   string
+		s      *sessions.Session
+		state  string
+		agent  string
+		a1, a2 int
+	}{
+		{"s1 offered to a1", s1, sessions.StateOffered, "a1", 0, 0},
+		{"s1 assigned to a1", s1, sessions.StateActive, "a1", 1, 0},
+		{"s1 again (a message)", s1, sessions.StateActive, "a1", 1, 0},
+		{"s2 assigned to a1", s2, sessions.StateActive, "a1", 2, 0},
+		{"s1 taken over by a2", s1, sessions.StateActive, "a2", 1, 1},
+		{"s2 re-queued", s2, sessions.StateQueued, "", 0, 1},
+		{"s2 queued again, text as its preview", s2, sessions.StateQueued, "", 0, 1},
+		{"s1 closed", s1, sessions.StateClosed, "a2", 0, 0},
+	}
+	for _, st := range steps {
+		st.s.State, st.s.AgentID = st.state, st.agent
+		put(st.s)
+		a1, a2 := count()
+		require.Equal(t, [2]int{st.a1, st.a2}, [2]int{a1, a2}, st.name)
+	}
+}
