@@ -247,6 +247,11 @@ func New(cfg Config, d Deps) (*Hub, error) {
 	if err := ensureBuckets(context.Background(), d.DB); err != nil {
 		return nil, err
 	}
+	// Chats active since before the index of agents' chats existed count
+	// against their agents' capacity too.
+	if err := d.DB.Update(context.Background(), sessions.IndexActiveSessions); err != nil {
+		return nil, err
+	}
 	if err := h.load(); err != nil {
 		return nil, err
 	}

@@ -141,10 +141,7 @@ func indexActive(tx *store.Tx, s *Session) error {
 		}
 	}
 	var was []byte
-	// The stored record is decoded only when it may be active (JSON of a
-	// Session has no space after the colon; a citizen's text holding the
-	// same words costs a decode, nothing more).
-	if old := tx.Bucket([]byte(bucketSessions)).Get([]byte(s.ID)); old != nil && bytes.Contains(old, []byte(`"state":"active"`)) {
+	if old := tx.Bucket([]byte(bucketSessions)).Get([]byte(s.ID)); old != nil {
 		var o struct {
 			State   string `json:"state"`
 			AgentID string `json:"agent_id"`
@@ -165,6 +162,19 @@ func indexActive(tx *store.Tx, s *Session) error {
 }
 
 func activeKey(agentID, sessionID string) []byte { return []byte(agentID + "\x00" + sessionID) }
+
+// IndexActiveSessions adds to the index every open session that is active
+// with an agent: the sessions a store held before the index existed (Put
+// keeps it from then on). Idempotent; the hub runs it at its start.
+func IndexActiveSessions(tx *store.Tx) error {
+	idx := tx.Bucket([]byte(bucketActive))
+	return ForEachOpen(tx, func(s *Session) error {
+		if s.State != StateActive || s.AgentID == "" {
+			return nil
+		}
+		return idx.Put(activeKey(s.AgentID, s.ID), []byte{})
+	})
+}
 
 // ActiveOf is the number of stored sessions active with agentID, on every
 // node of a cluster: those Put with state active and that agent.

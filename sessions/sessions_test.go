@@ -141,4 +141,25 @@ func TestActiveOf(t *testing.T) {
 		a1, a2 := count()
 		require.Equal(t, [2]int{st.a1, st.a2}, [2]int{a1, a2}, st.name)
 	}
+
+	// A store from before the index: its active chats are indexed once the
+	// hub starts, and only once.
+	s2.State, s2.AgentID = sessions.StateActive, "a1"
+	put(s2)
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		c := tx.Bucket([]byte("chat_agent_active")).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	a1, _ := count()
+	require.Zero(t, a1)
+	for range 2 {
+		require.NoError(t, db.Update(ctx, sessions.IndexActiveSessions))
+		a1, _ = count()
+		require.Equal(t, 1, a1)
+	}
 }
