@@ -223,22 +223,39 @@ func (g *Gateway) peers() ([]string, error) {
 	return slices.DeleteFunc(all, func(id string) bool { return id == g.nodeID() }), err
 }
 
-// adoptTimers schedules, every few seconds, the timers other nodes stored
-// (cluster mode), so that the clocks and surveys of a node that died fire on
-// the others within 30 s of their due time; the store decides which node's
-// firing counts, once.
+// adoptTimers schedules the timers other nodes stored (cluster mode) once
+// one of those nodes is gone, so that the clocks and surveys of a node that
+// died fire on the others within 30 s of their due time; the store decides
+// which node's firing counts, once. While every node runs, each fires the
+// timers it set (and those it found at its start): loading every node's
+// timers on every node all the time cost each node CPU and memory in
+// proportion to the whole cluster's open clocks. A node is gone when it no
+// longer holds its member lease (15 s after its last renewal), and this
+// looks every 5 s: its timers are scheduled here within 20 s of its death.
 func (g *Gateway) adoptTimers(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
+	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	var known []string // the peers running at the last look
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		peers, err := g.peers()
+		if err != nil {
+			continue // the store is away: look again next time
+		}
+		gone := slices.DeleteFunc(known, func(id string) bool { return slices.Contains(peers, id) })
+		known = peers
+		if len(gone) == 0 {
+			continue
+		}
+		g.log.Info("cluster: peers gone; adopting the shared timers", "gone", gone)
 		for _, load := range []func(context.Context) error{g.sla.Load, g.followup.Load} {
 			if err := load(ctx); err != nil && ctx.Err() == nil {
 				g.log.Warn("cluster mode: cannot load the shared timers", "err", err)
+				known = append(known, gone...) // try again at the next look
 			}
 		}
 	}
