@@ -240,7 +240,10 @@ func nodeIndex(t *testing.T, c *gatewaytest.Cluster, id string) int {
 }
 
 // readyzBody is what these tests read of /readyz.
-type readyzBody struct{ Store, Node string }
+type readyzBody struct {
+	Store, Node string
+	Peers       []string
+}
 
 func readyz(ctx context.Context, url string) (int, readyzBody, error) {
 	var body readyzBody

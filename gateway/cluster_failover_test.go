@@ -32,7 +32,7 @@ import (
 // with Retry-After; every 202 is on intake.envelopes, under its own id
 // only, and reads 200 on a node.
 func TestClusterFailoverUnderLoad(t *testing.T) {
-	kcat := gatewaytest.Need(t, "kcat")
+	gatewaytest.Need(t, "kcat") // before starting servers
 	c := gatewaytest.StartCluster(t, gatewaytest.ClusterOptions{Nodes: 3, Env: clusterEnv, Standby: true})
 	ctx := context.Background()
 
@@ -99,7 +99,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	require.GreaterOrEqual(t, outageOK*10, outage*9,
 		"a request sent while there is no primary waits for the promoted standby: at least 90%% are acknowledged")
 
-	requireOnKafka(t, ctx, kcat, c, acked, loadEnd, 60*time.Second)
+	requireOnKafka(t, ctx, c, acked, loadEnd, 60*time.Second)
 	logLeases(t, c)
 
 	// Every acknowledged request reads on a node, with its citizen's token.
@@ -148,7 +148,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 // surviving nodes answer no 5xx; the balancer sends new connections to the
 // others while the node is dead; the node restarts on the shared store.
 func TestClusterNodeKillUnderLoad(t *testing.T) {
-	kcat := gatewaytest.Need(t, "kcat")
+	gatewaytest.Need(t, "kcat") // before starting servers
 	c := gatewaytest.StartCluster(t, gatewaytest.ClusterOptions{Nodes: 3, Env: clusterEnv})
 	ctx := context.Background()
 	victim := c.Node(2)
@@ -235,7 +235,7 @@ func TestClusterNodeKillUnderLoad(t *testing.T) {
 		return nil
 	})
 
-	requireOnKafka(t, ctx, kcat, c, acked, loadEnd, 30*time.Second)
+	requireOnKafka(t, ctx, c, acked, loadEnd, 30*time.Second)
 	logLeases(t, c)
 }
 
@@ -340,30 +340,10 @@ func logLatencies(t *testing.T, answers []loadAnswer, names []string) {
 // acknowledged request's envelope is on intake.envelopes; then, once the
 // relays are idle, checks that each acknowledged key's records all carry the
 // acknowledged id, and that no other key has records under two ids.
-func requireOnKafka(t *testing.T, ctx context.Context, kcat string, c *gatewaytest.Cluster,
+func requireOnKafka(t *testing.T, ctx context.Context, c *gatewaytest.Cluster,
 	acked map[string]loadAnswer, loadEnd time.Time, within time.Duration) {
 	t.Helper()
-	read := func() (map[string]map[string]int, int, error) { // idempotency key → envelope id → records
-		recs, err := gatewaytest.ConsumeE(ctx, kcat, c.KafkaAddr(), "intake.envelopes")
-		if err != nil {
-			return nil, 0, err
-		}
-		out := map[string]map[string]int{}
-		for _, r := range recs {
-			var env struct {
-				ID string `json:"id"`
-			}
-			if err := json.Unmarshal(r.Value, &env); err != nil {
-				return nil, 0, err
-			}
-			key := r.Headers["idempotency-key"]
-			if out[key] == nil {
-				out[key] = map[string]int{}
-			}
-			out[key][env.ID]++
-		}
-		return out, len(recs), nil
-	}
+	read := func() (map[string]map[string]int, int, error) { return envelopesByKey(ctx, t, c.KafkaAddr()) }
 	gatewaytest.Eventually(t, time.Until(loadEnd.Add(within)), func() error {
 		byKey, _, err := read()
 		if err != nil {

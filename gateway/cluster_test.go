@@ -422,18 +422,10 @@ func clusterEvents(ctx context.Context, kcat, brokers, typ, id string) (map[stri
 func TestClusterReadyzNamesPeers(t *testing.T) {
 	c := gatewaytest.StartCluster(t, gatewaytest.ClusterOptions{Nodes: 3, Env: clusterEnv})
 	ctx := context.Background()
-	client := gatewaytest.NewClient(1)
 	peersOf := func(node int, want ...string) func() error {
 		return func() error {
-			resp, err := client.Do(ctx, http.MethodGet, c.Node(node).URL("/readyz"), nil, nil)
+			_, ready, err := readyz(ctx, c.Node(node).URL("/readyz"))
 			if err != nil {
-				return err
-			}
-			var ready struct {
-				Node  string   `json:"node"`
-				Peers []string `json:"peers"`
-			}
-			if err := json.Unmarshal(resp.Body, &ready); err != nil {
 				return err
 			}
 			if ready.Node != gatewaytest.NodeID(node) || !slices.Equal(ready.Peers, append([]string{}, want...)) {

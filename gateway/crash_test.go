@@ -67,14 +67,14 @@ func driveLoad(ctx context.Context, url, prefix string, workers int, stop <-chan
 	return out
 }
 
-// envelopesByKey reads intake.envelopes and maps idempotency key → the set of
-// envelope ids published under it.
-func envelopesByKey(ctx context.Context, t *testing.T, brokers string) (map[string]map[string]bool, int, error) {
+// envelopesByKey reads intake.envelopes and maps idempotency key → envelope
+// id published under it → its records (more than one: published again).
+func envelopesByKey(ctx context.Context, t testing.TB, brokers string) (map[string]map[string]int, int, error) {
 	recs, err := gatewaytest.ConsumeE(ctx, gatewaytest.Need(t, "kcat"), brokers, "intake.envelopes")
 	if err != nil {
 		return nil, 0, err
 	}
-	out := map[string]map[string]bool{}
+	out := map[string]map[string]int{}
 	for _, r := range recs {
 		var env struct {
 			ID string `json:"id"`
@@ -84,9 +84,9 @@ func envelopesByKey(ctx context.Context, t *testing.T, brokers string) (map[stri
 		}
 		k := r.Headers["idempotency-key"]
 		if out[k] == nil {
-			out[k] = map[string]bool{}
+			out[k] = map[string]int{}
 		}
-		out[k][env.ID] = true
+		out[k][env.ID]++
 	}
 	return out, len(recs), nil
 }
@@ -97,7 +97,7 @@ func envelopesByKey(ctx context.Context, t *testing.T, brokers string) (map[stri
 func requireAllAcknowledgedPublished(t *testing.T, brokers string, results []loadResult) {
 	t.Helper()
 	ctx := context.Background()
-	var byKey map[string]map[string]bool
+	var byKey map[string]map[string]int
 	gatewaytest.Eventually(t, 60*time.Second, func() error {
 		m, n, err := envelopesByKey(ctx, t, brokers)
 		if err != nil {
@@ -105,7 +105,7 @@ func requireAllAcknowledgedPublished(t *testing.T, brokers string, results []loa
 		}
 		missing := 0
 		for _, r := range results {
-			if r.status == http.StatusAccepted && !m["web:"+r.key][r.id] {
+			if r.status == http.StatusAccepted && m["web:"+r.key][r.id] == 0 {
 				missing++
 			}
 		}
