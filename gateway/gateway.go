@@ -304,12 +304,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.ln = ln
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.bgCancel = cancel
-	g.goBG(func() { g.singleton(bgCtx, "relay", g.relay.RunFenced) })
+	g.goBG(func() { g.singleton(bgCtx, "relay", g.relay.Run) })
 	g.goBG(func() { g.janitor(bgCtx) })
 	g.goBG(func() { g.sla.Run(bgCtx) })
 	g.goBG(func() { g.runTickets(bgCtx) })
 	g.goBG(func() {
-		g.singleton(bgCtx, "webhooks", func(ctx context.Context, f lease.Fence) { _ = g.webhooks.RunFenced(ctx, f) })
+		g.singleton(bgCtx, "webhooks", func(ctx context.Context, f lease.Fence) { _ = g.webhooks.Run(ctx, f) })
 	})
 	if g.cfg.Clustered() {
 		g.goBG(func() { g.adoptTimers(bgCtx) })

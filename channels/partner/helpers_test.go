@@ -23,6 +23,7 @@ import (
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
 	"github.com/hotline12345/gateway/intake/intakelog"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/internal/clock"
@@ -164,7 +165,7 @@ func (f *fixture) run(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = f.q.Run(ctx); close(done) }()
+	go func() { _ = f.q.Run(ctx, lease.Fence{}); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 

@@ -4,7 +4,7 @@
 // timeout is an unknown outcome: the batch is sent again and consumers
 // de-duplicate by id (at-least-once).
 //
-// In cluster mode the relay runs under a lease (RunFenced): it records a
+// In cluster mode the relay runs under a lease (Run with its fence): it records a
 // publish only while its lease's fence holds, and stops when it fails.
 package relay
 
@@ -27,7 +27,7 @@ type Producer interface {
 	Produce(ctx context.Context, msgs []kafka.Message) error
 }
 
-// Relay is the outbox publisher. Run it once (Run or RunFenced); stop it by
+// Relay is the outbox publisher. Run it once; stop it by
 // cancelling its context.
 type Relay struct {
 	log      *intakelog.Log
@@ -54,16 +54,14 @@ func New(log *intakelog.Log, p Producer, clk clock.Clock, logger *slog.Logger) *
 		maxDelay: 10 * time.Second, idle: make(chan struct{}, 1)}
 }
 
-// Run publishes until ctx ends: RunFenced with the zero fence, for one node.
-func (r *Relay) Run(ctx context.Context) { r.RunFenced(ctx, lease.Fence{}) }
-
-// RunFenced publishes until ctx ends or fence fails. On return everything
+// Run publishes until ctx ends or fence fails (one node passes the zero
+// fence, which never fails). On return everything
 // that was published is marked, unless fence failed; unpublished records
 // stay in the log for the next start. Before it marks a batch published it
 // checks fence in a store transaction; when the check fails (lease.ErrLost)
 // the batch is left unmarked (the lease's next holder publishes it again:
-// at least once) and RunFenced returns.
-func (r *Relay) RunFenced(ctx context.Context, fence lease.Fence) {
+// at least once) and Run returns.
+func (r *Relay) Run(ctx context.Context, fence lease.Fence) {
 	delay := r.minDelay
 	for {
 		n, err := r.once(ctx, fence)

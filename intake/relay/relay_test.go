@@ -116,7 +116,7 @@ func TestRelayRetriesUntilEverythingIsPublishedInOrder(t *testing.T) {
 			r := fast(New(l, p, clock.System, quiet()))
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { r.Run(ctx); close(done) }()
+			go func() { r.Run(ctx, lease.Fence{}); close(done) }()
 			t.Cleanup(func() { cancel(); <-done })
 
 			require.Eventually(t, func() bool { d, _ := l.Depth(); return d == 0 }, 10*time.Second, time.Millisecond)
@@ -176,7 +176,7 @@ func TestDrainAndRunStop(t *testing.T) {
 
 	rctx, rcancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.Run(rctx); close(done) }()
+	go func() { r.Run(rctx, lease.Fence{}); close(done) }()
 	require.Eventually(t, func() bool { return r.Stats().Errors > 2 }, 5*time.Second, time.Millisecond)
 	require.False(t, r.Stats().Healthy)
 	rcancel()
@@ -226,7 +226,7 @@ func TestRelayBatchesAStreamButNotALoneRecord(t *testing.T) {
 	r := New(l, p, clk, quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
+	go func() { r.Run(ctx, lease.Fence{}); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-r.Idle()
 
@@ -251,7 +251,7 @@ func TestRelayBatchesAStreamButNotALoneRecord(t *testing.T) {
 // A relay running under a lease records what it published only while the
 // lease is held with its fence's token: once another node took the lease,
 // the batch it just published stays unmarked (the new holder publishes it
-// again) and RunFenced returns.
+// again) and Run returns.
 func TestRelayStopsWhenItsFenceFails(t *testing.T) {
 	const ttl = 15 * time.Second
 	for _, tc := range []struct {
@@ -284,7 +284,7 @@ func TestRelayStopsWhenItsFenceFails(t *testing.T) {
 			r := fast(New(l, p, clock.System, quiet()))
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { r.RunFenced(ctx, mine.Fence()); close(done) }()
+			go func() { r.Run(ctx, mine.Fence()); close(done) }()
 			t.Cleanup(func() { cancel(); <-done })
 
 			if !tc.lost {
@@ -295,7 +295,7 @@ func TestRelayStopsWhenItsFenceFails(t *testing.T) {
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
-				t.Fatal("RunFenced did not return after its fence failed")
+				t.Fatal("Run did not return after its fence failed")
 			}
 			require.Equal(t, ids, envelopeIDs(t, p.messages()), "published once, before the check")
 			d, err := l.Depth()

@@ -19,9 +19,9 @@ import (
 // A queue running under a lease records a delivery's outcome only while the
 // lease is held with its fence's token: once another node took the lease,
 // the delivery it just made stays pending, unrecorded (the new holder sends
-// it again; partners de-duplicate by webhook-id), and RunFenced returns
+// it again; partners de-duplicate by webhook-id), and Run returns
 // ErrLost.
-func TestRunFencedStopsWhenItsFenceFails(t *testing.T) {
+func TestRunStopsWhenItsFenceFails(t *testing.T) {
 	const ttl = 15 * time.Second
 	for _, tc := range []struct {
 		name string
@@ -53,7 +53,7 @@ func TestRunFencedStopsWhenItsFenceFails(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			errs := make(chan error, 1)
-			go func() { errs <- q.RunFenced(ctx, mine.Fence()) }()
+			go func() { errs <- q.Run(ctx, mine.Fence()) }()
 			t.Cleanup(cancel)
 
 			if !tc.lost {
@@ -67,7 +67,7 @@ func TestRunFencedStopsWhenItsFenceFails(t *testing.T) {
 			case err := <-errs:
 				require.ErrorIs(t, err, lease.ErrLost)
 			case <-time.After(wait):
-				t.Fatal("RunFenced did not return after its fence failed")
+				t.Fatal("Run did not return after its fence failed")
 			}
 			require.Len(t, partner.Hits(), 1, "sent once, before the outcome's transaction")
 			p, err := q.Pending("", 10)

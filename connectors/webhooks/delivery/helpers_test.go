@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/clock"
 )
@@ -73,7 +74,7 @@ func run(t *testing.T, q *delivery.Queue) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- q.Run(ctx) }()
+	go func() { done <- q.Run(ctx, lease.Fence{}) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

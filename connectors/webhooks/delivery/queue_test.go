@@ -16,6 +16,7 @@ import (
 	"github.com/hotline12345/gateway/connectors/webhooks/delivery"
 	"github.com/hotline12345/gateway/connectors/webhooks/safehttp"
 	"github.com/hotline12345/gateway/connectors/webhooks/stdwebhook"
+	"github.com/hotline12345/gateway/intake/lease"
 	"github.com/hotline12345/gateway/intake/store"
 )
 
@@ -281,7 +282,7 @@ func TestRunTwiceRefused(t *testing.T) {
 	defer cancel()
 	errs := make(chan error, 2)
 	for range 2 {
-		go func() { errs <- q.Run(ctx) }()
+		go func() { errs <- q.Run(ctx, lease.Fence{}) }()
 	}
 	select {
 	case err := <-errs:

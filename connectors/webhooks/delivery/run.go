@@ -43,20 +43,17 @@ type outcome struct {
 	hasRA      bool
 }
 
-// Run delivers messages until ctx ends: RunFenced with the zero fence, for
-// one node.
-func (q *Queue) Run(ctx context.Context) error { return q.RunFenced(ctx, lease.Fence{}) }
-
-// RunFenced delivers messages until ctx ends or fence fails: one scheduler
+// Run delivers messages until ctx ends or fence fails (one node passes the
+// zero fence, which never fails): one scheduler
 // goroutine hands due messages to Options.Workers workers. When ctx ends,
 // in-flight attempts are cancelled (an aborted attempt is not counted) and
-// RunFenced returns nil once every worker stopped. The transaction that
+// Run returns nil once every worker stopped. The transaction that
 // records an attempt's outcome checks fence first; when the check fails the
 // outcome is not recorded (the lease's next holder attempts the message
-// again: at least once), the other attempts are cancelled, and RunFenced
-// returns an error wrapping lease.ErrLost. Only one Run or RunFenced may be
+// again: at least once), the other attempts are cancelled, and Run
+// returns an error wrapping lease.ErrLost. Only one Run may be
 // active at a time (ErrRunning).
-func (q *Queue) RunFenced(ctx context.Context, fence lease.Fence) error {
+func (q *Queue) Run(ctx context.Context, fence lease.Fence) error {
 	if !q.running.TryLock() {
 		return ErrRunning
 	}
