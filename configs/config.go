@@ -332,8 +332,13 @@ type Cluster struct {
 	// nodes and stable across restarts (a StatefulSet's pod name, not a
 	// Deployment's): each new name adds a lane that is kept for good.
 	NodeID string `yaml:"node_id"`
-	// Listen and Peers are the inter-node bus (live chat across nodes);
-	// ignored when the bus needs none.
+	// Advertise is host:port at which the other nodes reach this node's
+	// HTTP listener: live chat is relayed to the node that runs it
+	// (docs/adr/0003-chat-across-nodes.md). Empty: http.addr, or the host
+	// name with its port when http.addr listens on every address.
+	Advertise string `yaml:"advertise"`
+	// Listen and Peers are the contract's inter-node bus; the gateway's
+	// live chat needs none (ADR 0003), so they are ignored.
 	Listen string   `yaml:"listen"`
 	Peers  []string `yaml:"peers"`
 }

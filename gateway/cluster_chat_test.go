@@ -22,13 +22,12 @@ import (
 // An agent's capacity is counted across all nodes (contract §8.3, issue 19):
 // an agent with max_concurrent 2 and consoles on node-1 and node-2, ten
 // citizens queued on those two nodes, the agent accepting every offer on
-// either console. The store never holds more than two active chats of
-// theirs, no chat is assigned twice, and as they close chats one by one all
-// ten are served.
-//
-// The citizens are on the nodes of the agent's consoles: each node's hub
-// still routes only its own chats (the cluster's router of ADR 0003 is not
-// built yet), so a chat opened on a node with no console of theirs waits.
+// whichever console shows it first. The store never holds more than two
+// active chats of theirs, no chat is assigned twice, and as they close chats
+// one by one all ten are served. (One node of the cluster runs the hub, the
+// others relay to it; the store checks the capacity again in each
+// assignment's transaction, for the moment when a home that lost its lease
+// has not yet stopped.)
 func TestClusterAgentCapacityAcrossNodes(t *testing.T) {
 	kcat := gatewaytest.Need(t, "kcat")
 	const agentID, password, capacity, chats = "ag1", "pw-ag1", 2, 10
@@ -99,6 +98,8 @@ func TestClusterAgentCapacityAcrossNodes(t *testing.T) {
 		closing  = map[string]bool{}
 		served   = map[string]bool{}
 		bounced  int
+		offered  = map[string]bool{}
+		seenBy   = map[string]map[int]bool{}
 		fullAt   time.Time
 	)
 	deadline := time.Now().Add(3 * time.Minute)
@@ -111,15 +112,29 @@ func TestClusterAgentCapacityAcrossNodes(t *testing.T) {
 			}
 			switch f.Type {
 			case livechat.TypeOffer:
+				// Both consoles show the offer; the agent takes it on the
+				// one where they see it first.
+				if offered[f.SessionID] {
+					continue
+				}
+				offered[f.SessionID] = true
 				require.NoError(t, con.WriteFrame(livechat.Frame{Type: livechat.TypeAccept, SessionID: f.SessionID, At: time.Now().UTC()}))
 			case livechat.TypeSession:
 				if lt.Data(t, f)["state"] != "active" {
+					delete(offered, f.SessionID)
 					continue // withdrawn: an offer that bounced
 				}
 				sid := f.SessionID
 				require.Contains(t, citizens, sid)
-				assigned[sid]++
-				require.Equal(t, 1, assigned[sid], "session %s assigned twice", sid)
+				if seenBy[sid] == nil {
+					seenBy[sid] = map[int]bool{}
+				}
+				// Each of the agent's consoles is told once of each assignment.
+				require.False(t, seenBy[sid][i], "session %s assigned twice", sid)
+				seenBy[sid][i] = true
+				if assigned[sid]++; assigned[sid] > 1 {
+					continue // the other console's copy
+				}
 				active = append(active, sid)
 				owner[sid] = i
 				require.LessOrEqual(t, len(active), capacity, "the agent's consoles show %v", active)

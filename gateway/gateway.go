@@ -85,7 +85,12 @@ type Gateway struct {
 	metrics  *metrics
 	// refusals samples the audit lines of 429s (logRefusal).
 	refusals *logsample.Sampler
-	hub      *livechat.Hub
+	// chat is live chat as the other components call it: the hub on one
+	// node; in a cluster chatHome, which reaches the node running the hub.
+	chat     chatCore
+	hub      *livechat.Hub // one node's hub (nil in a cluster)
+	chatHome *chatHome     // cluster mode
+	agents   roster
 	sla      *sla.Service
 	// ticketLag is how far the ticket.events consumer is behind.
 	ticketLag *kafka.Lag
@@ -293,7 +298,16 @@ func (g *Gateway) deps() channels.Deps {
 		MaxBody: g.cfg.HTTP.MaxBodyBytes, ClientIP: g.clientIP, CitizenTTL: g.cfg.Auth.CitizenTokenTTL}
 }
 
-func (g *Gateway) clientIP(r *http.Request) string { return g.echo.IPExtractor(r) }
+// clientIP is a request's client: as the relaying node saw it when another
+// node of the cluster relays live chat here.
+func (g *Gateway) clientIP(r *http.Request) string {
+	if g.chatHome != nil {
+		if ip := g.chatHome.clientIP(r); ip != "" {
+			return ip
+		}
+	}
+	return g.echo.IPExtractor(r)
+}
 
 // Start listens on http.addr and starts the background work.
 func (g *Gateway) Start(ctx context.Context) error {
@@ -312,6 +326,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.singleton(bgCtx, "webhooks", func(ctx context.Context, f lease.Fence) { _ = g.webhooks.Run(ctx, f) })
 	})
 	if g.cfg.Clustered() {
+		g.chatHome.start(bgCtx)
 		g.goBG(func() { g.adoptTimers(bgCtx) })
 		// A node is a member while it holds the lease named after it: the
 		// others list it as a peer (/readyz) until it stops renewing.
@@ -360,7 +375,13 @@ func (g *Gateway) SLA() *sla.Service { return g.sla }
 func (g *Gateway) FollowUp() *followup.Service { return g.followup }
 
 // Hub exposes live chat (tests, other components).
-func (g *Gateway) Hub() *livechat.Hub { return g.hub }
+// In a cluster it is nil unless this node is the chat home.
+func (g *Gateway) Hub() *livechat.Hub {
+	if g.chatHome != nil {
+		return g.chatHome.local.Load()
+	}
+	return g.hub
+}
 
 // Echo exposes the router (tests).
 func (g *Gateway) Echo() *echo.Echo { return g.echo }

@@ -198,6 +198,10 @@ func (g *Gateway) readyz(c echo.Context) error {
 		if reachable {
 			peers, _ := g.peers()                       // the store answered just now; an error shows as no peers
 			out["peers"] = append([]string{}, peers...) // [] rather than null when alone
+			out["chat_home"] = "none: moving to another node"
+			if rec, err := g.chatHome.current(); err == nil {
+				out["chat_home"] = rec.Node
+			}
 		}
 	}
 	if g.draining.Load() {
@@ -261,14 +265,14 @@ func (g *Gateway) requestStatus(c echo.Context) error {
 // bearer token is not an agent's, so that the owners' checks apply.
 func (g *Gateway) agentReader(r *http.Request) (agentID string, ok bool) {
 	tok := tokens.FromRequest(r.Header.Get("Authorization"), "", "")
-	if tok == "" || g.hub == nil {
+	if tok == "" {
 		return "", false
 	}
 	cl, err := g.tokens.Verify(tok, tokens.RoleAgent)
 	if err != nil {
 		return "", false
 	}
-	if _, known := g.hub.Agent(cl.Sub); !known {
+	if _, known := g.agents.Agent(cl.Sub); !known {
 		return "", false
 	}
 	return cl.Sub, true

@@ -78,12 +78,12 @@ var (
 )
 
 func (l hubLink) Alert(sessionID, state, clock string, due time.Time) {
-	l.g.hub.Alert(sessionID, state, clock, due)
+	l.g.chat.Alert(sessionID, state, clock, due)
 }
-func (l hubLink) Escalate(ctx context.Context, sessionID string)  { l.g.hub.Escalate(ctx, sessionID) }
-func (l hubLink) SessionInfo(sid string) (sessions.Session, bool) { return l.g.hub.SessionInfo(sid) }
+func (l hubLink) Escalate(ctx context.Context, sessionID string)  { l.g.chat.Escalate(ctx, sessionID) }
+func (l hubLink) SessionInfo(sid string) (sessions.Session, bool) { return l.g.chat.SessionInfo(sid) }
 func (l hubLink) VideoQueue(citizen, channel string) (int, time.Duration) {
-	return l.g.hub.VideoQueue(citizen, channel)
+	return l.g.chat.VideoQueue(citizen, channel)
 }
 
 // wireLiveChat builds the live-chat hub: agents, websockets, sessions.
@@ -95,23 +95,57 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 	if len(agents) == 0 {
 		g.log.Warn("no agents configured (agents / agents_file): live chat queues citizens but nobody can answer")
 	}
-	h, err := livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
-		AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx,
-		LanguageWait: g.cfg.Routing.LanguageWait, RequiredSkills: g.cfg.Routing.RequiredSkills, InitialPresence: g.cfg.AgentsInitialPresence,
-		Emergency: g.triage.Emergency, CitizenRequests: g.triage.Requests, MediaAllowHosts: g.cfg.Webhooks.AllowHosts,
-		CloseTx: g.hubCloseTx},
-		livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
-			ClientIP: g.clientIP, Video: video})
+	g.agents = roster{}
+	for _, a := range agents {
+		g.agents[a.ID] = a
+	}
+	build := func() (*livechat.Hub, error) {
+		return livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
+			AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx,
+			LanguageWait: g.cfg.Routing.LanguageWait, RequiredSkills: g.cfg.Routing.RequiredSkills, InitialPresence: g.cfg.AgentsInitialPresence,
+			Emergency: g.triage.Emergency, CitizenRequests: g.triage.Requests, MediaAllowHosts: g.cfg.Webhooks.AllowHosts,
+			CloseTx: g.hubCloseTx},
+			livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
+				ClientIP: g.clientIP, Video: video})
+	}
+	agentlogin.New(g.loginGuard(agents), g.agents, g.tokens, g.cfg.Auth.AgentTokenTTL).Mount(g.echo)
+	web.Mount(g.echo) // the agent console and the citizen widget
+	if g.cfg.Clustered() { // one node runs the hub at a time (chathome.go)
+		g.chatHome = newChatHome(g, build)
+		g.chat = g.chatHome
+		g.chatHome.mount(g.echo)
+		g.onShutdown(g.chatHome.stop)
+		return nil
+	}
+	h, err := build()
 	if err != nil {
 		return err
 	}
-	g.hub = h
-	agentlogin.New(g.loginGuard(agents), h, g.tokens, g.cfg.Auth.AgentTokenTTL).Mount(g.echo)
+	g.hub, g.chat = h, h
 	g.Register(h.Collectors()...)
 	h.Mount(g.echo)
-	web.Mount(g.echo) // the agent console and the citizen widget
 	g.onShutdown(h.Close)
 	return nil
+}
+
+// onHub applies f to the hub: at once on one node; in a cluster to the hub
+// of each term of this node as the chat home.
+func (g *Gateway) onHub(f func(*livechat.Hub)) {
+	if g.chatHome != nil {
+		g.chatHome.register(f)
+		return
+	}
+	f(g.hub)
+}
+
+// roster is the configured agents (agents, agents_file), by id.
+type roster map[string]configs.AgentSpec
+
+// Agent returns an agent's configuration (the login checks passwords
+// against it).
+func (r roster) Agent(id string) (configs.AgentSpec, bool) {
+	a, ok := r[id]
+	return a, ok
 }
 
 // loginGuard throttles agent logins and counts them (gateway_agent_logins_total).

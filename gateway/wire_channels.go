@@ -39,34 +39,35 @@ func (g *Gateway) wireMessaging(enabled map[string]bool) error {
 		if g.cfg.Clustered() { // one access token for every node (wechat_shared.go)
 			o.TokenCache, o.TokenLock = storeCache{db: g.db, clk: g.clock}, g.wechatTokenLock
 		}
-		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.hub, o)
+		w, err := wechat.New(g.deps(), g.cfg.Channels.Wechat, g.chat, o)
 		if err != nil {
 			return err
 		}
 		w.Mount(g.echo)
-		g.hub.RegisterDeliverer(w.Name(), w)
+		g.onHub(func(h *livechat.Hub) { h.RegisterDeliverer(w.Name(), w) })
 		g.deliverers[w.Name()] = w
 		// Agents open a citizen's WeChat media through the gateway (media/get).
 		api := w.API()
-		g.hub.RegisterMedia(w.Name(), func(ctx context.Context, mediaID string) ([]byte, string, error) {
+		media := func(ctx context.Context, mediaID string) ([]byte, string, error) {
 			body, ct, err := api.GetMedia(ctx, mediaID, livechat.MaxMediaBytes)
 			if errors.Is(err, wechatapi.ErrMediaTooLarge) {
 				err = fmt.Errorf("%w: %w", livechat.ErrMediaTooLarge, err)
 			}
 			return body, ct, err
-		})
+		}
+		g.onHub(func(h *livechat.Hub) { h.RegisterMedia(w.Name(), media) })
 		g.Register(w.Collectors()...)
 	}
 	if enabled["sms"] {
 		c := g.cfg.Channels.SMS
-		s, err := sms.New(g.deps(), c, g.hub, g.db, g.intake, sms.Options{
+		s, err := sms.New(g.deps(), c, g.chat, g.db, g.intake, sms.Options{
 			CallbackToken: c.CallbackToken, CallbackSecret: c.CallbackSecret,
 			AliyunTemplateCode: c.Template, TencentTemplateID: c.Template})
 		if err != nil {
 			return err
 		}
 		s.Mount(g.echo)
-		g.hub.RegisterDeliverer(s.Name(), s)
+		g.onHub(func(h *livechat.Hub) { h.RegisterDeliverer(s.Name(), s) })
 		g.deliverers[s.Name()] = s
 		g.Register(s.Collectors()...)
 		g.background = append(g.background, s.Run)

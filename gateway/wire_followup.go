@@ -90,7 +90,7 @@ func (g *Gateway) sendSurvey(ctx context.Context, r *followup.Record, url string
 			SessionID: r.SessionID, Text: followup.Text(r.Channel, url, reminder), Kind: "survey"})
 	}
 	if r.SessionID != "" {
-		g.hub.Survey(r.SessionID, *surveyData(g.followup, r))
+		g.chat.Survey(r.SessionID, *surveyData(g.followup, r))
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func (g *Gateway) requireAdminOrSupervisor(next echo.HandlerFunc) echo.HandlerFu
 		if !ok {
 			return admin(c)
 		}
-		if spec, _ := g.hub.Agent(id); !spec.Supervisor() {
+		if spec, _ := g.agents.Agent(id); !spec.Supervisor() {
 			return apierr.New(apierr.CodeForbidden, "only a supervisor or the operator may read the satisfaction report")
 		}
 		return next(c)

@@ -51,7 +51,7 @@ func (g *Gateway) wireSLA() error {
 func (g *Gateway) replyToCitizen(ctx context.Context, req *intakelog.Request, ev *normalize.TicketEvent) error {
 	var errs []error
 	if req.SessionID != "" && ev.Reply != nil {
-		errs = append(errs, g.hub.Deliver(ctx, req.SessionID, "agent", ev.Reply.Text))
+		errs = append(errs, g.chat.Deliver(ctx, req.SessionID, "agent", ev.Reply.Text))
 	}
 	for _, n := range g.statusNotifiers {
 		errs = append(errs, n(ctx, req, ev))

@@ -19,16 +19,33 @@ import (
 	"github.com/hotline12345/gateway/sessions"
 )
 
-// Mount registers both websockets.
+// HTTPRoute is one of the hub's HTTP routes. Serve is written against any hub,
+// so that a cluster node can serve a route with whichever hub is the
+// cluster's at the time, or relay it to the node that has it.
+type HTTPRoute struct {
+	Method, Path string
+	// WebSocket: the route upgrades to a websocket (relayed frame by frame).
+	WebSocket bool
+	Serve     func(h *Hub, c echo.Context) error
+}
+
+// HTTPRoutes are the hub's HTTP routes: both websockets and the console's reads.
+var HTTPRoutes = []HTTPRoute{
+	{http.MethodGet, "/v1/ws/citizen", true, func(h *Hub, c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) }},
+	{http.MethodGet, "/v1/ws/agent", true, func(h *Hub, c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) }},
+	{http.MethodGet, "/v1/agents/wall", false, (*Hub).serveWall},
+	{http.MethodGet, "/v1/replies", false, (*Hub).serveReplies},
+	{http.MethodPut, "/v1/replies", false, (*Hub).putReplies},
+	{http.MethodGet, "/v1/agents/media", false, (*Hub).serveMedia},
+	{http.MethodGet, "/v1/agents/chats", false, (*Hub).serveChats},
+	{http.MethodGet, "/v1/agents/chats/:session_id", false, (*Hub).serveChat},
+}
+
+// Mount registers the hub's routes.
 func (h *Hub) Mount(e *echo.Echo) {
-	e.GET("/v1/ws/citizen", func(c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) })
-	e.GET("/v1/ws/agent", func(c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) })
-	e.GET("/v1/agents/wall", h.serveWall)
-	e.GET("/v1/replies", h.serveReplies)
-	e.PUT("/v1/replies", h.putReplies)
-	e.GET("/v1/agents/media", h.serveMedia)
-	e.GET("/v1/agents/chats", h.serveChats)
-	e.GET("/v1/agents/chats/:session_id", h.serveChat)
+	for _, r := range HTTPRoutes {
+		e.Add(r.Method, r.Path, func(c echo.Context) error { return r.Serve(h, c) })
+	}
 }
 
 // originOK allows requests without Origin (non-browser clients carry a

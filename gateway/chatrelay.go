@@ -1,0 +1,187 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/livechat"
+)
+
+// A node that is not the chat home relays its clients to the home. A
+// websocket is relayed frame by frame, not as a byte tunnel, so that this
+// node can close it with 1001 when it shuts down (the client reconnects
+// through the balancer and resumes by last_seq) and the home's close codes
+// and pings reach the client as they are.
+
+const relayWriteWait = 10 * time.Second
+
+var relayBuffers = &sync.Pool{}
+
+// relaySet is the websockets this node relays.
+type relaySet struct {
+	mu     sync.Mutex
+	conns  map[*websocket.Conn]bool
+	closed bool
+}
+
+func (s *relaySet) add(c *websocket.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*websocket.Conn]bool{}
+	}
+	s.conns[c] = true
+	return true
+}
+
+func (s *relaySet) remove(c *websocket.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// closeAll tells every relayed client to reconnect (this node goes away).
+func (s *relaySet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		_ = c.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(livechat.CloseGoingAway, "server restarting: reconnect and resume"), time.Now().Add(time.Second))
+		_ = c.Close()
+	}
+}
+
+// relayWS connects the client's websocket to the same route on the home.
+func (ch *chatHome) relayWS(c echo.Context, addr string) error {
+	r := c.Request()
+	u := url.URL{Scheme: "ws", Host: addr, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	hdr := http.Header{}
+	for _, k := range []string{"Authorization", "Cookie", "Origin", "User-Agent"} {
+		if v := r.Header.Values(k); len(v) > 0 {
+			hdr[k] = v
+		}
+	}
+	hdr.Set("Host", r.Host) // the home checks Origin against the host the client used
+	ch.peerHeaders(hdr, ch.g.clientIP(r))
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: relayBuffers}
+	home, resp, err := d.DialContext(r.Context(), u.String(), hdr)
+	if err != nil {
+		if resp != nil { // the home answered without upgrading: pass its answer on
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			for _, k := range []string{"Content-Type", "Retry-After"} {
+				if v := resp.Header.Get(k); v != "" {
+					c.Response().Header().Set(k, v)
+				}
+			}
+			return c.Blob(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		return unavailable(err)
+	}
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: relayBuffers,
+		CheckOrigin: func(*http.Request) bool { return true }, // the home checked it
+		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
+			c.Error(apierr.Wrap(upgradeErrorCode(status), "this is a websocket endpoint: "+reason.Error(), reason))
+		}}
+	client, err := up.Upgrade(c.Response(), r, nil)
+	if err != nil {
+		_ = home.Close()
+		return nil // the upgrader has answered
+	}
+	if !ch.relays.add(client) {
+		_ = client.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(livechat.CloseGoingAway, "server restarting: reconnect"), time.Now().Add(time.Second))
+		_ = client.Close()
+		_ = home.Close()
+		return nil
+	}
+	client.SetReadLimit(ch.g.cfg.LiveChat.MaxFrameBytes)
+	// The home's pings reach the client and the client's pongs the home,
+	// so the home still sees a client that stopped answering.
+	home.SetPingHandler(func(data string) error {
+		return client.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(relayWriteWait))
+	})
+	client.SetPongHandler(func(data string) error {
+		return home.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(relayWriteWait))
+	})
+	go func() {
+		defer ch.relays.remove(client)
+		done := make(chan struct{})
+		go func() { defer close(done); pump(home, client) }()
+		pump(client, home)
+		<-done
+	}()
+	return nil
+}
+
+// pump copies messages from src to dst until src ends, then passes on
+// src's close (its code and reason) and closes both.
+func pump(dst, src *websocket.Conn) {
+	defer func() { _ = dst.Close(); _ = src.Close() }()
+	for {
+		typ, data, err := src.ReadMessage()
+		if err != nil {
+			code, reason := websocket.CloseAbnormalClosure, ""
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Text
+			}
+			if code == websocket.CloseAbnormalClosure || code == websocket.CloseNoStatusReceived {
+				code, reason = livechat.CloseGoingAway, "connection to the server lost: reconnect and resume"
+			}
+			_ = dst.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			return
+		}
+		_ = dst.SetWriteDeadline(time.Now().Add(relayWriteWait))
+		if err := dst.WriteMessage(typ, data); err != nil {
+			return
+		}
+	}
+}
+
+// proxy relays a REST request to the home.
+func (ch *chatHome) proxy(c echo.Context, addr string) error {
+	var failed error
+	ip := ch.g.clientIP(c.Request())
+	p := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.Out.Host = pr.In.Host
+			ch.peerHeaders(pr.Out.Header, ip)
+		},
+		Transport:    ch.client.Transport,
+		ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) { failed = err },
+	}
+	p.ServeHTTP(c.Response(), c.Request())
+	if failed != nil && !c.Response().Committed {
+		return unavailable(failed)
+	}
+	return nil
+}
+
+// upgradeErrorCode maps the upgrader's handshake statuses onto the
+// contract's codes.
+func upgradeErrorCode(status int) apierr.Code {
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return apierr.CodeMethodNotAllow
+	case http.StatusForbidden:
+		return apierr.CodeForbidden
+	}
+	return apierr.CodeBadRequest
+}

@@ -1,0 +1,202 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline12345/gateway/gateway/gatewaytest"
+	"github.com/hotline12345/gateway/livechat"
+	lt "github.com/hotline12345/gateway/livechat/livechattest"
+)
+
+// chatCluster is a cluster with agents, and helpers to reach its nodes as
+// the console and the widget do.
+type chatCluster struct {
+	*gatewaytest.Cluster
+	t *testing.T
+}
+
+func startChatCluster(t *testing.T, agents string, env ...string) *chatCluster {
+	e := append(slices.Clone(clusterEnv), "GATEWAY_AGENTS="+agents)
+	return &chatCluster{Cluster: gatewaytest.StartCluster(t, gatewaytest.ClusterOptions{Nodes: 3, Env: append(e, env...)}), t: t}
+}
+
+func (c *chatCluster) base(node int) string { return "http://" + c.Node(node).HTTPAddr }
+
+func (c *chatCluster) post(node int, path string, body, out any) {
+	c.t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := gatewaytest.NewClient(1).PostJSON(context.Background(), c.Node(node).URL(path), b)
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusOK, resp.Status, "%s", resp.Body)
+	require.NoError(c.t, json.Unmarshal(resp.Body, out))
+}
+
+// home waits for a node to run live chat and returns its index.
+func (c *chatCluster) home(node int) int {
+	c.t.Helper()
+	var home int
+	gatewaytest.Eventually(c.t, 30*time.Second, func() error {
+		var body struct{ ChatHome string `json:"chat_home"` }
+		resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(node).URL("/readyz"), nil, nil)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(resp.Body, &body); err != nil {
+			return err
+		}
+		for i := 1; i <= c.Nodes(); i++ {
+			if gatewaytest.NodeID(i) == body.ChatHome {
+				home = i
+				return nil
+			}
+		}
+		return fmt.Errorf("chat home: %q", body.ChatHome)
+	})
+	return home
+}
+
+// others are the nodes but home, in order.
+func (c *chatCluster) others(home int) []int {
+	var out []int
+	for i := 1; i <= c.Nodes(); i++ {
+		if i != home {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// agent logs an agent in on node and connects their console there.
+func (c *chatCluster) agent(node int, id, password string) *lt.Client {
+	c.t.Helper()
+	var login struct{ Token string }
+	c.post(node, "/v1/agents/login", map[string]string{"id": id, "password": password}, &login)
+	con := lt.MustDial(c.t, c.base(node), "/v1/ws/agent", login.Token)
+	con.SendData(livechat.TypeHello, "", "", map[string]any{})
+	require.Equal(c.t, "available", lt.Data(c.t, con.Expect(livechat.TypeWelcome, 15*time.Second))["presence"])
+	return con
+}
+
+// citizen opens a chat on node with a first message and returns the
+// citizen's client, token and session.
+func (c *chatCluster) citizen(node int, text string) (*lt.Client, string, string) {
+	c.t.Helper()
+	var tok struct{ Token string }
+	c.post(node, "/v1/citizen/sessions", map[string]any{}, &tok)
+	cit := lt.MustDial(c.t, c.base(node), "/v1/ws/citizen", tok.Token)
+	return cit, tok.Token, cit.OpenSession(nil, text)
+}
+
+// A citizen on one node and an agent on another chat as on one node
+// (contract §8.3, issue 19 test 1): neither node runs live chat, both relay
+// to the node that does. 1,000 messages each way arrive in order, every
+// frame's seq follows the one before, the transcript the console reads
+// through its node equals what both saw, and (at full scale, alone on the
+// machine: GATEWAYTEST_CLUSTER_LOAD=1) a message takes at most 20 ms at the
+// 99th percentile from one client to the other.
+func TestClusterChatAcrossNodes(t *testing.T) {
+	c := startChatCluster(t, "ag1:pw-ag1:general:4")
+	home := c.home(1)
+	nodes := c.others(home)
+	citNode, agNode := nodes[0], nodes[1]
+	t.Logf("chat home node-%d; citizen on node-%d, agent on node-%d", home, citNode, agNode)
+	wait := 15 * time.Second
+
+	ag := c.agent(agNode, "ag1", "pw-ag1")
+	cit, _, sid := c.citizen(citNode, "你好，我想咨询")
+	require.Equal(t, sid, ag.Expect(livechat.TypeOffer, wait).SessionID)
+	require.EqualValues(t, 2, cit.ExpectFrom("system", wait).Seq) // the receipt
+	ag.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	for seq := int64(1); seq <= 2; seq++ { // the transcript so far
+		require.Equal(t, seq, ag.Expect(livechat.TypeMessage, wait).Seq)
+	}
+	ag.Expect(livechat.TypeSession, wait)
+	for q := cit.Expect(livechat.TypeQueue, wait); lt.Data(t, q)["state"] != "active"; q = cit.Expect(livechat.TypeQueue, wait) {
+	}
+
+	n := 200
+	if clusterLoad() {
+		n = 1000
+	}
+	var lat []time.Duration
+	lastSeq := int64(2) // the first message and the receipt
+	seqs := map[string][]int64{"citizen": nil, "agent": nil}
+	// next is the next person's message to reach to, skipping the system's
+	// (a receipt) but counting its seq.
+	next := func(who string, cl *lt.Client, from string) livechat.Frame {
+		for {
+			f := cl.Expect(livechat.TypeMessage, wait)
+			seqs[who] = append(seqs[who], f.Seq)
+			if lt.Data(t, f)["from"] == from {
+				return f
+			}
+		}
+	}
+	for i := range n {
+		for _, dir := range []struct {
+			from, to       string
+			sender, reader *lt.Client
+		}{{"citizen", "agent", cit, ag}, {"agent", "citizen", ag, cit}} {
+			text := fmt.Sprintf("%s %d", dir.from, i)
+			start := time.Now()
+			dir.sender.SendData(livechat.TypeMessage, sid, fmt.Sprintf("%s-%d", dir.from, i), map[string]string{"text": text})
+			got := next(dir.to, dir.reader, dir.from)
+			lat = append(lat, time.Since(start))
+			require.Equal(t, text, lt.Data(t, got)["text"])
+			require.Greater(t, got.Seq, lastSeq, "in order")
+			lastSeq = got.Seq
+			echo := next(dir.from, dir.sender, dir.from) // the sender's own copy, with its seq
+			require.Equal(t, got.Seq, echo.Seq)
+		}
+	}
+	// Both sides saw every seq from the first message's on, once, in order.
+	for who, s := range seqs {
+		require.True(t, slices.IsSorted(s), "%s: seqs in order", who)
+		require.Equal(t, int64(3), s[0], "%s: from the seq after the receipt", who)
+		for i := 1; i < len(s); i++ {
+			require.Equal(t, s[i-1]+1, s[i], "%s: seq %d follows %d", who, s[i], s[i-1])
+		}
+		require.Equal(t, lastSeq, s[len(s)-1], who)
+	}
+
+	// The transcript as the console reads it through its node (relayed).
+	var chat struct {
+		Messages []struct {
+			Seq  int64  `json:"seq"`
+			From string `json:"from"`
+			Text string `json:"text"`
+		} `json:"messages"`
+	}
+	tok := agentToken(t, c, agNode)
+	resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(agNode).URL("/v1/agents/chats/"+sid),
+		nil, http.Header{"Authorization": {"Bearer " + tok}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+	require.NoError(t, json.Unmarshal(resp.Body, &chat))
+	require.Len(t, chat.Messages, int(lastSeq))
+	for i, m := range chat.Messages {
+		require.Equal(t, int64(i+1), m.Seq)
+	}
+
+	slices.Sort(lat)
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	t.Logf("%d messages across nodes: p50 %v, p99 %v, max %v", len(lat), p50, p99, lat[len(lat)-1])
+	if clusterLoad() {
+		require.LessOrEqual(t, p99, 20*time.Millisecond, "p99 from one client to the other")
+	}
+}
+
+// agentToken logs ag1 in on node and returns the token.
+func agentToken(t *testing.T, c *chatCluster, node int) string {
+	var login struct{ Token string }
+	c.post(node, "/v1/agents/login", map[string]string{"id": "ag1", "password": "pw-ag1"}, &login)
+	return login.Token
+}
