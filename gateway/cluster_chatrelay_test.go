@@ -99,11 +99,13 @@ func (c *chatCluster) citizen(node int, text string) (*lt.Client, string, string
 // (contract §8.3, issue 19 test 1): neither node runs live chat, both relay
 // to the node that does. 1,000 messages each way arrive in order, every
 // frame's seq follows the one before, the transcript the console reads
-// through its node equals what both saw, and (at full scale, alone on the
-// machine: GATEWAYTEST_CLUSTER_LOAD=1) a message takes at most 20 ms at the
-// 99th percentile from one client to the other.
+// through its node equals what both saw, and (alone on the machine:
+// GATEWAYTEST_CLUSTER_LOAD=1, as scripts/test.sh runs it) a message takes at
+// most 20 ms at the 99th percentile from one client to the other.
 func TestClusterChatAcrossNodes(t *testing.T) {
-	c := startChatCluster(t, "ag1:pw-ag1:general:4")
+	// No limit on a session's message rate: this measures the relay, not
+	// a person typing.
+	c := startChatCluster(t, "ag1:pw-ag1:general:4", "GATEWAY_LIVECHAT_MESSAGE_RATE=0")
 	home := c.home(1)
 	nodes := c.others(home)
 	citNode, agNode := nodes[0], nodes[1]
@@ -122,10 +124,7 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 	for q := cit.Expect(livechat.TypeQueue, wait); lt.Data(t, q)["state"] != "active"; q = cit.Expect(livechat.TypeQueue, wait) {
 	}
 
-	n := 200
-	if clusterLoad() {
-		n = 1000
-	}
+	const n = 1000
 	var lat []time.Duration
 	lastSeq := int64(2) // the first message and the receipt
 	seqs := map[string][]int64{"citizen": nil, "agent": nil}
