@@ -44,7 +44,9 @@ func (c *chatCluster) home(node int) int {
 	c.t.Helper()
 	var home int
 	gatewaytest.Eventually(c.t, 30*time.Second, func() error {
-		var body struct{ ChatHome string `json:"chat_home"` }
+		var body struct {
+			ChatHome string `json:"chat_home"`
+		}
 		resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(node).URL("/readyz"), nil, nil)
 		if err != nil {
 			return err

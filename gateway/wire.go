@@ -109,7 +109,7 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 				ClientIP: g.clientIP, Video: video})
 	}
 	agentlogin.New(g.loginGuard(agents), g.agents, g.tokens, g.cfg.Auth.AgentTokenTTL).Mount(g.echo)
-	web.Mount(g.echo) // the agent console and the citizen widget
+	web.Mount(g.echo)      // the agent console and the citizen widget
 	if g.cfg.Clustered() { // one node runs the hub at a time (chathome.go)
 		g.chatHome = newChatHome(g, build)
 		g.chat = g.chatHome
