@@ -152,8 +152,9 @@ GATEWAYTEST_HANDOFF_LOAD=1 go test -count=1 -run '^TestEmergencyHandOffUnderLoad
 
 # The cluster under load (issues 18, 19): 200 requests/s for 60 s through a node
 # killed and a store failover, 10,000 requests' clocks, and a chat across
-# nodes at p99 <= 20 ms; each starts PostgreSQL, a broker and three binaries. (TestClusterThroughput is a
-# benchmark: docs/benchmarks.md says how to run it and what it measured.)
+# nodes at p99 <= 20 ms; each starts PostgreSQL, a broker and three
+# binaries. (TestClusterThroughput is a benchmark: docs/benchmarks.md says
+# how to run it and what it measured.)
 log "cluster under load (alone)"
 GATEWAYTEST_CLUSTER_LOAD=1 go test -count=1 -timeout 15m -run "$CLUSTER_LOAD" -v ./gateway/ 2>&1 | grep -v '^\s*{"time"' | grep -v ' UTC \['
 
