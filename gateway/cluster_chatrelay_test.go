@@ -176,7 +176,7 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 			Text string `json:"text"`
 		} `json:"messages"`
 	}
-	tok := agentToken(t, c, agNode)
+	tok := agentTokenOf(t, c, agNode, "ag1", "pw-ag1")
 	resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(agNode).URL("/v1/agents/chats/"+sid),
 		nil, http.Header{"Authorization": {"Bearer " + tok}})
 	require.NoError(t, err)
@@ -195,9 +195,107 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 	}
 }
 
-// agentToken logs ag1 in on node and returns the token.
-func agentToken(t *testing.T, c *chatCluster, node int) string {
+// kill -9 of the node holding an agent's console (issue 19 test 4): the
+// agent is offline and their chat offered to another agent, with its
+// transcript, within 30 s; whether the node killed relayed the console or
+// was the chat home itself (then a new home takes over, and the clients
+// of the others reconnect to it through their nodes).
+func TestClusterAgentNodeKilled(t *testing.T) {
+	for _, onHome := range []bool{false, true} {
+		name := "node relaying the console"
+		if onHome {
+			name = "chat home"
+		}
+		t.Run(name, func(t *testing.T) {
+			c := startChatCluster(t, "ag1:pw-ag1:general:2,ag2:pw-ag2:general:2:supervisor")
+			wait := 15 * time.Second
+			home := c.home(1)
+			others := c.others(home)
+			victim, citNode, ag2Node := others[0], home, others[1]
+			if onHome {
+				victim, citNode = home, others[0]
+			}
+			ag1 := c.agent(victim, "ag1", "pw-ag1")
+			cit, citTok, sid := c.citizen(citNode, "路灯坏了")
+			require.Equal(t, sid, ag1.Expect(livechat.TypeOffer, wait).SessionID)
+			ag1.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+			ag1.Expect(livechat.TypeSession, wait)
+			texts := map[int64]string{1: "路灯坏了"}
+			for i, m := range []struct{ from, text string }{{"agent", "请问在哪里？"}, {"citizen", "人民路 1 号"}, {"agent", "好的，已记录"}} {
+				cl := map[string]*lt.Client{"agent": ag1, "citizen": cit}[m.from]
+				cl.SendData(livechat.TypeMessage, sid, fmt.Sprintf("m-%d", i), map[string]string{"text": m.text})
+				texts[cit.ExpectFrom(m.from, wait).Seq] = m.text
+			}
+			ag2 := c.agent(ag2Node, "ag2", "pw-ag2")
+
+			killed := time.Now()
+			c.Node(victim).Kill()
+			if onHome { // the others' clients were relayed to it: they reconnect
+				var w livechat.Frame
+				cit, w = reconnect(t, c, citNode, "/v1/ws/citizen", citTok, int64(len(texts))+1) // +1: the receipt
+				require.Equal(t, sid, w.SessionID, "the citizen is back in their chat")
+				ag2, _ = reconnect(t, c, ag2Node, "/v1/ws/agent", agentTokenOf(t, c, ag2Node, "ag2", "pw-ag2"), 0)
+			}
+
+			// ag2 is offered the chat and, on accepting, given its transcript.
+			deadline := killed.Add(30 * time.Second)
+			off := ag2.Expect(livechat.TypeOffer, time.Until(deadline))
+			require.Equal(t, sid, off.SessionID)
+			offeredAfter := time.Since(killed)
+			ag2.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+			for seq := int64(1); seq <= int64(len(texts))+1; seq++ { // +1: the receipt
+				f := ag2.Expect(livechat.TypeMessage, wait)
+				require.Equal(t, seq, f.Seq)
+				if text, ok := texts[seq]; ok {
+					require.Equal(t, text, lt.Data(t, f)["text"])
+				}
+			}
+
+			// The citizen, still in the same chat, reads ag2's answer.
+			ag2.SendData(livechat.TypeMessage, sid, "ag2-1", map[string]string{"text": "您好，我接着为您处理"})
+			got := cit.ExpectFrom("agent", wait)
+			require.Equal(t, sid, got.SessionID)
+			require.Equal(t, "您好，我接着为您处理", lt.Data(t, got)["text"])
+
+			// The supervisor's wall shows ag1 offline.
+			tok := agentTokenOf(t, c, ag2Node, "ag2", "pw-ag2")
+			resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(ag2Node).URL("/v1/agents/wall"),
+				nil, http.Header{"Authorization": {"Bearer " + tok}})
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+			var wall livechat.Wall
+			require.NoError(t, json.Unmarshal(resp.Body, &wall))
+			i := slices.IndexFunc(wall.Agents, func(a livechat.WallAgent) bool { return a.ID == "ag1" })
+			require.GreaterOrEqual(t, i, 0)
+			require.Equal(t, "offline", wall.Agents[i].Presence)
+			require.False(t, wall.Agents[i].Connected)
+			t.Logf("node-%d killed; the chat offered to ag2 %v later", victim, offeredAfter.Round(time.Millisecond))
+		})
+	}
+}
+
+// reconnect dials path on node with token until the chat has a home again,
+// says hello (resuming after lastSeq, if not 0) and returns the client and
+// its welcome.
+func reconnect(t *testing.T, c *chatCluster, node int, path, token string, lastSeq int64) (*lt.Client, livechat.Frame) {
+	t.Helper()
+	var cl *lt.Client
+	gatewaytest.Eventually(t, 30*time.Second, func() error {
+		var err error
+		cl, _, err = lt.Dial(t, c.base(node), path, token, nil)
+		return err
+	})
+	hello := livechat.Frame{Type: livechat.TypeHello, Data: json.RawMessage(`{}`)}
+	if lastSeq > 0 {
+		hello.LastSeq = &lastSeq
+	}
+	cl.Send(hello)
+	return cl, cl.Expect(livechat.TypeWelcome, 15*time.Second)
+}
+
+// agentTokenOf logs an agent in on node and returns the token.
+func agentTokenOf(t *testing.T, c *chatCluster, node int, id, password string) string {
 	var login struct{ Token string }
-	c.post(node, "/v1/agents/login", map[string]string{"id": "ag1", "password": "pw-ag1"}, &login)
+	c.post(node, "/v1/agents/login", map[string]string{"id": id, "password": password}, &login)
 	return login.Token
 }
