@@ -132,7 +132,7 @@ log "golangci-lint run $PKGS (.golangci.yml)"
 "$GOLANGCI" run $PKGS
 
 # The cluster load tests run alone at full scale below, not here.
-CLUSTER_LOAD='^TestCluster(NodeKillUnderLoad|FailoverUnderLoad|TimersFireOnceAcrossNodes|ChatAcrossNodes)$'
+CLUSTER_LOAD='^TestCluster(NodeKillUnderLoad|FailoverUnderLoad|TimersFireOnceAcrossNodes|ChatAcrossNodes|ChatRollingRestart)$'
 
 log "go test -race $PKGS"
 go test -race -count=1 -timeout 15m -skip "$CLUSTER_LOAD" $PKGS
