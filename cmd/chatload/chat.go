@@ -242,7 +242,7 @@ func startAgent(ctx context.Context, a *api, o options, r *chatRun, id string) (
 	if err != nil {
 		return nil, 0, err
 	}
-	ws, err := dial(ctx, o.base, "/v1/ws/agent", tok, 4096)
+	ws, err := dial(ctx, o.wsBase(), "/v1/ws/agent", tok, 4096)
 	if err != nil {
 		return nil, 0, fmt.Errorf("agent %s: %w", id, err)
 	}
@@ -303,7 +303,7 @@ func startCitizen(ctx context.Context, a *api, o options, r *chatRun) (*chatCiti
 	if err != nil {
 		return nil, err
 	}
-	ws, err := dial(ctx, o.base, "/v1/ws/citizen", tok, 4096)
+	ws, err := dial(ctx, o.wsBase(), "/v1/ws/citizen", tok, 4096)
 	if err != nil {
 		return nil, err
 	}

@@ -177,7 +177,7 @@ func runIdle(ctx context.Context, o options) (*idleReport, error) {
 			}
 			return
 		}
-		ws, err := dial(setupCtx, o.base, "/v1/ws/citizen", tok, 1024)
+		ws, err := dial(setupCtx, o.wsBase(), "/v1/ws/citizen", tok, 1024)
 		if err != nil {
 			if setupCtx.Err() == nil {
 				fail("dial: " + shortErr(err))

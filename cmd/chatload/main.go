@@ -39,23 +39,28 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 type options struct {
 	base, mode, pid, agentPrefix, agentPassword string
-	fsyncDir                                    string
-	conns, agents, capacity, setupConcurrency   int
-	rate                                        float64
-	duration, warmup, settle, setupTimeout      time.Duration
-	hello, jsonOut, printAgents, timeline       bool
-	nofile                                      uint64
+	// wsBases are where websockets connect, in turn (a cluster's nodes);
+	// empty: base.
+	wsBases                                   []string
+	wsNext                                    *atomic.Uint64
+	fsyncDir                                  string
+	conns, agents, capacity, setupConcurrency int
+	rate                                      float64
+	duration, warmup, settle, setupTimeout    time.Duration
+	hello, jsonOut, printAgents, timeline     bool
+	nofile                                    uint64
 }
 
 func main() {
 	var o options
-	var pid int
+	var wsBases string
 	flag.StringVar(&o.base, "base", "http://127.0.0.1:8080", "gateway base URL")
 	flag.StringVar(&o.mode, "mode", "idle", "idle | chat")
 	flag.IntVar(&o.conns, "conns", 20000, "citizen websockets (chat: at most the agents' total capacity)")
@@ -66,7 +71,8 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "idle: wait this long after set-up before reading memory")
 	flag.DurationVar(&o.setupTimeout, "setup-timeout", 5*time.Minute, "give up setting up connections after this long")
 	flag.IntVar(&o.setupConcurrency, "setup-concurrency", 64, "connections set up at once")
-	flag.IntVar(&pid, "gateway-pid", 0, "the gateway's pid, to read its VmRSS from /proc (else process_resident_memory_bytes)")
+	flag.StringVar(&o.pid, "gateway-pid", "", "the gateway's pid, or a cluster's nodes' pids comma-separated, to read their VmRSS (summed) from /proc (else process_resident_memory_bytes of -base)")
+	flag.StringVar(&wsBases, "ws-bases", "", "base URLs the websockets connect to in turn, comma-separated (a cluster's nodes); default -base")
 	flag.StringVar(&o.agentPrefix, "agent-prefix", "load", "chat: agent ids are this prefix and 1…N")
 	flag.StringVar(&o.agentPassword, "agent-password", "load-pw", "chat: the agents' password")
 	flag.IntVar(&o.capacity, "capacity", 50, "with -print-agents: max_concurrent of each agent")
@@ -76,9 +82,10 @@ func main() {
 	flag.StringVar(&o.fsyncDir, "fsync-probe", "", "chat: also time a 4 KiB write+fdatasync every 5 ms in this directory (put it on the gateway's disk)")
 	flag.BoolVar(&o.printAgents, "print-agents", false, "print a GATEWAY_AGENTS value for -agents, -agent-prefix, -agent-password, -capacity and exit")
 	flag.Parse()
-	if pid > 0 {
-		o.pid = strconv.Itoa(pid)
+	if wsBases != "" {
+		o.wsBases = strings.Split(wsBases, ",")
 	}
+	o.wsNext = new(atomic.Uint64)
 	if o.printAgents {
 		fmt.Println(agentsSpec(o.agentPrefix, o.agentPassword, o.agents, o.capacity))
 		return
@@ -137,8 +144,16 @@ func (o options) check() error {
 	if o.mode != "idle" && o.mode != "chat" {
 		errs = append(errs, fmt.Errorf("-mode %q: want idle or chat", o.mode))
 	}
-	if !strings.HasPrefix(o.base, "http://") && !strings.HasPrefix(o.base, "https://") {
-		errs = append(errs, fmt.Errorf("-base %q: want http://host:port", o.base))
+	for _, b := range append([]string{o.base}, o.wsBases...) {
+		if !strings.HasPrefix(b, "http://") && !strings.HasPrefix(b, "https://") {
+			errs = append(errs, fmt.Errorf("-base or -ws-bases %q: want http://host:port", b))
+		}
+	}
+	for _, p := range strings.Split(o.pid, ",") {
+		if _, err := strconv.Atoi(p); o.pid != "" && err != nil {
+			errs = append(errs, fmt.Errorf("-gateway-pid %q: want a pid or a comma-separated list of pids", o.pid))
+			break
+		}
 	}
 	if o.conns < 1 || o.setupConcurrency < 1 {
 		errs = append(errs, errors.New("-conns and -setup-concurrency must be positive"))
@@ -159,4 +174,12 @@ func agentsSpec(prefix, password string, n, capacity int) string {
 		parts[i] = fmt.Sprintf("%s%d:%s:general:%d", prefix, i+1, password, capacity)
 	}
 	return strings.Join(parts, ",")
+}
+
+// wsBase is where the next websocket connects.
+func (o options) wsBase() string {
+	if len(o.wsBases) == 0 {
+		return o.base
+	}
+	return o.wsBases[(o.wsNext.Add(1)-1)%uint64(len(o.wsBases))]
 }

@@ -184,8 +184,12 @@ func takeSnapshot(ctx context.Context, base, pid string) (snapshot, error) {
 		}
 	}
 	if pid != "" {
-		if s.Mem, err = readProcMem(pid); err != nil {
-			return s, fmt.Errorf("gateway RSS: %w", err)
+		for _, p := range strings.Split(pid, ",") { // a cluster's nodes: their sum
+			m, err := readProcMem(p)
+			if err != nil {
+				return s, fmt.Errorf("gateway RSS: %w", err)
+			}
+			s.Mem.RSS, s.Mem.Anon, s.Mem.File = s.Mem.RSS+m.RSS, s.Mem.Anon+m.Anon, s.Mem.File+m.File
 		}
 		s.RSS = s.Mem.RSS
 	} else {
