@@ -102,7 +102,7 @@ func TestDeclineGoesToAnotherAgent(t *testing.T) {
 
 func TestAgentDropGracePeriod(t *testing.T) {
 	clock := clock.NewFake(t0)
-	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", clock, "")
+	h := lt.StartHub(t, "a1:p:general:2,a2:p:general:2", clock, "", func(c *livechat.Config) { c.AgentGrace = time.Minute })
 	a1 := agentUp(t, h, "a1")
 	cit, sid := citizenUp(t, h, "c1")
 	require.Equal(t, sid, a1.Expect(livechat.TypeOffer, wait).SessionID)

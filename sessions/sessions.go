@@ -93,6 +93,11 @@ func Put(tx *store.Tx, s *Session) error {
 // (LastSeq == m.Seq), from their JSON encodings made before the transaction:
 // the store runs transactions one group at a time, so encoding inside one
 // delays every other writer.
+//
+// A message never changes its session's state, agent, channel or citizen,
+// so the indexes of open sessions and of agents' active chats stay as they
+// are: PutMessage does not read them (on the shared store each read is a
+// round trip, and every chat message would pay two).
 func PutMessage(tx *store.Tx, s *Session, m *Message, message, session []byte) error {
 	if m.Seq != s.LastSeq {
 		return fmt.Errorf("sessions: message seq %d but session last_seq %d", m.Seq, s.LastSeq)
@@ -100,7 +105,7 @@ func PutMessage(tx *store.Tx, s *Session, m *Message, message, session []byte) e
 	if err := tx.Bucket([]byte(bucketTranscript)).Put(msgKey(s.ID, m.Seq), message); err != nil {
 		return err
 	}
-	return putEncoded(tx, s, session)
+	return tx.Bucket([]byte(bucketSessions)).Put([]byte(s.ID), session)
 }
 
 func putEncoded(tx *store.Tx, s *Session, v []byte) error {
@@ -118,8 +123,8 @@ func putEncoded(tx *store.Tx, s *Session, v []byte) error {
 		}
 		return nil
 	}
-	// Most Puts (every chat message) leave the index as it is; a Put of the
-	// same value would still rewrite its page and the bucket's branch pages.
+	// Most Puts leave the index as it is; a Put of the same value would
+	// still rewrite its page and the bucket's branch pages.
 	if string(open.Get(k)) == s.ID {
 		return nil
 	}
@@ -134,8 +139,7 @@ func indexActive(tx *store.Tx, s *Session) error {
 	var now []byte
 	if s.State == StateActive && s.AgentID != "" {
 		now = activeKey(s.AgentID, s.ID)
-		// Indexed already: the stored record is active with this agent
-		// (every message of an active chat takes this one read).
+		// Indexed already: the stored record is active with this agent.
 		if idx.Get(now) != nil {
 			return nil
 		}
