@@ -14,8 +14,10 @@ import (
 
 	"github.com/hotline12345/gateway/channels"
 	"github.com/hotline12345/gateway/channels/signlang"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/livechat"
+	"github.com/hotline12345/gateway/normalize"
 	"github.com/hotline12345/gateway/sessions"
 	"github.com/hotline12345/gateway/timeliness/sla"
 )
@@ -57,22 +59,48 @@ type chatCall struct {
 
 // chatReply is its answer.
 type chatReply struct {
-	Session  *sessions.Session   `json:"session,omitempty"`
 	Position int                 `json:"position,omitempty"`
 	Wait     time.Duration       `json:"wait,omitempty"`
 	Result   channels.ChatResult `json:"result"`
-	// Error is the hub's error: Known names one of knownChatErrors, so
-	// that the caller can tell them apart as on one node.
-	Error string `json:"error,omitempty"`
-	Known int    `json:"known,omitempty"`
+	// Error is the hub's error, typed as the caller branches on it: Known
+	// names one of knownChatErrors, Invalid a validation error's fields,
+	// Code an apierr code.
+	Error   string            `json:"error,omitempty"`
+	Known   int               `json:"known,omitempty"`
+	Invalid map[string]string `json:"invalid,omitempty"`
+	Code    apierr.Code       `json:"code,omitempty"`
 }
 
 // knownChatErrors are the hub's errors callers branch on (Known is the
 // index plus one).
 var knownChatErrors = []error{livechat.ErrNoSession, livechat.ErrClosed, livechat.ErrNotYours, livechat.ErrBadFrame}
 
-// call runs c on the home: here if this node is the home, else over HTTP.
+// errHomeMoving: the node called is not the home (any more).
+var errHomeMoving = errors.New("gateway: the chat home moved")
+
+// callWait is how long a call waits for a home while it moves: a home
+// killed is replaced within chatHomeTTL and a third.
+const callWait = 2 * chatHomeTTL
+
+// call runs c on the home: here if this node is the home, else over HTTP,
+// waiting up to callWait (and ctx) for a home while it moves.
 func (ch *chatHome) call(ctx context.Context, c chatCall) (chatReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, callWait)
+	defer cancel()
+	for {
+		r, err := ch.callOnce(ctx, c)
+		if !errors.Is(err, errNoChatHome) && !errors.Is(err, errHomeMoving) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, err
+		case <-time.After(chatHomeTTL / 12):
+		}
+	}
+}
+
+func (ch *chatHome) callOnce(ctx context.Context, c chatCall) (chatReply, error) {
 	if h := ch.local.Load(); h != nil {
 		return runChatCall(ctx, h, c), nil
 	}
@@ -93,7 +121,11 @@ func (ch *chatHome) call(ctx context.Context, c chatCall) (chatReply, error) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusServiceUnavailable:
+		return chatReply{}, fmt.Errorf("live chat call %s: %w", c.Op, errHomeMoving)
+	default:
 		return chatReply{}, fmt.Errorf("gateway: live chat call %s: the home answered %d: %s", c.Op, resp.StatusCode, b)
 	}
 	var r chatReply
@@ -127,10 +159,6 @@ func runChatCall(ctx context.Context, h *livechat.Hub, c chatCall) chatReply {
 		h.Alert(c.SessionID, c.State, c.Clock, c.Due)
 	case "escalate":
 		h.Escalate(ctx, c.SessionID)
-	case "session_info":
-		if s, ok := h.SessionInfo(c.SessionID); ok {
-			r.Session = &s
-		}
 	case "video_queue":
 		r.Position, r.Wait = h.VideoQueue(c.Citizen, c.Channel)
 	case "deliver":
@@ -159,43 +187,84 @@ func runChatCall(ctx context.Context, h *livechat.Hub, c chatCall) chatReply {
 				r.Known = i + 1
 			}
 		}
+		if ve, ok := errors.AsType[*normalize.ValidationError](err); ok {
+			r.Invalid = ve.Fields
+		}
+		if ae, ok := errors.AsType[*apierr.Error](err); ok {
+			r.Code = ae.Code
+		}
 	}
 	return r
 }
 
-// err is the hub's error a reply carries.
+// err is the hub's error a reply carries, typed as it was.
 func (r chatReply) err() error {
 	switch {
 	case r.Known > 0 && r.Known <= len(knownChatErrors):
 		return fmt.Errorf("%w (on the chat home: %s)", knownChatErrors[r.Known-1], r.Error)
+	case r.Invalid != nil:
+		return &normalize.ValidationError{Fields: r.Invalid}
+	case r.Code != "":
+		return apierr.New(r.Code, r.Error)
 	case r.Error != "":
 		return errors.New(r.Error)
 	}
 	return nil
 }
 
-// The chatCore calls. Those without an answer log what failed: an alert or
-// a survey frame lost while the home moves is seen again on the console's
-// next look (the session's record, the request's status).
+// The chatCore calls. Those without an answer (alerts, escalations,
+// surveys) are made later by one worker, callLater: their callers are the
+// clocks' single goroutine and the follow-up's, which must not wait on the
+// network. One that fails after waiting for a home is logged; an alert or a
+// survey frame lost so is seen again on the console's next look (the
+// session's record, the request's status).
 
 func (ch *chatHome) Alert(sid, state, clock string, due time.Time) {
-	ch.logFailed("alert", ch.callErr(context.Background(), chatCall{Op: "alert", SessionID: sid, State: state, Clock: clock, Due: due}))
+	ch.enqueue(chatCall{Op: "alert", SessionID: sid, State: state, Clock: clock, Due: due})
 }
 
-func (ch *chatHome) Escalate(ctx context.Context, sid string) {
-	ch.logFailed("escalate", ch.callErr(ctx, chatCall{Op: "escalate", SessionID: sid}))
+func (ch *chatHome) Escalate(_ context.Context, sid string) {
+	ch.enqueue(chatCall{Op: "escalate", SessionID: sid})
 }
 
 func (ch *chatHome) Survey(sid string, d livechat.SurveyData) {
-	ch.logFailed("survey", ch.callErr(context.Background(), chatCall{Op: "survey", SessionID: sid, Survey: &d}))
+	ch.enqueue(chatCall{Op: "survey", SessionID: sid, Survey: &d})
 }
 
+func (ch *chatHome) enqueue(c chatCall) {
+	select {
+	case ch.later <- c:
+	default:
+		ch.g.log.Warn("live chat: too many calls waiting for the chat home; dropped", "op", c.Op, "session", c.SessionID)
+	}
+}
+
+// callLater makes the calls without an answer, in order, until ctx ends.
+func (ch *chatHome) callLater(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-ch.later:
+			ch.logFailed(c.Op, ch.callErr(ctx, c))
+		}
+	}
+}
+
+// SessionInfo reads the session's record from the store, where the home
+// keeps it as it stands after each change (and a clock asks even while
+// the home moves).
 func (ch *chatHome) SessionInfo(sid string) (sessions.Session, bool) {
-	r, err := ch.call(context.Background(), chatCall{Op: "session_info", SessionID: sid})
-	if err != nil || r.Session == nil {
+	var s *sessions.Session
+	err := ch.g.db.View(func(tx *store.Tx) error {
+		var err error
+		s, err = sessions.Get(tx, sid)
+		return err
+	})
+	if err != nil || s == nil {
 		return sessions.Session{}, false
 	}
-	return *r.Session, true
+	return *s, true
 }
 
 func (ch *chatHome) VideoQueue(citizen, channel string) (int, time.Duration) {

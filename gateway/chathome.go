@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/intake/lease"
@@ -56,26 +57,35 @@ type chatHomeRecord struct {
 
 // chatHome runs or reaches the cluster's hub.
 type chatHome struct {
-	g       *Gateway
-	build   func() (*livechat.Hub, error) // a fresh hub: it loads open sessions from the store
-	addr    string                        // where the others reach this node
+	g *Gateway
+	// build makes a fresh hub (it loads the open sessions from the store)
+	// whose message writes check fence.
+	build   func(fence lease.Fence) (*livechat.Hub, error)
+	addr    string // where the others reach this node
 	peerKey string
 
-	local  atomic.Pointer[livechat.Hub] // while this node is the home
-	client *http.Client                 // to the home
+	local     atomic.Pointer[livechat.Hub] // while this node is the home
+	transport *http.Transport              // to the home
+	client    *http.Client
 
 	regMu      sync.Mutex
 	registered []func(*livechat.Hub) // deliverers and media fetchers, applied to every hub built
 
 	relays relaySet
+	// later are the calls without an answer (alerts, escalations,
+	// surveys), made by one worker so that the clocks' goroutine never
+	// waits on the network.
+	later chan chatCall
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   sync.WaitGroup
 }
 
-func newChatHome(g *Gateway, build func() (*livechat.Hub, error)) *chatHome {
-	return &chatHome{g: g, build: build, peerKey: peerKey(g.cfg.Auth.TokenSecret),
-		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}}
+func newChatHome(g *Gateway, build func(lease.Fence) (*livechat.Hub, error)) *chatHome {
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 10 * time.Second, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
+	return &chatHome{g: g, build: build, peerKey: peerKey(g.cfg.Auth.TokenSecret), transport: tr,
+		client: &http.Client{Timeout: 15 * time.Second, Transport: tr}, later: make(chan chatCall, 1024)}
 }
 
 // peerKey is what a node shows the others: derived from the token secret
@@ -114,40 +124,79 @@ func (ch *chatHome) register(f func(*livechat.Hub)) {
 	}
 }
 
-// start competes for the home until Stop.
+// start competes for the home, makes the calls without an answer, and
+// watches the home for the relays, until stop.
 func (ch *chatHome) start(ctx context.Context) {
 	ch.addr = advertise(ch.g.cfg.Cluster.Advertise, ch.g.ln.Addr())
 	ctx, ch.cancel = context.WithCancel(ctx)
-	ch.done = make(chan struct{})
-	go func() {
-		defer close(ch.done)
-		lease.Run(ctx, lease.New(ch.g.db, chatHomeLease, ch.g.nodeID(), chatHomeTTL, nil), ch.g.log, ch.serveTerm)
-	}()
+	for _, run := range []func(context.Context){
+		func(ctx context.Context) {
+			lease.Run(ctx, lease.New(ch.g.db, chatHomeLease, ch.g.nodeID(), chatHomeTTL, nil), ch.g.log, ch.serveTerm)
+		},
+		ch.callLater,
+		ch.watch,
+	} {
+		ch.done.Add(1)
+		go func() { defer ch.done.Done(); run(ctx) }()
+	}
 }
 
 // stop closes this node's relayed websockets and, if it is the home, its
 // hub (every client is told to reconnect, 1001), then gives up the lease so
-// that another node takes the home at once.
+// that another node takes the home at once. The gateway calls it first
+// when it shuts down: the cluster's chat must not wait for this node's
+// drain.
 func (ch *chatHome) stop(ctx context.Context) error {
 	ch.relays.closeAll()
 	if ch.cancel == nil {
 		return nil
 	}
 	ch.cancel()
+	done := make(chan struct{})
+	go func() { ch.done.Wait(); ch.relays.wait(); close(done) }()
 	select {
-	case <-ch.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
+// watch closes the relays to a node that is no longer the home (it died
+// without closing its sockets, or lost its lease): their clients reconnect
+// and reach the new one.
+func (ch *chatHome) watch(ctx context.Context) {
+	t := time.NewTicker(chatHomeTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rec, err := ch.current()
+		switch {
+		case err == nil:
+			ch.relays.closeNotTo(rec.Addr)
+		case errors.Is(err, errNoChatHome):
+			ch.relays.closeNotTo("")
+		}
+	}
+}
+
 // serveTerm runs the hub while this node holds the lease.
 func (ch *chatHome) serveTerm(ctx context.Context, fence lease.Fence) {
-	h, err := ch.build()
+	// The clocks of the chats are the home's to stop (a message's
+	// transaction stops them): it takes every stored one, also those the
+	// last home set.
+	if err := ch.g.sla.Load(ctx); err != nil {
+		ch.g.log.Error("live chat: cannot load the clocks; not taking the chat home", "err", err)
+		return // lease.Run tries again with a new token
+	}
+	h, err := ch.build(fence)
 	if err != nil {
 		ch.g.log.Error("live chat: cannot start the hub on this node", "err", err)
-		return // lease.Run tries again with a new token
+		return
 	}
 	ch.regMu.Lock()
 	for _, f := range ch.registered {
@@ -170,8 +219,11 @@ func (ch *chatHome) serveTerm(ctx context.Context, fence lease.Fence) {
 		ch.g.log.Info("live chat: this node is the chat home", "addr", ch.addr)
 		<-ctx.Done()
 		ch.local.Store(nil)
+	} else {
+		ch.g.log.Error("live chat: cannot record this node as the chat home", "err", err)
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// Less than the default shutdown_timeout: the lease is released after.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := h.Close(cctx); err != nil {
 		ch.g.log.Warn("live chat: hub not closed in time", "err", err)
@@ -235,6 +287,12 @@ func (ch *chatHome) mount(e *echo.Echo) {
 		e.Add(r.Method, r.Path, func(c echo.Context) error {
 			if h := ch.local.Load(); h != nil {
 				return r.Serve(h, c)
+			}
+			if ch.fromPeer(c.Request()) { // relayed here, and this node is not the home (any more): never again
+				return unavailable(errNoChatHome)
+			}
+			if r.WebSocket && !websocket.IsWebSocketUpgrade(c.Request()) {
+				return apierr.New(apierr.CodeBadRequest, "this is a websocket endpoint: connect with a websocket upgrade")
 			}
 			addr, err := ch.home()
 			if err != nil {

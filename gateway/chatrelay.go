@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -26,23 +27,26 @@ const relayWriteWait = 10 * time.Second
 
 var relayBuffers = &sync.Pool{}
 
-// relaySet is the websockets this node relays.
+// relaySet is the websockets this node relays, each with the home it
+// relays to.
 type relaySet struct {
 	mu     sync.Mutex
-	conns  map[*websocket.Conn]bool
+	conns  map[*websocket.Conn]string // client → the home's address
 	closed bool
+	pumps  sync.WaitGroup
 }
 
-func (s *relaySet) add(c *websocket.Conn) bool {
+func (s *relaySet) add(c *websocket.Conn, home string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = map[*websocket.Conn]bool{}
+		s.conns = map[*websocket.Conn]string{}
 	}
-	s.conns[c] = true
+	s.conns[c] = home
+	s.pumps.Add(1)
 	return true
 }
 
@@ -50,21 +54,37 @@ func (s *relaySet) remove(c *websocket.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.pumps.Done()
 }
 
 // closeAll tells every relayed client to reconnect (this node goes away).
 func (s *relaySet) closeAll() {
 	s.mu.Lock()
 	s.closed = true
-	conns := s.conns
-	s.conns = nil
 	s.mu.Unlock()
-	for c := range conns {
+	s.closeNotTo("")
+}
+
+// closeNotTo tells the clients relayed to another home than addr to
+// reconnect ("": every client).
+func (s *relaySet) closeNotTo(addr string) {
+	s.mu.Lock()
+	var stale []*websocket.Conn
+	for c, home := range s.conns {
+		if home != addr {
+			stale = append(stale, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range stale {
 		_ = c.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(livechat.CloseGoingAway, "server restarting: reconnect and resume"), time.Now().Add(time.Second))
-		_ = c.Close()
+		_ = c.Close() // its pumps end and remove it
 	}
 }
+
+// wait waits for every relay's pumps to return.
+func (s *relaySet) wait() { s.pumps.Wait() }
 
 // relayWS connects the client's websocket to the same route on the home.
 func (ch *chatHome) relayWS(c echo.Context, addr string) error {
@@ -103,7 +123,7 @@ func (ch *chatHome) relayWS(c echo.Context, addr string) error {
 		_ = home.Close()
 		return nil // the upgrader has answered
 	}
-	if !ch.relays.add(client) {
+	if !ch.relays.add(client, addr) {
 		_ = client.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(livechat.CloseGoingAway, "server restarting: reconnect"), time.Now().Add(time.Second))
 		_ = client.Close()
@@ -112,8 +132,13 @@ func (ch *chatHome) relayWS(c echo.Context, addr string) error {
 	}
 	client.SetReadLimit(ch.g.cfg.LiveChat.MaxFrameBytes)
 	// The home's pings reach the client and the client's pongs the home,
-	// so the home still sees a client that stopped answering.
+	// so the home still sees a client that stopped answering; a home that
+	// stopped pinging is gone (watch closes its relays sooner, once
+	// another node is the home).
+	alive := func() { _ = home.SetReadDeadline(time.Now().Add(ch.g.cfg.LiveChat.PongWait)) }
+	alive()
 	home.SetPingHandler(func(data string) error {
+		alive()
 		return client.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(relayWriteWait))
 	})
 	client.SetPongHandler(func(data string) error {
@@ -122,19 +147,21 @@ func (ch *chatHome) relayWS(c echo.Context, addr string) error {
 	go func() {
 		defer ch.relays.remove(client)
 		done := make(chan struct{})
-		go func() { defer close(done); pump(home, client) }()
-		pump(client, home)
+		go func() { defer close(done); pump(home, client, func() {}) }()
+		pump(client, home, alive)
 		<-done
 	}()
 	return nil
 }
 
 // pump copies messages from src to dst until src ends, then passes on
-// src's close (its code and reason) and closes both.
-func pump(dst, src *websocket.Conn) {
+// src's close (its code and reason) and closes both. read is called after
+// each message read.
+func pump(dst, src *websocket.Conn, read func()) {
 	defer func() { _ = dst.Close(); _ = src.Close() }()
 	for {
 		typ, data, err := src.ReadMessage()
+		read()
 		if err != nil {
 			code, reason := websocket.CloseAbnormalClosure, ""
 			var ce *websocket.CloseError
@@ -164,7 +191,8 @@ func (ch *chatHome) proxy(c echo.Context, addr string) error {
 			pr.Out.Host = pr.In.Host
 			ch.peerHeaders(pr.Out.Header, ip)
 		},
-		Transport:    ch.client.Transport,
+		Transport:    ch.transport,
+		ErrorLog:     slog.NewLogLogger(ch.g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) { failed = err },
 	}
 	p.ServeHTTP(c.Response(), c.Request())

@@ -425,6 +425,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.draining.Store(true)
 		g.log.Info("shutting down: draining in-flight requests")
 		var errs []error
+		// Live chat first (cluster mode): its clients reconnect to other
+		// nodes, and another node takes the chat home, while this one drains.
+		if g.chatHome != nil {
+			if err := g.chatHome.stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("live chat: %w", err))
+			}
+		}
 		if g.srv != nil {
 			hctx, cancel := context.WithTimeout(ctx, max(time.Until(deadline(ctx))*6/10, time.Second))
 			if err := g.srv.Shutdown(hctx); err != nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hotline12345/gateway/auth/agentlogin"
@@ -11,6 +12,8 @@ import (
 	"github.com/hotline12345/gateway/channels/signlang"
 	webch "github.com/hotline12345/gateway/channels/web"
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/intake/lease"
+	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/sessions"
@@ -99,9 +102,20 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 	for _, a := range agents {
 		g.agents[a.ID] = a
 	}
-	build := func() (*livechat.Hub, error) {
+	// The hub stores a message only while it holds the chat lease (cluster
+	// mode; one node passes the zero fence, always held): a home paused past
+	// its lease (a VM stall) stores nothing its successor may store too.
+	// Held is read from memory: reading the lease in every message's
+	// transaction cost a round trip to PostgreSQL each.
+	build := func(fence lease.Fence) (*livechat.Hub, error) {
+		messageTx := func(tx *store.Tx, s *sessions.Session, m *sessions.Message) error {
+			if !fence.Held(time.Second) {
+				return fmt.Errorf("live chat: %w: this node is no longer the chat home", lease.ErrLost)
+			}
+			return g.sla.MessageTx(tx, s, m)
+		}
 		return livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
-			AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx,
+			AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: messageTx,
 			LanguageWait: g.cfg.Routing.LanguageWait, RequiredSkills: g.cfg.Routing.RequiredSkills, InitialPresence: g.cfg.AgentsInitialPresence,
 			Emergency: g.triage.Emergency, CitizenRequests: g.triage.Requests, MediaAllowHosts: g.cfg.Webhooks.AllowHosts,
 			CloseTx: g.hubCloseTx},
@@ -114,10 +128,9 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 		g.chatHome = newChatHome(g, build)
 		g.chat = g.chatHome
 		g.chatHome.mount(g.echo)
-		g.onShutdown(g.chatHome.stop)
-		return nil
+		return nil // Shutdown stops the chat home first
 	}
-	h, err := build()
+	h, err := build(lease.Fence{})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline12345/gateway/intake/store"
@@ -64,6 +65,15 @@ type Lease struct {
 	// whether it holds the lease with it now.
 	token uint64
 	held  bool
+	// state is what Fence.Held reads: the token and expiry of the last
+	// taking or renewal while held.
+	state atomic.Pointer[heldState]
+}
+
+// heldState is a lease held by this value with token until until.
+type heldState struct {
+	token uint64
+	until time.Time
 }
 
 // New returns the lease name for holder (a node id); a holder keeps it for
@@ -126,11 +136,15 @@ func (l *Lease) Acquire(ctx context.Context) (token uint64, until time.Time, ok 
 	if err != nil {
 		// Unknown outcome: the next taking starts a new token.
 		l.held = false
+		l.state.Store(nil)
 		return 0, time.Time{}, false, err
 	}
 	l.held = took
 	if took {
 		l.token = res.Token
+		l.state.Store(&heldState{token: res.Token, until: res.Expires})
+	} else {
+		l.state.Store(nil)
 	}
 	return res.Token, res.Expires, took, nil
 }
@@ -172,6 +186,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return b.Put([]byte(l.name), nv)
 	})
 	l.held = false
+	l.state.Store(nil)
 	return err
 }
 
@@ -180,6 +195,7 @@ func (l *Lease) Release(ctx context.Context) error {
 func (l *Lease) forget() {
 	l.mu.Lock()
 	l.held = false
+	l.state.Store(nil)
 	l.mu.Unlock()
 }
 
@@ -188,7 +204,7 @@ func (l *Lease) forget() {
 func (l *Lease) Fence() Fence {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Fence{name: l.name, holder: l.holder, token: l.token, clk: l.clk}
+	return Fence{name: l.name, holder: l.holder, token: l.token, clk: l.clk, state: &l.state}
 }
 
 // Fence is what work run under a lease checks in its store transactions.
@@ -198,6 +214,22 @@ type Fence struct {
 	name, holder string
 	token        uint64
 	clk          clock.Clock
+	state        *atomic.Pointer[heldState]
+}
+
+// Held reports, without reading the store, whether the lease is held with
+// the fence's token as of its last renewal and will be for margin more by
+// the lease's clock. It is Check for work too frequent to read the lease in
+// every transaction (each chat message): a process paused past its lease
+// finds it expired here, before it writes; unlike Check it cannot see a
+// lease taken over by a node whose clock runs ahead by more than margin.
+// The zero Fence is always held.
+func (f Fence) Held(margin time.Duration) bool {
+	if f.name == "" {
+		return true
+	}
+	st := f.state.Load()
+	return st != nil && st.token == f.token && f.clk.Now().Add(margin).Before(st.until)
 }
 
 // Check returns nil if, in tx, the lease is held by the fence's holder with

@@ -366,3 +366,37 @@ func TestHolders(t *testing.T) {
 	clk.Advance(6 * time.Second) // node-3 not renewed for 16 s
 	require.Equal(t, []string{"node-1"}, holders())
 }
+
+// Held answers from memory what Check answers from the store, for the
+// holder's own side: held after a taking or renewal until the expiry less
+// the margin, not after a release, nor for a fence of an older token.
+func TestFenceHeld(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	db := openBolt(t)
+	ctx := context.Background()
+	l := lease.New(db, "livechat", "node-a", 6*time.Second, clk)
+	require.True(t, lease.Fence{}.Held(time.Second), "the zero fence")
+	require.False(t, l.Fence().Held(time.Second), "never taken")
+
+	_, _, ok, err := l.Acquire(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	f := l.Fence()
+	require.True(t, f.Held(time.Second))
+	clk.Advance(4 * time.Second)
+	require.True(t, f.Held(time.Second), "5 s before the expiry")
+	clk.Advance(time.Second + time.Millisecond)
+	require.False(t, f.Held(time.Second), "within the margin of the expiry: a renewal is late")
+	_, _, ok, err = l.Acquire(ctx) // the renewal
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, f.Held(time.Second), "renewed")
+
+	require.NoError(t, l.Release(ctx))
+	require.False(t, f.Held(time.Second), "released")
+	_, _, ok, err = l.Acquire(ctx) // a new token
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, f.Held(time.Second), "the old token's fence")
+	require.True(t, l.Fence().Held(time.Second))
+}
