@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,4 +299,74 @@ func agentTokenOf(t *testing.T, c *chatCluster, node int, id, password string) s
 	var login struct{ Token string }
 	c.post(node, "/v1/agents/login", map[string]string{"id": id, "password": password}, &login)
 	return login.Token
+}
+
+// A chat home that stalls (SIGSTOP: a VM paused, its sockets open, no FIN)
+// is replaced: the relaying nodes close their clients' websockets to it once
+// another node is the home, the clients reconnect and chat on, and when the
+// stalled node wakes it stores nothing (its lease is gone), so the
+// transcript has each message once, in a gap-free seq.
+func TestClusterChatHomeStalls(t *testing.T) {
+	c := startChatCluster(t, "ag1:pw-ag1:general:2")
+	wait := 15 * time.Second
+	home := c.home(1)
+	others := c.others(home)
+	citNode, agNode := others[0], others[1]
+	ag := c.agent(agNode, "ag1", "pw-ag1")
+	cit, citTok, sid := c.citizen(citNode, "路灯坏了")
+	require.Equal(t, sid, ag.Expect(livechat.TypeOffer, wait).SessionID)
+	ag.Send(livechat.Frame{Type: livechat.TypeAccept, SessionID: sid})
+	ag.Expect(livechat.TypeSession, wait)
+	last := cit.ExpectFrom("system", wait).Seq // the receipt
+
+	c.Node(home).Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { c.Node(home).Signal(syscall.SIGCONT) })
+	stalled := time.Now()
+	// Both websockets are closed by their nodes once another node is the home.
+	for _, cl := range []*lt.Client{cit, ag} {
+		select {
+		case <-cl.Done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a relayed websocket to the stalled home stayed open")
+		}
+	}
+	t.Logf("relays to the stalled node-%d closed %v after it stalled", home, time.Since(stalled).Round(time.Millisecond))
+	newHome := c.home(citNode)
+	require.NotEqual(t, home, newHome)
+
+	cit, w := reconnect(t, c, citNode, "/v1/ws/citizen", citTok, last)
+	require.Equal(t, sid, w.SessionID)
+	ag, _ = reconnect(t, c, agNode, "/v1/ws/agent", agentTokenOf(t, c, agNode, "ag1", "pw-ag1"), 0)
+	cit.SendData(livechat.TypeMessage, sid, "c-after", map[string]string{"text": "还在吗"})
+	for lt.Data(t, ag.ExpectFrom("citizen", wait))["text"] != "还在吗" { // after the transcript's replay
+	}
+
+	// The stalled node wakes: whatever it had not done stays undone.
+	c.Node(home).Signal(syscall.SIGCONT)
+	ag.SendData(livechat.TypeMessage, sid, "a-after", map[string]string{"text": "在的"})
+	require.Equal(t, "在的", lt.Data(t, cit.ExpectFrom("agent", wait))["text"])
+	gatewaytest.Eventually(t, wait, func() error {
+		if h := c.home(citNode); h == home {
+			return fmt.Errorf("node-%d is the home again", home)
+		}
+		return nil
+	})
+	var chat struct {
+		Messages []seenMessage
+	}
+	tok := agentTokenOf(t, c, agNode, "ag1", "pw-ag1")
+	resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(agNode).URL("/v1/agents/chats/"+sid),
+		nil, http.Header{"Authorization": {"Bearer " + tok}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+	require.NoError(t, json.Unmarshal(resp.Body, &chat))
+	ids := map[string]bool{}
+	for i, m := range chat.Messages {
+		require.Equal(t, int64(i+1), m.Seq)
+		if m.ID != "" {
+			require.False(t, ids[m.ID], "%s twice", m.ID)
+			ids[m.ID] = true
+		}
+	}
+	require.True(t, ids["c-after"] && ids["a-after"])
 }
