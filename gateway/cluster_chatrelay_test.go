@@ -304,8 +304,9 @@ func agentTokenOf(t *testing.T, c *chatCluster, node int, id, password string) s
 // A chat home that stalls (SIGSTOP: a VM paused, its sockets open, no FIN)
 // is replaced: the relaying nodes close their clients' websockets to it once
 // another node is the home, the clients reconnect and chat on, and when the
-// stalled node wakes it stores nothing (its lease is gone), so the
-// transcript has each message once, in a gap-free seq.
+// stalled node wakes it stores nothing (its lease is gone): not the frame
+// that waited in its socket, so the transcript has each message once, in a
+// gap-free seq, and the chat is still the agent's.
 func TestClusterChatHomeStalls(t *testing.T) {
 	c := startChatCluster(t, "ag1:pw-ag1:general:2")
 	wait := 15 * time.Second
@@ -322,6 +323,9 @@ func TestClusterChatHomeStalls(t *testing.T) {
 	c.Node(home).Signal(syscall.SIGSTOP)
 	t.Cleanup(func() { c.Node(home).Signal(syscall.SIGCONT) })
 	stalled := time.Now()
+	// A frame on its way to the stalled node: its node relays it into the
+	// stalled node's socket, where it waits.
+	cit.SendData(livechat.TypeMessage, sid, "c-stalled", map[string]string{"text": "有人吗"})
 	// Both websockets are closed by their nodes once another node is the home.
 	for _, cl := range []*lt.Client{cit, ag} {
 		select {
@@ -369,4 +373,14 @@ func TestClusterChatHomeStalls(t *testing.T) {
 		}
 	}
 	require.True(t, ids["c-after"] && ids["a-after"])
+	require.False(t, ids["c-stalled"], "the stalled node stored the frame that waited for it")
+	var state struct {
+		Chat struct {
+			State   string `json:"state"`
+			AgentID string `json:"agent_id"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(resp.Body, &state))
+	require.Equal(t, "active", state.Chat.State)
+	require.Equal(t, "ag1", state.Chat.AgentID)
 }

@@ -13,7 +13,6 @@ import (
 	webch "github.com/hotline12345/gateway/channels/web"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/intake/lease"
-	"github.com/hotline12345/gateway/intake/store"
 	"github.com/hotline12345/gateway/livechat"
 	"github.com/hotline12345/gateway/livechat/web"
 	"github.com/hotline12345/gateway/sessions"
@@ -102,23 +101,23 @@ func (g *Gateway) wireLiveChat(video livechat.Video) error {
 	for _, a := range agents {
 		g.agents[a.ID] = a
 	}
-	// The hub stores a message only while it holds the chat lease (cluster
-	// mode; one node passes the zero fence, always held): a home paused past
-	// its lease (a VM stall) stores nothing its successor may store too.
-	// Held is read from memory: reading the lease in every message's
-	// transaction cost a round trip to PostgreSQL each.
+	// The hub writes only while it holds the chat lease (cluster mode; one
+	// node passes the zero fence, always held): a home paused past its lease
+	// (a VM stall) stores nothing its successor may store too. Held is read
+	// from memory: reading the lease in every transaction cost each chat
+	// message a round trip to PostgreSQL.
 	build := func(fence lease.Fence) (*livechat.Hub, error) {
-		messageTx := func(tx *store.Tx, s *sessions.Session, m *sessions.Message) error {
+		writable := func() error {
 			if !fence.Held(time.Second) {
 				return fmt.Errorf("live chat: %w: this node is no longer the chat home", lease.ErrLost)
 			}
-			return g.sla.MessageTx(tx, s, m)
+			return nil
 		}
 		return livechat.New(livechat.Config{LiveChat: g.cfg.LiveChat, AllowedOrigins: g.cfg.HTTP.AllowedOrigins,
-			AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: messageTx,
+			AgentTokenTTL: g.cfg.Auth.AgentTokenTTL, ResponseWindow: g.cfg.SLA.NextResponse, AbandonAfter: g.cfg.LiveChat.AbandonAfter, Receipt: sla.Receipt, MessageTx: g.sla.MessageTx,
 			LanguageWait: g.cfg.Routing.LanguageWait, RequiredSkills: g.cfg.Routing.RequiredSkills, InitialPresence: g.cfg.AgentsInitialPresence,
 			Emergency: g.triage.Emergency, CitizenRequests: g.triage.Requests, MediaAllowHosts: g.cfg.Webhooks.AllowHosts,
-			CloseTx: g.hubCloseTx},
+			CloseTx: g.hubCloseTx, Writable: writable},
 			livechat.Deps{DB: g.db, Intake: g.intake, Stamp: g.stamp, Tokens: g.tokens, Logger: g.log, Agents: agents, Clock: g.clock,
 				ClientIP: g.clientIP, Video: video})
 	}

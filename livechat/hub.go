@@ -82,6 +82,11 @@ type Config struct {
 	// follow-up survey is created there). A non-nil survey it returns is
 	// sent to the citizen as a survey frame just before the close frame.
 	CloseTx func(tx *store.Tx, r *sessions.Session, by, reason string) (*SurveyData, error)
+	// Writable, when set, says whether the hub may write to the store now
+	// (cluster mode: while its node holds the chat lease); its error aborts
+	// the write. A hub whose node stalled past its lease and woke stores
+	// nothing its successor may have stored meanwhile.
+	Writable func() error
 }
 
 // SurveyData is a survey frame's data: where the citizen rates the chat.
@@ -323,6 +328,21 @@ func (h *Hub) newEvent(typ string, r *sessions.Session, agentID string, data map
 	return ev
 }
 
+// update runs fn in a store transaction, while the hub may write
+// (Config.Writable). Every write of the hub goes through it.
+func (h *Hub) update(ctx context.Context, fn func(tx *store.Tx) error) error {
+	w := h.cfg.Writable
+	if w == nil {
+		return h.d.DB.Update(ctx, fn)
+	}
+	return h.d.DB.Update(ctx, func(tx *store.Tx) error {
+		if err := w(); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // persist writes s.rec (after mut) with events in one transaction. Caller
 // holds s.mu.
 func (h *Hub) persist(ctx context.Context, s *sess, mut func(r *sessions.Session), evs func(tx *store.Tx, r *sessions.Session) error) error {
@@ -331,7 +351,7 @@ func (h *Hub) persist(ctx context.Context, s *sess, mut func(r *sessions.Session
 	if mut != nil {
 		mut(&next)
 	}
-	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+	err := h.update(ctx, func(tx *store.Tx) error {
 		if err := sessions.Put(tx, &next); err != nil {
 			return err
 		}
@@ -401,7 +421,7 @@ func (h *Hub) openSession(ctx context.Context, id, channel, citizen, language st
 		CitizenKey: h.d.Stamp.Keyer.Key(channel, citizen)}
 	s := &sess{id: r.ID, citizen: citizen, channel: channel, state: r.State, skills: skills, video: video, since: now, rec: &sessions.Session{}, subs: map[*conn]bool{}}
 	var committed func()
-	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+	err := h.update(ctx, func(tx *store.Tx) error {
 		if video { // a call may carry no message: its envelope is made now
 			var err error
 			if committed, err = h.videoEnvelopeTx(tx, r); err != nil {

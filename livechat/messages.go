@@ -65,7 +65,7 @@ func (h *Hub) appendMessage(ctx context.Context, s *sess, m sessions.Message, de
 	var res intakelog.Result
 	var receipt *sessions.Message
 	dup := false
-	err := h.d.DB.Update(ctx, func(tx *store.Tx) error {
+	err := h.update(ctx, func(tx *store.Tx) error {
 		n := *s.rec // fn may run twice: start from the committed record each time
 		before := n // as it was before this message (for MessageTx)
 		env, dup = nil, false
@@ -172,7 +172,7 @@ func (h *Hub) appendPrepared(ctx context.Context, s *sess, m sessions.Message, d
 		return m, false, err
 	}
 	dup := false
-	err = h.d.DB.Update(ctx, func(tx *store.Tx) error {
+	err = h.update(ctx, func(tx *store.Tx) error {
 		dup = false // fn may run twice
 		if dedupKey != "" {
 			seen, err := sessions.SeenDedup(tx, dedupKey, s.id)

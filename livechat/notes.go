@@ -79,7 +79,7 @@ func (h *Hub) appendNote(ctx context.Context, s *sess, m sessions.Message, from 
 	if err != nil {
 		return err
 	}
-	if err := h.d.DB.Update(ctx, func(tx *store.Tx) error { return sessions.PutMessage(tx, &n, &m, msgV, sessV) }); err != nil {
+	if err := h.update(ctx, func(tx *store.Tx) error { return sessions.PutMessage(tx, &n, &m, msgV, sessV) }); err != nil {
 		return err
 	}
 	*s.rec = n

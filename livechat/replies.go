@@ -86,7 +86,7 @@ func (h *Hub) SetCannedReplies(ctx context.Context, rs Replies) error {
 	if err != nil {
 		return err
 	}
-	return h.d.DB.Update(ctx, func(tx *store.Tx) error { return tx.Bucket([]byte(bucketReplies)).Put(keyReplies, v) })
+	return h.update(ctx, func(tx *store.Tx) error { return tx.Bucket([]byte(bucketReplies)).Put(keyReplies, v) })
 }
 
 // validateReplies names every field that is wrong, keyed replies[i].field.
