@@ -87,9 +87,9 @@ func TestClusterAgentCapacityAcrossNodes(t *testing.T) {
 	}
 
 	// The agent accepts every offer on either console. Once they have two
-	// chats they keep both for a while (the other node's hub routes again
-	// every second, and must hold back or bounce its offers), then close the
-	// older; when nothing waits any more they close what they have.
+	// chats they keep both for a while (the hub must offer nothing more
+	// meanwhile), then close the older; when nothing waits any more they
+	// close what they have.
 	const hold = 1500 * time.Millisecond
 	var (
 		active   []string // the agent's chats, oldest first, as their consoles were told
