@@ -442,7 +442,7 @@ func Default() *Config {
 		LiveChat: LiveChat{
 			AbandonAfter:  2 * time.Minute,
 			OfferTimeout:  30 * time.Second,
-			AgentGrace:    15 * time.Second,
+			AgentGrace:    12 * time.Second,
 			PingInterval:  30 * time.Second,
 			PongWait:      60 * time.Second,
 			SendQueue:     256,

@@ -45,6 +45,7 @@ const (
 	// the relaying node saw it.
 	headerPeer     = "X-Gateway-Peer"
 	headerClientIP = "X-Gateway-Client-Ip"
+	headerNode     = "X-Gateway-Node" // the relaying node
 )
 
 // ErrNoChatHome: no node runs live chat at the moment (the home moves).
@@ -72,6 +73,9 @@ type chatHome struct {
 	registered []func(*livechat.Hub) // deliverers and media fetchers, applied to every hub built
 
 	relays relaySet
+	// relayed are the websockets other nodes relay to this node while it
+	// is the home, by relaying node: closed when that node is gone.
+	relayed relayedSet
 	// later are the calls without an answer (alerts, escalations,
 	// surveys), made by one worker so that the clocks' goroutine never
 	// waits on the network.
@@ -164,7 +168,10 @@ func (ch *chatHome) stop(ctx context.Context) error {
 
 // watch closes the relays to a node that is no longer the home (it died
 // without closing its sockets, or lost its lease): their clients reconnect
-// and reach the new one.
+// and reach the new one. On the home, it closes the websockets relayed by a
+// node that is gone (it stopped renewing its member lease: its machine died
+// or was cut off, and nothing closed their sockets here), so that their
+// agents' grace starts within about 12 s rather than after pong_wait.
 func (ch *chatHome) watch(ctx context.Context) {
 	t := time.NewTicker(chatHomeTTL / 3)
 	defer t.Stop()
@@ -180,6 +187,15 @@ func (ch *chatHome) watch(ctx context.Context) {
 			ch.relays.closeNotTo(rec.Addr)
 		case errors.Is(err, errNoChatHome):
 			ch.relays.closeNotTo("")
+		}
+		if ch.local.Load() != nil {
+			// A live node renews its member lease every 5 s, so its lease
+			// always runs 10 s more: one that runs out within 5 s was not
+			// renewed for 10 s. (A store failover can delay renewals so
+			// long: then that node's clients reconnect once, no more.)
+			if live, err := lease.Holders(ch.g.db, memberLease, time.Now().Add(5*time.Second)); err == nil {
+				ch.relayed.closeNotFrom(live)
+			}
 		}
 	}
 }
@@ -286,6 +302,9 @@ func (ch *chatHome) mount(e *echo.Echo) {
 	for _, r := range livechat.HTTPRoutes {
 		e.Add(r.Method, r.Path, func(c echo.Context) error {
 			if h := ch.local.Load(); h != nil {
+				if r.WebSocket && ch.fromPeer(c.Request()) {
+					ch.relayed.track(c, c.Request().Header.Get(headerNode))
+				}
 				return r.Serve(h, c)
 			}
 			if ch.fromPeer(c.Request()) { // relayed here, and this node is not the home (any more): never again
@@ -319,4 +338,5 @@ func (ch *chatHome) clientIP(r *http.Request) string {
 func (ch *chatHome) peerHeaders(h http.Header, clientIP string) {
 	h.Set(headerPeer, ch.peerKey)
 	h.Set(headerClientIP, clientIP)
+	h.Set(headerNode, ch.g.nodeID())
 }

@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -213,3 +216,70 @@ func upgradeErrorCode(status int) apierr.Code {
 	}
 	return apierr.CodeBadRequest
 }
+
+// relayedSet is the home's side of the websockets other nodes relay to it,
+// by relaying node.
+type relayedSet struct {
+	mu    sync.Mutex
+	conns map[*relayedConn]string // → the relaying node
+}
+
+// track makes the hijacking of c's connection (the hub's websocket
+// upgrade) register it as relayed by node.
+func (s *relayedSet) track(c echo.Context, node string) {
+	res := c.Response()
+	res.Writer = &hijackTracker{ResponseWriter: res.Writer, hijacked: func(conn net.Conn) net.Conn {
+		rc := &relayedConn{Conn: conn, set: s}
+		s.mu.Lock()
+		if s.conns == nil {
+			s.conns = map[*relayedConn]string{}
+		}
+		s.conns[rc] = node
+		s.mu.Unlock()
+		return rc
+	}}
+}
+
+// closeNotFrom closes the relayed websockets of every node not in nodes.
+func (s *relayedSet) closeNotFrom(nodes []string) {
+	s.mu.Lock()
+	var gone []*relayedConn
+	for c, node := range s.conns {
+		if !slices.Contains(nodes, node) {
+			gone = append(gone, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range gone {
+		_ = c.Close() // the hub's reader fails: the client is gone, its grace starts
+	}
+}
+
+// relayedConn leaves its set when closed.
+type relayedConn struct {
+	net.Conn
+	set *relayedSet
+}
+
+func (c *relayedConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.conns, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// hijackTracker hands the hijacked connection to hijacked, which may wrap it.
+type hijackTracker struct {
+	http.ResponseWriter
+	hijacked func(net.Conn) net.Conn
+}
+
+func (w *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, rw, err
+	}
+	return w.hijacked(conn), rw, nil
+}
+
+func (w *hijackTracker) Unwrap() http.ResponseWriter { return w.ResponseWriter }

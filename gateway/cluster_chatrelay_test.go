@@ -201,13 +201,17 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 // transcript, within 30 s; whether the node killed relayed the console or
 // was the chat home itself (then a new home takes over, and the clients
 // of the others reconnect to it through their nodes).
+//
+// A node whose machine dies or is cut off closes nothing: "stalled" stops
+// the relaying node (SIGSTOP), and the home closes the websockets it relayed
+// once its member lease expires.
 func TestClusterAgentNodeKilled(t *testing.T) {
-	for _, onHome := range []bool{false, true} {
-		name := "node relaying the console"
-		if onHome {
-			name = "chat home"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		onHome, stall bool
+	}{{"node relaying the console", false, false}, {"chat home", true, false}, {"node relaying the console stalled", false, true}} {
+		onHome := tc.onHome
+		t.Run(tc.name, func(t *testing.T) {
 			c := startChatCluster(t, "ag1:pw-ag1:general:2,ag2:pw-ag2:general:2:supervisor")
 			wait := 15 * time.Second
 			home := c.home(1)
@@ -230,7 +234,12 @@ func TestClusterAgentNodeKilled(t *testing.T) {
 			ag2 := c.agent(ag2Node, "ag2", "pw-ag2")
 
 			killed := time.Now()
-			c.Node(victim).Kill()
+			if tc.stall {
+				c.Node(victim).Signal(syscall.SIGSTOP)
+				t.Cleanup(func() { c.Node(victim).Signal(syscall.SIGCONT) })
+			} else {
+				c.Node(victim).Kill()
+			}
 			if onHome { // the others' clients were relayed to it: they reconnect
 				var w livechat.Frame
 				cit, w = reconnect(t, c, citNode, "/v1/ws/citizen", citTok, int64(len(texts))+1) // +1: the receipt
