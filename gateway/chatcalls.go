@@ -180,21 +180,27 @@ func runChatCall(ctx context.Context, h *livechat.Hub, c chatCall) chatReply {
 	default:
 		err = fmt.Errorf("unknown live chat call %q", c.Op)
 	}
-	if err != nil {
-		r.Error = err.Error()
-		for i, k := range knownChatErrors {
-			if errors.Is(err, k) {
-				r.Known = i + 1
-			}
-		}
-		if ve, ok := errors.AsType[*normalize.ValidationError](err); ok {
-			r.Invalid = ve.Fields
-		}
-		if ae, ok := errors.AsType[*apierr.Error](err); ok {
-			r.Code = ae.Code
+	r.setErr(err)
+	return r
+}
+
+// setErr puts the hub's error into the reply, typed for err.
+func (r *chatReply) setErr(err error) {
+	if err == nil {
+		return
+	}
+	r.Error = err.Error()
+	for i, k := range knownChatErrors {
+		if errors.Is(err, k) {
+			r.Known = i + 1
 		}
 	}
-	return r
+	if ve, ok := errors.AsType[*normalize.ValidationError](err); ok {
+		r.Invalid = ve.Fields
+	}
+	if ae, ok := errors.AsType[*apierr.Error](err); ok {
+		r.Code = ae.Code
+	}
 }
 
 // err is the hub's error a reply carries, typed as it was.

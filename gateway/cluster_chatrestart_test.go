@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,8 +23,8 @@ import (
 // §8.3, issue 19 test 2): 200 citizen–agent pairs (40 in the race suite)
 // chat through the balancer while node-1, node-2 and node-3 are stopped with
 // SIGTERM and started again in turn, the chat home among them. Every
-// client reconnects through the balancer when its websocket closes and
-// resumes by last_seq. Then:
+// client reconnects through the balancer when its websocket closes (always
+// with 1001) and resumes by last_seq. Then:
 //   - no client was shown a seq twice or a gap in a session;
 //   - what the citizens and agents saw together is every session's stored
 //     transcript, message for message;
@@ -106,6 +107,9 @@ func TestClusterChatRollingRestart(t *testing.T) {
 	var reconnects, unacked, msgs int
 	for _, ch := range all {
 		require.Empty(t, ch.problems, "%s %s", ch.role, ch.name)
+		for code, n := range ch.closes { // a node stopping tells its clients, and those it relays, to reconnect
+			require.Equal(t, livechat.CloseGoingAway, code, "%s %s: %d closes with %d", ch.role, ch.name, n, code)
+		}
 		reconnects += ch.connects - 1
 		unacked += ch.unacked
 	}
@@ -193,6 +197,7 @@ type chatter struct {
 	quiet      *atomic.Bool // a citizen writes no more
 	sent       int          // a citizen's messages sent
 	problems   []string     // duplicates, gaps
+	closes     map[int]int  // close codes the server sent, while the test ran
 	connects   int
 	unacked    int
 }
@@ -229,6 +234,7 @@ func (ch *chatter) problem(format string, args ...any) {
 func (ch *chatter) run(ctx context.Context) {
 	ch.seen, ch.acked, ch.last = map[string]map[int64]seenMessage{}, map[string]map[string]bool{}, map[string]int64{}
 	ch.unanswered = map[string]map[string]bool{}
+	ch.closes = map[int]int{}
 	for ctx.Err() == nil {
 		u := "ws" + strings.TrimPrefix(ch.c.URL("/v1/ws/"+ch.role), "http") + "?token=" + ch.token
 		ws, _, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
@@ -336,6 +342,15 @@ func (ch *chatter) session(ctx context.Context, ws *websocket.Conn) {
 	for {
 		var f livechat.Frame
 		if err := ws.ReadJSON(&f); err != nil {
+			if ctx.Err() == nil {
+				code := -1 // no close frame: the connection was cut
+				if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
+					code = ce.Code
+				}
+				ch.mu.Lock()
+				ch.closes[code]++
+				ch.mu.Unlock()
+			}
 			return
 		}
 		ch.mu.Lock()
