@@ -48,7 +48,7 @@ const (
 	headerNode     = "X-Gateway-Node" // the relaying node
 )
 
-// ErrNoChatHome: no node runs live chat at the moment (the home moves).
+// errNoChatHome: no node runs live chat at the moment (the home moves).
 var errNoChatHome = errors.New("gateway: live chat is moving to another node")
 
 type chatHomeRecord struct {
@@ -182,11 +182,15 @@ func (ch *chatHome) watch(ctx context.Context) {
 		case <-t.C:
 		}
 		rec, err := ch.current()
+		n := 0
 		switch {
 		case err == nil:
-			ch.relays.closeNotTo(rec.Addr)
+			n = ch.relays.closeNotTo(rec.Addr)
 		case errors.Is(err, errNoChatHome):
-			ch.relays.closeNotTo("")
+			n = ch.relays.closeNotTo("")
+		}
+		if n > 0 {
+			ch.g.log.Info("live chat: relays to a node that is no longer the chat home closed", "websockets", n)
 		}
 		if ch.local.Load() != nil {
 			// A live node renews its member lease every 5 s, so its lease
@@ -194,7 +198,9 @@ func (ch *chatHome) watch(ctx context.Context) {
 			// renewed for 10 s. (A store failover can delay renewals so
 			// long: then that node's clients reconnect once, no more.)
 			if live, err := lease.Holders(ch.g.db, memberLease, time.Now().Add(5*time.Second)); err == nil {
-				ch.relayed.closeNotFrom(live)
+				if n := ch.relayed.closeNotFrom(live); n > 0 {
+					ch.g.log.Warn("live chat: websockets relayed by nodes gone silent closed", "websockets", n, "live", live)
+				}
 			}
 		}
 	}

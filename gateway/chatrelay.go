@@ -65,12 +65,12 @@ func (s *relaySet) closeAll() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.closeNotTo("")
+	_ = s.closeNotTo("")
 }
 
 // closeNotTo tells the clients relayed to another home than addr to
-// reconnect ("": every client).
-func (s *relaySet) closeNotTo(addr string) {
+// reconnect ("": every client), and returns how many.
+func (s *relaySet) closeNotTo(addr string) int {
 	s.mu.Lock()
 	var stale []*websocket.Conn
 	for c, home := range s.conns {
@@ -84,6 +84,7 @@ func (s *relaySet) closeNotTo(addr string) {
 			websocket.FormatCloseMessage(livechat.CloseGoingAway, "server restarting: reconnect and resume"), time.Now().Add(time.Second))
 		_ = c.Close() // its pumps end and remove it
 	}
+	return len(stale)
 }
 
 // wait waits for every relay's pumps to return.
@@ -240,8 +241,9 @@ func (s *relayedSet) track(c echo.Context, node string) {
 	}}
 }
 
-// closeNotFrom closes the relayed websockets of every node not in nodes.
-func (s *relayedSet) closeNotFrom(nodes []string) {
+// closeNotFrom closes the relayed websockets of every node not in nodes,
+// and returns how many.
+func (s *relayedSet) closeNotFrom(nodes []string) int {
 	s.mu.Lock()
 	var gone []*relayedConn
 	for c, node := range s.conns {
@@ -253,6 +255,7 @@ func (s *relayedSet) closeNotFrom(nodes []string) {
 	for _, c := range gone {
 		_ = c.Close() // the hub's reader fails: the client is gone, its grace starts
 	}
+	return len(gone)
 }
 
 // relayedConn leaves its set when closed.
