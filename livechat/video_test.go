@@ -3,14 +3,10 @@ package livechat_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/auth/tokens"
@@ -43,140 +39,6 @@ func agentOn(t *testing.T, g *lt.Gateway, id string) *lt.Client {
 	a.SendData(livechat.TypeHello, "", "", map[string]any{"presence": "available"})
 	a.Expect(livechat.TypeWelcome, wait)
 	return a
-}
-
-// peer is one side of a WebRTC call whose only signalling path is the
-// gateway's websocket.
-type peer struct {
-	pc  *webrtc.PeerConnection
-	c   *lt.Client
-	sid string
-
-	mu      sync.Mutex
-	remote  bool
-	pending []webrtc.ICECandidateInit
-	errs    chan error
-	got     chan string
-}
-
-func newPeer(t *testing.T, c *lt.Client, sid string) *peer {
-	t.Helper()
-	var se webrtc.SettingEngine // host candidates on loopback only, no STUN, no mDNS
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pc.Close() })
-	p := &peer{pc: pc, c: c, sid: sid, errs: make(chan error, 16), got: make(chan string, 4)}
-	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if cand != nil {
-			p.send(livechat.TypeRTCICE, map[string]any{"candidate": cand.ToJSON()})
-		}
-	})
-	return p
-}
-
-func (p *peer) fail(err error) {
-	select {
-	case p.errs <- err:
-	default:
-	}
-}
-
-func (p *peer) send(typ string, data any) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		p.fail(err)
-		return
-	}
-	// The client's own lock: the test writes on the same socket.
-	if err := p.c.WriteFrame(livechat.Frame{Type: typ, SessionID: p.sid, At: time.Now().UTC(), Data: b}); err != nil {
-		p.fail(err)
-	}
-}
-
-// setRemote applies the other side's description, then any candidates that
-// came before it.
-func (p *peer) setRemote(d webrtc.SessionDescription) error {
-	if err := p.pc.SetRemoteDescription(d); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.remote = true
-	pend := p.pending
-	p.pending = nil
-	p.mu.Unlock()
-	for _, c := range pend {
-		if err := p.pc.AddICECandidate(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// pump handles the rtc.* frames that reach this side until done closes.
-func (p *peer) pump(done <-chan struct{}) {
-	for {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		f, ok := p.c.Next(20 * time.Millisecond)
-		if !ok {
-			continue
-		}
-		if err := p.handle(f); err != nil {
-			p.fail(fmt.Errorf("%s: %w", f.Type, err))
-		}
-	}
-}
-
-func (p *peer) handle(f livechat.Frame) error {
-	switch f.Type {
-	case livechat.TypeError:
-		return fmt.Errorf("gateway error frame: %s", f.Data)
-	case livechat.TypeRTCOffer:
-		var d webrtc.SessionDescription
-		if err := json.Unmarshal(f.Data, &d); err != nil {
-			return err
-		}
-		if err := p.setRemote(d); err != nil {
-			return err
-		}
-		ans, err := p.pc.CreateAnswer(nil)
-		if err != nil {
-			return err
-		}
-		if err := p.pc.SetLocalDescription(ans); err != nil {
-			return err
-		}
-		p.send(livechat.TypeRTCAns, ans)
-	case livechat.TypeRTCAns:
-		var d webrtc.SessionDescription
-		if err := json.Unmarshal(f.Data, &d); err != nil {
-			return err
-		}
-		return p.setRemote(d)
-	case livechat.TypeRTCICE:
-		var d struct {
-			Candidate webrtc.ICECandidateInit `json:"candidate"`
-		}
-		if err := json.Unmarshal(f.Data, &d); err != nil {
-			return err
-		}
-		p.mu.Lock()
-		if !p.remote {
-			p.pending = append(p.pending, d.Candidate)
-			p.mu.Unlock()
-			return nil
-		}
-		p.mu.Unlock()
-		return p.pc.AddICECandidate(d.Candidate)
-	}
-	return nil
 }
 
 // Two pion peers, a citizen and an agent, set up a data channel on loopback
@@ -233,54 +95,7 @@ func TestVideoCallThroughGatewaySignalling(t *testing.T) {
 		return err == nil && r.FirstResponseAt != nil
 	}, wait, 5*time.Millisecond)
 
-	ap, cp := newPeer(t, agent, sid), newPeer(t, cit, sid)
-	cp.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			cp.got <- string(m.Data)
-			if err := dc.SendText("citizen: 收到"); err != nil {
-				cp.fail(err)
-			}
-		})
-	})
-	dc, err := ap.pc.CreateDataChannel("chat", nil)
-	require.NoError(t, err)
-	dc.OnOpen(func() {
-		if err := dc.SendText("agent: 您好"); err != nil {
-			ap.fail(err)
-		}
-	})
-	dc.OnMessage(func(m webrtc.DataChannelMessage) { ap.got <- string(m.Data) })
-	done := make(chan struct{})
-	var pumps sync.WaitGroup
-	for _, p := range []*peer{ap, cp} {
-		pumps.Add(1)
-		go func() { defer pumps.Done(); p.pump(done) }()
-	}
-	offer, err := ap.pc.CreateOffer(nil)
-	require.NoError(t, err)
-	require.NoError(t, ap.pc.SetLocalDescription(offer))
-	ap.send(livechat.TypeRTCOffer, offer)
-
-	expectText := func(p *peer, want string) {
-		t.Helper()
-		select {
-		case got := <-p.got:
-			require.Equal(t, want, got)
-		case err := <-ap.errs:
-			t.Fatalf("agent side: %v", err)
-		case err := <-cp.errs:
-			t.Fatalf("citizen side: %v", err)
-		case <-time.After(15 * time.Second):
-			t.Fatalf("no data-channel message (agent ICE %s, citizen ICE %s)", ap.pc.ICEConnectionState(), cp.pc.ICEConnectionState())
-		}
-	}
-	expectText(cp, "agent: 您好")
-	expectText(ap, "citizen: 收到")
-	pair, err := ap.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1", pair.Local.Address)
-	close(done)
-	pumps.Wait()
+	lt.VideoCall(t, agent, cit, sid, wait)
 
 	agent.Send(livechat.Frame{Type: livechat.TypeClose, SessionID: sid})
 	cit.Expect(livechat.TypeClose, wait)
