@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hotline12345/gateway/internal/apierr"
 	"github.com/hotline12345/gateway/livechat"
 )
 
@@ -119,9 +118,7 @@ func (ch *chatHome) relayWS(c echo.Context, addr string) error {
 	}
 	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: relayBuffers,
 		CheckOrigin: func(*http.Request) bool { return true }, // the home checked it
-		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
-			c.Error(apierr.Wrap(upgradeErrorCode(status), "this is a websocket endpoint: "+reason.Error(), reason))
-		}}
+		Error:       livechat.UpgradeFailed(c)}
 	client, err := up.Upgrade(c.Response(), r, nil)
 	if err != nil {
 		_ = home.Close()
@@ -204,18 +201,6 @@ func (ch *chatHome) proxy(c echo.Context, addr string) error {
 		return unavailable(failed)
 	}
 	return nil
-}
-
-// upgradeErrorCode maps the upgrader's handshake statuses onto the
-// contract's codes.
-func upgradeErrorCode(status int) apierr.Code {
-	switch status {
-	case http.StatusMethodNotAllowed:
-		return apierr.CodeMethodNotAllow
-	case http.StatusForbidden:
-		return apierr.CodeForbidden
-	}
-	return apierr.CodeBadRequest
 }
 
 // relayedSet is the home's side of the websockets other nodes relay to it,

@@ -97,9 +97,7 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		CheckOrigin: func(*http.Request) bool { return true },
 		// A failed handshake is answered with the contract's error body
 		// through the one error handler, not the upgrader's plain text.
-		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
-			c.Error(apierr.Wrap(upgradeErrorCode(status), "this is a websocket endpoint: "+reason.Error(), reason))
-		}}
+		Error: UpgradeFailed(c)}
 	ws, upErr := up.Upgrade(c.Response(), r, nil)
 	if upErr != nil {
 		h.caps.release(ip, capKey)
@@ -137,6 +135,15 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		h.untrack(cn)
 	}()
 	return nil
+}
+
+// UpgradeFailed is a websocket.Upgrader's Error for c: a failed handshake
+// is answered with the contract's error body through the one error
+// handler, not the upgrader's plain text.
+func UpgradeFailed(c echo.Context) func(http.ResponseWriter, *http.Request, int, error) {
+	return func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
+		c.Error(apierr.Wrap(upgradeErrorCode(status), "this is a websocket endpoint: "+reason.Error(), reason))
+	}
 }
 
 // upgradeErrorCode maps the upgrader's handshake statuses (400, 403, 405)
