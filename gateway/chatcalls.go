@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -116,6 +117,11 @@ func (ch *chatHome) callOnce(ctx context.Context, c chatCall) (chatReply, error)
 	req.Header.Set("Content-Type", "application/json")
 	ch.peerHeaders(req.Header, "")
 	resp, err := ch.client.Do(req)
+	if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Op == "dial" {
+		// The home died and its lease has not run out yet: the call did
+		// not reach it, so it is made again once another node is the home.
+		return chatReply{}, fmt.Errorf("live chat call %s: %w: %w", c.Op, errHomeMoving, err)
+	}
 	if err != nil {
 		return chatReply{}, fmt.Errorf("gateway: live chat call %s: %w", c.Op, err)
 	}

@@ -250,3 +250,37 @@ func smsCitizenMessages(ctx context.Context, kcat, brokers string) (map[string][
 	}
 	return out, nil
 }
+
+// A call of a node's component to live chat waits while the chat home is
+// replaced (issue 19): an SMS posted to a relaying node just after the home
+// was killed is answered 200 once another node runs chat, not refused, and
+// becomes its request.
+func TestClusterSMSWaitsForTheChatHome(t *testing.T) {
+	kcat := gatewaytest.Need(t, "kcat")
+	const smsSec, smsTok = "sms-secret-0123456789", "sms-token-0123456789"
+	api := smsfake.NewGeneric(t, smsSec, smsTok)
+	defer api.Close()
+	c := startChatCluster(t, "ag1:pw-ag1:general:2",
+		"GATEWAY_CHANNELS_SMS_PROVIDER=generic", "GATEWAY_CHANNELS_SMS_TOKEN="+smsTok, "GATEWAY_CHANNELS_SMS_SECRET="+smsSec,
+		"GATEWAY_CHANNELS_SMS_API_BASE="+api.URL(), "GATEWAY_CHANNELS_SMS_SIGN_NAME="+smsfake.SignatureName)
+	ctx := context.Background()
+	home := c.home(1)
+	node := c.others(home)[0]
+
+	c.Node(home).Kill()
+	killed := time.Now()
+	in := smsformat.Inbound{Phone: "+8613800138000", Text: "路灯坏了，在人民路", SentAt: time.Now().Add(-time.Second).Truncate(time.Second), ProviderID: "sms-while-moving"}
+	require.Equal(t, "200", postUplink(ctx, c.Node(node).URL(sms.PathInbound), smsSec, in))
+	t.Logf("answered %v after the home was killed", time.Since(killed).Round(time.Millisecond))
+	require.NotEqual(t, home, c.home(node))
+	gatewaytest.Eventually(t, 30*time.Second, func() error {
+		envs, err := smsEnvelopes(ctx, kcat, c.KafkaAddr())
+		if err != nil {
+			return err
+		}
+		if len(envs) != 1 {
+			return fmt.Errorf("%d sms envelopes", len(envs))
+		}
+		return nil
+	})
+}
