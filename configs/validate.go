@@ -386,4 +386,9 @@ func (c *Config) validateCluster(v *checker) {
 	if strings.ContainsFunc(c.Cluster.NodeID, func(r rune) bool { return r < ' ' || r == 0x7f }) || len(c.Cluster.NodeID) > 64 {
 		v.add("cluster.node_id", errors.New("at most 64 characters, none a control character"))
 	}
+	if a := c.Cluster.Advertise; a != "" {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || !validPort(port, 1) {
+			v.add("cluster.advertise", errors.New("must be host:port that the other nodes can dial, e.g. gw-1.internal:8080"))
+		}
+	}
 }

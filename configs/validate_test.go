@@ -118,6 +118,10 @@ func TestValidateErrors(t *testing.T) {
 			c.Store.URL, c.Kafka.Brokers, c.Auth.TokenSecret = "postgres://gw@db1:5432/gateway", []string{"k1:9092"}, strings.Repeat("k", 16)
 			c.Cluster.NodeID = "gw\x001"
 		}, "configs: cluster.node_id: at most 64 characters, none a control character"},
+		{"advertise without a port", func(c *configs.Config) {
+			c.Store.URL, c.Kafka.Brokers, c.Auth.TokenSecret = "postgres://gw@db1:5432/gateway", []string{"k1:9092"}, strings.Repeat("k", 16)
+			c.Cluster.Advertise = "http://gw-1"
+		}, "configs: cluster.advertise: must be host:port that the other nodes can dial, e.g. gw-1.internal:8080"},
 		{"survey base url too long for an SMS", func(c *configs.Config) { c.Survey.BaseURL = "https://" + strings.Repeat("a", 40) + ".cn" },
 			"configs: survey.base_url: at most 45 characters, so that a survey link fits one SMS"},
 		{"quiet hours", func(c *configs.Config) { c.Survey.QuietHours = "21-8" }, `configs: survey.quiet_hours: time "21": want HH:MM between 00:00 and 24:00`},
