@@ -185,8 +185,13 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 			return Result{}, err
 		}
 	}
-	idem := tx.Bucket([]byte(bucketIdem))
-	if prev := idem.Get([]byte(env.IdempotencyKey)); prev != nil {
+	// Claimed, not read then written: on PostgreSQL a read of a missing key
+	// would make this transaction conflict with other nodes' accepts.
+	prev, err := tx.Bucket([]byte(bucketIdem)).PutIfAbsent([]byte(env.IdempotencyKey), p.idem)
+	if err != nil {
+		return Result{}, err
+	}
+	if prev != nil {
 		var e idemEntry
 		if err := json.Unmarshal(prev, &e); err != nil {
 			return Result{}, fmt.Errorf("intakelog: corrupt idempotency entry: %w", err)
@@ -208,9 +213,6 @@ func (l *Log) acceptPrepared(tx *store.Tx, p *prepared) (Result, error) {
 		}
 		return Result{Duplicate: true, Owner: req.Owner, Receipt: normalize.Receipt{ID: req.ID, Number: req.Number, Status: normalize.StatusAccepted,
 			ReceivedAt: req.ReceivedAt, FirstResponseDue: req.FirstResponseDue, HandlingDue: req.HandlingDue, Notice: req.Notice}}, nil
-	}
-	if err := idem.Put([]byte(env.IdempotencyKey), p.idem); err != nil {
-		return Result{}, err
 	}
 	reqs := tx.Bucket([]byte(bucketRequests))
 	reqs.SetFillPercent(appendFill) // ids are time-ordered (UUIDv7)

@@ -198,12 +198,15 @@ func (l *Log) UseNonce(ctx context.Context, scope, nonce string) error {
 }
 
 func useNonce(tx *store.Tx, scope, nonce string, now time.Time) error {
-	b := tx.Bucket([]byte(bucketNonces))
 	k := []byte(scope + "\x00" + nonce)
-	if b.Get(k) != nil {
+	prev, err := tx.Bucket([]byte(bucketNonces)).PutIfAbsent(k, binary.BigEndian.AppendUint64(nil, uint64(now.Unix())))
+	switch {
+	case err != nil:
+		return err
+	case prev != nil:
 		return ErrReplay
 	}
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(now.Unix())))
+	return nil
 }
 
 // AppendEvent adds an event to the outbox inside tx.

@@ -110,6 +110,85 @@ func TestPostgresTwoNodesLoseNothing(t *testing.T) {
 	require.Positive(t, a.Conflicts+b.Conflicts, "the nodes' groups overlapped: the test exercised reruns")
 }
 
+// Two nodes claim keys with PutIfAbsent at once, as accepts claim
+// idempotency keys. First random keys, as clients make them (both nodes'
+// inserts land on the same index pages): no group is ever rerun, because a
+// PutIfAbsent of a missing key takes no predicate lock (a Get then Put of
+// each key made a third of the groups rerun in the cluster benchmark,
+// docs/benchmarks.md). Then keys that every goroutine of both nodes claims:
+// per key one stores, and every other claim gets its value.
+func TestPostgresTwoNodesClaimKeys(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	nodes := []*store.DB{
+		openPostgres(t, c.DSN(), store.PostgresOptions{}, "b"),
+		openPostgres(t, c.DSN(), store.PostgresOptions{}, "b"),
+	}
+	const goroutines, each = 16, 40 // per node
+	// claimAll has every goroutine of both nodes claim keys(n, g, i) in turn,
+	// one Update each, and returns what each claim got per key ("": stored).
+	claimAll := func(key func(g, i int) string) map[string][]string {
+		var mu sync.Mutex
+		claims := map[string][]string{}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*goroutines)
+		for n, db := range nodes {
+			for g := range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						k := key(g, i)
+						var got []byte
+						if err := db.Update(context.Background(), func(tx *store.Tx) error {
+							var err error
+							got, err = tx.Bucket([]byte("b")).PutIfAbsent([]byte(k), []byte(fmt.Sprintf("node-%d/%d", n, g)))
+							return err
+						}); err != nil {
+							errs <- err
+							return
+						}
+						mu.Lock()
+						claims[k] = append(claims[k], string(got))
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		return claims
+	}
+
+	random := claimAll(func(int, int) string { return rand.Text() })
+	require.Len(t, random, 2*goroutines*each)
+	for k, got := range random {
+		require.Equal(t, []string{""}, got, k)
+	}
+	a, b := nodes[0].Stats(), nodes[1].Stats()
+	t.Logf("random keys: commits %d + %d, groups rerun after a conflict %d + %d", a.Commits, b.Commits, a.Conflicts, b.Conflicts)
+	require.Zero(t, a.Conflicts+b.Conflicts, "claims of distinct keys never conflict")
+
+	shared := claimAll(func(g, i int) string { return fmt.Sprintf("shared-%d", (g+i)%each) })
+	require.Len(t, shared, each)
+	for k, got := range shared {
+		winner := string(stored(t, c.DSN(), k))
+		require.Len(t, got, 2*goroutines, k)
+		stores := 0
+		for _, g := range got {
+			if g == "" {
+				stores++
+				continue
+			}
+			require.Equal(t, winner, g, "%s: every other claim gets the stored value", k)
+		}
+		require.Equal(t, 1, stores, "%s: one claim stores", k)
+	}
+}
+
 // An Update acknowledged before the primary crashed is on the promoted
 // standby (synchronous replication), and the same DB goes on there.
 func TestPostgresAcknowledgedSurvivesFailover(t *testing.T) {

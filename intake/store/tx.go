@@ -69,6 +69,14 @@ type Bucket interface {
 	// Put sets key to value, replacing any earlier value. It fails for an
 	// empty key, a key longer than MaxKeySize, and in a read-only transaction.
 	Put(key, value []byte) error
+	// PutIfAbsent sets key to value unless key has a value: then it stores
+	// nothing and returns that value (nil when it stored value). It fails as
+	// Put does. Use it, not Get then Put, to claim a key that many callers
+	// may claim at once (an idempotency key, a nonce): on PostgreSQL a Get of
+	// a missing key locks its index page for SERIALIZABLE's checks, so every
+	// other node's write to that page makes one of the two transactions
+	// rerun; PutIfAbsent takes no such lock while the key is missing.
+	PutIfAbsent(key, value []byte) (existing []byte, err error)
 	// Delete removes key; deleting a missing key is not an error. It fails in
 	// a read-only transaction.
 	Delete(key []byte) error

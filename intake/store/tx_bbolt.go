@@ -1,6 +1,9 @@
 package store
 
-import "go.etcd.io/bbolt"
+import (
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
 
 // The bbolt engine, and its Tx, Bucket and Cursor: thin wrappers of one
 // pointer each, so that putting them in an interface does not allocate.
@@ -57,9 +60,19 @@ func (t boltTx) createBucket(name []byte) error {
 
 type boltBucket struct{ b *bbolt.Bucket }
 
-func (b boltBucket) Get(key []byte) []byte                    { return b.b.Get(key) }
-func (b boltBucket) Put(key, value []byte) error              { return b.b.Put(key, value) }
-func (b boltBucket) Delete(key []byte) error                  { return b.b.Delete(key) }
+func (b boltBucket) Get(key []byte) []byte       { return b.b.Get(key) }
+func (b boltBucket) Put(key, value []byte) error { return b.b.Put(key, value) }
+func (b boltBucket) Delete(key []byte) error     { return b.b.Delete(key) }
+
+func (b boltBucket) PutIfAbsent(key, value []byte) ([]byte, error) {
+	if !b.b.Writable() {
+		return nil, berrors.ErrTxNotWritable
+	}
+	if v := b.b.Get(key); v != nil {
+		return v, nil
+	}
+	return nil, b.b.Put(key, value)
+}
 func (b boltBucket) ForEach(fn func(k, v []byte) error) error { return b.b.ForEach(fn) }
 func (b boltBucket) Cursor() Cursor                           { return boltCursor{b.b.Cursor()} }
 func (b boltBucket) NextSequence() (uint64, error)            { return b.b.NextSequence() }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -51,6 +52,11 @@ const (
 	sqlPutMany      = `INSERT INTO gateway_kv (bucket, key, value)
 		SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])
 		ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`
+	// No conflict target's row is read under the transaction's snapshot, so
+	// it takes no predicate lock (PostgreSQL checks the index with a dirty
+	// snapshot). A row another transaction inserted and committed since
+	// this one began is a serialization failure: the group is rerun.
+	sqlInsert       = `INSERT INTO gateway_kv (bucket, key, value) VALUES ($1, $2, $3) ON CONFLICT (bucket, key) DO NOTHING`
 	sqlDeleteMany   = `DELETE FROM gateway_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))`
 	sqlNextSequence = `UPDATE gateway_buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq`
 	sqlSequence     = `SELECT seq FROM gateway_buckets WHERE name = $1`
@@ -232,15 +238,8 @@ func (b *pgBucket) Get(key []byte) []byte {
 }
 
 func (b *pgBucket) Put(key, value []byte) error {
-	switch {
-	case !b.t.writable:
-		return errTxNotWritable
-	case len(key) == 0:
-		return errKeyRequired
-	case len(key) > MaxKeySize:
-		return errKeyTooLarge
-	case b.t.err != nil:
-		return b.t.err
+	if err := b.checkPut(key); err != nil {
+		return err
 	}
 	// A copy of the value: a stored empty value is not nil (nil marks a
 	// Delete, and would be NULL). (Callers must not modify it before the
@@ -250,6 +249,41 @@ func (b *pgBucket) Put(key, value []byte) error {
 	return nil
 }
 
+// PutIfAbsent inserts at once, in a statement of its own, rather than
+// keeping the write: whether it stored is its answer. A key with a kept
+// write is answered from it.
+func (b *pgBucket) PutIfAbsent(key, value []byte) ([]byte, error) {
+	if err := b.checkPut(key); err != nil {
+		return nil, err
+	}
+	t := b.t
+	if w, ok := t.writes[writeKey{b.name, string(key)}]; ok {
+		if w.value != nil {
+			return w.value, nil
+		}
+		b.gen++ // deleted in this transaction: absent, and now put
+		w.value = append([]byte{}, value...)
+		return nil, nil
+	}
+	tag, err := t.tx.Exec(t.ctx, sqlInsert, b.name, key, append([]byte{}, value...))
+	if err != nil {
+		return nil, t.fail(err)
+	}
+	if tag.RowsAffected() == 1 {
+		b.gen++
+		return nil, nil
+	}
+	// The key has a value (rarely: a repeat); reading it locks its page.
+	v := b.Get(key)
+	switch {
+	case t.err != nil:
+		return nil, t.err
+	case v == nil: // under SERIALIZABLE a row that stopped the insert is visible
+		return nil, t.fail(fmt.Errorf("store: %s key neither inserted nor found", b.name))
+	}
+	return v, nil
+}
+
 func (b *pgBucket) Delete(key []byte) error {
 	if err := b.checkWrite(); err != nil {
 		return err
@@ -257,6 +291,20 @@ func (b *pgBucket) Delete(key []byte) error {
 	b.gen++
 	b.t.keep(b.name, key, nil)
 	return nil
+}
+
+// checkPut fails a Put of an invalid key, or in a read-only or doomed
+// transaction.
+func (b *pgBucket) checkPut(key []byte) error {
+	switch {
+	case !b.t.writable:
+		return errTxNotWritable
+	case len(key) == 0:
+		return errKeyRequired
+	case len(key) > MaxKeySize:
+		return errKeyTooLarge
+	}
+	return b.t.err
 }
 
 // checkWrite fails a write in a read-only or doomed transaction.

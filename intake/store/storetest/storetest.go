@@ -68,6 +68,8 @@ var contract = []struct {
 	test func(t *testing.T, s *suite)
 }{
 	{"get put delete overwrite", testGetPutDelete},
+	{"PutIfAbsent stores only into a missing key", testPutIfAbsent},
+	{"PutIfAbsent from many callers: one stores", testPutIfAbsentConcurrent},
 	{"reads in a transaction see its own writes", testReadOwnWrites},
 	{"missing key is nil, empty value is not", testMissingKey},
 	{"missing bucket is nil", testMissingBucket},
@@ -301,6 +303,12 @@ func testInvalidKeys(t *testing.T, s *suite) {
 		})
 		require.Error(t, putErr, "Put refuses %s", c.name)
 		require.ErrorIs(t, err, putErr)
+		err = db.Update(context.Background(), func(tx *store.Tx) error {
+			_, putErr = bucket(tx, bucketA).PutIfAbsent(c.key, []byte("v"))
+			return putErr
+		})
+		require.Error(t, putErr, "PutIfAbsent refuses %s", c.name)
+		require.ErrorIs(t, err, putErr)
 	}
 	longest := bytes.Repeat([]byte{'k'}, store.MaxKeySize)
 	update(t, db, func(tx *store.Tx) error { return bucket(tx, bucketA).Put(longest, []byte("v")) })
@@ -317,10 +325,14 @@ func testWritesFailInView(t *testing.T, s *suite) {
 		c := a.Cursor()
 		first, _ := c.First()
 		assert.Equal(t, []byte("k"), first)
-		errs = []error{a.Put([]byte("k"), []byte("w")), a.Put([]byte("new"), []byte("w")), a.Delete([]byte("k")), seqErr, c.Delete()}
+		_, insErr := a.PutIfAbsent([]byte("new"), []byte("w"))
+		_, presentErr := a.PutIfAbsent([]byte("k"), []byte("w"))
+		errs = []error{a.Put([]byte("k"), []byte("w")), a.Put([]byte("new"), []byte("w")), a.Delete([]byte("k")), seqErr, c.Delete(),
+			insErr, presentErr}
 		return nil
 	})
-	for i, what := range []string{"Put", "Put of a new key", "Delete", "NextSequence", "Cursor.Delete"} {
+	for i, what := range []string{"Put", "Put of a new key", "Delete", "NextSequence", "Cursor.Delete",
+		"PutIfAbsent of a new key", "PutIfAbsent of a present key"} {
 		require.Error(t, errs[i], what)
 	}
 	require.Equal(t, map[string]string{"k": "v"}, contents(t, db, bucketA))
