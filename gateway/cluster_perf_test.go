@@ -98,6 +98,11 @@ func TestClusterThroughput(t *testing.T) {
 		lone[i] = d
 	}
 
+	for sec := 0; sec < seconds; sec++ {
+		w := slices.Clone(lat[sec*rate : (sec+1)*rate])
+		slices.Sort(w)
+		t.Logf("second %d: p50 %v p99 %v max %v", sec, quantile(w, 0.5), quantile(w, 0.99), w[len(w)-1])
+	}
 	slices.Sort(lat)
 	slices.Sort(lone)
 	p99 := quantile(lat, 0.99)
