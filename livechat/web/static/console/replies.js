@@ -104,10 +104,13 @@ export function renderRepliesButton() {
   $('replies-open').hidden = !isSupervisor();
 }
 
+// openEditor shows the dialog once the set is loaded: shown before, the
+// load's answer would replace what the supervisor had begun to type.
 async function openEditor() {
-  $('replies-msg').textContent = '';
+  const list = await load(true);
+  $('replies-msg').textContent = R.error ? t('replies.failed', { msg: R.error }) : '';
+  $('replies-json').value = JSON.stringify(list, null, 2);
   $('replies-editor').hidden = false;
-  $('replies-json').value = JSON.stringify(await load(true), null, 2);
   $('replies-json').focus();
 }
 
