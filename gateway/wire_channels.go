@@ -22,13 +22,9 @@ type unsupportedRecorder struct{ db *store.DB }
 
 func (r unsupportedRecorder) Record(ctx context.Context, channel, openid, dedupKey string, raw []byte) error {
 	return r.db.Update(ctx, func(tx *store.Tx) error {
-		b := tx.Bucket([]byte(unsupportedBucket))
-		k := []byte(channel + "\x00" + dedupKey)
-		if b.Get(k) != nil {
-			return nil
-		}
 		v, _ := json.Marshal(map[string]any{"channel": channel, "user": openid, "raw": string(raw)})
-		return b.Put(k, v)
+		_, err := tx.Bucket([]byte(unsupportedBucket)).PutIfAbsent([]byte(channel+"\x00"+dedupKey), v)
+		return err
 	})
 }
 

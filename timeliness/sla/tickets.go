@@ -46,10 +46,12 @@ func (s *Service) Ticket(ctx context.Context, value []byte, reply Replier) error
 	dup := false
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
 		dup, req = false, nil
-		b := tx.Bucket([]byte(BucketTickets))
-		if b.Get(key) != nil {
-			dup = true
-			return nil
+		// Claimed first (rolled back with the rest if what follows fails):
+		// a record seen again, on this node or another, is a duplicate.
+		prev, err := tx.Bucket([]byte(BucketTickets)).PutIfAbsent(key, []byte{1})
+		if err != nil || prev != nil {
+			dup = prev != nil
+			return err
 		}
 		if err := s.log.UpdateRequestTx(tx, ev.EnvelopeID, func(_ *store.Tx, r *intakelog.Request) (bool, error) {
 			if ev.Status != "accepted" || r.Status == normalize.StatusAcknowledged || r.Status == normalize.StatusAccepted {
@@ -85,10 +87,7 @@ func (s *Service) Ticket(ctx context.Context, value []byte, reply Replier) error
 		if ev.HandlingUnit != "" {
 			out.Data["handling_unit"] = ev.HandlingUnit
 		}
-		if err := s.log.AppendEvent(tx, out); err != nil {
-			return err
-		}
-		return b.Put(key, []byte{1})
+		return s.log.AppendEvent(tx, out)
 	})
 	if errors.Is(err, intakelog.ErrNotFound) {
 		return fmt.Errorf("%w: unknown envelope_id %s", ErrInvalidTicket, ev.EnvelopeID)
