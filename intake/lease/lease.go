@@ -190,15 +190,6 @@ func (l *Lease) Release(ctx context.Context) error {
 	return err
 }
 
-// forget makes this value take a new token at its next Acquire: the work
-// that held the last one stopped.
-func (l *Lease) forget() {
-	l.mu.Lock()
-	l.held = false
-	l.state.Store(nil)
-	l.mu.Unlock()
-}
-
 // Fence returns the fence of the token this value took last: it passes while
 // this value holds the lease with that token.
 func (l *Lease) Fence() Fence {
@@ -280,8 +271,10 @@ func Holders(db *store.DB, prefix string, now time.Time) ([]string, error) {
 // its token and renews every ttl/3; when a renewal fails or the lease is
 // found lost, work's context is cancelled (before the lease can expire) and
 // Run waits for work to return before it tries again. Work that returns on
-// its own (its fence failed) is started again at the next try that takes
-// the lease, with a new token. The lease is released when ctx ends.
+// its own (its fence failed, or it could not start here) releases the
+// lease, so that another node takes it at once, and this one tries again
+// only after ttl, with a new token: a node that cannot do the work must not
+// keep it from the others. The lease is released when ctx ends.
 func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx context.Context, fence Fence)) {
 	every := l.ttl / 3
 	var cur *running
@@ -295,9 +288,15 @@ func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx conte
 	}()
 	for {
 		if cur != nil && cur.finished() {
-			logger.Warn("lease work stopped on its own: it starts again with a new token", "lease", l.name, "holder", l.holder)
+			logger.Warn("lease work stopped on its own: lease released; this node tries again later", "lease", l.name,
+				"holder", l.holder, "retry_in", l.ttl)
 			cur = nil
-			l.forget()
+			rctx, c := context.WithTimeout(ctx, every)
+			_ = l.Release(rctx) // failing, the lease expires: the same for the others, later
+			c()
+			if !sleep(ctx, l.clk, l.ttl) {
+				return
+			}
 		}
 		actx, c := context.WithTimeout(ctx, every)
 		token, _, ok, err := l.Acquire(actx)
@@ -311,13 +310,21 @@ func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx conte
 			cur.stop()
 			cur = nil
 		}
-		t := l.clk.NewTimer(every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, l.clk, every) {
 			return
-		case <-t.C():
 		}
+	}
+}
+
+// sleep waits d on clk; false when ctx ended first.
+func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
+	t := clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
 	}
 }
 

@@ -215,12 +215,15 @@ func TestRestartTakesANewToken(t *testing.T) {
 	}
 }
 
-// Work that returns on its own (its fence failed) is started again at Run's
-// next try, with a new token; a work's fence passes while it runs.
-func TestRunRestartsWorkThatStopped(t *testing.T) {
+// Work that returns on its own (its fence failed, or it could not start)
+// releases the lease: another node takes it at once, and this node's Run
+// tries again only after the TTL. Once the lease is free again, the work
+// starts with a new token; a work's fence passes while it runs.
+func TestRunReleasesWorkThatStopped(t *testing.T) {
 	db := openBolt(t)
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	l := lease.New(db, "relay", "node-a", 15*time.Second, clk)
+	other := lease.New(db, "relay", "node-b", 15*time.Second, clk)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	fences := make(chan lease.Fence)
@@ -239,18 +242,34 @@ func TestRunRestartsWorkThatStopped(t *testing.T) {
 
 	first := <-fences
 	require.NoError(t, check(t, db, first))
-	// The first run returns; Run's tries, every 5 s, start it again once
-	// one finds it returned.
+	// The first run returns; Run's next try (every 5 s) finds it returned and
+	// releases the lease.
+	for {
+		require.NoError(t, clk.BlockUntil(ctx, 1)) // Run waits
+		if check(t, db, first) != nil {
+			break
+		}
+		clk.Advance(5 * time.Second)
+	}
+	_, _, ok, err := other.Acquire(ctx)
+	require.NoError(t, err)
+	require.True(t, ok, "released: another node takes it at once")
+	require.NoError(t, other.Release(ctx))
+
+	// Run tries again after the TTL and starts the work with a new token.
 	var second lease.Fence
+	waited := time.Duration(0)
 	for got := false; !got; {
-		require.NoError(t, clk.BlockUntil(ctx, 1)) // Run waits for its next try
+		require.NoError(t, clk.BlockUntil(ctx, 1))
 		select {
 		case second = <-fences:
 			got = true
 		default:
 			clk.Advance(5 * time.Second)
+			waited += 5 * time.Second
 		}
 	}
+	require.GreaterOrEqual(t, waited, 15*time.Second, "not before the TTL")
 	require.ErrorIs(t, check(t, db, first), lease.ErrLost, "a new token: the first run's fence fails")
 	require.NoError(t, check(t, db, second))
 
