@@ -213,7 +213,7 @@ func (ch *chatHome) serveTerm(ctx context.Context, fence lease.Fence) {
 	// last home set.
 	if err := ch.g.sla.Load(ctx); err != nil {
 		ch.g.log.Error("live chat: cannot load the clocks; not taking the chat home", "err", err)
-		return // lease.Run tries again with a new token
+		return // lease.Run releases the lease to another node; this one tries again a TTL later
 	}
 	h, err := ch.build(fence)
 	if err != nil {

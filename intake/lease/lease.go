@@ -36,8 +36,8 @@ var Buckets = []string{bucket}
 // ErrLost is returned by Fence.Check when the lease is no longer held by the
 // fence's holder with the fence's token (another holder took it, it was
 // released, or it expired). The transaction that checked aborts; the work
-// that owns the fence stops and returns, and Run takes the lease again or
-// leaves it to its new holder.
+// that owns the fence stops and returns, and Run releases the lease and
+// takes it again later, unless another holder took it first.
 var ErrLost = errors.New("lease: lost")
 
 type record struct {
@@ -272,9 +272,10 @@ func Holders(db *store.DB, prefix string, now time.Time) ([]string, error) {
 // found lost, work's context is cancelled (before the lease can expire) and
 // Run waits for work to return before it tries again. Work that returns on
 // its own (its fence failed, or it could not start here) releases the
-// lease, so that another node takes it at once, and this one tries again
-// only after ttl, with a new token: a node that cannot do the work must not
-// keep it from the others. The lease is released when ctx ends.
+// lease, so that another node takes it at once; this one tries again with
+// a new token, after ttl if the work ran for less than that: a node that
+// cannot do the work must not keep it from the others. The lease is
+// released when ctx ends.
 func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx context.Context, fence Fence)) {
 	every := l.ttl / 3
 	var cur *running
@@ -288,13 +289,22 @@ func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx conte
 	}()
 	for {
 		if cur != nil && cur.finished() {
-			logger.Warn("lease work stopped on its own: lease released; this node tries again later", "lease", l.name,
-				"holder", l.holder, "retry_in", l.ttl)
+			if ctx.Err() != nil { // it stopped because Run is stopping: the deferred release
+				return
+			}
+			// Work that could not even last a TTL here (it cannot start on
+			// this node) waits one before trying again; other work (its fence
+			// failed after a store failover) may start again at once.
+			wait := time.Duration(0)
+			if l.clk.Now().Sub(cur.started) < l.ttl {
+				wait = l.ttl
+			}
+			logger.Warn("lease work stopped on its own: lease released", "lease", l.name, "holder", l.holder, "retry_in", wait)
 			cur = nil
-			rctx, c := context.WithTimeout(ctx, every)
+			rctx, c := context.WithTimeout(context.WithoutCancel(ctx), every)
 			_ = l.Release(rctx) // failing, the lease expires: the same for the others, later
 			c()
-			if !sleep(ctx, l.clk, l.ttl) {
+			if wait > 0 && !sleep(ctx, l.clk, wait) {
 				return
 			}
 		}
@@ -304,7 +314,7 @@ func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx conte
 		switch {
 		case ok && cur == nil:
 			logger.Info("lease taken", "lease", l.name, "holder", l.holder, "token", token)
-			cur = start(ctx, work, l.Fence())
+			cur = start(ctx, work, l.Fence(), l.clk.Now())
 		case !ok && cur != nil:
 			logger.Warn("lease lost: stopping its work", "lease", l.name, "holder", l.holder, "err", err)
 			cur.stop()
@@ -330,13 +340,14 @@ func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
 
 // running is work started under a lease.
 type running struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started time.Time
 }
 
-func start(ctx context.Context, work func(context.Context, Fence), f Fence) *running {
+func start(ctx context.Context, work func(context.Context, Fence), f Fence, now time.Time) *running {
 	wctx, cancel := context.WithCancel(ctx)
-	r := &running{cancel: cancel, done: make(chan struct{})}
+	r := &running{cancel: cancel, done: make(chan struct{}), started: now}
 	go func() { defer close(r.done); defer cancel(); work(wctx, f) }()
 	return r
 }

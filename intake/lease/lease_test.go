@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,6 +277,83 @@ func TestRunReleasesWorkThatStopped(t *testing.T) {
 	cancel()
 	<-done
 	require.ErrorIs(t, check(t, db, second), lease.ErrLost, "released when Run's context ends")
+}
+
+// Work that ran for a TTL or more before it stopped on its own (its fence
+// failed after a store failover) releases the lease too, but its node takes
+// it again at once, without waiting a TTL.
+func TestRunRestartsLongRunningWorkAtOnce(t *testing.T) {
+	db := openBolt(t)
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	l := lease.New(db, "relay", "node-a", 15*time.Second, clk)
+	logs := &clockLog{clk: clk}
+	ctx, cancel := context.WithCancel(context.Background())
+	fences := make(chan lease.Fence, 2)
+	stopFirst := make(chan struct{})
+	done := make(chan struct{})
+	var runs atomic.Int32
+	go func() {
+		defer close(done)
+		lease.Run(ctx, l, slog.New(logs), func(ctx context.Context, f lease.Fence) {
+			fences <- f
+			if runs.Add(1) == 1 {
+				<-stopFirst // returns on its own when the test says
+				return
+			}
+			<-ctx.Done()
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	first := <-fences
+	for range 4 { // 20 s of renewals
+		require.NoError(t, clk.BlockUntil(ctx, 1))
+		clk.Advance(5 * time.Second)
+	}
+	require.NoError(t, check(t, db, first), "renewed while it ran")
+	close(stopFirst)
+	var second lease.Fence
+	for got := false; !got; {
+		require.NoError(t, clk.BlockUntil(ctx, 1))
+		select {
+		case second = <-fences:
+			got = true
+		default:
+			clk.Advance(5 * time.Second)
+		}
+	}
+	require.NoError(t, check(t, db, second))
+	stopped, taken := logs.at("lease work stopped on its own: lease released"), logs.at("lease taken")
+	require.Len(t, stopped, 1)
+	require.Len(t, taken, 2)
+	require.Equal(t, stopped[0], taken[1], "taken again when found stopped, not a TTL later")
+}
+
+// clockLog is a slog.Handler that keeps, per message, the fake times at
+// which it was logged.
+type clockLog struct {
+	clk  *clock.Fake
+	mu   sync.Mutex
+	msgs map[string][]time.Time
+}
+
+func (c *clockLog) Enabled(context.Context, slog.Level) bool { return true }
+func (c *clockLog) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *clockLog) WithGroup(string) slog.Handler            { return c }
+func (c *clockLog) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.msgs == nil {
+		c.msgs = map[string][]time.Time{}
+	}
+	c.msgs[r.Message] = append(c.msgs[r.Message], c.clk.Now())
+	return nil
+}
+
+func (c *clockLog) at(msg string) []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.msgs[msg])
 }
 
 // Run on several nodes sharing a store: the work runs on one node at a

@@ -189,6 +189,56 @@ func TestPostgresTwoNodesClaimKeys(t *testing.T) {
 	}
 }
 
+// Two nodes claim the same two keys in opposite orders, each waiting inside
+// its transaction for the other's first claim: their inserts wait for each
+// other. PostgreSQL would find the deadlock only after deadlock_timeout (1 s
+// by default, for superusers to change; 5 s here, so that the difference
+// shows whatever the machine's load), stalling both groups; a claim's lock
+// wait is bounded instead, its group rerun, and both Updates succeed long
+// before, one node's values in both keys.
+func TestPostgresClaimsInOppositeOrders(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t, pgtest.Options{})
+	conn, err := pgx.Connect(context.Background(), c.DSN())
+	require.NoError(t, err)
+	_, err = conn.Exec(context.Background(), `ALTER SYSTEM SET deadlock_timeout = '5s'`)
+	require.NoError(t, err)
+	_, err = conn.Exec(context.Background(), `SELECT pg_reload_conf()`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(context.Background()))
+	a := openPostgres(t, c.DSN(), store.PostgresOptions{}, "b")
+	b := openPostgres(t, c.DSN(), store.PostgresOptions{}, "b")
+	aFirst, bFirst := make(chan struct{}), make(chan struct{})
+	var aOnce, bOnce sync.Once
+	claim := func(db *store.DB, name string, first, second string, mine chan struct{}, once *sync.Once, theirs chan struct{}) error {
+		return db.Update(context.Background(), func(tx *store.Tx) error {
+			bk := tx.Bucket([]byte("b"))
+			if _, err := bk.PutIfAbsent([]byte(first), []byte(name)); err != nil {
+				return err
+			}
+			once.Do(func() { close(mine) })
+			select { // the first run waits for the other's first claim; reruns find it done
+			case <-theirs:
+			case <-time.After(5 * time.Second):
+				return errors.New("the other node never claimed its first key")
+			}
+			_, err := bk.PutIfAbsent([]byte(second), []byte(name))
+			return err
+		})
+	}
+	start := time.Now()
+	errs := make(chan error, 2)
+	go func() { errs <- claim(a, "a", "k1", "k2", aFirst, &aOnce, bFirst) }()
+	go func() { errs <- claim(b, "b", "k2", "k1", bFirst, &bOnce, aFirst) }()
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	took := time.Since(start)
+	t.Logf("both claims done in %v; groups rerun: %d + %d", took, a.Stats().Conflicts, b.Stats().Conflicts)
+	require.Less(t, took, 2500*time.Millisecond, "no wait for PostgreSQL's deadlock detection")
+	k1, k2 := stored(t, c.DSN(), "k1"), stored(t, c.DSN(), "k2")
+	require.Equal(t, k1, k2, "one node claimed both")
+}
+
 // An Update acknowledged before the primary crashed is on the promoted
 // standby (synchronous replication), and the same DB goes on there.
 func TestPostgresAcknowledgedSurvivesFailover(t *testing.T) {

@@ -5,9 +5,9 @@ package store
 // Bucket and Cursor with the semantics documented here, and the conformance
 // suite intake/store/storetest checks them.
 //
-// Byte slices: keys and values returned by Get, ForEach and a Cursor are valid
-// only until the transaction ends and must not be modified; copy what must
-// outlive it. Keys and values passed to Put must not be modified until the
+// Byte slices: keys and values returned by Get, PutIfAbsent, ForEach and a
+// Cursor are valid only until the transaction ends and must not be
+// modified; copy what must outlive it. Keys and values passed to Put must not be modified until the
 // transaction ends either (an engine may keep them until the commit).
 //
 // Keys are compared bytewise (bytes.Compare): ForEach and Cursor.Next go in
@@ -75,7 +75,10 @@ type Bucket interface {
 	// may claim at once (an idempotency key, a nonce): on PostgreSQL a Get of
 	// a missing key locks its index page for SERIALIZABLE's checks, so every
 	// other node's write to that page makes one of the two transactions
-	// rerun; PutIfAbsent takes no such lock while the key is missing.
+	// rerun; PutIfAbsent takes no such lock while the key is missing. It
+	// waits (briefly) for another node's transaction that claimed the same
+	// key, and reads nothing: a claim that races another transaction's Delete
+	// of the key is ordered after it.
 	PutIfAbsent(key, value []byte) (existing []byte, err error)
 	// Delete removes key; deleting a missing key is not an error. It fails in
 	// a read-only transaction.

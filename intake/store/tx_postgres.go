@@ -23,8 +23,9 @@ import (
 // must see them: a group of hundreds of accepts, a dozen writes each, would
 // otherwise spend its time waiting for round trips, in a transaction whose
 // length is what makes other nodes' transactions conflict with it. A Get
-// answers from the kept writes first. Keys are bytea, which PostgreSQL
-// orders bytewise, as bytes.Compare does.
+// answers from the kept writes first. PutIfAbsent alone writes at once: its
+// answer is whether it stored. Keys are bytea, which PostgreSQL orders
+// bytewise, as bytes.Compare does.
 //
 // Get and the Cursor's moves have no error to return. A database error there
 // (or anywhere in the transaction) is recorded on the Tx: the transaction is
@@ -57,6 +58,8 @@ const (
 	// snapshot). A row another transaction inserted and committed since
 	// this one began is a serialization failure: the group is rerun.
 	sqlInsert       = `INSERT INTO gateway_kv (bucket, key, value) VALUES ($1, $2, $3) ON CONFLICT (bucket, key) DO NOTHING`
+	sqlClaimWait    = `SET LOCAL lock_timeout = '100ms'`
+	sqlClaimWaitEnd = `SET LOCAL lock_timeout TO DEFAULT`
 	sqlDeleteMany   = `DELETE FROM gateway_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))`
 	sqlNextSequence = `UPDATE gateway_buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq`
 	sqlSequence     = `SELECT seq FROM gateway_buckets WHERE name = $1`
@@ -159,7 +162,8 @@ func (t *pgTx) flush() error {
 		values  [][]byte
 	}
 	// In key order: two nodes whose transactions write the same keys then
-	// take their row locks in the same order, and never deadlock.
+	// take their row locks in the same order, and never deadlock over them
+	// (PutIfAbsent's inserts, in call order, bound their own waits).
 	slices.SortFunc(t.order, func(a, b *write) int {
 		return cmp.Or(strings.Compare(a.bucket, b.bucket), bytes.Compare(a.key, b.key))
 	})
@@ -265,8 +269,19 @@ func (b *pgBucket) PutIfAbsent(key, value []byte) ([]byte, error) {
 		w.value = append([]byte{}, value...)
 		return nil, nil
 	}
-	tag, err := t.tx.Exec(t.ctx, sqlInsert, b.name, key, append([]byte{}, value...))
-	if err != nil {
+	// The insert waits for another transaction's insert of the same key. Two
+	// nodes claiming two keys in opposite orders would wait for each other
+	// until PostgreSQL's deadlock check (deadlock_timeout, 1 s by default),
+	// stalling both groups: the wait is bounded here, for this statement
+	// only, and a claim that times out reruns its group (isConflict). One
+	// round trip for the three statements.
+	batch := &pgx.Batch{}
+	batch.Queue(sqlClaimWait)
+	insert := batch.Queue(sqlInsert, b.name, key, append([]byte{}, value...))
+	batch.Queue(sqlClaimWaitEnd)
+	var tag pgconn.CommandTag
+	insert.Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 		return nil, t.fail(err)
 	}
 	if tag.RowsAffected() == 1 {
@@ -369,10 +384,12 @@ func (b *pgBucket) Sequence() uint64 {
 func (b *pgBucket) SetFillPercent(float64) {}
 
 // isConflict reports a failure that a rerun of the transaction cures:
-// serialization_failure (40001) or deadlock_detected (40P01).
+// serialization_failure (40001), deadlock_detected (40P01), or
+// lock_not_available (55P03: a claim's bounded wait for another
+// transaction ran out).
 func isConflict(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == "55P03")
 }
 
 // isUnavailable reports an error that says no read-write server can be
