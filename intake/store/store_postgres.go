@@ -144,7 +144,7 @@ func (e *pgEngine) update(batch []*commitReq) (int, error) {
 		case isConflict(err):
 			e.conflicts.Add(1)
 			if conflicts++; conflicts > e.maxConflicts {
-				return -1, fmt.Errorf("%d serialization failures in a row: %w", conflicts, err)
+				return -1, fmt.Errorf("%d conflicts in a row (serialization failures, deadlocks or lock timeouts): %w", conflicts, err)
 			}
 			if conflicts >= splitAfter && len(batch) > 1 {
 				return -1, fmt.Errorf("%w after %d serialization failures in a row: %w", errSplit, conflicts, err)
@@ -167,12 +167,22 @@ func (e *pgEngine) update(batch []*commitReq) (int, error) {
 	}
 }
 
+// beginGroup starts a group's transaction, in one round trip. Its waits
+// for other transactions' locks are bounded: two nodes whose groups claim
+// two keys in opposite orders (PutIfAbsent inserts at once, in call order)
+// would otherwise wait for each other until PostgreSQL's deadlock check
+// (deadlock_timeout, 1 s by default), stalling both groups. A longer wait
+// would gain nothing anyway: under SERIALIZABLE, a row another transaction
+// is writing fails this one (40001) once that one commits. A wait that runs
+// out (55P03) reruns the group, as a conflict does.
+const beginGroup = `BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE; SET LOCAL lock_timeout = '100ms'`
+
 // attempt runs the group once in a new transaction. It returns -1 and nil
 // once committed; i and the error when function i failed on its own (it
 // returned an error, or one of its statements failed for a reason a rerun
 // does not cure); -1 and the error otherwise.
 func (e *pgEngine) attempt(ctx context.Context, batch []*commitReq) (int, error) {
-	ptx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite})
+	ptx, err := e.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginGroup})
 	if err != nil {
 		return -1, err
 	}

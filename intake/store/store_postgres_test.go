@@ -340,11 +340,12 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 // A database error inside Get, which cannot return it, is not lost: the
 // transaction fails although its function returned nil, and later
 // operations in it fail at once. Here statements time out
-// (statement_timeout) on a table another session holds locked.
+// (statement_timeout, shorter than the groups' lock_timeout) on a table
+// another session holds locked.
 func TestPostgresErrorInGetFailsTheTransaction(t *testing.T) {
 	t.Parallel()
 	c := pgtest.Start(t, pgtest.Options{})
-	db := openPostgres(t, c.DSN()+"&statement_timeout=200", store.PostgresOptions{}, "b")
+	db := openPostgres(t, c.DSN()+"&statement_timeout=50", store.PostgresOptions{}, "b")
 	require.NoError(t, db.Update(context.Background(), put("k", "v")))
 
 	ctx := context.Background()

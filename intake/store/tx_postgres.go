@@ -58,8 +58,6 @@ const (
 	// snapshot). A row another transaction inserted and committed since
 	// this one began is a serialization failure: the group is rerun.
 	sqlInsert       = `INSERT INTO gateway_kv (bucket, key, value) VALUES ($1, $2, $3) ON CONFLICT (bucket, key) DO NOTHING`
-	sqlClaimWait    = `SET LOCAL lock_timeout = '100ms'`
-	sqlClaimWaitEnd = `SET LOCAL lock_timeout TO DEFAULT`
 	sqlDeleteMany   = `DELETE FROM gateway_kv WHERE (bucket, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))`
 	sqlNextSequence = `UPDATE gateway_buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq`
 	sqlSequence     = `SELECT seq FROM gateway_buckets WHERE name = $1`
@@ -163,7 +161,7 @@ func (t *pgTx) flush() error {
 	}
 	// In key order: two nodes whose transactions write the same keys then
 	// take their row locks in the same order, and never deadlock over them
-	// (PutIfAbsent's inserts, in call order, bound their own waits).
+	// (PutIfAbsent's inserts, in call order, may: see beginGroup).
 	slices.SortFunc(t.order, func(a, b *write) int {
 		return cmp.Or(strings.Compare(a.bucket, b.bucket), bytes.Compare(a.key, b.key))
 	})
@@ -269,19 +267,11 @@ func (b *pgBucket) PutIfAbsent(key, value []byte) ([]byte, error) {
 		w.value = append([]byte{}, value...)
 		return nil, nil
 	}
-	// The insert waits for another transaction's insert of the same key. Two
-	// nodes claiming two keys in opposite orders would wait for each other
-	// until PostgreSQL's deadlock check (deadlock_timeout, 1 s by default),
-	// stalling both groups: the wait is bounded here, for this statement
-	// only, and a claim that times out reruns its group (isConflict). One
-	// round trip for the three statements.
-	batch := &pgx.Batch{}
-	batch.Queue(sqlClaimWait)
-	insert := batch.Queue(sqlInsert, b.name, key, append([]byte{}, value...))
-	batch.Queue(sqlClaimWaitEnd)
-	var tag pgconn.CommandTag
-	insert.Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
-	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+	// The insert waits for another transaction's insert of the same key, at
+	// most the group's lock_timeout (beginGroup): two nodes claiming two keys
+	// in opposite orders wait for each other.
+	tag, err := t.tx.Exec(t.ctx, sqlInsert, b.name, key, append([]byte{}, value...))
+	if err != nil {
 		return nil, t.fail(err)
 	}
 	if tag.RowsAffected() == 1 {
@@ -385,8 +375,8 @@ func (b *pgBucket) SetFillPercent(float64) {}
 
 // isConflict reports a failure that a rerun of the transaction cures:
 // serialization_failure (40001), deadlock_detected (40P01), or
-// lock_not_available (55P03: a claim's bounded wait for another
-// transaction ran out).
+// lock_not_available (55P03: the group's bounded wait for another
+// transaction's lock ran out, beginGroup).
 func isConflict(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == "55P03")
