@@ -170,19 +170,8 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 	}
 
 	// The transcript as the console reads it through its node (relayed).
-	var chat struct {
-		Messages []struct {
-			Seq  int64  `json:"seq"`
-			From string `json:"from"`
-			Text string `json:"text"`
-		} `json:"messages"`
-	}
-	tok := agentTokenOf(t, c, agNode, "ag1", "pw-ag1")
-	resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(agNode).URL("/v1/agents/chats/"+sid),
-		nil, http.Header{"Authorization": {"Bearer " + tok}})
+	chat, err := readChat(c, agNode, agentTokenOf(t, c, agNode, "ag1", "pw-ag1"), sid)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
-	require.NoError(t, json.Unmarshal(resp.Body, &chat))
 	require.Len(t, chat.Messages, int(lastSeq))
 	for i, m := range chat.Messages {
 		require.Equal(t, int64(i+1), m.Seq)
@@ -364,15 +353,8 @@ func TestClusterChatHomeStalls(t *testing.T) {
 		}
 		return nil
 	})
-	var chat struct {
-		Messages []seenMessage
-	}
-	tok := agentTokenOf(t, c, agNode, "ag1", "pw-ag1")
-	resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(agNode).URL("/v1/agents/chats/"+sid),
-		nil, http.Header{"Authorization": {"Bearer " + tok}})
+	chat, err := readChat(c, agNode, agentTokenOf(t, c, agNode, "ag1", "pw-ag1"), sid)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
-	require.NoError(t, json.Unmarshal(resp.Body, &chat))
 	ids := map[string]bool{}
 	for i, m := range chat.Messages {
 		require.Equal(t, int64(i+1), m.Seq)
@@ -383,13 +365,6 @@ func TestClusterChatHomeStalls(t *testing.T) {
 	}
 	require.True(t, ids["c-after"] && ids["a-after"])
 	require.False(t, ids["c-stalled"], "the stalled node stored the frame that waited for it")
-	var state struct {
-		Chat struct {
-			State   string `json:"state"`
-			AgentID string `json:"agent_id"`
-		}
-	}
-	require.NoError(t, json.Unmarshal(resp.Body, &state))
-	require.Equal(t, "active", state.Chat.State)
-	require.Equal(t, "ag1", state.Chat.AgentID)
+	require.Equal(t, "active", chat.Chat.State)
+	require.Equal(t, "ag1", chat.Chat.AgentID)
 }

@@ -153,21 +153,37 @@ type seenMessage struct {
 	Text string `json:"text"`
 }
 
+// agentChat is GET /v1/agents/chats/{sid}: a chat and its transcript.
+type agentChat struct {
+	Chat struct {
+		State   string `json:"state"`
+		AgentID string `json:"agent_id"`
+	} `json:"chat"`
+	Messages []seenMessage `json:"messages"`
+}
+
+// readChat reads a chat through the given node, as a console does.
+func readChat(c *chatCluster, node int, token, sid string) (agentChat, error) {
+	var chat agentChat
+	resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(node).URL("/v1/agents/chats/"+sid),
+		nil, http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		return chat, err
+	}
+	if resp.Status != http.StatusOK {
+		return chat, fmt.Errorf("%d: %s", resp.Status, resp.Body)
+	}
+	return chat, json.Unmarshal(resp.Body, &chat)
+}
+
 // transcript reads a session's transcript through node 1, as a
-// supervisor's console does.
+// supervisor's console does, once a node answers (nodes restart here).
 func transcript(t *testing.T, c *chatCluster, token, sid string) []seenMessage {
 	t.Helper()
-	var chat struct{ Messages []seenMessage }
-	gatewaytest.Eventually(t, 15*time.Second, func() error {
-		resp, err := gatewaytest.NewClient(1).Do(context.Background(), http.MethodGet, c.Node(1).URL("/v1/agents/chats/"+sid),
-			nil, http.Header{"Authorization": {"Bearer " + token}})
-		if err != nil {
-			return err
-		}
-		if resp.Status != http.StatusOK {
-			return fmt.Errorf("%d: %s", resp.Status, resp.Body)
-		}
-		return json.Unmarshal(resp.Body, &chat)
+	var chat agentChat
+	gatewaytest.Eventually(t, 15*time.Second, func() (err error) {
+		chat, err = readChat(c, 1, token, sid)
+		return err
 	})
 	return chat.Messages
 }

@@ -258,18 +258,7 @@ func TestRunReleasesWorkThatStopped(t *testing.T) {
 	require.NoError(t, other.Release(ctx))
 
 	// Run tries again after the TTL and starts the work with a new token.
-	var second lease.Fence
-	waited := time.Duration(0)
-	for got := false; !got; {
-		require.NoError(t, clk.BlockUntil(ctx, 1))
-		select {
-		case second = <-fences:
-			got = true
-		default:
-			clk.Advance(5 * time.Second)
-			waited += 5 * time.Second
-		}
-	}
+	second, waited := nextFence(ctx, t, clk, fences)
 	require.GreaterOrEqual(t, waited, 15*time.Second, "not before the TTL")
 	require.ErrorIs(t, check(t, db, first), lease.ErrLost, "a new token: the first run's fence fails")
 	require.NoError(t, check(t, db, second))
@@ -312,21 +301,30 @@ func TestRunRestartsLongRunningWorkAtOnce(t *testing.T) {
 	}
 	require.NoError(t, check(t, db, first), "renewed while it ran")
 	close(stopFirst)
-	var second lease.Fence
-	for got := false; !got; {
-		require.NoError(t, clk.BlockUntil(ctx, 1))
-		select {
-		case second = <-fences:
-			got = true
-		default:
-			clk.Advance(5 * time.Second)
-		}
-	}
+	second, _ := nextFence(ctx, t, clk, fences)
 	require.NoError(t, check(t, db, second))
 	stopped, taken := logs.at("lease work stopped on its own: lease released"), logs.at("lease taken")
 	require.Len(t, stopped, 1)
 	require.Len(t, taken, 2)
 	require.Equal(t, stopped[0], taken[1], "taken again when found stopped, not a TTL later")
+}
+
+// nextFence moves clk on, 5 s (one of Run's tries) at a time whenever Run
+// waits, until Run starts the work again; it returns the work's fence and
+// how far the clock moved (an overcount when the work's goroutine lagged).
+func nextFence(ctx context.Context, t *testing.T, clk *clock.Fake, fences <-chan lease.Fence) (lease.Fence, time.Duration) {
+	t.Helper()
+	var moved time.Duration
+	for {
+		require.NoError(t, clk.BlockUntil(ctx, 1))
+		select {
+		case f := <-fences:
+			return f, moved
+		default:
+			clk.Advance(5 * time.Second)
+			moved += 5 * time.Second
+		}
+	}
 }
 
 // clockLog is a slog.Handler that keeps, per message, the fake times at

@@ -270,7 +270,10 @@ func (b *pgBucket) PutIfAbsent(key, value []byte) ([]byte, error) {
 	// The insert waits for another transaction's insert of the same key, at
 	// most the group's lock_timeout (beginGroup): two nodes claiming two keys
 	// in opposite orders wait for each other.
-	tag, err := t.tx.Exec(t.ctx, sqlInsert, b.name, key, append([]byte{}, value...))
+	if value == nil {
+		value = []byte{} // nil (not allowed, tx.go) would be NULL, as Put guards against
+	}
+	tag, err := t.tx.Exec(t.ctx, sqlInsert, b.name, key, value) // encoded before Exec returns: no copy
 	if err != nil {
 		return nil, t.fail(err)
 	}

@@ -72,6 +72,9 @@ func TestDesk22OfferMediaRepliesNotesHistory(t *testing.T) {
 	d.waitJS(sup, "the editor's button", `!document.getElementById('replies-open').hidden`)
 	d.click(sup, "#replies-open")
 	d.waitJS(sup, "the editor", `!document.getElementById('replies-editor').hidden`)
+	require.Equal(t, "[]", evalJS[string](d, sup, `document.getElementById('replies-json').value`),
+		"the editor opens with the stored set loaded (none yet), never before it")
+	d.shot(sup, "console-replies-editor-en.png")
 	const set = `[{"keyword":"ludeng","topic":"市政设施","zh":"您反映的路灯问题已登记，诉求编号 {number}，请记下以便查询。","en":"Your street light report is registered as {number}."},
 	 {"keyword":"lvhua","topic":"市政设施","zh":"绿化问题已记录。","en":"The greenery issue is recorded."},
 	 {"keyword":"xiexie","topic":"结束语","zh":"感谢您联系 12345。","en":"Thank you for contacting 12345."}]`
