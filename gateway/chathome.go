@@ -72,10 +72,9 @@ type chatHome struct {
 	regMu      sync.Mutex
 	registered []func(*livechat.Hub) // deliverers and media fetchers, applied to every hub built
 
-	relays relaySet
-	// relayed are the websockets other nodes relay to this node while it
-	// is the home, by relaying node: closed when that node is gone.
-	relayed relayedSet
+	// relay carries this node's clients' websockets to the home while
+	// another node is the home.
+	relay *livechat.Relay
 	// later are the calls without an answer (alerts, escalations,
 	// surveys), made by one worker so that the clocks' goroutine never
 	// waits on the network.
@@ -88,8 +87,10 @@ type chatHome struct {
 func newChatHome(g *Gateway, build func(lease.Fence) (*livechat.Hub, error)) *chatHome {
 	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 		ResponseHeaderTimeout: 10 * time.Second, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
-	return &chatHome{g: g, build: build, peerKey: peerKey(g.cfg.Auth.TokenSecret), transport: tr,
+	ch := &chatHome{g: g, build: build, peerKey: peerKey(g.cfg.Auth.TokenSecret), transport: tr,
 		client: &http.Client{Timeout: 15 * time.Second, Transport: tr}, later: make(chan chatCall, 1024)}
+	ch.relay = livechat.NewRelay(g.cfg.LiveChat, g.log, ch.dialLink)
+	return ch
 }
 
 // peerKey is what a node shows the others: derived from the token secret
@@ -151,19 +152,19 @@ func (ch *chatHome) start(ctx context.Context) {
 // when it shuts down: the cluster's chat must not wait for this node's
 // drain.
 func (ch *chatHome) stop(ctx context.Context) error {
-	ch.relays.closeAll()
-	if ch.cancel == nil {
-		return nil
+	relayed := make(chan error, 1)
+	go func() { relayed <- ch.relay.Close(ctx) }()
+	if ch.cancel != nil {
+		ch.cancel()
+		done := make(chan struct{})
+		go func() { ch.done.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	ch.cancel()
-	done := make(chan struct{})
-	go func() { ch.done.Wait(); ch.relays.wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return <-relayed
 }
 
 // watch closes the relays to a node that is no longer the home (it died
@@ -185,20 +186,20 @@ func (ch *chatHome) watch(ctx context.Context) {
 		n := 0
 		switch {
 		case err == nil:
-			n = ch.relays.closeNotTo(rec.Addr)
+			n = ch.relay.CloseNotTo(rec.Addr)
 		case errors.Is(err, errNoChatHome):
-			n = ch.relays.closeNotTo("")
+			n = ch.relay.CloseNotTo("")
 		}
 		if n > 0 {
 			ch.g.log.Info("live chat: relays to a node that is no longer the chat home closed", "websockets", n)
 		}
-		if ch.local.Load() != nil {
+		if h := ch.local.Load(); h != nil {
 			// A live node renews its member lease every 5 s, so its lease
 			// always runs 10 s more: one that runs out within 5 s was not
 			// renewed for 10 s. (A store failover can delay renewals so
 			// long: then that node's clients reconnect once, no more.)
 			if live, err := lease.Holders(ch.g.db, memberLease, time.Now().Add(5*time.Second)); err == nil {
-				if n := ch.relayed.closeNotFrom(live); n > 0 {
+				if n := h.CloseLinksNotFrom(live); n > 0 {
 					ch.g.log.Warn("live chat: websockets relayed by nodes gone silent closed", "websockets", n, "live", live)
 				}
 			}
@@ -308,9 +309,6 @@ func (ch *chatHome) mount(e *echo.Echo) {
 	for _, r := range livechat.HTTPRoutes {
 		e.Add(r.Method, r.Path, func(c echo.Context) error {
 			if h := ch.local.Load(); h != nil {
-				if r.WebSocket && ch.fromPeer(c.Request()) {
-					ch.relayed.track(c, c.Request().Header.Get(headerNode))
-				}
 				return r.Serve(h, c)
 			}
 			if ch.fromPeer(c.Request()) { // relayed here, and this node is not the home (any more): never again
@@ -330,6 +328,16 @@ func (ch *chatHome) mount(e *echo.Echo) {
 		})
 	}
 	e.POST(chatCallPath, ch.serveCall)
+	e.GET(livechat.LinkPath, func(c echo.Context) error {
+		if !ch.fromPeer(c.Request()) {
+			return apierr.New(apierr.CodeForbidden, "only the nodes of the cluster may open a link")
+		}
+		h := ch.local.Load()
+		if h == nil {
+			return unavailable(errNoChatHome)
+		}
+		return h.ServeLink(c, c.Request().Header.Get(headerNode))
+	})
 }
 
 // clientIP is the address of the client a peer relays, or "" when r is

@@ -15,7 +15,7 @@ import (
 // full queue disconnects the client with CloseSlow, so one slow reader cannot
 // hold back anyone else. The queue grows on demand up to its bound.
 type conn struct {
-	ws   *websocket.Conn
+	ws   socket
 	role string // "citizen" or "agent"
 	sub  string // citizen subject or agent id
 	ch   string // citizen's channel
@@ -35,9 +35,49 @@ type conn struct {
 	closing  bool
 	closeMsg []byte
 
+	// in is the frames a relaying node sent for this connection, waiting to
+	// be handled (nil for a websocket of this node: its reader reads them).
+	in *inbox
+
 	// guarded by Hub.mu
 	sessions map[string]bool
 }
+
+// clientReadBuffer is the read buffer of a client's websocket. An idle
+// socket holds it for as long as it is open, and a frame longer than it is
+// read straight into the message (bufio reads a large read directly), so a
+// small one costs a frame a few more reads at most.
+const clientReadBuffer = 256
+
+// socket is where a connection's frames go: its websocket on this node
+// (wsSocket), or a link to the node that relays it (linkSocket).
+type socket interface {
+	writeText(b []byte, writeWait time.Duration) error
+	writePing(writeWait time.Duration) error
+	// writeClose sends the close frame and lets go of the socket.
+	writeClose(msg []byte)
+	// hurry fails a write in progress soon: the client does not read.
+	hurry()
+}
+
+// wsSocket is a websocket of this node.
+type wsSocket struct{ ws *websocket.Conn }
+
+func (s wsSocket) writeText(b []byte, writeWait time.Duration) error {
+	_ = s.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return s.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+func (s wsSocket) writePing(writeWait time.Duration) error {
+	return s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+}
+
+func (s wsSocket) writeClose(msg []byte) {
+	_ = s.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = s.ws.Close()
+}
+
+func (s wsSocket) hurry() { _ = s.ws.UnderlyingConn().SetWriteDeadline(time.Now().Add(time.Second)) }
 
 // connSeq numbers connections.
 var connSeq atomic.Uint64
@@ -45,7 +85,7 @@ var connSeq atomic.Uint64
 // pingEntry in the queue asks the writer for a ping control frame.
 var pingEntry = [][]byte{nil}
 
-func newConn(ws *websocket.Conn, role, sub string, queue int, writers *sync.WaitGroup, ping, writeWait time.Duration) *conn {
+func newConn(ws socket, role, sub string, queue int, writers *sync.WaitGroup, ping, writeWait time.Duration) *conn {
 	return &conn{ws: ws, role: role, sub: sub, id: connSeq.Add(1), max: queue, writers: writers, ping: ping, writeWait: writeWait,
 		sessions: map[string]bool{}}
 }
@@ -75,7 +115,7 @@ func (c *conn) enqueue(b []byte) bool { return c.push([][]byte{b}) }
 
 func (c *conn) push(frames [][]byte) bool {
 	c.mu.Lock()
-	if c.closing {
+	if c.closing || c.closeMsg != nil {
 		c.mu.Unlock()
 		return false
 	}
@@ -84,7 +124,7 @@ func (c *conn) push(frames [][]byte) bool {
 		c.closeWith(CloseSlow, "send queue full: reconnect and resume")
 		// A write blocked on a client that does not read must not hold the
 		// writer for long: fail it soon so the connection is closed.
-		_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now().Add(time.Second))
+		c.ws.hurry()
 		return false
 	}
 	c.queue = append(c.queue, frames)
@@ -127,6 +167,18 @@ func (c *conn) closeWith(code int, reason string) bool {
 	return true
 }
 
+// closeAfterQueue sends what is queued, then the close frame: a relaying
+// node passes on the home's close after the frames the home sent before it.
+func (c *conn) closeAfterQueue(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closeMsg != nil {
+		return
+	}
+	c.closeMsg = websocket.FormatCloseMessage(code, reason)
+	c.startWriterLocked()
+}
+
 // write sends the queue until it is empty, then exits; once the connection
 // is closing it sends the close frame and closes the socket (which ends the
 // reader), and leaves writing set so that no writer starts again.
@@ -140,12 +192,16 @@ func (c *conn) write() {
 				c.pinger.Stop()
 			}
 			c.mu.Unlock()
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			_ = c.ws.Close()
+			c.ws.writeClose(msg)
 			return
 		}
 		q := c.queue
-		c.queue = nil // the next burst starts small again
+		c.queue = nil                         // the next burst starts small again
+		if len(q) == 0 && c.closeMsg != nil { // closeAfterQueue: all sent
+			c.closing = true
+			c.mu.Unlock()
+			continue
+		}
 		if len(q) == 0 {
 			c.writing = false
 			c.mu.Unlock()
@@ -163,10 +219,9 @@ func (c *conn) send(q [][][]byte) bool {
 		for _, f := range frames {
 			var err error
 			if f == nil {
-				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.writeWait))
+				err = c.ws.writePing(c.writeWait)
 			} else {
-				_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeWait))
-				err = c.ws.WriteMessage(websocket.TextMessage, f)
+				err = c.ws.writeText(f, c.writeWait)
 			}
 			if err != nil {
 				return false

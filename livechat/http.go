@@ -65,10 +65,20 @@ func (h *Hub) originOK(r *http.Request) bool {
 	return slices.ContainsFunc(h.cfg.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
 }
 
-func (h *Hub) serveWS(c echo.Context, role string) error {
-	r := c.Request()
+// admission is a websocket the hub takes: its slot under the caps is taken.
+type admission struct {
+	role, ip, capKey string
+	claims           tokens.Claims
+	// refusal, when not "": the token is missing or bad, told after the
+	// upgrade with CloseAuth.
+	refusal string
+}
+
+// admitWS checks a websocket's request before the upgrade and takes its slot
+// under the caps; an error is the answer to give instead of upgrading.
+func (h *Hub) admitWS(r *http.Request, role, ip string) (*admission, error) {
 	if !h.originOK(r) {
-		return apierr.New(apierr.CodeForbidden, "origin not allowed")
+		return nil, apierr.New(apierr.CodeForbidden, "origin not allowed")
 	}
 	tok := tokens.FromRequest(r.Header.Get("Authorization"), r.URL.Query().Get("token"), "")
 	if tok == "" && role == tokens.RoleCitizen {
@@ -86,53 +96,75 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 	}
 	// Counted before the upgrade, so that a client over a cap can read
 	// why (limits_conn.go); a bad token is told after it, as before.
-	ip, capKey := h.clientIP(r), ""
+	a := &admission{role: role, ip: ip, claims: claims}
 	if err == nil {
-		capKey = tokenKey(role, claims.Sub)
+		a.capKey = tokenKey(role, claims.Sub)
+	} else {
+		a.refusal = "authentication failed: log in again"
+		if tok == "" {
+			a.refusal = "authentication required: pass a token"
+		}
 	}
-	if why := h.caps.acquire(ip, capKey); why != "" {
-		return h.refuseConn(why, role, claims.Sub, ip)
+	if why := h.caps.acquire(ip, a.capKey); why != "" {
+		return nil, h.refuseConn(why, role, claims.Sub, ip)
 	}
-	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
+	return a, nil
+}
+
+// openConn makes the connection of an admitted websocket and registers it;
+// nil (the slot given back) if the client is to be closed instead with code
+// and reason. A relayed websocket comes with its inbox.
+func (h *Hub) openConn(a *admission, ws socket, ping time.Duration, in *inbox) (cn *conn, code int, reason string) {
+	if a.refusal != "" {
+		h.caps.release(a.ip, a.capKey)
+		return nil, CloseAuth, a.refusal
+	}
+	cn = newConn(ws, a.role, a.claims.Sub, h.cfg.SendQueue, &h.conns, ping, 10*time.Second)
+	cn.ch = a.claims.Channel
+	if cn.ch == "" {
+		cn.ch = "web"
+	}
+	cn.ip, cn.cap = a.ip, a.capKey
+	if in != nil {
+		cn.in, in.conn = in, cn
+	}
+	if !h.track(cn) { // the hub closed meanwhile: no goroutine may start now
+		h.caps.release(a.ip, a.capKey)
+		return nil, CloseGoingAway, "server restarting: reconnect"
+	}
+	cn.start()
+	h.attach(cn)
+	return cn, 0, ""
+}
+
+func (h *Hub) serveWS(c echo.Context, role string) error {
+	r := c.Request()
+	a, err := h.admitWS(r, role, h.clientIP(r))
+	if err != nil {
+		return err
+	}
+	up := websocket.Upgrader{ReadBufferSize: clientReadBuffer, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
 		CheckOrigin: func(*http.Request) bool { return true },
 		// A failed handshake is answered with the contract's error body
 		// through the one error handler, not the upgrader's plain text.
 		Error: UpgradeFailed(c)}
 	ws, upErr := up.Upgrade(c.Response(), r, nil)
 	if upErr != nil {
-		h.caps.release(ip, capKey)
+		h.caps.release(a.ip, a.capKey)
 		return nil // the upgrader has answered
 	}
-	if err != nil {
-		h.caps.release(ip, capKey)
-		msg := "authentication failed: log in again"
-		if tok == "" {
-			msg = "authentication required: pass a token"
-		}
-		refuse(ws, CloseAuth, msg)
+	cn, code, reason := h.openConn(a, wsSocket{ws}, h.cfg.PingInterval, nil)
+	if cn == nil {
+		refuse(ws, code, reason)
 		return nil
 	}
-	cn := newConn(ws, role, claims.Sub, h.cfg.SendQueue, &h.conns, h.cfg.PingInterval, 10*time.Second)
-	cn.ch = claims.Channel
-	if cn.ch == "" {
-		cn.ch = "web"
-	}
-	cn.ip, cn.cap = ip, capKey
-	if !h.track(cn) { // the hub closed meanwhile: no goroutine may start now
-		h.caps.release(ip, capKey)
-		refuse(ws, CloseGoingAway, "server restarting: reconnect")
-		return nil
-	}
-	cn.start()
-	h.attach(cn)
 	// The handler returns so that net/http releases its per-connection
 	// buffers and goroutine: the hub owns the reader (counted by track)
 	// and the writer.
 	go func() {
 		defer h.conns.Done()
-		h.readLoop(cn)
-		h.detach(cn)
-		h.untrack(cn)
+		h.readLoop(cn, ws)
+		h.finish(cn)
 	}()
 	return nil
 }
@@ -239,13 +271,23 @@ func (h *Hub) detach(c *conn) {
 	}
 }
 
-func (h *Hub) readLoop(c *conn) {
-	ws := c.ws
+// finish lets go of a connection whose reader has ended.
+func (h *Hub) finish(c *conn) {
+	h.detach(c)
+	h.untrack(c)
+}
+
+func (h *Hub) readLoop(c *conn, ws *websocket.Conn) {
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait)) })
 	var handled chan struct{}
 	var pipe *pipeline
+	defer func() {
+		if pipe != nil {
+			pipe.wait()
+		}
+	}()
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -255,14 +297,8 @@ func (h *Hub) readLoop(c *conn) {
 			return
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-		if c.role == tokens.RoleAgent { // few sockets, many sessions each
-			if pipe == nil {
-				pipe = newPipeline(h, c)
-				defer pipe.wait()
-			}
-			if f, ok := decodeFrame(c, data); ok {
-				pipe.submit(f)
-			}
+		if c.role == tokens.RoleAgent {
+			h.agentFrame(c, data, &pipe)
 			continue
 		}
 		// A citizen's frame is handled on a goroutine of its own: decoding
@@ -276,6 +312,17 @@ func (h *Hub) readLoop(c *conn) {
 			handled <- struct{}{}
 		}()
 		<-handled
+	}
+}
+
+// agentFrame hands an agent's frame to the connection's pipeline: an agent
+// has few sockets and many sessions on each.
+func (h *Hub) agentFrame(c *conn, data []byte, pipe **pipeline) {
+	if *pipe == nil {
+		*pipe = newPipeline(h, c)
+	}
+	if f, ok := decodeFrame(c, data); ok {
+		(*pipe).submit(f)
 	}
 }
 

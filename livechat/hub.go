@@ -133,7 +133,9 @@ type Hub struct {
 	conns    sync.WaitGroup             // connection readers and writers
 
 	liveMu   sync.Mutex
-	live     map[*conn]struct{} // every open connection; nil once closed
+	live     map[*conn]struct{}     // every open connection; nil once closed
+	links    map[*homeLink]struct{} // relaying nodes' links (link_home.go)
+	linkWG   sync.WaitGroup         // their readers and pingers
 	agents   map[string]*agent
 	closed   bool
 	handling handlingStats
@@ -236,7 +238,7 @@ func New(cfg Config, d Deps) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, d: d, clock: d.Clock, log: d.Logger, sessions: map[string]*sess{}, agents: map[string]*agent{},
 		deliverers: map[string]channels.Deliverer{}, open: map[string]*sess{}, pending: map[string]*pendingSession{},
-		stop: make(chan struct{}), live: map[*conn]struct{}{}, met: newHubMetrics(), mediaSlots: make(chan struct{}, mediaFetches)}
+		stop: make(chan struct{}), live: map[*conn]struct{}{}, links: map[*homeLink]struct{}{}, met: newHubMetrics(), mediaSlots: make(chan struct{}, mediaFetches)}
 	maxConns, derived := maxConnections(cfg.MaxConnections)
 	h.caps = newConnCaps(maxConns, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerToken)
 	h.limits = newFrameLimits(cfg.LiveChat, d.Clock)

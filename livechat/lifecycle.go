@@ -70,7 +70,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.live = nil
 	h.liveMu.Unlock()
 	done := make(chan struct{})
-	go func() { h.bg.Wait(); h.conns.Wait(); close(done) }()
+	go func() { h.bg.Wait(); h.conns.Wait(); h.closeLinks(); close(done) }()
 	select {
 	case <-done:
 		return nil
