@@ -68,6 +68,7 @@ func (h *Hub) originOK(r *http.Request) bool {
 // admission is a websocket the hub takes: its slot under the caps is taken.
 type admission struct {
 	role, ip, capKey string
+	relayed          bool // by another node (link_home.go)
 	claims           tokens.Claims
 	// refusal, when not "": the token is missing or bad, told after the
 	// upgrade with CloseAuth.
@@ -76,7 +77,7 @@ type admission struct {
 
 // admitWS checks a websocket's request before the upgrade and takes its slot
 // under the caps; an error is the answer to give instead of upgrading.
-func (h *Hub) admitWS(r *http.Request, role, ip string) (*admission, error) {
+func (h *Hub) admitWS(r *http.Request, role, ip string, relayed bool) (*admission, error) {
 	if !h.originOK(r) {
 		return nil, apierr.New(apierr.CodeForbidden, "origin not allowed")
 	}
@@ -96,7 +97,7 @@ func (h *Hub) admitWS(r *http.Request, role, ip string) (*admission, error) {
 	}
 	// Counted before the upgrade, so that a client over a cap can read
 	// why (limits_conn.go); a bad token is told after it, as before.
-	a := &admission{role: role, ip: ip, claims: claims}
+	a := &admission{role: role, ip: ip, claims: claims, relayed: relayed}
 	if err == nil {
 		a.capKey = tokenKey(role, claims.Sub)
 	} else {
@@ -105,7 +106,7 @@ func (h *Hub) admitWS(r *http.Request, role, ip string) (*admission, error) {
 			a.refusal = "authentication required: pass a token"
 		}
 	}
-	if why := h.caps.acquire(ip, a.capKey); why != "" {
+	if why := h.caps.acquire(ip, a.capKey, relayed); why != "" {
 		return nil, h.refuseConn(why, role, claims.Sub, ip)
 	}
 	return a, nil
@@ -116,7 +117,7 @@ func (h *Hub) admitWS(r *http.Request, role, ip string) (*admission, error) {
 // and reason. A relayed websocket comes with its inbox.
 func (h *Hub) openConn(a *admission, ws socket, ping time.Duration, in *inbox) (cn *conn, code int, reason string) {
 	if a.refusal != "" {
-		h.caps.release(a.ip, a.capKey)
+		h.caps.release(a.ip, a.capKey, a.relayed)
 		return nil, CloseAuth, a.refusal
 	}
 	cn = newConn(ws, a.role, a.claims.Sub, h.cfg.SendQueue, &h.conns, ping, 10*time.Second)
@@ -129,7 +130,7 @@ func (h *Hub) openConn(a *admission, ws socket, ping time.Duration, in *inbox) (
 		cn.in, in.conn = in, cn
 	}
 	if !h.track(cn) { // the hub closed meanwhile: no goroutine may start now
-		h.caps.release(a.ip, a.capKey)
+		h.caps.release(a.ip, a.capKey, a.relayed)
 		return nil, CloseGoingAway, "server restarting: reconnect"
 	}
 	cn.start()
@@ -139,7 +140,7 @@ func (h *Hub) openConn(a *admission, ws socket, ping time.Duration, in *inbox) (
 
 func (h *Hub) serveWS(c echo.Context, role string) error {
 	r := c.Request()
-	a, err := h.admitWS(r, role, h.clientIP(r))
+	a, err := h.admitWS(r, role, h.clientIP(r), false)
 	if err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func (h *Hub) serveWS(c echo.Context, role string) error {
 		Error: UpgradeFailed(c)}
 	ws, upErr := up.Upgrade(c.Response(), r, nil)
 	if upErr != nil {
-		h.caps.release(a.ip, a.capKey)
+		h.caps.release(a.ip, a.capKey, a.relayed)
 		return nil // the upgrader has answered
 	}
 	cn, code, reason := h.openConn(a, wsSocket{ws}, h.cfg.PingInterval, nil)
@@ -213,7 +214,7 @@ func (h *Hub) untrack(c *conn) {
 	h.liveMu.Lock()
 	delete(h.live, c)
 	h.liveMu.Unlock()
-	h.caps.release(c.ip, c.cap)
+	h.caps.release(c.ip, c.cap, c.in != nil)
 }
 
 // writeBuffers are shared by connections while they are idle.

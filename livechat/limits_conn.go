@@ -36,12 +36,16 @@ const (
 const retryConnAfter = 30 * time.Second
 
 // connCaps counts open websockets. A slot is taken before the upgrade and
-// given back when the hub lets go of the connection.
+// given back when the hub lets go of the connection. The per-address and
+// per-token caps count every websocket, relayed or not; the cap in all
+// counts this node's sockets only: a websocket another node relays holds a
+// descriptor there (Relay applies that node's cap), not here.
 type connCaps struct {
 	max, perIP, perToken int // 0: no cap
 
 	mu      sync.Mutex
-	total   int
+	total   int // every websocket
+	local   int // those with a socket on this node
 	byIP    map[string]int
 	byToken map[string]int
 }
@@ -51,9 +55,10 @@ func newConnCaps(max, perIP, perToken int) *connCaps {
 }
 
 // acquire takes a slot for a connection from ip with token subject key ("":
-// not authenticated, no per-token count); it returns the reason of a refusal,
+// not authenticated, no per-token count), relayed by another node or not; it
+// returns the reason of a refusal,
 // "" when the slot is taken.
-func (cc *connCaps) acquire(ip, key string) string {
+func (cc *connCaps) acquire(ip, key string, relayed bool) string {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	switch {
@@ -61,10 +66,13 @@ func (cc *connCaps) acquire(ip, key string) string {
 		return refusedPerToken
 	case cc.perIP > 0 && cc.byIP[ip] >= cc.perIP:
 		return refusedPerIP
-	case cc.max > 0 && cc.total >= cc.max:
+	case !relayed && cc.max > 0 && cc.local >= cc.max:
 		return refusedTotal
 	}
 	cc.total++
+	if !relayed {
+		cc.local++
+	}
 	cc.byIP[ip]++
 	if key != "" {
 		cc.byToken[key]++
@@ -73,10 +81,13 @@ func (cc *connCaps) acquire(ip, key string) string {
 }
 
 // release gives back a slot that acquire took with the same arguments.
-func (cc *connCaps) release(ip, key string) {
+func (cc *connCaps) release(ip, key string, relayed bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	cc.total--
+	if !relayed {
+		cc.local--
+	}
 	if cc.byIP[ip]--; cc.byIP[ip] <= 0 {
 		delete(cc.byIP, ip)
 	}

@@ -162,14 +162,14 @@ func (l *homeLink) open(id uint64, payload []byte) {
 		o.Header = http.Header{}
 	}
 	r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: o.Path, RawQuery: o.Query}, Host: o.Host, Header: o.Header}
-	a, err := h.admitWS(r, role, o.IP)
+	a, err := h.admitWS(r, role, o.IP, true)
 	if err != nil {
 		l.refuse(id, err)
 		return
 	}
 	// Accepted first: what the hub sends from now on follows it.
 	if l.send(linkAccept, id, nil) != nil {
-		h.caps.release(a.ip, a.capKey)
+		h.caps.release(a.ip, a.capKey, true)
 		return
 	}
 	in := &inbox{}

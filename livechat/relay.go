@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/hotline12345/gateway/configs"
+	"github.com/hotline12345/gateway/internal/apierr"
 )
 
 // Relay is a relaying node's side of links (link.go): it carries this
@@ -26,6 +28,11 @@ type Relay struct {
 	cfg  configs.LiveChat
 	log  *slog.Logger
 	dial func(ctx context.Context, addr string) (*websocket.Conn, error)
+
+	// max caps this node's relayed websockets (its descriptors), as the
+	// hub caps its own: livechat.max_connections, or from the file limit.
+	max  int
+	open atomic.Int64
 
 	mu     sync.Mutex
 	links  map[string]*relayLink // by the home's address
@@ -45,7 +52,8 @@ const relayOpenWait = 10 * time.Second
 // NewRelay makes a relay whose links dial says how to open (it adds the
 // peer's credentials).
 func NewRelay(cfg configs.LiveChat, log *slog.Logger, dial func(ctx context.Context, addr string) (*websocket.Conn, error)) *Relay {
-	return &Relay{cfg: cfg, log: log, dial: dial, links: map[string]*relayLink{}}
+	max, _ := maxConnections(cfg.MaxConnections)
+	return &Relay{cfg: cfg, log: log, dial: dial, max: max, links: map[string]*relayLink{}}
 }
 
 type relayLink struct {
@@ -83,8 +91,19 @@ type relayed struct {
 // Serve relays the websocket request of c to the home at addr; ip is the
 // client's address. An error is the answer to give instead of upgrading:
 // the home's refusal as it gave it, or a failure to reach the home.
-func (r *Relay) Serve(c echo.Context, addr, ip string) error {
+func (r *Relay) Serve(c echo.Context, addr, ip string) (err error) {
 	req := c.Request()
+	if n := r.open.Add(1); r.max > 0 && n > int64(r.max) {
+		r.open.Add(-1)
+		return &apierr.Error{Code: apierr.CodeUnavailable, Message: "the server has as many live connections as it can hold; retry later",
+			RetryAfter: retryConnAfter}
+	}
+	upgraded := false
+	defer func() {
+		if !upgraded {
+			r.open.Add(-1)
+		}
+	}()
 	l, err := r.link(addr)
 	if errors.Is(err, ErrRelayClosed) {
 		r.goAway(c)
@@ -136,6 +155,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 		}
 		return nil // the upgrader has answered
 	}
+	upgraded = true // the client's reader gives its slot back
 	cn := newConn(wsSocket{ws}, "", "", r.cfg.SendQueue, &r.wg, r.cfg.PingInterval, 10*time.Second)
 	r.wg.Add(1)
 	l.mu.Lock()
@@ -158,6 +178,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 	}
 	go func() {
 		defer r.wg.Done()
+		defer r.open.Add(-1)
 		l.readClient(id, cn, ws)
 	}()
 	return nil

@@ -29,7 +29,9 @@ type relayed struct {
 	Base  string
 }
 
-func startRelayed(t *testing.T, tune ...func(*livechat.Config)) *relayed {
+// startRelayed starts them; relayMax is the relaying node's
+// livechat.max_connections.
+func startRelayed(t *testing.T, relayMax int, tune ...func(*livechat.Config)) *relayed {
 	t.Helper()
 	h := lt.StartHub(t, "a1:p:general:2", clock.NewFake(t0), "", tune...)
 	home := echo.New()
@@ -38,7 +40,9 @@ func startRelayed(t *testing.T, tune ...func(*livechat.Config)) *relayed {
 	t.Cleanup(homeSrv.Close)
 
 	logs := &logtest.Buffer{}
-	r := livechat.NewRelay(configs.Default().LiveChat, logs.Logger(), func(ctx context.Context, addr string) (*websocket.Conn, error) {
+	cfg := configs.Default().LiveChat
+	cfg.MaxConnections = relayMax
+	r := livechat.NewRelay(cfg, logs.Logger(), func(ctx context.Context, addr string) (*websocket.Conn, error) {
 		ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+addr+livechat.LinkPath, nil)
 		return ws, err
 	})
@@ -69,7 +73,7 @@ func (rt *relayed) open(t *testing.T) int {
 // A chat through a relaying node is the chat of the hub: the welcome, the
 // first message's echo, the agent's offer, frames both ways.
 func TestRelayCarriesAChat(t *testing.T) {
-	rt := startRelayed(t)
+	rt := startRelayed(t, 0)
 	agent := lt.MustDial(t, rt.Base, "/v1/ws/agent", rt.hub.AgentToken("a1"))
 	citizen := lt.MustDial(t, rt.Base, "/v1/ws/citizen", rt.hub.CitizenToken("c1"))
 	sid := citizen.OpenSession(nil, "路灯坏了")
@@ -87,7 +91,7 @@ func TestRelayCarriesAChat(t *testing.T) {
 // What the hub refuses reaches the client as the hub said it: an HTTP
 // answer with the contract's body before the upgrade, a close code after.
 func TestRelayPassesOnRefusals(t *testing.T) {
-	rt := startRelayed(t, func(c *livechat.Config) {
+	rt := startRelayed(t, 0, func(c *livechat.Config) {
 		c.MaxConnectionsPerIP = 2
 		c.AllowedOrigins = []string{"https://console.hotline.example"}
 	})
@@ -132,7 +136,7 @@ func TestRelayClosesItsClients(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rt := startRelayed(t)
+			rt := startRelayed(t, 0)
 			c := lt.MustDial(t, rt.Base, "/v1/ws/citizen", rt.hub.CitizenToken("c1"))
 			c.Hello(nil)
 			require.Equal(t, 1, rt.open(t))
@@ -142,6 +146,40 @@ func TestRelayClosesItsClients(t *testing.T) {
 			require.ErrorAs(t, c.Err, &ce)
 			require.Contains(t, ce.Text, tc.reason)
 			require.Eventually(t, func() bool { return rt.open(t) == 0 }, wait, time.Millisecond)
+		})
+	}
+}
+
+// The cap in all guards a node's descriptors: the home does not count the
+// websockets another node relays (they hold none of its descriptors), and
+// the relaying node caps its own.
+func TestRelayCaps(t *testing.T) {
+	tests := []struct {
+		name              string
+		homeMax, relayMax int
+		accepted          int
+		refusedWithStatus int // 0: the next one is accepted too
+	}{
+		{"the home's cap counts its own sockets only", 1, 0, 3, 0},
+		{"the relaying node caps its sockets", 0, 2, 2, http.StatusServiceUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := startRelayed(t, tc.relayMax, func(c *livechat.Config) {
+				c.MaxConnections, c.MaxConnectionsPerIP, c.MaxConnectionsPerToken = tc.homeMax, 0, 0
+			})
+			for i := range tc.accepted {
+				lt.MustDial(t, rt.Base, "/v1/ws/citizen", rt.hub.CitizenToken("c"+itoa(i)))
+			}
+			c, resp, err := lt.Dial(t, rt.Base, "/v1/ws/citizen", rt.hub.CitizenToken("next"), nil)
+			if tc.refusedWithStatus == 0 {
+				require.NoError(t, err)
+				c.WS.Close()
+				return
+			}
+			require.Error(t, err)
+			require.Equal(t, tc.refusedWithStatus, resp.StatusCode)
+			require.Equal(t, tc.accepted, rt.open(t))
 		})
 	}
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +201,38 @@ func BenchmarkChatInProcess(b *testing.B) {
 			c, float64(st.Writes-st0.Writes)/c, ms(st.CommitTime-st0.CommitTime)/c, ms(st.WriteTime-st0.WriteTime)/c,
 			float64(st.PagesWritten-st0.PagesWritten)/c, ms(st.SpillTime-st0.SpillTime)/c)
 	}
+}
+
+// With -helpers, other chatload processes hold shares of the websockets
+// (a process opens at most its file limit of sockets) and the report counts
+// them all; they close theirs when the run ends.
+func TestIdleWithHelpers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gateway")
+	}
+	bin := filepath.Join(t.TempDir(), "chatload")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	g := quietGateway(t)
+	cmd := exec.Command(bin, "-base", g.Base, "-mode", "idle", "-conns", "31", "-helpers", "2", "-setup-concurrency", "4",
+		"-settle", "0s", "-duration", "100ms", "-json")
+	cmd.Stderr = os.Stderr
+	out, err = cmd.Output()
+	require.NoError(t, err)
+	var rep idleReport
+	require.NoError(t, json.Unmarshal(out, &rep))
+	require.Equal(t, 31, rep.Open)
+	require.Equal(t, 2, rep.Helpers)
+	require.Equal(t, 31, rep.StillOpen)
+	require.Empty(t, rep.Failures)
+	// Every helper has closed its websockets: the gateway holds none.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(g.Base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "gateway_websockets_open 0\n")
+	}, 10*time.Second, 10*time.Millisecond)
 }

@@ -16,10 +16,12 @@ import (
 
 // idleReport is what an idle run measured.
 type idleReport struct {
-	Mode         string         `json:"mode"`
-	Target       int            `json:"target_conns"`
-	Hello        bool           `json:"hello"`
-	Open         int            `json:"opened"`
+	Mode   string `json:"mode"`
+	Target int    `json:"target_conns"`
+	Hello  bool   `json:"hello"`
+	Open   int    `json:"opened"`
+	// Helpers are the other chatload processes that held a share (-helpers).
+	Helpers      int            `json:"helpers,omitempty"`
 	Failures     map[string]int `json:"failures"`
 	SetupSeconds float64        `json:"setup_s"`
 	SetupRate    float64        `json:"setup_conns_per_s"`
@@ -149,6 +151,19 @@ func runIdle(ctx context.Context, o options) (*idleReport, error) {
 		return nil, err
 	}
 	selfBefore, _ := readProcMem("self")
+	own := o.conns
+	var helpers []*helper
+	if o.helpers > 0 {
+		share := o.conns / (o.helpers + 1)
+		own -= share * o.helpers
+		helpers, err = startHelpers(ctx, o, o.helpers, share)
+		defer stopHelpers(helpers)
+		if err != nil {
+			return nil, err
+		}
+		rep.Helpers = len(helpers)
+		fmt.Fprintf(os.Stderr, "chatload: %d helpers hold %d websockets; opening %d here\n", len(helpers), helpersOpen(helpers), own)
+	}
 
 	var (
 		frames          atomic.Int64
@@ -160,7 +175,7 @@ func runIdle(ctx context.Context, o options) (*idleReport, error) {
 		lat             []time.Duration
 		opened          atomic.Int64
 	)
-	step := min(1000, max(100, o.conns/20)) // progress lines
+	step := min(1000, max(100, own/20)) // progress lines
 	start := time.Now()
 	lastStep := start
 	setupCtx, cancel := context.WithTimeout(ctx, o.setupTimeout)
@@ -245,7 +260,7 @@ func runIdle(ctx context.Context, o options) (*idleReport, error) {
 		})
 	}
 dispatch:
-	for range o.conns {
+	for range own {
 		select {
 		case jobs <- struct{}{}:
 		case <-setupCtx.Done():
@@ -258,6 +273,7 @@ dispatch:
 	rep.SetupSeconds = time.Since(start).Seconds()
 	rep.Open = int(opened.Load())
 	rep.SetupRate = float64(rep.Open) / rep.SetupSeconds
+	rep.Open += helpersOpen(helpers)
 	rep.SetupLatency = pct(lat)
 	rep.FramesSetup = frames.Load()
 	rep.Net = readNet().sub(net0)
@@ -297,13 +313,14 @@ dispatch:
 			open++
 		}
 	}
+	open += helpersOpen(helpers)
 	rep.StillOpen = open
 	rep.End = mem(before, end, open)
 	rep.FramesHold = frames.Load() - framesHold0
 	rep.Failures, rep.Dropped = failed.snapshot(), dropped.snapshot()
 	rep.Load[1] = loadavg()
-	if self, err := readProcMem("self"); err == nil && rep.Open > 0 {
-		rep.HarnessRSS = float64(self.RSS-selfBefore.RSS) / float64(rep.Open)
+	if self, err := readProcMem("self"); err == nil && opened.Load() > 0 {
+		rep.HarnessRSS = float64(self.RSS-selfBefore.RSS) / float64(opened.Load()) // this process's own
 	}
 	return rep, nil
 }

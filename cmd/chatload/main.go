@@ -52,6 +52,7 @@ type options struct {
 	wsNext                                    *atomic.Uint64
 	fsyncDir                                  string
 	conns, agents, capacity, setupConcurrency int
+	helpers                                   int
 	rate                                      float64
 	duration, warmup, settle, setupTimeout    time.Duration
 	hello, jsonOut, printAgents, timeline     bool
@@ -76,6 +77,7 @@ func main() {
 	flag.StringVar(&o.agentPrefix, "agent-prefix", "load", "chat: agent ids are this prefix and 1…N")
 	flag.StringVar(&o.agentPassword, "agent-password", "load-pw", "chat: the agents' password")
 	flag.IntVar(&o.capacity, "capacity", 50, "with -print-agents: max_concurrent of each agent")
+	flag.IntVar(&o.helpers, "helpers", 0, "idle: also start this many chatload processes, each holding an equal share of -conns (a process opens at most its file limit of sockets)")
 	flag.BoolVar(&o.hello, "hello", true, "idle: send hello and a first message so that each connection holds a queued session")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.BoolVar(&o.timeline, "timeline", false, "chat: also report latency percentiles for each second")
@@ -94,10 +96,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chatload:", err)
 		os.Exit(2)
 	}
-	o.nofile = raiseNoFile(uint64(o.conns + o.agents + 1024))
-	if o.nofile < uint64(o.conns+o.agents+64) {
-		fmt.Fprintf(os.Stderr, "chatload: RLIMIT_NOFILE is %d, too low for %d connections: expect failures (raise the hard limit, or run several harnesses)\n",
-			o.nofile, o.conns+o.agents)
+	own := o.conns / (o.helpers + 1) // each helper holds as many
+	own += o.conns - own*(o.helpers+1)
+	o.nofile = raiseNoFile(uint64(own + o.agents + 1024))
+	if o.nofile < uint64(own+o.agents+64) {
+		fmt.Fprintf(os.Stderr, "chatload: RLIMIT_NOFILE is %d, too low for %d connections: expect failures (raise the hard limit, or use -helpers)\n",
+			o.nofile, own+o.agents)
 	}
 	fmt.Fprintln(os.Stderr, "chatload: the gateway needs a file limit above the connection count: start it after `ulimit -n <n>`")
 
@@ -154,6 +158,9 @@ func (o options) check() error {
 			errs = append(errs, fmt.Errorf("-gateway-pid %q: want a pid or a comma-separated list of pids", o.pid))
 			break
 		}
+	}
+	if o.helpers < 0 || (o.helpers > 0 && o.mode != "idle") {
+		errs = append(errs, errors.New("-helpers: idle mode only, not negative"))
 	}
 	if o.conns < 1 || o.setupConcurrency < 1 {
 		errs = append(errs, errors.New("-conns and -setup-concurrency must be positive"))
