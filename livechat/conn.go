@@ -33,6 +33,8 @@ type conn struct {
 	queue    [][][]byte // a replay is one entry, so it keeps its place in line
 	writing  bool       // a writer goroutine is running (or has closed the socket)
 	closing  bool
+	// closeMsg is the close frame to send; set without closing, it waits
+	// for the queue to be sent first (closeAfterQueue).
 	closeMsg []byte
 
 	// in is the frames a relaying node sent for this connection, waiting to

@@ -98,6 +98,14 @@ func (cc *connCaps) release(ip, key string, relayed bool) {
 	}
 }
 
+// openHere returns the number of connections with a socket on this node
+// (what the cap in all counts).
+func (cc *connCaps) openHere() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.local
+}
+
 // open returns the number of connections holding a slot.
 func (cc *connCaps) open() int {
 	cc.mu.Lock()
@@ -163,7 +171,7 @@ func (h *Hub) refuseConn(reason, role, sub, ip string) error {
 	h.limitMet.refused.WithLabelValues(reason).Inc()
 	if ok, _ := h.logSample.Allow("refused:" + reason); ok {
 		h.log.Warn("livechat: websocket refused", "reason", reason, "role", role, "subject", logSubject(role, sub),
-			"ip", ip, "open", h.caps.open())
+			"ip", ip, "open", h.caps.open(), "open_here", h.caps.openHere())
 	}
 	if reason == refusedTotal {
 		return &apierr.Error{Code: apierr.CodeUnavailable, Message: "the server has as many live connections as it can hold; retry later",

@@ -39,7 +39,7 @@ type homeLink struct {
 	conns map[uint64]*conn
 }
 
-// wsRoles are the roles of the hub's websocket routes.
+// wsRoles are the roles of the hub's websocket routes (HTTPRoutes).
 var wsRoles = map[string]string{"/v1/ws/citizen": tokens.RoleCitizen, "/v1/ws/agent": tokens.RoleAgent}
 
 // ServeLink takes the link of the relaying node node; the caller has
@@ -151,6 +151,13 @@ func (l *homeLink) open(id uint64, payload []byte) {
 	var o linkOpening
 	if err := json.Unmarshal(payload, &o); err != nil {
 		l.refuse(id, apierr.New(apierr.CodeBadRequest, "malformed websocket opening from the relaying node"))
+		return
+	}
+	l.mu.Lock()
+	_, taken := l.conns[id]
+	l.mu.Unlock()
+	if taken {
+		l.refuse(id, apierr.New(apierr.CodeBadRequest, "a websocket with this id is open on the link"))
 		return
 	}
 	role, ok := wsRoles[o.Path]
@@ -318,7 +325,9 @@ func (h *Hub) drain(c *conn) {
 			in.frames = nil
 			in.running = false
 			finish := in.ended && !in.finished
-			in.finished = in.finished || finish
+			if finish {
+				in.finished = true
+			}
 			in.mu.Unlock()
 			if finish {
 				h.finishRelayed(c)
@@ -348,10 +357,18 @@ func (h *Hub) endRelayed(c *conn) {
 	}
 	in.ended = true
 	finish := !in.running
-	in.finished = in.finished || finish
+	if finish {
+		in.finished = true
+	}
 	in.mu.Unlock()
 	if finish {
-		h.finishRelayed(c)
+		// Not on the link's reader: letting go of an agent requeues and
+		// routes their chats, and the link's other clients must not wait.
+		h.conns.Add(1) // the connection is not finished, so the count is above 0
+		go func() {
+			defer h.conns.Done()
+			h.finishRelayed(c)
+		}()
 	}
 }
 

@@ -15,8 +15,10 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/configs"
 	"github.com/hotline12345/gateway/internal/apierr"
+	"github.com/hotline12345/gateway/internal/clock"
 )
 
 // Relay is a relaying node's side of links (link.go): it carries this
@@ -31,8 +33,9 @@ type Relay struct {
 
 	// max caps this node's relayed websockets (its descriptors), as the
 	// hub caps its own: livechat.max_connections, or from the file limit.
-	max  int
-	open atomic.Int64
+	max       int
+	open      atomic.Int64
+	logSample *httpin.Limiter // a refusal's log line at most about once a second
 
 	mu     sync.Mutex
 	links  map[string]*relayLink // by the home's address
@@ -53,7 +56,7 @@ const relayOpenWait = 10 * time.Second
 // peer's credentials).
 func NewRelay(cfg configs.LiveChat, log *slog.Logger, dial func(ctx context.Context, addr string) (*websocket.Conn, error)) *Relay {
 	max, _ := maxConnections(cfg.MaxConnections)
-	return &Relay{cfg: cfg, log: log, dial: dial, max: max, links: map[string]*relayLink{}}
+	return &Relay{cfg: cfg, log: log, dial: dial, max: max, logSample: newLogSampler(clock.System), links: map[string]*relayLink{}}
 }
 
 type relayLink struct {
@@ -78,6 +81,7 @@ type linkFrame struct {
 	kind    byte
 	id      uint64
 	payload []byte
+	flushed chan struct{} // not a frame: closed once every frame before it is written
 }
 
 // relayed is one client's websocket on a link.
@@ -91,10 +95,13 @@ type relayed struct {
 // Serve relays the websocket request of c to the home at addr; ip is the
 // client's address. An error is the answer to give instead of upgrading:
 // the home's refusal as it gave it, or a failure to reach the home.
-func (r *Relay) Serve(c echo.Context, addr, ip string) (err error) {
+func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 	req := c.Request()
 	if n := r.open.Add(1); r.max > 0 && n > int64(r.max) {
 		r.open.Add(-1)
+		if ok, _ := r.logSample.Allow("refused"); ok {
+			r.log.Warn("livechat: websocket refused", "reason", refusedTotal, "relayed", true, "ip", ip, "open", n-1)
+		}
 		return &apierr.Error{Code: apierr.CodeUnavailable, Message: "the server has as many live connections as it can hold; retry later",
 			RetryAfter: retryConnAfter}
 	}
@@ -104,7 +111,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) (err error) {
 			r.open.Add(-1)
 		}
 	}()
-	l, err := r.link(addr)
+	l, id, rd, err := r.ask(req, addr, ip)
 	if errors.Is(err, ErrRelayClosed) {
 		r.goAway(c)
 		return nil
@@ -112,6 +119,39 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) (err error) {
 	if err != nil {
 		return err
 	}
+	up := websocket.Upgrader{ReadBufferSize: clientReadBuffer, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
+		CheckOrigin: func(*http.Request) bool { return true }, // the home checked it
+		Error:       UpgradeFailed(c)}
+	ws, err := up.Upgrade(c.Response(), req, nil)
+	if err != nil {
+		l.abandon(id)
+		return nil // the upgrader has answered
+	}
+	r.mu.Lock() // Close waits for the goroutines counted before it
+	if r.closed {
+		r.mu.Unlock()
+		l.abandon(id)
+		refuse(ws, CloseGoingAway, "server restarting: reconnect")
+		return nil
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	upgraded = true // the client's reader gives its slot back
+	cn := newConn(wsSocket{ws}, "", "", r.cfg.SendQueue, &r.wg, r.cfg.PingInterval, 10*time.Second)
+	cn.start()
+	l.attach(id, rd, cn)
+	go func() {
+		defer r.wg.Done()
+		defer r.open.Add(-1)
+		l.readClient(id, cn, ws)
+	}()
+	return nil
+}
+
+// ask sends the home a client's opening and waits for its answer. A link
+// found down is dialled again once; a home that does not answer loses its
+// link, so that the next client does not wait as long.
+func (r *Relay) ask(req *http.Request, addr, ip string) (*relayLink, uint64, *relayed, error) {
 	hdr := http.Header{}
 	for _, k := range []string{"Authorization", "Cookie", "Origin", "User-Agent"} {
 		if v := req.Header.Values(k); len(v) > 0 {
@@ -119,69 +159,45 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) (err error) {
 		}
 	}
 	opening, _ := json.Marshal(linkOpening{Path: req.URL.Path, Query: req.URL.RawQuery, Host: req.Host, Header: hdr, IP: ip})
-	id, rd, err := l.add()
-	if err != nil {
-		return err
+	var (
+		l   *relayLink
+		id  uint64
+		rd  *relayed
+		err error
+	)
+	for range 2 {
+		if l, err = r.link(addr); err != nil {
+			return nil, 0, nil, err
+		}
+		if id, rd, err = l.add(); err == nil {
+			err = l.send(linkOpen, id, opening)
+		}
+		if err == nil {
+			break
+		}
 	}
-	if err := l.send(linkOpen, id, opening); err != nil {
-		l.forget(id)
-		return fmt.Errorf("%w: %w", errLinkDown, err)
+	if err != nil {
+		return nil, 0, nil, err
 	}
 	t := time.NewTimer(relayOpenWait)
 	defer t.Stop()
 	select {
 	case err = <-rd.answer:
 	case <-t.C:
+		r.log.Warn("livechat: the chat home did not answer a websocket's opening; dropping the link", "home", addr, "waited", relayOpenWait)
+		l.shut("connection to the server lost: reconnect and resume")
 		err = fmt.Errorf("%w: no answer to an opening in %s", errLinkDown, relayOpenWait)
 	case <-req.Context().Done():
 		err = req.Context().Err()
 	}
 	l.mu.Lock()
-	rd.answer = nil // answered: a client held for hours need not keep it
+	rd.answer = nil // only ask reads it: a client held for hours need not keep it
 	l.mu.Unlock()
 	if err != nil {
-		if l.forget(id) != nil {
-			_ = l.send(linkClose, id, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
-		}
-		return err
+		l.abandon(id)
+		return nil, 0, nil, err
 	}
-	up := websocket.Upgrader{ReadBufferSize: clientReadBuffer, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
-		CheckOrigin: func(*http.Request) bool { return true }, // the home checked it
-		Error:       UpgradeFailed(c)}
-	ws, err := up.Upgrade(c.Response(), req, nil)
-	if err != nil {
-		if l.forget(id) != nil {
-			_ = l.send(linkClose, id, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
-		}
-		return nil // the upgrader has answered
-	}
-	upgraded = true // the client's reader gives its slot back
-	cn := newConn(wsSocket{ws}, "", "", r.cfg.SendQueue, &r.wg, r.cfg.PingInterval, 10*time.Second)
-	r.wg.Add(1)
-	l.mu.Lock()
-	down := l.down
-	rd.c = cn
-	early, closed := rd.early, rd.closed
-	rd.early = nil
-	l.mu.Unlock()
-	cn.start()
-	for _, f := range early {
-		cn.enqueue(f)
-	}
-	switch {
-	case down:
-		cn.closeWith(CloseGoingAway, "connection to the server lost: reconnect and resume")
-	case closed != nil:
-		l.forget(id)
-		code, reason := parseClose(closed)
-		cn.closeAfterQueue(code, reason)
-	}
-	go func() {
-		defer r.wg.Done()
-		defer r.open.Add(-1)
-		l.readClient(id, cn, ws)
-	}()
-	return nil
+	return l, id, rd, nil
 }
 
 // goAway upgrades a client only to tell it to reconnect elsewhere.
@@ -212,11 +228,25 @@ func (r *Relay) CloseNotTo(addr string) int {
 	return n
 }
 
-// Close closes every link and client (1001) and waits for their goroutines.
+// Close closes every client (1001), lets the links write what the clients
+// sent before that, closes the links and waits for their goroutines.
 func (r *Relay) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
+	links := make([]*relayLink, 0, len(r.links))
+	for _, l := range r.links {
+		links = append(links, l)
+	}
 	r.mu.Unlock()
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, l := range links {
+		<-l.ready
+		if l.err == nil {
+			l.closeClients("server restarting: reconnect and resume")
+			l.flush(fctx)
+		}
+	}
 	r.CloseNotTo("")
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
@@ -283,11 +313,6 @@ func (r *Relay) connect(l *relayLink) {
 	go func() { defer r.wg.Done(); l.write() }()
 	err = l.read()
 	r.log.Info("livechat: link to the chat home closed", "home", l.addr, "err", err)
-	r.mu.Lock()
-	if r.links[l.addr] == l {
-		delete(r.links, l.addr)
-	}
-	r.mu.Unlock()
 	l.shut("connection to the server lost: reconnect and resume")
 }
 
@@ -330,10 +355,18 @@ func (l *relayLink) read() error {
 			tell(answer, rf.err())
 		case linkText:
 			c := rd.c
-			if c == nil {
+			full := c == nil && len(rd.early) >= l.r.cfg.SendQueue
+			switch {
+			case full: // the client has not even been upgraded yet
+				delete(l.clients, id)
+				rd.closed = websocket.FormatCloseMessage(CloseSlow, "send queue full: reconnect and resume")
+			case c == nil:
 				rd.early = append(rd.early, payload)
 			}
 			l.mu.Unlock()
+			if full {
+				_ = l.send(linkClose, id, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
+			}
 			if c != nil {
 				c.enqueue(payload) // a client too slow for it is closed, and its reader tells the home
 			}
@@ -384,6 +417,34 @@ func (l *relayLink) readClient(id uint64, c *conn, ws *websocket.Conn) {
 	}
 }
 
+// attach gives an accepted client its connection: the frames the home sent
+// before the upgrade go first, under the lock, so that the reader passes
+// on none after them; a close the home sent meanwhile follows them.
+func (l *relayLink) attach(id uint64, rd *relayed, c *conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rd.c = c
+	for _, f := range rd.early {
+		c.enqueue(f)
+	}
+	rd.early = nil
+	switch {
+	case l.down:
+		c.closeWith(CloseGoingAway, "connection to the server lost: reconnect and resume")
+	case rd.closed != nil:
+		delete(l.clients, id)
+		code, reason := parseClose(rd.closed)
+		c.closeAfterQueue(code, reason)
+	}
+}
+
+// abandon tells the home that a client it may have accepted is gone.
+func (l *relayLink) abandon(id uint64) {
+	if l.forget(id) != nil {
+		_ = l.send(linkClose, id, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
+	}
+}
+
 // add registers a new client; its id is new on the link.
 func (l *relayLink) add() (uint64, *relayed, error) {
 	l.mu.Lock()
@@ -410,7 +471,7 @@ func (l *relayLink) forget(id uint64) *relayed {
 // (the home reads slower than the clients write).
 func (l *relayLink) send(kind byte, id uint64, payload []byte) error {
 	select {
-	case l.out <- linkFrame{kind, id, payload}:
+	case l.out <- linkFrame{kind: kind, id: id, payload: payload}:
 		return nil
 	case <-l.done:
 		return errLinkDown
@@ -426,6 +487,10 @@ func (l *relayLink) write() {
 		case <-l.done:
 			return
 		case f := <-l.out:
+			if f.flushed != nil {
+				close(f.flushed)
+				continue
+			}
 			buf = appendLinkFrame(buf[:0], f.kind, f.id, f.payload)
 			_ = l.ws.SetWriteDeadline(time.Now().Add(linkWriteWait))
 			if err := l.ws.WriteMessage(websocket.BinaryMessage, buf); err != nil {
@@ -439,9 +504,48 @@ func (l *relayLink) write() {
 	}
 }
 
+// closeClients tells the link's clients to reconnect; the link stays up
+// for what they sent before.
+func (l *relayLink) closeClients(reason string) {
+	l.mu.Lock()
+	var open []*conn
+	for _, rd := range l.clients {
+		if rd.c != nil {
+			open = append(open, rd.c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		c.closeWith(CloseGoingAway, reason)
+	}
+}
+
+// flush returns once the frames queued so far are written (or the link is
+// down, or ctx ends).
+func (l *relayLink) flush(ctx context.Context) {
+	done := make(chan struct{})
+	select {
+	case l.out <- linkFrame{flushed: done}:
+	case <-l.done:
+		return
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-l.done:
+	case <-ctx.Done():
+	}
+}
+
 // shut closes the link and tells its clients to reconnect; it returns how
-// many there were.
+// many there were. The next client dials a new link.
 func (l *relayLink) shut(reason string) int {
+	l.r.mu.Lock()
+	if l.r.links[l.addr] == l {
+		delete(l.r.links, l.addr)
+	}
+	l.r.mu.Unlock()
 	l.mu.Lock()
 	if !l.down {
 		close(l.done)
