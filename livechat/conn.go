@@ -29,10 +29,10 @@ type conn struct {
 	ping      time.Duration
 	pinger    *time.Timer
 
-	mu       sync.Mutex
-	queue    [][][]byte // a replay is one entry, so it keeps its place in line
-	writing  bool       // a writer goroutine is running (or has closed the socket)
-	closing  bool
+	mu      sync.Mutex
+	queue   [][][]byte // a replay is one entry, so it keeps its place in line
+	writing bool       // a writer goroutine is running (or has closed the socket)
+	closing bool
 	// closeMsg is the close frame to send; set without closing, it waits
 	// for the queue to be sent first (closeAfterQueue).
 	closeMsg []byte
