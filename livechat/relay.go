@@ -43,8 +43,8 @@ type Relay struct {
 	wg     sync.WaitGroup // links' and clients' readers, clients' writers
 }
 
-// ErrRelayClosed: the node is stopping.
-var ErrRelayClosed = errors.New("livechat: relay closed")
+// errRelayClosed: the node is stopping (its new clients are told to reconnect).
+var errRelayClosed = errors.New("livechat: relay closed")
 
 // errLinkDown: the link to the home failed before the home answered.
 var errLinkDown = errors.New("livechat: link to the chat home lost")
@@ -112,7 +112,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 		}
 	}()
 	l, id, rd, err := r.ask(req, addr, ip)
-	if errors.Is(err, ErrRelayClosed) {
+	if errors.Is(err, errRelayClosed) {
 		r.goAway(c)
 		return nil
 	}
@@ -263,7 +263,7 @@ func (r *Relay) link(addr string) (*relayLink, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, ErrRelayClosed
+		return nil, errRelayClosed
 	}
 	l := r.links[addr]
 	if l == nil {
@@ -292,7 +292,7 @@ func (r *Relay) connect(l *relayLink) {
 	case err != nil:
 		l.err = fmt.Errorf("%w: %w", errLinkDown, err)
 	case r.closed || r.links[l.addr] != l:
-		l.err = ErrRelayClosed
+		l.err = errRelayClosed
 		_ = ws.Close()
 	default:
 		l.ws = ws
@@ -303,7 +303,7 @@ func (r *Relay) connect(l *relayLink) {
 	r.mu.Unlock()
 	close(l.ready)
 	if l.err != nil {
-		if !errors.Is(l.err, ErrRelayClosed) {
+		if !errors.Is(l.err, errRelayClosed) {
 			r.log.Warn("livechat: cannot open a link to the chat home", "home", l.addr, "err", err)
 		}
 		return
