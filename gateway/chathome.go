@@ -90,6 +90,7 @@ func newChatHome(g *Gateway, build func(lease.Fence) (*livechat.Hub, error)) *ch
 	ch := &chatHome{g: g, build: build, peerKey: peerKey(g.cfg.Auth.TokenSecret), transport: tr,
 		client: &http.Client{Timeout: 15 * time.Second, Transport: tr}, later: make(chan chatCall, 1024)}
 	ch.relay = livechat.NewRelay(g.cfg.LiveChat, g.log, ch.dialLink)
+	g.Register(ch.relay.Collectors()...)
 	return ch
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"syscall"
@@ -125,6 +126,15 @@ func TestClusterChatAcrossNodes(t *testing.T) {
 	}
 	ag.Expect(livechat.TypeSession, wait)
 	for q := cit.Expect(livechat.TypeQueue, wait); lt.Data(t, q)["state"] != "active"; q = cit.Expect(livechat.TypeQueue, wait) {
+	}
+	// Each relaying node shows the websocket it relays; the home counts both.
+	for node, want := range map[int]string{citNode: "gateway_websockets_relayed 1\n", agNode: "gateway_websockets_relayed 1\n",
+		home: "gateway_websockets_open 2\n"} {
+		resp, err := http.Get(c.base(node) + "/metrics")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Contains(t, string(b), want, "node-%d", node)
 	}
 
 	const n = 1000

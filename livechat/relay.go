@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/gateway/channels/httpin"
 	"github.com/hotline12345/gateway/configs"
@@ -35,6 +36,7 @@ type Relay struct {
 	// hub caps its own: livechat.max_connections, or from the file limit.
 	max       int
 	open      atomic.Int64
+	refused   prometheus.Counter
 	logSample *httpin.Limiter // a refusal's log line at most about once a second
 
 	mu     sync.Mutex
@@ -56,7 +58,17 @@ const relayOpenWait = 10 * time.Second
 // peer's credentials).
 func NewRelay(cfg configs.LiveChat, log *slog.Logger, dial func(ctx context.Context, addr string) (*websocket.Conn, error)) *Relay {
 	max, _ := maxConnections(cfg.MaxConnections)
-	return &Relay{cfg: cfg, log: log, dial: dial, max: max, logSample: newLogSampler(clock.System), links: map[string]*relayLink{}}
+	return &Relay{cfg: cfg, log: log, dial: dial, max: max, logSample: newLogSampler(clock.System), links: map[string]*relayLink{},
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "gateway_websockets_relayed_refused_total",
+			Help: "Websockets this node refused to relay to the chat home: it holds as many as its cap (livechat.max_connections or its file limit)."})}
+}
+
+// Collectors are the relay's metrics, for the node's registry.
+func (r *Relay) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.refused,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_websockets_relayed",
+			Help: "Websockets this node relays to the chat home (cluster mode; the home's gateway_websockets_open counts them too)."},
+			func() float64 { return float64(r.open.Load()) })}
 }
 
 type relayLink struct {
@@ -99,6 +111,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 	req := c.Request()
 	if n := r.open.Add(1); r.max > 0 && n > int64(r.max) {
 		r.open.Add(-1)
+		r.refused.Inc()
 		if ok, _ := r.logSample.Allow("refused"); ok {
 			r.log.Warn("livechat: websocket refused", "reason", refusedTotal, "relayed", true, "ip", ip, "open", n-1)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline12345/gateway/configs"
@@ -180,6 +182,17 @@ func TestRelayCaps(t *testing.T) {
 			require.Error(t, err)
 			require.Equal(t, tc.refusedWithStatus, resp.StatusCode)
 			require.Equal(t, tc.accepted, rt.open(t))
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(rt.relay.Collectors()...)
+			n, err := testutil.GatherAndCount(reg, "gateway_websockets_relayed", "gateway_websockets_relayed_refused_total")
+			require.NoError(t, err)
+			require.Equal(t, 2, n)
+			require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP gateway_websockets_relayed_refused_total Websockets this node refused to relay to the chat home: it holds as many as its cap (livechat.max_connections or its file limit).
+# TYPE gateway_websockets_relayed_refused_total counter
+gateway_websockets_relayed_refused_total 1
+`), "gateway_websockets_relayed_refused_total"))
+			require.Equal(t, float64(tc.accepted), testutil.ToFloat64(rt.relay.Collectors()[1]))
 		})
 	}
 }
