@@ -82,6 +82,12 @@ type relayLink struct {
 	// shallow: an idle client's reader keeps the stack it grew.
 	out  chan linkFrame
 	done chan struct{} // closed when the link is down
+	// heard is when the home last sent anything (unix ns): a link that is
+	// silent as well as slow to answer is dropped.
+	heard atomic.Int64
+	// readers are the clients' readers: a stopping node waits for them
+	// before it flushes the link.
+	readers sync.WaitGroup
 
 	mu      sync.Mutex
 	next    uint64
@@ -98,10 +104,11 @@ type linkFrame struct {
 
 // relayed is one client's websocket on a link.
 type relayed struct {
-	answer chan error // the home's answer to the opening: nil (accepted) or why not
-	c      *conn      // once upgraded
-	early  [][]byte   // frames the home sent before the upgrade
-	closed []byte     // the home's close before the upgrade
+	answer   chan error // the home's answer to the opening: nil (accepted) or why not
+	c        *conn      // once upgraded
+	early    [][]byte   // frames the home sent before the upgrade
+	overflow bool       // more of them than the send queue holds: the client is too slow
+	closed   []byte     // the home's close before the upgrade
 }
 
 // Serve relays the websocket request of c to the home at addr; ip is the
@@ -148,6 +155,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 		return nil
 	}
 	r.wg.Add(1)
+	l.readers.Add(1)
 	r.mu.Unlock()
 	upgraded = true // the client's reader gives its slot back
 	cn := newConn(wsSocket{ws}, "", "", r.cfg.SendQueue, &r.wg, r.cfg.PingInterval, 10*time.Second)
@@ -155,6 +163,7 @@ func (r *Relay) Serve(c echo.Context, addr, ip string) error {
 	l.attach(id, rd, cn)
 	go func() {
 		defer r.wg.Done()
+		defer l.readers.Done()
 		defer r.open.Add(-1)
 		l.readClient(id, cn, ws)
 	}()
@@ -192,14 +201,18 @@ func (r *Relay) ask(req *http.Request, addr, ip string) (*relayLink, uint64, *re
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	asked := time.Now().UnixNano()
 	t := time.NewTimer(relayOpenWait)
 	defer t.Stop()
 	select {
 	case err = <-rd.answer:
 	case <-t.C:
-		r.log.Warn("livechat: the chat home did not answer a websocket's opening; dropping the link", "home", addr, "waited", relayOpenWait)
-		l.shut("connection to the server lost: reconnect and resume")
 		err = fmt.Errorf("%w: no answer to an opening in %s", errLinkDown, relayOpenWait)
+		if l.heard.Load() < asked { // silent since: the next client would wait as long
+			r.log.Warn("livechat: the chat home neither answered a websocket's opening nor sent anything; dropping the link",
+				"home", addr, "waited", relayOpenWait)
+			l.shut("connection to the server lost: reconnect and resume")
+		}
 	case <-req.Context().Done():
 		err = req.Context().Err()
 	}
@@ -257,6 +270,10 @@ func (r *Relay) Close(ctx context.Context) error {
 		<-l.ready
 		if l.err == nil {
 			l.closeClients("server restarting: reconnect and resume")
+		}
+	}
+	for _, l := range links {
+		if l.err == nil {
 			l.flush(fctx)
 		}
 	}
@@ -333,6 +350,7 @@ func (l *relayLink) read() error {
 	pongWait := l.r.cfg.PongWait
 	_ = l.ws.SetReadDeadline(time.Now().Add(pongWait))
 	l.ws.SetPingHandler(func(data string) error {
+		l.heard.Store(time.Now().UnixNano())
 		_ = l.ws.SetReadDeadline(time.Now().Add(pongWait))
 		return l.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(linkWriteWait))
 	})
@@ -341,6 +359,7 @@ func (l *relayLink) read() error {
 		if err != nil {
 			return err
 		}
+		l.heard.Store(time.Now().UnixNano())
 		_ = l.ws.SetReadDeadline(time.Now().Add(pongWait))
 		kind, id, payload, err := parseLinkFrame(b)
 		if err != nil {
@@ -368,18 +387,15 @@ func (l *relayLink) read() error {
 			tell(answer, rf.err())
 		case linkText:
 			c := rd.c
-			full := c == nil && len(rd.early) >= l.r.cfg.SendQueue
 			switch {
-			case full: // the client has not even been upgraded yet
-				delete(l.clients, id)
-				rd.closed = websocket.FormatCloseMessage(CloseSlow, "send queue full: reconnect and resume")
-			case c == nil:
+			case c != nil:
+			case rd.overflow:
+			case len(rd.early) >= l.r.cfg.SendQueue: // attach closes the client, and tells the home
+				rd.overflow, rd.early = true, nil
+			default:
 				rd.early = append(rd.early, payload)
 			}
 			l.mu.Unlock()
-			if full {
-				_ = l.send(linkClose, id, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
-			}
 			if c != nil {
 				c.enqueue(payload) // a client too slow for it is closed, and its reader tells the home
 			}
@@ -435,19 +451,26 @@ func (l *relayLink) readClient(id uint64, c *conn, ws *websocket.Conn) {
 // on none after them; a close the home sent meanwhile follows them.
 func (l *relayLink) attach(id uint64, rd *relayed, c *conn) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	rd.c = c
 	for _, f := range rd.early {
 		c.enqueue(f)
 	}
 	rd.early = nil
+	overflow := rd.overflow
 	switch {
-	case l.down:
-		c.closeWith(CloseGoingAway, "connection to the server lost: reconnect and resume")
-	case rd.closed != nil:
+	case rd.closed != nil: // the home's word, even if the link is down since
 		delete(l.clients, id)
 		code, reason := parseClose(rd.closed)
 		c.closeAfterQueue(code, reason)
+	case overflow:
+		delete(l.clients, id)
+		c.closeWith(CloseSlow, "send queue full: reconnect and resume")
+	case l.down:
+		c.closeWith(CloseGoingAway, "connection to the server lost: reconnect and resume")
+	}
+	l.mu.Unlock()
+	if overflow {
+		_ = l.send(linkClose, id, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
 	}
 }
 
@@ -533,9 +556,18 @@ func (l *relayLink) closeClients(reason string) {
 	}
 }
 
-// flush returns once the frames queued so far are written (or the link is
-// down, or ctx ends).
+// flush returns once the clients' readers have ended and the frames they
+// queued are written (or the link is down, or ctx ends).
 func (l *relayLink) flush(ctx context.Context) {
+	read := make(chan struct{})
+	go func() { l.readers.Wait(); close(read) }() // they end as their sockets close
+	select {
+	case <-read:
+	case <-l.done:
+		return
+	case <-ctx.Done():
+		return
+	}
 	done := make(chan struct{})
 	select {
 	case l.out <- linkFrame{flushed: done}:

@@ -19,8 +19,18 @@ import (
 )
 
 // The home may send frames, and close, before the relaying node has
-// upgraded its client: the client gets them all, in order, then the close.
+// upgraded its client: the client gets them all, in order, then the close,
+// also when the link drops right after (the home's word wins over "the
+// connection was lost").
 func TestRelayPassesOnFramesSentBeforeTheUpgrade(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		t.Run(map[bool]string{false: "link stays", true: "link drops"}[drop], func(t *testing.T) {
+			relayEarlyFrames(t, drop)
+		})
+	}
+}
+
+func relayEarlyFrames(t *testing.T, dropLink bool) {
 	const frames = 50
 	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
@@ -45,7 +55,7 @@ func TestRelayPassesOnFramesSentBeforeTheUpgrade(t *testing.T) {
 			for i := 0; ok && i < frames; i++ {
 				ok = send(linkText, []byte(strconv.Itoa(i)))
 			}
-			if !ok || !send(linkClose, websocket.FormatCloseMessage(CloseAuth, "log in again")) {
+			if !ok || !send(linkClose, websocket.FormatCloseMessage(CloseAuth, "log in again")) || dropLink {
 				return
 			}
 		}
