@@ -78,8 +78,8 @@ type relayLink struct {
 	ready chan struct{} // closed once dialled; then err or ws is set
 	err   error
 
-	// out is written by one goroutine, so that the clients' readers stay
-	// shallow: an idle client's reader keeps the stack it grew.
+	// out is written to the link by one goroutine: the clients' frames in
+	// the order they were read, and a stopping node can wait for them.
 	out  chan linkFrame
 	done chan struct{} // closed when the link is down
 	// heard is when the home last sent anything (unix ns): a link that is
