@@ -304,7 +304,7 @@ func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx conte
 			rctx, c := context.WithTimeout(context.WithoutCancel(ctx), every)
 			_ = l.Release(rctx) // failing, the lease expires: the same for the others, later
 			c()
-			if wait > 0 && !sleep(ctx, l.clk, wait) {
+			if wait > 0 && !clock.Sleep(ctx, l.clk, wait) {
 				return
 			}
 		}
@@ -320,21 +320,9 @@ func Run(ctx context.Context, l *Lease, logger *slog.Logger, work func(ctx conte
 			cur.stop()
 			cur = nil
 		}
-		if !sleep(ctx, l.clk, every) {
+		if !clock.Sleep(ctx, l.clk, every) {
 			return
 		}
-	}
-}
-
-// sleep waits d on clk; false when ctx ended first.
-func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
-	t := clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
 	}
 }
 

@@ -76,7 +76,7 @@ func (r *Relay) Run(ctx context.Context, fence lease.Fence) {
 			r.errors.Add(1)
 			r.healthy.Store(false)
 			r.logger.Warn("relay: kafka unavailable, will retry", "err", err, "retry_in", delay)
-			if !r.sleep(ctx, delay) {
+			if !clock.Sleep(ctx, r.clock, delay) {
 				return
 			}
 			delay = min(delay*2, r.maxDelay)
@@ -88,7 +88,7 @@ func (r *Relay) Run(ctx context.Context, fence lease.Fence) {
 			// pause lets the next batch fill: every produce request costs the
 			// broker an fsync, on the disk the store fsyncs on too. A full
 			// batch means a backlog: no pause.
-			if n < r.batch && r.linger > 0 && !r.sleep(ctx, r.linger) {
+			if n < r.batch && r.linger > 0 && !clock.Sleep(ctx, r.clock, r.linger) {
 				return
 			}
 			continue // there may be more
@@ -107,18 +107,6 @@ func (r *Relay) Run(ctx context.Context, fence lease.Fence) {
 		case <-t.C():
 		}
 		t.Stop()
-	}
-}
-
-// sleep waits d on the relay's clock; false when ctx ended first.
-func (r *Relay) sleep(ctx context.Context, d time.Duration) bool {
-	t := r.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
 	}
 }
 
