@@ -315,14 +315,14 @@ func (ch *chatHome) mount(e *echo.Echo) {
 			if ch.fromPeer(c.Request()) { // relayed here, and this node is not the home (any more): never again
 				return unavailable(errNoChatHome)
 			}
-			if r.WebSocket && !websocket.IsWebSocketUpgrade(c.Request()) {
+			if r.WebSocket() && !websocket.IsWebSocketUpgrade(c.Request()) {
 				return apierr.New(apierr.CodeBadRequest, "this is a websocket endpoint: connect with a websocket upgrade")
 			}
 			addr, err := ch.home()
 			if err != nil {
 				return unavailable(err)
 			}
-			if r.WebSocket {
+			if r.WebSocket() {
 				return ch.relayWS(c, addr)
 			}
 			return ch.proxy(c, addr)

@@ -24,21 +24,25 @@ import (
 // cluster's at the time, or relay it to the node that has it.
 type HTTPRoute struct {
 	Method, Path string
-	// WebSocket: the route upgrades to a websocket (relayed frame by frame).
-	WebSocket bool
-	Serve     func(h *Hub, c echo.Context) error
+	// Role is the token role of a websocket route ("": not a websocket).
+	Role  string
+	Serve func(h *Hub, c echo.Context) error
 }
+
+// WebSocket reports whether the route upgrades to a websocket (relayed to
+// the chat home over a link).
+func (r HTTPRoute) WebSocket() bool { return r.Role != "" }
 
 // HTTPRoutes are the hub's HTTP routes: both websockets and the console's reads.
 var HTTPRoutes = []HTTPRoute{
-	{http.MethodGet, "/v1/ws/citizen", true, func(h *Hub, c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) }},
-	{http.MethodGet, "/v1/ws/agent", true, func(h *Hub, c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) }},
-	{http.MethodGet, "/v1/agents/wall", false, (*Hub).serveWall},
-	{http.MethodGet, "/v1/replies", false, (*Hub).serveReplies},
-	{http.MethodPut, "/v1/replies", false, (*Hub).putReplies},
-	{http.MethodGet, "/v1/agents/media", false, (*Hub).serveMedia},
-	{http.MethodGet, "/v1/agents/chats", false, (*Hub).serveChats},
-	{http.MethodGet, "/v1/agents/chats/:session_id", false, (*Hub).serveChat},
+	{http.MethodGet, "/v1/ws/citizen", tokens.RoleCitizen, func(h *Hub, c echo.Context) error { return h.serveWS(c, tokens.RoleCitizen) }},
+	{http.MethodGet, "/v1/ws/agent", tokens.RoleAgent, func(h *Hub, c echo.Context) error { return h.serveWS(c, tokens.RoleAgent) }},
+	{http.MethodGet, "/v1/agents/wall", "", (*Hub).serveWall},
+	{http.MethodGet, "/v1/replies", "", (*Hub).serveReplies},
+	{http.MethodPut, "/v1/replies", "", (*Hub).putReplies},
+	{http.MethodGet, "/v1/agents/media", "", (*Hub).serveMedia},
+	{http.MethodGet, "/v1/agents/chats", "", (*Hub).serveChats},
+	{http.MethodGet, "/v1/agents/chats/:session_id", "", (*Hub).serveChat},
 }
 
 // Mount registers the hub's routes.

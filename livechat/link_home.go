@@ -39,8 +39,15 @@ type homeLink struct {
 	conns map[uint64]*conn
 }
 
-// wsRoles are the roles of the hub's websocket routes (HTTPRoutes).
-var wsRoles = map[string]string{"/v1/ws/citizen": tokens.RoleCitizen, "/v1/ws/agent": tokens.RoleAgent}
+// wsRole is the role of the hub's websocket route at path, "" if none.
+func wsRole(path string) string {
+	for _, r := range HTTPRoutes {
+		if r.Path == path {
+			return r.Role
+		}
+	}
+	return ""
+}
 
 // ServeLink takes the link of the relaying node node; the caller has
 // checked that the request comes from a node of the cluster.
@@ -160,8 +167,8 @@ func (l *homeLink) open(id uint64, payload []byte) {
 		l.refuse(id, apierr.New(apierr.CodeBadRequest, "a websocket with this id is open on the link"))
 		return
 	}
-	role, ok := wsRoles[o.Path]
-	if !ok {
+	role := wsRole(o.Path)
+	if role == "" {
 		l.refuse(id, apierr.New(apierr.CodeNotFound, "no websocket at this path"))
 		return
 	}

@@ -54,7 +54,8 @@ func startRelayed(t *testing.T, relayMax int, tune ...func(*livechat.Config)) *r
 		ae := apierr.From(err)
 		_ = c.JSON(apierr.Status(ae.Code), apierr.Body{Error: ae})
 	}
-	for _, path := range []string{"/v1/ws/citizen", "/v1/ws/agent"} {
+	// /v1/ws/nothing: a path the home has no websocket at.
+	for _, path := range []string{"/v1/ws/citizen", "/v1/ws/agent", "/v1/ws/nothing"} {
 		e.GET(path, func(c echo.Context) error { return r.Serve(c, rt.home, c.RealIP()) })
 	}
 	srv := httptest.NewServer(e)
@@ -102,6 +103,10 @@ func TestRelayPassesOnRefusals(t *testing.T) {
 	_, resp, err := lt.Dial(t, rt.Base, "/v1/ws/agent", rt.hub.AgentToken("a1"), http.Header{"Origin": {"https://evil.example"}})
 	require.Error(t, err)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	_, resp, err = lt.Dial(t, rt.Base, "/v1/ws/nothing", rt.hub.CitizenToken("c9"), nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	bad, _, err := lt.Dial(t, rt.Base, "/v1/ws/citizen", "x.y", nil)
 	require.NoError(t, err)
