@@ -1,11 +1,14 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -330,6 +333,9 @@ func TestClusterChatHomeStalls(t *testing.T) {
 
 	c.Node(home).Signal(syscall.SIGSTOP)
 	t.Cleanup(func() { c.Node(home).Signal(syscall.SIGCONT) })
+	// kill returns before every thread has stopped: a frame sent at once
+	// could still be stored, legitimately, while the home holds its lease.
+	gatewaytest.Eventually(t, wait, func() error { return allStopped(c.Node(home).Pid()) })
 	stalled := time.Now()
 	// A frame on its way to the stalled node: its node relays it into the
 	// stalled node's socket, where it waits.
@@ -377,4 +383,24 @@ func TestClusterChatHomeStalls(t *testing.T) {
 	require.False(t, ids["c-stalled"], "the stalled node stored the frame that waited for it")
 	require.Equal(t, "active", chat.Chat.State)
 	require.Equal(t, "ag1", chat.Chat.AgentID)
+}
+
+// allStopped says whether every thread of process pid is stopped (SIGSTOP).
+func allStopped(pid int) error {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return err
+		}
+		// pid (comm) state …: the state follows the last ')'.
+		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return fmt.Errorf("thread %s of process %d is not stopped yet", task.Name(), pid)
+		}
+	}
+	return nil
 }
